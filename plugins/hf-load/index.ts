@@ -1,0 +1,108 @@
+// hf.load — reads a local Hugging Face model directory (config.json, tokenizer.json, ONNX weights)
+// and tokenizes the recipe's data sets with the model's own tokenizer. Nothing is downloaded.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { errors } from '../../src/errors.ts';
+import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { readTextDataset } from '../../src/data/text-dataset.ts';
+import { loadTokenizer } from '../../src/data/tokenizer.ts';
+import { readModel } from '../../src/onnx/model-io.ts';
+import { opsetVersion } from '../../src/onnx/graph.ts';
+import { toNumber } from '../../src/onnx/types.ts';
+import type { TokenizedDataset } from '../../src/data/tokenized-dataset.ts';
+import { hfLoadOptionsSchema, type HfLoadOptions } from './options.ts';
+
+const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
+
+const hfLoad: Plugin<HfLoadOptions> = {
+  name: 'hf.load',
+  version: '1.0.0',
+  description: 'Read a local Hugging Face model directory and tokenize the data sets with its tokenizer',
+  optionsSchema: hfLoadOptionsSchema,
+  inputs: {},
+  outputs: {
+    model: { kind: 'onnx-model', path: 'model.onnx', description: 'the FP32 ONNX graph' },
+    hf: { kind: 'hf-model', path: 'hf', description: 'config.json and tokenizer files' },
+    datasets: { kind: 'dataset', path: 'datasets', description: 'tokenized data sets, one JSON file each' },
+  },
+  sources(options, recipe) {
+    const out: Record<string, SourceRef> = {};
+    if (options.model) out.model = { path: resolve(recipe.dir, options.model) };
+    else if (recipe.model) out.model = recipe.model;
+    else throw errors.usage(`${recipe.file}: hf.load needs a model: set \`model:\` at the top of the recipe or \`with: { model: DIR }\``);
+    const names = options.data ?? Object.keys(recipe.data);
+    for (const name of names) {
+      const ref = recipe.data[name];
+      if (!ref) throw errors.usage(`hf.load: data set "${name}" is not in the recipe's data: (${Object.keys(recipe.data).join(', ') || 'none'})`);
+      out[`data:${name}`] = ref;
+    }
+    return out;
+  },
+  async run(options, _inputs, sources, ctx) {
+    const dir = sources.model!;
+    const configFile = join(dir, 'config.json');
+    if (!existsSync(configFile)) throw errors.modelDirInvalid(dir, 'config.json is missing');
+    let config: { model_type?: string; id2label?: Record<string, string>; num_labels?: number };
+    try {
+      config = JSON.parse(await readFile(configFile, 'utf8'));
+    } catch (e) {
+      throw errors.modelDirInvalid(dir, `config.json is not valid JSON (${(e as Error).message})`);
+    }
+    const tokenizerFile = join(dir, 'tokenizer.json');
+    if (!existsSync(tokenizerFile)) throw errors.modelDirInvalid(dir, 'tokenizer.json is missing (qrun reads fast-tokenizer files)');
+    const onnxRel = options.onnx ?? ONNX_CANDIDATES.find((c) => existsSync(join(dir, c)));
+    if (!onnxRel || !existsSync(join(dir, onnxRel))) {
+      throw errors.modelDirInvalid(dir, `no ONNX weights (looked for ${options.onnx ?? ONNX_CANDIDATES.join(', ')}); export the model to ONNX first (optimum-cli export onnx, or torch.onnx.export)`);
+    }
+    ctx.emit({ type: 'progress', message: `reading ${onnxRel}` });
+    const onnxFile = join(dir, onnxRel);
+    const model = await readModel(onnxFile);
+    await copyFile(onnxFile, join(ctx.outDir, 'model.onnx'));
+
+    const hfDir = join(ctx.outDir, 'hf');
+    await mkdir(hfDir);
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt']) {
+      if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(hfDir, f));
+    }
+
+    const configTok = existsSync(join(dir, 'tokenizer_config.json')) ? join(dir, 'tokenizer_config.json') : undefined;
+    const tokenizer = await loadTokenizer(tokenizerFile, configTok, options.maxLength);
+    const dsDir = join(ctx.outDir, 'datasets');
+    await mkdir(dsDir);
+    const counts: Record<string, number> = {};
+    for (const [key, file] of Object.entries(sources)) {
+      if (!key.startsWith('data:')) continue;
+      const name = key.slice(5);
+      ctx.emit({ type: 'progress', message: `tokenizing ${name}` });
+      const samples = await readTextDataset(file);
+      const tokenized: TokenizedDataset = {
+        name,
+        maxLength: tokenizer.maxLength,
+        padId: tokenizer.padId,
+        labels: [...new Set(samples.map((s) => s.label).filter((l): l is string => l !== null))].sort(),
+        samples: samples.map((s) => ({ ids: tokenizer.encode(s.text), label: s.label })),
+      };
+      counts[name] = samples.length;
+      await writeFile(join(dsDir, `${name}.json`), JSON.stringify(tokenized));
+    }
+    const opTypes = new Set(model.graph.node.map((n) => n.opType));
+    return {
+      metrics: {
+        modelType: config.model_type ?? 'unknown',
+        labels: config.id2label ? Object.keys(config.id2label).length : config.num_labels,
+        onnx: onnxRel,
+        irVersion: toNumber(model.irVersion),
+        opset: opsetVersion(model),
+        nodes: model.graph.node.length,
+        opTypes: opTypes.size,
+        inputs: model.graph.input.map((i) => i.name),
+        outputs: model.graph.output.map((o) => o.name),
+        samples: counts,
+        maxLength: tokenizer.maxLength,
+      },
+    };
+  },
+};
+
+export default hfLoad;

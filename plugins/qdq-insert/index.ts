@@ -1,0 +1,82 @@
+// qdq.insert — QuantizeLinear/DequantizeLinear pairs where TensorRT fuses them (see
+// src/quant/place-qdq.ts for the rules and why). Activation scales are placeholders until calibrate.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errors } from '../../src/errors.ts';
+import type { Plugin } from '../../src/engine/plugin.ts';
+import { opsetVersion } from '../../src/onnx/graph.ts';
+import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
+import { placeQdqForTensorRT } from '../../src/quant/place-qdq.ts';
+
+export interface QdqInsertOptions {
+  ops: string[];
+  exclude: { ops: string[]; nodes: string[] };
+  activations: 'int8' | 'uint8';
+  weights: 'per-channel' | 'per-tensor';
+  attentionMatMuls: boolean;
+}
+
+const qdqInsert: Plugin<QdqInsertOptions> = {
+  name: 'qdq.insert',
+  version: '1.0.0',
+  description: 'Insert QuantizeLinear/DequantizeLinear where TensorRT fuses them (MatMul, Gemm inputs)',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      ops: { type: 'array', items: { enum: ['MatMul', 'Gemm', 'Conv'] }, uniqueItems: true, minItems: 1, default: ['MatMul', 'Gemm'] },
+      exclude: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        properties: {
+          ops: { type: 'array', items: { type: 'string' }, default: [] },
+          nodes: { type: 'array', items: { type: 'string' }, default: [], description: 'regular expressions on node names' },
+        },
+      },
+      activations: { enum: ['int8', 'uint8'], default: 'int8', description: 'int8 symmetric (TensorRT) or uint8 asymmetric' },
+      weights: { enum: ['per-channel', 'per-tensor'], default: 'per-channel' },
+      attentionMatMuls: { type: 'boolean', default: true, description: 'also quantize Q·Kᵀ and attention·V' },
+    },
+  },
+  inputs: { model: { kind: 'onnx-model' } },
+  outputs: { model: { kind: 'qdq-model', path: 'model.onnx' } },
+  async run(options, inputs, _sources, ctx) {
+    const model = await readModel(inputs.model!.path);
+    const opset = opsetVersion(model);
+    if (opset < 13) {
+      throw errors.usage(`qdq.insert needs ONNX opset ≥ 13 for per-channel DequantizeLinear; the model has opset ${opset}`, 're-export the model with opset_version=17');
+    }
+    for (const r of options.exclude.nodes) {
+      try {
+        new RegExp(r);
+      } catch (e) {
+        throw errors.usage(`qdq.insert: exclude.nodes has an invalid regular expression ${JSON.stringify(r)}: ${(e as Error).message}`);
+      }
+    }
+    ctx.emit({ type: 'progress', message: 'placing QDQ nodes' });
+    const placement = placeQdqForTensorRT(model, {
+      ops: options.ops,
+      excludeOps: options.exclude.ops,
+      excludeNodes: options.exclude.nodes,
+      activations: options.activations,
+      weights: options.weights,
+      attentionMatMuls: options.attentionMatMuls,
+    });
+    if (placement.quantizedNodes.length === 0) {
+      throw errors.usage(`qdq.insert found nothing to quantize (ops: ${options.ops.join(', ')}; ${placement.skippedNodes.length} node(s) skipped)`, 'check `ops` and `exclude` in the recipe');
+    }
+    await writeFile(join(ctx.outDir, 'model.onnx'), encodeModel(model));
+    return {
+      metrics: {
+        quantizedNodes: placement.quantizedNodes.length,
+        weightTensors: placement.weights,
+        activationTensors: placement.activations.length,
+        qdqPairs: placement.activations.reduce((a, b) => a + b.consumers.length, 0),
+        skipped: placement.skippedNodes,
+      },
+    };
+  },
+};
+
+export default qdqInsert;

@@ -1,0 +1,74 @@
+// argv → command. The only place that prints errors and sets the exit code.
+import { parseArgs } from 'node:util';
+import { EXIT, formatDiagnostic, QrunError } from './errors.ts';
+import { runCommand } from './commands/run.ts';
+import { validateCommand } from './commands/validate.ts';
+import { QRUN_VERSION } from './version.ts';
+
+const HELP = `qrun ${QRUN_VERSION} — Hugging Face transformer → INT8 deployment, from a YAML recipe
+
+usage:
+  qrun <recipe.yaml> [options]          run the recipe (same as \`qrun run\`)
+  qrun run <recipe.yaml> [options]
+  qrun validate <recipe.yaml>           check the recipe and every step's options
+
+options:
+  --cache DIR        cache and runs folder (default: .qrun beside the recipe, or $QRUN_CACHE)
+  --force STEP       run STEP even if it is cached (repeatable)
+  --plain            line-by-line progress, no spinners (automatic without a terminal)
+  -h, --help         this help
+  -v, --version      print the version
+
+exit codes: 0 ok · 1 a step failed · 2 bad recipe or usage · 3 a gate failed · 130 interrupted`;
+
+const io = {
+  out: (line: string) => process.stdout.write(line + '\n'),
+  err: (line: string) => process.stderr.write(line + '\n'),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      cache: { type: 'string' },
+      force: { type: 'string', multiple: true },
+      plain: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.version) {
+    io.out(QRUN_VERSION);
+    return EXIT.ok;
+  }
+  const [first, ...rest] = positionals;
+  if (values.help || !first) {
+    io.out(HELP);
+    return first || values.help ? EXIT.ok : EXIT.usage;
+  }
+  const commands = new Set(['run', 'validate']);
+  const command = commands.has(first) ? first : 'run';
+  const target = commands.has(first) ? rest[0] : first;
+  if (!target) throw new QrunError([{ code: 'USAGE', message: `qrun ${command} needs a recipe file`, hint: `qrun ${command} recipes/bert-int8.yaml` }], EXIT.usage);
+  if (command === 'validate') return validateCommand(target, io);
+  const plain = values.plain ?? (!process.stdout.isTTY || process.env.CI === 'true');
+  const { exitCode } = await runCommand(target, { cache: values.cache, force: values.force ?? [], plain }, io);
+  return exitCode;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof QrunError) {
+    for (const d of e.diagnostics) io.err(formatDiagnostic(d));
+    process.exitCode = e.exitCode;
+  } else if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    io.err(`error USAGE: ${(e as Error).message}\n  hint: run \`qrun --help\``);
+    process.exitCode = EXIT.usage;
+  } else {
+    io.err(`qrun: internal error: ${(e as Error).stack ?? String(e)}`);
+    io.err('this is a bug in qrun: please report it with the command, the recipe and the lines above');
+    process.exitCode = EXIT.internal;
+  }
+}

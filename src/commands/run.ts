@@ -1,0 +1,157 @@
+// `qrun run recipe.yaml` (and plain `qrun recipe.yaml`): plan, execute with listr2 progress, write
+// the report, print the summary, apply the gates.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { Listr, type ListrTask } from 'listr2';
+import { builtinRegistry } from '../engine/builtin-plugins.ts';
+import { Executor, type StepRecord } from '../engine/executor.ts';
+import { findInterruptedRun, newRunId, RunJournal } from '../engine/journal.ts';
+import { planRecipe, type ResolvedStep } from '../engine/plan.ts';
+import { CacheStore } from '../cache/store.ts';
+import { errors, QrunError } from '../errors.ts';
+import { loadRecipe } from '../recipe/load-recipe.ts';
+import type { Recipe } from '../recipe/recipe.ts';
+import { buildReport, evaluateGates, type Report } from '../report/build-report.ts';
+import { renderMarkdown } from '../report/markdown.ts';
+import { formatTable, summaryRows } from '../report/summary.ts';
+
+export interface RunFlags {
+  cache?: string;
+  force: string[];
+  /** Write output for machines: no spinners. */
+  plain: boolean;
+}
+
+export interface Output {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export function cacheRootFor(recipe: Recipe, flag?: string): string {
+  return resolve(flag ?? process.env.QRUN_CACHE ?? join(recipe.dir, '.qrun'));
+}
+
+export async function loadAndPlan(file: string): Promise<{ recipe: Recipe; steps: ResolvedStep[] }> {
+  const loaded = await loadRecipe(file);
+  if (!loaded.ok) throw errors.recipeInvalid(loaded.errors);
+  const { steps, errors: planErrors } = planRecipe(loaded.value, builtinRegistry());
+  if (planErrors.length) throw errors.recipeInvalid(planErrors);
+  return { recipe: loaded.value, steps };
+}
+
+function statusTitle(step: ResolvedStep, r: StepRecord): string {
+  const secs = `${(r.durationMs / 1000).toFixed(1)}s`;
+  if (r.status === 'hit') return `${step.spec.id} (${step.plugin.name}) — cache hit`;
+  if (r.status === 'skipped') return `${step.spec.id} (${step.plugin.name}) — skipped: ${r.skipped?.reason}`;
+  return `${step.spec.id} (${step.plugin.name}) — ${secs}${r.cacheNote ? ` (${r.cacheNote})` : ''}`;
+}
+
+export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ report: Report; exitCode: number }> {
+  const { recipe, steps } = await loadAndPlan(file);
+  for (const id of flags.force) {
+    if (!steps.some((s) => s.spec.id === id)) throw errors.usage(`--force ${id}: the recipe has no step "${id}"`, `steps: ${steps.map((s) => s.spec.id).join(', ')}`);
+  }
+  const root = cacheRootFor(recipe, flags.cache);
+  const store = new CacheStore(join(root, 'cache'));
+  await store.init();
+  const runsDir = join(root, 'runs');
+  const interrupted = findInterruptedRun(runsDir, recipe.file);
+  const runId = newRunId();
+  const journal = new RunJournal(join(runsDir, runId));
+  const startedAt = new Date();
+  journal.append({ event: 'start', runId, recipe: recipe.file, recipeHash: recipe.hash, pid: process.pid, at: startedAt.toISOString() });
+  if (interrupted) {
+    io.err(`qrun: resuming after interrupted run ${interrupted.runId} (${interrupted.finishedSteps.length} step(s) finished and cached: ${interrupted.finishedSteps.join(', ') || 'none'})`);
+  }
+
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  const executor = new Executor(recipe, steps, store, { force: new Set(flags.force), signal: abort.signal });
+  const tasks: ListrTask[] = steps.map((step) => ({
+    title: `${step.spec.id} (${step.plugin.name})`,
+    task: async (_ctx, task) => {
+      const record = await executor.runStep(step, (e) => {
+        task.output = e.message;
+      });
+      journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) });
+      task.title = statusTitle(step, record);
+      if (record.status === 'skipped') task.skip(statusTitle(step, record) + (record.skipped?.fix ? ` — fix: ${record.skipped.fix}` : ''));
+    },
+  }));
+  const list = new Listr(tasks, {
+    concurrent: false,
+    exitOnError: true,
+    renderer: flags.plain ? 'simple' : 'default',
+    fallbackRenderer: 'simple',
+    rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
+    fallbackRendererOptions: {},
+    silentRendererCondition: false,
+  } as never);
+
+  let failure: unknown;
+  try {
+    await list.run();
+  } catch (e) {
+    failure = e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  const finishedAt = new Date();
+  const records = steps.map(
+    (s) =>
+      executor.records.get(s.spec.id) ?? {
+        id: s.spec.id,
+        uses: s.spec.uses,
+        plugin: s.plugin.name,
+        pluginVersion: s.plugin.version,
+        status: 'not-run' as const,
+        durationMs: 0,
+        metrics: {},
+        outputs: {},
+        options: s.options,
+      },
+  );
+  const gates = failure ? [] : evaluateGates(recipe.gates, records);
+  const status: Report['run']['status'] = abort.signal.aborted ? 'interrupted' : failure ? 'failed' : 'ok';
+  const report = buildReport({
+    recipe,
+    runId,
+    startedAt,
+    finishedAt,
+    status,
+    error: failure ? (failure as Error).message : undefined,
+    resumedFrom: interrupted?.runId,
+    steps: records,
+    gates,
+    cacheRoot: join(root, 'cache'),
+  });
+  await mkdir(journal.dir, { recursive: true });
+  await writeFile(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  await writeFile(join(journal.dir, 'report.md'), renderMarkdown(report));
+  journal.append({ event: 'end', status, at: finishedAt.toISOString() });
+
+  if (failure) {
+    if (abort.signal.aborted) throw new QrunError([{ code: 'INTERRUPTED', message: 'interrupted; the next run resumes at the first unfinished step', hint: `report: ${relative(process.cwd(), join(journal.dir, 'report.md'))}` }], 130);
+    throw failure;
+  }
+
+  const rows = summaryRows(report);
+  io.out('');
+  if (rows.length) io.out(formatTable(['', 'FP32', 'INT8', ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
+  const hits = report.cache.hits;
+  const cacheLine =
+    hits === steps.length - report.cache.skipped
+      ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
+      : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped`;
+  io.out('');
+  io.out(`${recipe.name}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
+  for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
+  let exitCode = 0;
+  for (const g of gates) {
+    io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
+    if (!g.pass) exitCode = 3;
+  }
+  io.out(`report: ${relative(process.cwd(), join(journal.dir, 'report.md'))}`);
+  return { report, exitCode };
+}

@@ -1,0 +1,273 @@
+// Runs resolved steps in order. For each step: gather its input artifacts, digest its source files,
+// compute the cache key, then either take the verified cache entry or run the plugin in a fresh
+// build folder, check every declared output exists, hash it and commit the entry atomically.
+// Failures and skips are never cached.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { errors, QrunError } from '../errors.ts';
+import { cacheKey, explainKeyChange, type KeyMaterial } from '../cache/fingerprint.ts';
+import type { CacheStore, Manifest, ManifestOutput } from '../cache/store.ts';
+import type { Recipe } from '../recipe/recipe.ts';
+import { digestPath } from '../util/hash.ts';
+import type { ResolvedStep } from './plan.ts';
+import type { Artifact, RecipeContext, StepEvent } from './plugin.ts';
+
+export type StepStatus = 'hit' | 'ran' | 'skipped' | 'failed' | 'not-run';
+
+export interface StepRecord {
+  id: string;
+  uses: string;
+  plugin: string;
+  pluginVersion: string;
+  key?: string;
+  status: StepStatus;
+  /** Why a step ran: no entry, a corrupt entry, or --force. */
+  cacheNote?: string;
+  durationMs: number;
+  metrics: Record<string, unknown>;
+  outputs: Record<string, { kind: string; sha256: string; size: number; path: string }>;
+  skipped?: { reason: string; fix?: string };
+  error?: string;
+  options: Record<string, unknown>;
+  fingerprint?: Record<string, unknown>;
+}
+
+export interface ExecutorOptions {
+  force?: Set<string>;
+  signal?: AbortSignal;
+  /** Verify cache hits file by file (default true). */
+  verify?: boolean;
+}
+
+export interface KeyInfo {
+  key: string;
+  material: KeyMaterial;
+  sources: Record<string, string>;
+  inputs: Record<string, Artifact>;
+}
+
+export function recipeContext(recipe: Recipe): RecipeContext {
+  return { file: recipe.file, dir: recipe.dir, model: recipe.model, data: recipe.data };
+}
+
+export class Executor {
+  readonly records = new Map<string, StepRecord>();
+  private readonly artifacts = new Map<string, Artifact>();
+
+  constructor(
+    readonly recipe: Recipe,
+    readonly steps: ResolvedStep[],
+    readonly store: CacheStore,
+    readonly options: ExecutorOptions = {},
+  ) {}
+
+  artifact(ref: string): Artifact | undefined {
+    return this.artifacts.get(ref);
+  }
+
+  /** The key of a step, once every step before it has run (its inputs' digests are known). */
+  async keyOf(step: ResolvedStep): Promise<KeyInfo> {
+    const inputs: Record<string, Artifact> = {};
+    for (const [name, wiring] of Object.entries(step.inputs)) {
+      if (!wiring) continue;
+      const a = this.artifacts.get(`${wiring.step}.${wiring.output}`);
+      if (a) inputs[name] = a;
+      else if (!step.plugin.inputs[name]?.optional) {
+        const producer = this.records.get(wiring.step);
+        throw new QrunError([
+          {
+            code: 'INPUT_UNAVAILABLE',
+            message: `step "${step.spec.id}" needs "${wiring.step}.${wiring.output}", which step "${wiring.step}" did not produce${producer?.status === 'skipped' ? ` (it was skipped: ${producer.skipped?.reason})` : ''}`,
+            location: step.spec.location,
+            hint: producer?.skipped?.fix ?? `make "${step.spec.id}" not depend on "${wiring.step}"`,
+          },
+        ]);
+      }
+    }
+    const sourceRefs = step.plugin.sources?.(step.options, recipeContext(this.recipe)) ?? {};
+    const sources: Record<string, string> = {};
+    const sourceDigests: Record<string, string> = {};
+    for (const [name, ref] of Object.entries(sourceRefs)) {
+      if (!existsSync(ref.path)) throw errors.fileNotFound(name, ref.path, ref.location ?? step.spec.location);
+      sources[name] = ref.path;
+      sourceDigests[name] = (await digestPath(ref.path)).sha256;
+    }
+    const fingerprint = (await step.plugin.fingerprint?.(step.options)) ?? {};
+    const material: KeyMaterial = {
+      plugin: step.plugin.name,
+      pluginVersion: step.plugin.version,
+      options: step.options,
+      inputs: Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a.sha256])),
+      sources: sourceDigests,
+      fingerprint,
+      keyFormat: 1,
+    };
+    return { key: cacheKey(material), material, sources, inputs };
+  }
+
+  /** Why a step will run or not, without running it (for `qrun plan`). */
+  async explain(step: ResolvedStep, info: KeyInfo, previous?: KeyMaterial): Promise<{ hit: boolean; reasons: string[] }> {
+    if (this.options.force?.has(step.spec.id)) return { hit: false, reasons: ['--force'] };
+    const lookup = await this.store.lookup(info.key, { verify: false });
+    if (lookup.status === 'hit') return { hit: true, reasons: [] };
+    if (!step.plugin.cacheable && step.plugin.cacheable !== undefined) return { hit: false, reasons: ['the step is not cacheable'] };
+    if (previous) return { hit: false, reasons: explainKeyChange(previous, info.material) };
+    return { hit: false, reasons: ['never run with these inputs'] };
+  }
+
+  /** Registers a hit's outputs without running (used by `plan` to walk the chain of keys). */
+  adoptOutputs(step: ResolvedStep, manifest: Manifest, outDir: string): void {
+    for (const [name, out] of Object.entries(manifest.outputs)) {
+      this.artifacts.set(`${step.spec.id}.${name}`, { kind: out.kind, path: join(outDir, out.path), sha256: out.sha256, size: out.size });
+    }
+  }
+
+  async runStep(step: ResolvedStep, onEvent: (e: StepEvent) => void): Promise<StepRecord> {
+    const started = performance.now();
+    const base = {
+      id: step.spec.id,
+      uses: step.spec.uses,
+      plugin: step.plugin.name,
+      pluginVersion: step.plugin.version,
+      options: step.options,
+    };
+    const done = [...this.records.values()].filter((r) => r.status === 'hit' || r.status === 'ran').map((r) => r.id);
+    let info: KeyInfo;
+    try {
+      info = await this.keyOf(step);
+    } catch (e) {
+      const record: StepRecord = { ...base, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message };
+      this.records.set(step.spec.id, record);
+      throw e instanceof QrunError && e.code !== 'STEP_FAILED' ? withDone(e, done) : errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+    }
+    const cacheable = step.plugin.cacheable !== false;
+    let cacheNote: string | undefined = this.options.force?.has(step.spec.id) ? 'forced' : undefined;
+
+    const release = await this.store.lock(info.key, (pid) =>
+      onEvent({ type: 'log', level: 'info', message: `waiting for process ${pid}, which is building the same step` }),
+    );
+    try {
+      if (cacheable && !cacheNote) {
+        const lookup = await this.store.lookup(info.key, { verify: this.options.verify });
+        if (lookup.status === 'hit') {
+          this.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
+          const record: StepRecord = {
+            ...base,
+            key: info.key,
+            status: 'hit',
+            durationMs: performance.now() - started,
+            metrics: lookup.entry.manifest.metrics,
+            outputs: this.outputsOf(step),
+            fingerprint: info.material.fingerprint,
+          };
+          this.records.set(step.spec.id, record);
+          return record;
+        }
+        if (lookup.status === 'corrupt') {
+          cacheNote = `cache entry was damaged (${lookup.reason}) and was rebuilt`;
+          onEvent({ type: 'log', level: 'warn', message: cacheNote });
+          await this.store.evict(info.key);
+        }
+      }
+
+      const build = await this.store.newBuild(info.key);
+      let result;
+      try {
+        result = await step.plugin.run(step.options, info.inputs, info.sources, {
+          stepId: step.spec.id,
+          outDir: build.outDir,
+          tmpDir: build.scratchDir,
+          recipeDir: this.recipe.dir,
+          signal: this.options.signal ?? new AbortController().signal,
+          emit: onEvent,
+          artifactOf: (ref) => this.artifacts.get(ref),
+        });
+      } catch (e) {
+        await this.store.discard(build);
+        const record: StepRecord = { ...base, key: info.key, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message };
+        this.records.set(step.spec.id, record);
+        throw errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+      }
+
+      if (result?.skipped) {
+        await this.store.discard(build);
+        const record: StepRecord = {
+          ...base,
+          key: info.key,
+          status: 'skipped',
+          durationMs: performance.now() - started,
+          metrics: result.metrics ?? {},
+          outputs: {},
+          skipped: result.skipped,
+          fingerprint: info.material.fingerprint,
+        };
+        this.records.set(step.spec.id, record);
+        if (!step.spec.optional) {
+          record.status = 'failed';
+          throw errors.stepFailed(
+            step.spec.id,
+            step.plugin.name,
+            done,
+            new QrunError([{ code: 'STEP_CANNOT_RUN', message: result.skipped.reason, hint: `${result.skipped.fix ?? ''}${result.skipped.fix ? '; or ' : ''}mark the step \`optional: true\` in the recipe to skip it` }]),
+          );
+        }
+        return record;
+      }
+
+      const outputs: Record<string, ManifestOutput> = {};
+      for (const [name, spec] of Object.entries(step.plugin.outputs)) {
+        const p = join(build.outDir, spec.path);
+        if (!existsSync(p)) {
+          if (spec.optional) continue;
+          await this.store.discard(build);
+          this.records.set(step.spec.id, { ...base, key: info.key, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {} });
+          throw errors.outputMissing(step.spec.id, step.plugin.name, name, spec.path);
+        }
+        const d = await digestPath(p);
+        outputs[name] = { kind: step.outputKinds[name]!, path: spec.path, sha256: d.sha256, size: d.size, files: d.files };
+      }
+      const durationMs = performance.now() - started;
+      const manifest: Manifest = {
+        key: info.key,
+        plugin: step.plugin.name,
+        pluginVersion: step.plugin.version,
+        keyMaterial: info.material as unknown as Record<string, unknown>,
+        outputs,
+        metrics: result?.metrics ?? {},
+        createdAt: new Date().toISOString(),
+        durationMs,
+      };
+      const entry = await this.store.commit(build, manifest);
+      this.adoptOutputs(step, entry.manifest, entry.outDir);
+      const record: StepRecord = {
+        ...base,
+        key: info.key,
+        status: 'ran',
+        cacheNote,
+        durationMs,
+        metrics: manifest.metrics,
+        outputs: this.outputsOf(step),
+        fingerprint: info.material.fingerprint,
+      };
+      this.records.set(step.spec.id, record);
+      return record;
+    } finally {
+      await release();
+    }
+  }
+
+  private outputsOf(step: ResolvedStep): StepRecord['outputs'] {
+    const out: StepRecord['outputs'] = {};
+    for (const name of Object.keys(step.plugin.outputs)) {
+      const a = this.artifacts.get(`${step.spec.id}.${name}`);
+      if (a) out[name] = { kind: a.kind, sha256: a.sha256, size: a.size, path: a.path };
+    }
+    return out;
+  }
+}
+
+function withDone(e: QrunError, done: string[]): QrunError {
+  const d = e.diagnostics[0];
+  if (d && done.length) d.hint = `${d.hint ? `${d.hint}; ` : ''}steps already done and kept in the cache: ${done.join(', ')}`;
+  return e;
+}

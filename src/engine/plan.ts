@@ -1,0 +1,124 @@
+// Recipe → resolved steps: each step's plugin, its options with defaults applied and validated
+// against the plugin's schema, and where each of its inputs comes from. Pure: nothing runs here.
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { Diagnostic } from '../errors.ts';
+import { ajvToDiagnostics } from '../recipe/ajv-diagnostics.ts';
+import type { Recipe, StepSpec } from '../recipe/recipe.ts';
+import { didYouMean } from '../recipe/suggest.ts';
+import type { ArtifactKind, Plugin } from './plugin.ts';
+import type { PluginRegistry } from './registry.ts';
+
+export interface InputWiring {
+  step: string;
+  output: string;
+  kind: ArtifactKind;
+  /** The producing step may legitimately not write it (an optional output). */
+  optional: boolean;
+}
+
+export interface ResolvedStep {
+  spec: StepSpec;
+  plugin: Plugin;
+  options: Record<string, unknown>;
+  inputs: Record<string, InputWiring | undefined>;
+  outputKinds: Record<string, ArtifactKind>;
+}
+
+const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false });
+const validators = new WeakMap<Plugin, ValidateFunction>();
+
+function validatorFor(plugin: Plugin): ValidateFunction {
+  let v = validators.get(plugin);
+  if (!v) {
+    v = ajv.compile(plugin.optionsSchema);
+    validators.set(plugin, v);
+  }
+  return v;
+}
+
+const kindsOf = (k: ArtifactKind | ArtifactKind[]): ArtifactKind[] => (Array.isArray(k) ? k : [k]);
+
+export function planRecipe(recipe: Recipe, registry: PluginRegistry): { steps: ResolvedStep[]; errors: Diagnostic[] } {
+  const errors: Diagnostic[] = [];
+  const steps: ResolvedStep[] = [];
+  const produced: { step: string; output: string; kind: ArtifactKind; optional: boolean }[] = [];
+
+  for (const spec of recipe.steps) {
+    const plugin = registry.get(spec.uses);
+    if (!plugin) {
+      const guess = didYouMean(spec.uses, registry.names());
+      errors.push({
+        code: 'RECIPE_UNKNOWN_PLUGIN',
+        message: `step "${spec.id}" uses unknown plugin "${spec.uses}"; built-in plugins: ${registry.names().join(', ')}`,
+        location: { file: recipe.file, ...recipe.locator.locate(['steps', spec.index, 'uses']) },
+        hint: guess ? `did you mean "${guess}"?` : 'a plugin from a file is named by a path starting with ./',
+      });
+      continue;
+    }
+    const options = structuredClone(spec.options);
+    const validate = validatorFor(plugin);
+    if (!validate(options)) {
+      errors.push(...ajvToDiagnostics(validate.errors ?? [], recipe.locator, recipe.file, ['steps', spec.index, 'with'], 'RECIPE_OPTION'));
+      continue;
+    }
+
+    const inputs: Record<string, InputWiring | undefined> = {};
+    for (const name of Object.keys(spec.inputs)) {
+      if (!(name in plugin.inputs)) {
+        const guess = didYouMean(name, Object.keys(plugin.inputs));
+        errors.push({
+          code: 'RECIPE_UNKNOWN_INPUT',
+          message: `step "${spec.id}" (${plugin.name}) has no input "${name}"; its inputs: ${Object.keys(plugin.inputs).join(', ') || 'none'}`,
+          location: { file: recipe.file, ...recipe.locator.locate(['steps', spec.index, 'inputs', name], { key: true }) },
+          hint: guess ? `did you mean "${guess}"?` : undefined,
+        });
+      }
+    }
+    for (const [name, input] of Object.entries(plugin.inputs)) {
+      const accepted = kindsOf(input.kind);
+      const ref = spec.inputs[name];
+      if (ref) {
+        const [stepId, output] = ref.split('.') as [string, string];
+        const hit = produced.find((p) => p.step === stepId && p.output === output);
+        const location = { file: recipe.file, ...recipe.locator.locate(['steps', spec.index, 'inputs', name]) };
+        if (!hit) {
+          const outputs = produced.filter((p) => p.step === stepId).map((p) => p.output);
+          errors.push({
+            code: 'RECIPE_BAD_REFERENCE',
+            message: `step "${spec.id}" input "${name}" refers to "${ref}", which no earlier step produces`,
+            location,
+            hint: outputs.length
+              ? `step "${stepId}" produces: ${outputs.join(', ')}`
+              : `earlier steps: ${[...new Set(produced.map((p) => p.step))].join(', ') || 'none'}`,
+          });
+        } else if (!accepted.includes(hit.kind)) {
+          errors.push({
+            code: 'RECIPE_BAD_REFERENCE',
+            message: `step "${spec.id}" input "${name}" needs ${accepted.join(' or ')}, but "${ref}" is ${hit.kind}`,
+            location,
+          });
+        } else inputs[name] = hit;
+        continue;
+      }
+      const latest = [...produced].reverse().find((p) => accepted.includes(p.kind));
+      if (latest) inputs[name] = latest;
+      else if (!input.optional) {
+        errors.push({
+          code: 'RECIPE_MISSING_INPUT',
+          message: `step "${spec.id}" (${plugin.name}) needs an input "${name}" of kind ${accepted.join(' or ')}, and no earlier step produces one`,
+          location: spec.location,
+          hint: `add a step that produces ${accepted[0]} before "${spec.id}" (e.g. hf.load), or wire it with inputs: { ${name}: step.output }`,
+        });
+      }
+    }
+
+    const outputKinds: Record<string, ArtifactKind> = {};
+    for (const [name, out] of Object.entries(plugin.outputs)) {
+      const kind = typeof out.kind === 'string' ? out.kind : inputs[out.kind.sameAs]?.kind ?? 'file';
+      outputKinds[name] = kind;
+      produced.push({ step: spec.id, output: name, kind, optional: out.optional ?? false });
+    }
+    steps.push({ spec, plugin, options, inputs, outputKinds });
+  }
+  return { steps, errors };
+}

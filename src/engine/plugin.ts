@@ -1,0 +1,110 @@
+// The plugin contract. A plugin is one kind of step (`uses:` in a recipe). It declares its options
+// schema, its inputs and outputs as typed artifacts, an optional fingerprint (tool versions that
+// change its results) and run(). It never prints: it reports through ctx.emit, and the UI and the
+// report subscribe to those events.
+
+/** Kinds of artifact that flow between steps. */
+export type ArtifactKind =
+  | 'hf-model'
+  | 'onnx-model'
+  | 'qdq-model'
+  | 'dataset'
+  | 'calib-stats'
+  | 'qdq-plan'
+  | 'engine'
+  | 'triton-repo'
+  | 'bench-result'
+  | 'file'
+  | 'folder';
+
+/** An artifact as later steps see it: an absolute path in the cache store and its content digest. */
+export interface Artifact {
+  kind: ArtifactKind;
+  path: string;
+  sha256: string;
+  /** Bytes on disk (a folder: the sum of its files). */
+  size: number;
+}
+
+export interface InputSpec {
+  /** One kind, or several accepted kinds (the latest earlier output of any of them is wired). */
+  kind: ArtifactKind | ArtifactKind[];
+  /** Optional inputs are wired when an earlier step produced one; otherwise left undefined. */
+  optional?: boolean;
+  description?: string;
+}
+
+export interface OutputSpec {
+  /** The kind, or `{ sameAs: input }` for a step that passes its input's kind on (e.g. onnx.save). */
+  kind: ArtifactKind | { sameAs: string };
+  /** File or folder name inside the step's output folder. */
+  path: string;
+  /** An output that is written only in some configurations (e.g. an engine when trtexec exists). */
+  optional?: boolean;
+  description?: string;
+}
+
+export type StepEvent =
+  | { type: 'progress'; message: string; done?: number; total?: number }
+  | { type: 'log'; level: 'info' | 'warn'; message: string };
+
+export interface StepContext {
+  stepId: string;
+  /** Empty folder for this step's outputs; the engine moves it into the cache store after run(). */
+  outDir: string;
+  /** Folder of the recipe file: relative paths in options resolve from here. */
+  recipeDir: string;
+  /** Folder for scratch files that are deleted after the step (never cached). */
+  tmpDir: string;
+  /** Aborted on SIGINT: long loops check it and stop. */
+  signal: AbortSignal;
+  emit(event: StepEvent): void;
+  /** Artifacts of other steps by `stepId.output`, for plugins that need a named earlier result. */
+  artifactOf(ref: string): Artifact | undefined;
+}
+
+/** A source file or folder the step reads directly from the user's disk (e.g. the model directory). */
+export interface SourceRef {
+  path: string;
+  /** Where the recipe names it, for error messages. */
+  location?: { file: string; line?: number; col?: number };
+}
+
+export interface StepResult {
+  /** Metrics for the report and later steps (JSON only; stored in the cache entry). */
+  metrics?: Record<string, unknown>;
+  /** A step that could not do its work for a reason outside qrun (e.g. trtexec not installed). */
+  skipped?: { reason: string; fix?: string };
+}
+
+export interface Plugin<Options = Record<string, unknown>> {
+  name: string;
+  /** Bump when the plugin's output for the same inputs changes: it is part of every cache key. */
+  version: string;
+  description: string;
+  /** JSON Schema of `with:` (ajv, with defaults applied). */
+  optionsSchema: Record<string, unknown>;
+  inputs: Record<string, InputSpec>;
+  outputs: Record<string, OutputSpec>;
+  /**
+   * Files and folders on the user's disk the step reads, from its options and the recipe; their
+   * content digests join the cache key, so editing a data file re-runs the step.
+   */
+  sources?(options: Options, recipe: RecipeContext): Record<string, SourceRef>;
+  /** Versions of tools that change results (runtime, TensorRT, GPU). Part of the cache key. */
+  fingerprint?(options: Options): Promise<Record<string, unknown>>;
+  /**
+   * Steps whose result depends on something outside the key (timings, an external tool) may set
+   * this to false to be re-run every time. Defaults to true.
+   */
+  cacheable?: boolean;
+  run(options: Options, inputs: Record<string, Artifact>, sources: Record<string, string>, ctx: StepContext): Promise<StepResult | void>;
+}
+
+/** What of the recipe a plugin may consult when resolving its sources. */
+export interface RecipeContext {
+  file: string;
+  dir: string;
+  model?: SourceRef;
+  data: Record<string, SourceRef>;
+}

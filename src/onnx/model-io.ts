@@ -1,0 +1,33 @@
+import { readFile } from 'node:fs/promises';
+import { errors } from '../errors.ts';
+import { ModelProtoType } from './schema.ts';
+import type { ModelProto } from './types.ts';
+
+/** Decodes ONNX bytes. Throws ONNX_CORRUPT naming `source` when the bytes are not a usable model. */
+export function decodeModel(bytes: Uint8Array, source = '<bytes>'): ModelProto {
+  let model: ModelProto;
+  try {
+    model = ModelProtoType.decode(bytes) as unknown as ModelProto;
+  } catch (e) {
+    throw errors.onnxCorrupt(source, (e as Error).message);
+  }
+  if (!model.graph || model.graph.node.length === 0) {
+    throw errors.onnxCorrupt(source, 'the file decodes but holds no graph nodes');
+  }
+  if (model.opsetImport.length === 0) {
+    throw errors.onnxCorrupt(source, 'the model declares no opset_import');
+  }
+  return model;
+}
+
+export async function readModel(file: string): Promise<ModelProto> {
+  return decodeModel(await readFile(file), file);
+}
+
+/**
+ * Encodes a model. protobufjs writes fields in field-number order and messages in array order, so
+ * the same ModelProto always gives the same bytes (determinism of every artifact rests on this).
+ */
+export function encodeModel(model: ModelProto): Uint8Array {
+  return ModelProtoType.encode(model as unknown as Record<string, unknown>).finish();
+}

@@ -1,0 +1,124 @@
+// YAML (with positions) → JSON Schema → a normalised Recipe. Returns diagnostics instead of throwing,
+// so `qrun validate` can list every problem at once.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { LineCounter, parseDocument } from 'yaml';
+import type { Diagnostic } from '../errors.ts';
+import { canonicalJson, sha256 } from '../util/hash.ts';
+import { ajvToDiagnostics } from './ajv-diagnostics.ts';
+import type { Gate, Recipe, StepSpec } from './recipe.ts';
+import { YamlLocator } from './yaml-positions.ts';
+
+export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: false; errors: Diagnostic[] };
+
+const schemaPath = fileURLToPath(new URL('../../schemas/recipe.schema.json', import.meta.url));
+const recipeSchema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
+const validateRecipe = ajv.compile(recipeSchema);
+
+export function defaultStepId(uses: string): string {
+  const base = uses.split('/').pop()!.replace(/^qrun-plugin-/, '');
+  return base.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[^A-Za-z]+/, '') || 'step';
+}
+
+export async function loadRecipe(file: string): Promise<Result<Recipe>> {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return {
+      ok: false,
+      errors: [
+        {
+          code: code === 'ENOENT' ? 'RECIPE_NOT_FOUND' : 'RECIPE_UNREADABLE',
+          message: code === 'ENOENT' ? `recipe file not found: ${file}` : `cannot read recipe ${file}: ${(e as Error).message}`,
+          hint: 'recipes usually live in recipes/*.yaml; run `qrun recipes/bert-int8.yaml`',
+        },
+      ],
+    };
+  }
+  return parseRecipe(text, abs);
+}
+
+export function parseRecipe(text: string, file: string): Result<Recipe> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const locator = new YamlLocator(doc, lines);
+  if (doc.errors.length) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => {
+        const p = e.linePos?.[0];
+        return {
+          code: 'RECIPE_YAML',
+          message: `invalid YAML: ${e.message.split('\n')[0]}`,
+          location: { file, line: p?.line, col: p?.col },
+          hint: 'check indentation and quoting around this line',
+        };
+      }),
+    };
+  }
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (!validateRecipe(raw)) {
+    return { ok: false, errors: ajvToDiagnostics(validateRecipe.errors ?? [], locator, file) };
+  }
+  const data = raw as {
+    name: string;
+    description?: string;
+    model?: string;
+    data?: Record<string, string>;
+    steps: { id?: string; uses: string; with?: Record<string, unknown>; inputs?: Record<string, string>; optional?: boolean }[];
+    gates?: Record<string, string>;
+  };
+  const dir = dirname(file);
+  const errors: Diagnostic[] = [];
+  const steps: StepSpec[] = [];
+  const ids = new Map<string, number>();
+  data.steps.forEach((s, index) => {
+    const id = s.id ?? defaultStepId(s.uses);
+    const location = { file, ...locator.locate(['steps', index, s.id ? 'id' : 'uses']) };
+    const previous = ids.get(id);
+    if (previous !== undefined) {
+      errors.push({
+        code: 'RECIPE_DUPLICATE_STEP',
+        message: `duplicate step id "${id}" (also step ${previous + 1})`,
+        location,
+        hint: 'give each step a unique `id:`',
+      });
+    }
+    ids.set(id, index);
+    steps.push({ id, uses: s.uses, options: s.with ?? {}, inputs: s.inputs ?? {}, optional: s.optional ?? false, index, location: { file, ...locator.locate(['steps', index]) } });
+  });
+  const gates: Gate[] = Object.entries(data.gates ?? {}).map(([metric, expr]) => {
+    const m = /^\s*(>=|<=|>|<|==)\s*(\S+)\s*$/.exec(expr)!;
+    return { metric, op: m[1] as Gate['op'], value: Number(m[2]), location: { file, ...locator.locate(['gates', metric], { key: true }) } };
+  });
+  for (const g of gates) {
+    const stepId = g.metric.split('.')[0]!;
+    if (!ids.has(stepId)) {
+      errors.push({ code: 'RECIPE_GATE', message: `gate "${g.metric}" names step "${stepId}", which the recipe does not have`, location: g.location, hint: `steps: ${[...ids.keys()].join(', ')}` });
+    }
+  }
+  if (errors.length) return { ok: false, errors };
+  const recipe: Recipe = {
+    file,
+    dir,
+    name: data.name,
+    description: data.description,
+    hash: sha256(canonicalJson(raw)),
+    raw: raw as Record<string, unknown>,
+    model: data.model ? { path: resolve(dir, data.model), location: { file, ...locator.locate(['model']) } } : undefined,
+    data: Object.fromEntries(
+      Object.entries(data.data ?? {}).map(([k, v]) => [k, { path: resolve(dir, v), location: { file, ...locator.locate(['data', k]) } }]),
+    ),
+    steps,
+    gates,
+    locator,
+  };
+  return { ok: true, value: recipe, warnings: [] };
+}

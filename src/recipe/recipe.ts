@@ -1,0 +1,35 @@
+import type { SourceLocation } from '../errors.ts';
+import type { YamlLocator } from './yaml-positions.ts';
+
+export interface StepSpec {
+  id: string;
+  uses: string;
+  options: Record<string, unknown>;
+  inputs: Record<string, string>;
+  optional: boolean;
+  index: number;
+  location: SourceLocation;
+}
+
+export interface Gate {
+  metric: string;
+  op: '>=' | '<=' | '>' | '<' | '==';
+  value: number;
+  location: SourceLocation;
+}
+
+export interface Recipe {
+  file: string;
+  dir: string;
+  name: string;
+  description?: string;
+  /** sha256 of the recipe's data as canonical JSON (comments and formatting do not count). */
+  hash: string;
+  /** The recipe as parsed, for the report. */
+  raw: Record<string, unknown>;
+  model?: { path: string; location: SourceLocation };
+  data: Record<string, { path: string; location: SourceLocation }>;
+  steps: StepSpec[];
+  gates: Gate[];
+  locator: YamlLocator;
+}

@@ -1,0 +1,91 @@
+// report.json: everything needed to reproduce and audit a run. Paths are relative (to the cache
+// root or the working directory) so two machines produce comparable reports; only timings,
+// timestamps and the run id differ between two runs of the same recipe on the same inputs.
+import { cpus, totalmem, platform, arch, release } from 'node:os';
+import { relative } from 'node:path';
+import type { StepRecord } from '../engine/executor.ts';
+import type { Gate, Recipe } from '../recipe/recipe.ts';
+import { ORT_VERSION } from '../runtime/session.ts';
+import { QRUN_VERSION } from '../version.ts';
+
+export interface GateResult {
+  metric: string;
+  op: string;
+  value: number;
+  actual: number | null;
+  pass: boolean;
+}
+
+export interface Report {
+  schemaVersion: 1;
+  qrun: { version: string };
+  recipe: { file: string; name: string; hash: string; resolved: Record<string, unknown> };
+  run: { id: string; startedAt: string; finishedAt: string; durationMs: number; status: 'ok' | 'failed' | 'interrupted'; resumedFrom?: string; error?: string };
+  machine: { platform: string; arch: string; release: string; cpu: string; cores: number; memoryGiB: number; node: string };
+  tools: Record<string, string>;
+  steps: (Omit<StepRecord, 'outputs'> & { outputs: Record<string, { kind: string; sha256: string; size: number; path: string }> })[];
+  gates: GateResult[];
+  cache: { root: string; hits: number; ran: number; skipped: number; failed: number };
+}
+
+export function metricAt(steps: StepRecord[], path: string): number | null {
+  const [stepId, ...rest] = path.split('.');
+  const step = steps.find((s) => s.id === stepId);
+  let v: unknown = step?.metrics;
+  for (const k of rest) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return typeof v === 'number' ? v : null;
+}
+
+export function evaluateGates(gates: Gate[], steps: StepRecord[]): GateResult[] {
+  return gates.map((g) => {
+    const actual = metricAt(steps, g.metric);
+    const pass =
+      actual !== null &&
+      (g.op === '>=' ? actual >= g.value : g.op === '<=' ? actual <= g.value : g.op === '>' ? actual > g.value : g.op === '<' ? actual < g.value : actual === g.value);
+    return { metric: g.metric, op: g.op, value: g.value, actual, pass };
+  });
+}
+
+export function buildReport(args: {
+  recipe: Recipe;
+  runId: string;
+  startedAt: Date;
+  finishedAt: Date;
+  status: Report['run']['status'];
+  error?: string;
+  resumedFrom?: string;
+  steps: StepRecord[];
+  gates: GateResult[];
+  cacheRoot: string;
+}): Report {
+  const cwd = process.cwd();
+  const c = cpus();
+  return {
+    schemaVersion: 1,
+    qrun: { version: QRUN_VERSION },
+    recipe: { file: relative(cwd, args.recipe.file), name: args.recipe.name, hash: args.recipe.hash, resolved: args.recipe.raw },
+    run: {
+      id: args.runId,
+      startedAt: args.startedAt.toISOString(),
+      finishedAt: args.finishedAt.toISOString(),
+      durationMs: args.finishedAt.getTime() - args.startedAt.getTime(),
+      status: args.status,
+      ...(args.resumedFrom ? { resumedFrom: args.resumedFrom } : {}),
+      ...(args.error ? { error: args.error } : {}),
+    },
+    machine: { platform: platform(), arch: arch(), release: release(), cpu: c[0]?.model ?? 'unknown', cores: c.length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    tools: { 'onnxruntime-node': ORT_VERSION, node: process.version },
+    steps: args.steps.map((s) => ({
+      ...s,
+      outputs: Object.fromEntries(Object.entries(s.outputs).map(([k, o]) => [k, { ...o, path: relative(args.cacheRoot, o.path) }])),
+    })),
+    gates: args.gates,
+    cache: {
+      root: relative(cwd, args.cacheRoot) || '.',
+      hits: args.steps.filter((s) => s.status === 'hit').length,
+      ran: args.steps.filter((s) => s.status === 'ran').length,
+      skipped: args.steps.filter((s) => s.status === 'skipped').length,
+      failed: args.steps.filter((s) => s.status === 'failed').length,
+    },
+  };
+}

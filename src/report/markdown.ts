@@ -1,0 +1,41 @@
+import type { Report } from './build-report.ts';
+import { summaryRows } from './summary.ts';
+
+const md = (s: string) => s.replace(/\|/g, '\\|');
+
+export function renderMarkdown(report: Report): string {
+  const out: string[] = [];
+  out.push(`# qrun report — ${report.recipe.name}`, '');
+  out.push(`- recipe: \`${report.recipe.file}\` (sha256 \`${report.recipe.hash.slice(0, 16)}…\`)`);
+  out.push(`- run: \`${report.run.id}\` · status **${report.run.status}** · ${(report.run.durationMs / 1000).toFixed(1)} s${report.run.resumedFrom ? ` · resumed after interrupted run \`${report.run.resumedFrom}\`` : ''}`);
+  out.push(`- cache: ${report.cache.hits} hit, ${report.cache.ran} ran, ${report.cache.skipped} skipped, ${report.cache.failed} failed`);
+  out.push(`- qrun ${report.qrun.version} · ${Object.entries(report.tools).map(([k, v]) => `${k} ${v}`).join(' · ')}`);
+  out.push(`- machine: ${report.machine.cpu} × ${report.machine.cores}, ${report.machine.memoryGiB} GiB, ${report.machine.platform}-${report.machine.arch}`, '');
+  if (report.run.error) out.push('## Error', '', '```', report.run.error, '```', '');
+  const rows = summaryRows(report);
+  if (rows.length) {
+    out.push('## FP32 vs INT8', '', '| | FP32 | INT8 | change |', '|---|---|---|---|');
+    for (const r of rows) out.push(`| ${md(r.label)} | ${md(r.fp32)} | ${md(r.int8)} | ${md(r.change)} |`);
+    out.push('');
+  }
+  if (report.gates.length) {
+    out.push('## Gates', '', '| metric | condition | actual | result |', '|---|---|---|---|');
+    for (const g of report.gates) out.push(`| ${g.metric} | ${g.op} ${g.value} | ${g.actual ?? 'missing'} | ${g.pass ? 'pass' : '**FAIL**'} |`);
+    out.push('');
+  }
+  out.push('## Steps', '', '| step | plugin | status | duration | cache key |', '|---|---|---|---|---|');
+  for (const s of report.steps) {
+    const status = s.status === 'skipped' ? `skipped: ${s.skipped?.reason}` : s.status === 'hit' ? 'cache hit' : s.status + (s.cacheNote ? ` (${s.cacheNote})` : '');
+    out.push(`| ${s.id} | ${s.plugin}@${s.pluginVersion} | ${md(status)} | ${(s.durationMs / 1000).toFixed(2)} s | \`${s.key?.slice(0, 16) ?? ''}\` |`);
+  }
+  out.push('', '## Artifacts', '', '| step | output | kind | size | sha256 |', '|---|---|---|---|---|');
+  for (const s of report.steps) {
+    for (const [name, o] of Object.entries(s.outputs)) out.push(`| ${s.id} | ${name} | ${o.kind} | ${o.size} | \`${o.sha256}\` |`);
+  }
+  out.push('', '## Step metrics', '');
+  for (const s of report.steps) {
+    if (Object.keys(s.metrics).length === 0) continue;
+    out.push(`### ${s.id}`, '', '```json', JSON.stringify(s.metrics, null, 2), '```', '');
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,55 @@
+// The FP32-vs-INT8 summary table, shared by the terminal and report.md.
+import type { Report } from './build-report.ts';
+import type { LatencyRow } from '../../plugins/bench/index.ts';
+
+export interface SummaryRow {
+  label: string;
+  fp32: string;
+  int8: string;
+  change: string;
+}
+
+const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${(x * 100).toFixed(2)}%`);
+const ms = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
+
+export function summaryRows(report: Report): SummaryRow[] {
+  const bench = report.steps.find((s) => s.plugin === 'bench' && (s.status === 'ran' || s.status === 'hit'));
+  if (!bench) return [];
+  const m = bench.metrics as {
+    agreement: number;
+    fp32Accuracy: number | null;
+    int8Accuracy: number | null;
+    accuracyDrop: number | null;
+    maxAbsError: number;
+    meanCosine: number;
+    sizes: { fp32: number; int8: number };
+    latency: LatencyRow[];
+  };
+  const rows: SummaryRow[] = [
+    { label: 'model size', fp32: mb(m.sizes.fp32), int8: mb(m.sizes.int8), change: `${(m.sizes.int8 / m.sizes.fp32).toFixed(2)}×` },
+    {
+      label: 'label accuracy',
+      fp32: pct(m.fp32Accuracy),
+      int8: pct(m.int8Accuracy),
+      change: m.accuracyDrop === null ? '' : `${m.accuracyDrop > 0 ? '−' : '+'}${Math.abs(m.accuracyDrop * 100).toFixed(2)} pt`,
+    },
+    { label: 'agreement with FP32', fp32: '', int8: pct(m.agreement), change: '' },
+    { label: 'max |Δ logit| · cosine', fp32: '', int8: `${m.maxAbsError.toFixed(4)} · ${m.meanCosine.toFixed(5)}`, change: '' },
+  ];
+  for (const l of m.latency) {
+    rows.push({
+      label: `latency ${l.batch}×${l.sequence} p50/p90`,
+      fp32: `${ms(l.fp32.p50)} / ${ms(l.fp32.p90)}`,
+      int8: `${ms(l.int8.p50)} / ${ms(l.int8.p90)}`,
+      change: `${l.speedup.toFixed(2)}× faster`.replace(/^(0\.\d+)× faster$/, '$1× (slower)'),
+    });
+  }
+  return rows;
+}
+
+export function formatTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}

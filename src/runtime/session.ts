@@ -1,0 +1,23 @@
+import ort from 'onnxruntime-node';
+
+export interface SessionSettings {
+  /** Threads for one operator; 0 lets onnxruntime choose (all cores). */
+  intraOpThreads?: number;
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  optimizedModelFilePath?: string;
+}
+
+export async function createSession(modelPath: string | Uint8Array, settings: SessionSettings = {}): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: settings.optimization ?? 'all',
+    intraOpNumThreads: settings.intraOpThreads ?? 0,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+  };
+  if (settings.optimizedModelFilePath) options.optimizedModelFilePath = settings.optimizedModelFilePath;
+  return typeof modelPath === 'string' ? ort.InferenceSession.create(modelPath, options) : ort.InferenceSession.create(modelPath, options);
+}
+
+export const ORT_VERSION: string = (ort.env.versions as { common?: string }).common ?? 'unknown';
