@@ -27,8 +27,8 @@ export interface CalibrateOptions {
 
 interface ActivationSlot {
   tensor: string;
-  scale: string;
-  zeroPoint: string;
+  /** Every (scale, zero point) initializer pair that quantizes this tensor (one per consumer). */
+  params: { scale: string; zeroPoint: string }[];
   zeroPointType: number;
 }
 
@@ -39,9 +39,12 @@ export function findActivationSlots(model: ModelProto): ActivationSlot[] {
   for (const n of model.graph.node) {
     if (n.opType !== 'QuantizeLinear' || inits.has(n.input[0]!)) continue;
     const zp = inits.get(n.input[2] ?? '');
-    if (!slots.has(n.input[1]!)) {
-      slots.set(n.input[1]!, { tensor: n.input[0]!, scale: n.input[1]!, zeroPoint: n.input[2] ?? '', zeroPointType: zp?.dataType ?? DataType.UINT8 });
+    let slot = slots.get(n.input[0]!);
+    if (!slot) {
+      slot = { tensor: n.input[0]!, params: [], zeroPointType: zp?.dataType ?? DataType.UINT8 };
+      slots.set(slot.tensor, slot);
     }
+    if (!slot.params.some((p) => p.scale === n.input[1])) slot.params.push({ scale: n.input[1]!, zeroPoint: n.input[2] ?? '' });
   }
   return [...slots.values()];
 }
@@ -125,12 +128,12 @@ const calibrate: Plugin<CalibrateOptions> = {
       let zp = 0;
       if (s.zeroPointType === DataType.INT8) scale = symmetricScale(t);
       else ({ scale, zeroPoint: zp } = asymmetricUint8(Math.max(r.min, -t), Math.min(r.max, t)));
-      const scaleIdx = inits.get(s.scale)!;
-      qdq.graph.initializer[scaleIdx] = makeFloatTensor(s.scale, [], Float32Array.of(scale));
-      if (s.zeroPoint) {
-        const zpIdx = inits.get(s.zeroPoint)!;
-        qdq.graph.initializer[zpIdx] =
-          s.zeroPointType === DataType.INT8 ? makeInt8Tensor(s.zeroPoint, [], Int8Array.of(zp)) : makeUint8Tensor(s.zeroPoint, [], Uint8Array.of(zp));
+      for (const p of s.params) {
+        qdq.graph.initializer[inits.get(p.scale)!] = makeFloatTensor(p.scale, [], Float32Array.of(scale));
+        if (p.zeroPoint) {
+          qdq.graph.initializer[inits.get(p.zeroPoint)!] =
+            s.zeroPointType === DataType.INT8 ? makeInt8Tensor(p.zeroPoint, [], Int8Array.of(zp)) : makeUint8Tensor(p.zeroPoint, [], Uint8Array.of(zp));
+        }
       }
       stats.push({ tensor: s.tensor, min: r.min, max: r.max, threshold: t, clipped: r.absMax > 0 ? 1 - t / r.absMax : 0, scale: Math.fround(scale), zeroPoint: zp });
     });

@@ -19,6 +19,11 @@ export interface KeyMaterial {
    * GPU for an engine, python/torch/transformers for the torch worker).
    */
   fingerprint: Record<string, unknown>;
+  /**
+   * Digest of qrun's own code (src/ and plugins/): a changed plugin never serves stale results,
+   * even when its version was not bumped.
+   */
+  code: string;
   /** Version of the key format itself: bump to invalidate every entry when this layout changes. */
   keyFormat: 1;
 }
@@ -47,6 +52,7 @@ export function explainKeyChange(previous: KeyMaterial, current: KeyMaterial): s
   diffKeys('input', previous.inputs, current.inputs);
   diffKeys('source', previous.sources, current.sources);
   diffKeys('tool', previous.fingerprint, current.fingerprint);
+  if (previous.code !== current.code) reasons.push('qrun code changed');
   if (previous.keyFormat !== current.keyFormat) reasons.push('cache key format changed');
   return reasons;
 }

@@ -72,7 +72,8 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
     title: `${step.spec.id} (${step.plugin.name})`,
     task: async (_ctx, task) => {
       const record = await executor.runStep(step, (e) => {
-        task.output = e.message;
+        // Without a terminal every output line is printed: keep to warnings there.
+        if (!flags.plain || (e.type === 'log' && e.level === 'warn')) task.output = e.message;
       });
       journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) });
       task.title = statusTitle(step, record);

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { errors, QrunError } from '../errors.ts';
+import { qrunCodeDigest } from '../cache/code-digest.ts';
 import { cacheKey, explainKeyChange, type KeyMaterial } from '../cache/fingerprint.ts';
 import type { CacheStore, Manifest, ManifestOutput } from '../cache/store.ts';
 import type { Recipe } from '../recipe/recipe.ts';
@@ -100,6 +101,7 @@ export class Executor {
       inputs: Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a.sha256])),
       sources: sourceDigests,
       fingerprint,
+      code: qrunCodeDigest(),
       keyFormat: 1,
     };
     return { key: cacheKey(material), material, sources, inputs };
