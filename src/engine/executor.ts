@@ -140,7 +140,7 @@ export class Executor {
     } catch (e) {
       const record: StepRecord = { ...base, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message };
       this.records.set(step.spec.id, record);
-      throw e instanceof QrunError && e.code !== 'STEP_FAILED' ? withDone(e, done) : errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+      throw errors.stepFailed(step.spec.id, step.plugin.name, done, e);
     }
     const cacheable = step.plugin.cacheable !== false;
     let cacheNote: string | undefined = this.options.force?.has(step.spec.id) ? 'forced' : undefined;
@@ -266,10 +266,4 @@ export class Executor {
     }
     return out;
   }
-}
-
-function withDone(e: QrunError, done: string[]): QrunError {
-  const d = e.diagnostics[0];
-  if (d && done.length) d.hint = `${d.hint ? `${d.hint}; ` : ''}steps already done and kept in the cache: ${done.join(', ')}`;
-  return e;
 }

@@ -60,6 +60,6 @@ export function findInterruptedRun(runsDir: string, recipeFile: string): Interru
 }
 
 export function newRunId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now.toISOString().replace(/[-:]/g, '');
   return `${stamp}-${process.pid}`;
 }

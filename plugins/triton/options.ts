@@ -1,0 +1,104 @@
+// Options of the `triton` step. Field meanings are Triton's model configuration
+// (https://github.com/triton-inference-server/server/blob/main/docs/user_guide/model_configuration.md).
+
+export interface DynamicBatching {
+  /** Batch sizes the scheduler runs at once when it can form them (each ≤ maxBatchSize). */
+  preferredBatchSize: number[];
+  /** How long a request may wait for others to batch with. */
+  maxQueueDelayMicroseconds: number;
+}
+
+export interface TritonOptions {
+  /** Model name, which is also its folder name in the repository. */
+  name?: string;
+  maxBatchSize: number;
+  dynamicBatching: DynamicBatching | false;
+  instanceGroup: { count: number; kind: 'KIND_CPU' | 'KIND_GPU' };
+  backend: 'onnxruntime';
+  /** ONNX Runtime's TensorRT execution provider for the onnxruntime model (GPU instances). */
+  tensorrtAccelerator: { precisionMode: 'FP32' | 'FP16' | 'INT8'; maxWorkspaceSizeBytes?: number } | false;
+}
+
+export const DEFAULTS = {
+  maxBatchSize: 8,
+  dynamicBatching: { preferredBatchSize: [] as number[], maxQueueDelayMicroseconds: 100 },
+  instanceGroup: { count: 1, kind: 'KIND_GPU' as const },
+  backend: 'onnxruntime' as const,
+  tensorrtAccelerator: false as const,
+};
+
+/** Triton finds a model by its folder name: keep it a plain, portable file name. */
+export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
+
+export const optionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: {
+      type: 'string',
+      pattern: MODEL_NAME_PATTERN,
+      description: 'Model name and folder (letters, digits, _ . -); default: the model file name without .onnx. The TensorRT model is <name>_trt.',
+    },
+    maxBatchSize: {
+      type: 'integer',
+      minimum: 0,
+      description: 'max_batch_size: > 0 drops the first (batch) axis from every dims and lets Triton batch; 0 = no batching, dims are the full shapes.',
+      default: DEFAULTS.maxBatchSize,
+    },
+    dynamicBatching: {
+      description: 'dynamic_batching settings, or false for none (it is left out anyway when maxBatchSize is 0).',
+      anyOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            preferredBatchSize: { type: 'array', items: { type: 'integer', minimum: 1 }, uniqueItems: true },
+            maxQueueDelayMicroseconds: { type: 'integer', minimum: 0 },
+          },
+        },
+      ],
+      default: DEFAULTS.dynamicBatching,
+    },
+    instanceGroup: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'instance_group: how many copies of the model run, on CPU or GPU (the TensorRT model is always KIND_GPU).',
+      properties: {
+        count: { type: 'integer', minimum: 1, default: DEFAULTS.instanceGroup.count },
+        kind: { enum: ['KIND_CPU', 'KIND_GPU'], default: DEFAULTS.instanceGroup.kind },
+      },
+      default: DEFAULTS.instanceGroup,
+    },
+    backend: { enum: ['onnxruntime'], description: 'Backend of the ONNX model.', default: DEFAULTS.backend },
+    tensorrtAccelerator: {
+      description: "Ask the onnxruntime backend to run the ONNX model through ONNX Runtime's TensorRT execution provider (optimization.execution_accelerators), or false.",
+      anyOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['precisionMode'],
+          properties: {
+            precisionMode: { enum: ['FP32', 'FP16', 'INT8'] },
+            maxWorkspaceSizeBytes: { type: 'integer', minimum: 1 },
+          },
+        },
+      ],
+      default: DEFAULTS.tensorrtAccelerator,
+    },
+  },
+} as const;
+
+/** Defaults as ajv applies them, plus the ones ajv cannot apply inside anyOf. */
+export function withDefaults(options: Partial<TritonOptions>): TritonOptions {
+  const batching = options.dynamicBatching ?? DEFAULTS.dynamicBatching;
+  return {
+    ...options,
+    maxBatchSize: options.maxBatchSize ?? DEFAULTS.maxBatchSize,
+    dynamicBatching: batching === false ? false : { ...DEFAULTS.dynamicBatching, ...batching },
+    instanceGroup: { ...DEFAULTS.instanceGroup, ...options.instanceGroup },
+    backend: options.backend ?? DEFAULTS.backend,
+    tensorrtAccelerator: options.tensorrtAccelerator ?? DEFAULTS.tensorrtAccelerator,
+  };
+}

@@ -1,0 +1,115 @@
+// End to end: the real CLI runs recipes/bert-int8.yaml on the shipped model, in a temp cache.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { digestPath } from '../../src/util/hash.ts';
+import { qrun, tempDir, type QrunResult } from '../helpers/cli.ts';
+import { latestReport, step } from '../helpers/report.ts';
+import type { Report } from '../../src/report/build-report.ts';
+
+const RECIPE = 'recipes/bert-int8.yaml';
+
+describe('qrun recipes/bert-int8.yaml', () => {
+  const cache = tempDir();
+  let first: QrunResult;
+  let report: Report;
+  let runDir: string;
+
+  beforeAll(async () => {
+    first = await qrun([RECIPE, '--cache', cache]);
+    ({ report, dir: runDir } = latestReport(cache));
+  });
+
+  it('exits 0 and prints the FP32-vs-INT8 summary and the report path', () => {
+    expect(first.stderr).not.toMatch(/internal error/);
+    expect(first.exitCode).toBe(0);
+    expect(first.stdout).toMatch(/label accuracy/);
+    expect(first.stdout).toMatch(/agreement with FP32/);
+    expect(first.stdout).toMatch(/latency 8×128 p50\/p90/);
+    expect(first.stdout).toMatch(/report: .*report\.md/);
+    expect(existsSync(join(runDir, 'report.md'))).toBe(true);
+  });
+
+  it('keeps INT8 accurate: ≥ 99% agreement with FP32, label accuracy within 1 point', () => {
+    const m = step(report, 'bench').metrics as { agreement: number; fp32Accuracy: number; int8Accuracy: number; meanCosine: number; sizes: { fp32: number; int8: number } };
+    expect(m.agreement).toBeGreaterThanOrEqual(0.99);
+    expect(m.fp32Accuracy).toBeGreaterThan(0.9);
+    expect(Math.abs(m.fp32Accuracy - m.int8Accuracy)).toBeLessThanOrEqual(0.01);
+    expect(m.meanCosine).toBeGreaterThan(0.99);
+    expect(m.sizes.int8).toBeLessThan(m.sizes.fp32);
+    expect(report.gates).toEqual([expect.objectContaining({ metric: 'bench.agreement', pass: true })]);
+  });
+
+  it('quantizes every MatMul and Gemm with per-channel int8 weights', () => {
+    const qdq = step(report, 'qdq').metrics as { quantizedNodes: number; weightTensors: number; activationTensors: number };
+    // 4 layers × (Q, K, V, attention output, FFN in, FFN out, Q·Kᵀ, P·V) + pooler + classifier
+    expect(qdq.quantizedNodes).toBe(4 * 8 + 2);
+    expect(qdq.weightTensors).toBe(4 * 6 + 2);
+    const save = step(report, 'save').metrics as { ops: Record<string, number> };
+    expect(save.ops.QuantizeLinear).toBeGreaterThan(30);
+    expect(save.ops.DequantizeLinear).toBeGreaterThan(save.ops.QuantizeLinear!);
+  });
+
+  it('skips the trtexec step with the reason and the fix, because the recipe marks it optional', () => {
+    const engine = step(report, 'engine');
+    expect(engine.status).toBe('skipped');
+    expect(engine.skipped?.reason).toMatch(/trtexec not found/);
+    expect(engine.skipped?.fix).toMatch(/QRUN_TRTEXEC|PATH/);
+    expect(first.stdout).toMatch(/skipped engine: trtexec not found/);
+  });
+
+  it('writes a Triton model repository whose config matches the graph', () => {
+    const triton = step(report, 'triton');
+    const repo = join(cache, 'cache', triton.outputs.repository!.path);
+    const name = readdirNames(repo)[0]!;
+    const config = readFileSync(join(repo, name, 'config.pbtxt'), 'utf8');
+    expect(config).toMatch(/max_batch_size: 32/);
+    for (const input of ['input_ids', 'attention_mask', 'token_type_ids']) expect(config).toContain(`"${input}"`);
+    expect(config).toMatch(/TYPE_INT64/);
+    expect(config).toMatch(/"logits"[\s\S]*TYPE_FP32/);
+    const modelBytes = readFileSync(join(repo, name, '1', 'model.onnx'));
+    const saved = step(report, 'save').outputs.model!;
+    expect(modelBytes.length).toBe(saved.size);
+  });
+
+  it('records every artifact with a sha256 that matches the bytes in the cache', async () => {
+    for (const s of report.steps) {
+      for (const o of Object.values(s.outputs)) {
+        expect((await digestPath(join(cache, 'cache', o.path))).sha256).toBe(o.sha256);
+      }
+    }
+    expect(report.recipe.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(report.tools['onnxruntime-node']).toBe('1.30.0');
+  });
+
+  it('a second run is all cache hits, says so, and is much faster', async () => {
+    const second = await qrun([RECIPE, '--cache', cache]);
+    expect(second.exitCode).toBe(0);
+    const { report: again } = latestReport(cache);
+    expect(again.cache.ran).toBe(0);
+    expect(again.cache.hits).toBe(again.steps.length - 1);
+    expect(second.stdout).toMatch(/all 7 cacheable steps were cache hits/);
+    // Same numbers as the run that built them.
+    expect(step(again, 'bench').metrics).toEqual(step(report, 'bench').metrics);
+    expect(again.run.durationMs * 10).toBeLessThan(report.run.durationMs);
+  });
+
+  it('gives byte-identical artifacts in a fresh cache', async () => {
+    const other = tempDir();
+    const r = await qrun([RECIPE, '--cache', other]);
+    expect(r.exitCode).toBe(0);
+    const { report: b } = latestReport(other);
+    for (const id of ['load', 'patch', 'qdq', 'calibrate', 'save', 'triton']) {
+      expect({ id, outputs: digests(step(b, id).outputs) }).toEqual({ id, outputs: digests(step(report, id).outputs) });
+      expect(step(b, id).key).toBe(step(report, id).key);
+    }
+  });
+});
+
+function digests(outputs: Record<string, { sha256: string }>) {
+  return Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.sha256]));
+}
+
+function readdirNames(dir: string): string[] {
+  return readdirSync(dir).sort();
+}
