@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { EXIT, formatDiagnostic, QrunError } from './errors.ts';
 import { runCommand } from './commands/run.ts';
 import { validateCommand } from './commands/validate.ts';
+import { planCommand } from './commands/plan.ts';
 import { QRUN_VERSION } from './version.ts';
 
 const HELP = `qrun ${QRUN_VERSION} — Hugging Face transformer → INT8 deployment, from a YAML recipe
@@ -11,10 +12,12 @@ usage:
   qrun <recipe.yaml> [options]          run the recipe (same as \`qrun run\`)
   qrun run <recipe.yaml> [options]
   qrun validate <recipe.yaml>           check the recipe and every step's options
+  qrun plan <recipe.yaml>               which steps would run, and why (same as run --dry-run)
 
 options:
   --cache DIR        cache and runs folder (default: .qrun beside the recipe, or $QRUN_CACHE)
   --force STEP       run STEP even if it is cached (repeatable)
+  --dry-run          print the plan instead of running
   --plain            line-by-line progress, no spinners (automatic without a terminal)
   -h, --help         this help
   -v, --version      print the version
@@ -34,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
       cache: { type: 'string' },
       force: { type: 'string', multiple: true },
       plain: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -47,11 +51,12 @@ async function main(argv: string[]): Promise<number> {
     io.out(HELP);
     return first || values.help ? EXIT.ok : EXIT.usage;
   }
-  const commands = new Set(['run', 'validate']);
+  const commands = new Set(['run', 'validate', 'plan']);
   const command = commands.has(first) ? first : 'run';
   const target = commands.has(first) ? rest[0] : first;
   if (!target) throw new QrunError([{ code: 'USAGE', message: `qrun ${command} needs a recipe file`, hint: `qrun ${command} recipes/bert-int8.yaml` }], EXIT.usage);
   if (command === 'validate') return validateCommand(target, io);
+  if (command === 'plan' || values['dry-run']) return planCommand(target, { cache: values.cache, force: values.force }, io);
   const plain = values.plain ?? (!process.stdout.isTTY || process.env.CI === 'true');
   const { exitCode } = await runCommand(target, { cache: values.cache, force: values.force ?? [], plain }, io);
   return exitCode;

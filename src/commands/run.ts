@@ -76,8 +76,8 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
         if (!flags.plain || (e.type === 'log' && e.level === 'warn')) task.output = e.message;
       });
       journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) });
-      task.title = statusTitle(step, record);
-      if (record.status === 'skipped') task.skip(statusTitle(step, record) + (record.skipped?.fix ? ` — fix: ${record.skipped.fix}` : ''));
+      if (record.status === 'skipped') task.skip(record.skipped?.reason ?? 'skipped');
+      else task.title = statusTitle(step, record);
     },
   }));
   const list = new Listr(tasks, {

@@ -47,7 +47,7 @@ export async function loadRecipe(file: string): Promise<Result<Recipe>> {
 
 export function parseRecipe(text: string, file: string): Result<Recipe> {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const locator = new YamlLocator(doc, lines);
   if (doc.errors.length) {
     return {
@@ -56,7 +56,7 @@ export function parseRecipe(text: string, file: string): Result<Recipe> {
         const p = e.linePos?.[0];
         return {
           code: 'RECIPE_YAML',
-          message: `invalid YAML: ${e.message.split('\n')[0]}`,
+          message: `invalid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
           location: { file, line: p?.line, col: p?.col },
           hint: 'check indentation and quoting around this line',
         };

@@ -45,7 +45,7 @@ describe('bad input', () => {
     const file = writeRecipe(dir, `name: x\nmodel: ${MODEL}\ndata: { calibration: ${CALIB} }\nsteps:\n  - uses: hf.load\n  - uses: qdq.insert\n  - uses: calibrate\n    with:\n      methd: minmax\n`);
     const r = await qrun([file, '--cache', join(dir, 'c')]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain(`${file}:10:7: error RECIPE_OPTION: unknown key "methd"`);
+    expect(r.stderr).toContain(`${file}:9:7: error RECIPE_OPTION: unknown key "methd"`);
     expect(r.stderr).toContain('did you mean "method"?');
   });
 

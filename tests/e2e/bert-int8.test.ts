@@ -3,7 +3,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { digestPath } from '../../src/util/hash.ts';
-import { qrun, tempDir, type QrunResult } from '../helpers/cli.ts';
+import { Ajv } from 'ajv';
+import { qrun, REPO, tempDir, type QrunResult } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
 import type { Report } from '../../src/report/build-report.ts';
 
@@ -79,6 +80,9 @@ describe('qrun recipes/bert-int8.yaml', () => {
       }
     }
     expect(report.recipe.hash).toMatch(/^[0-9a-f]{64}$/);
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const validate = ajv.compile(JSON.parse(readFileSync(join(REPO, 'schemas/report.schema.json'), 'utf8')));
+    expect(validate(report) ? [] : validate.errors).toEqual([]);
     expect(report.tools['onnxruntime-node']).toBe('1.30.0');
   });
 
