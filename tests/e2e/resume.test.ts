@@ -24,7 +24,7 @@ steps:
   - { id: patch, uses: patch }
   - { id: qdq, uses: qdq.insert }
   - { id: calibrate, uses: calibrate, with: { method: percentile, bins: 65536 } }
-  - { id: bench, uses: bench, with: { iterations: 200, shapes: [{ batch: 8, sequence: 128 }] } }
+  - { id: bench, uses: bench, with: { iterations: 40, shapes: [{ batch: 8, sequence: 128 }] } }
 `,
     );
     const child = startQrun([file, '--cache', cache]);
