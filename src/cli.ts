@@ -4,6 +4,7 @@ import { EXIT, formatDiagnostic, QrunError } from './errors.ts';
 import { runCommand } from './commands/run.ts';
 import { validateCommand } from './commands/validate.ts';
 import { planCommand } from './commands/plan.ts';
+import { cacheCommand } from './commands/cache.ts';
 import { QRUN_VERSION } from './version.ts';
 
 const HELP = `qrun ${QRUN_VERSION} — Hugging Face transformer → INT8 deployment, from a YAML recipe
@@ -13,10 +14,15 @@ usage:
   qrun run <recipe.yaml> [options]
   qrun validate <recipe.yaml>           check the recipe and every step's options
   qrun plan <recipe.yaml>               which steps would run, and why (same as run --dry-run)
+  qrun cache ls|verify|gc [--cache DIR] [--keep-last N]
+                                        list, check or prune a cache (default ./.qrun)
 
 options:
   --cache DIR        cache and runs folder (default: .qrun beside the recipe, or $QRUN_CACHE)
   --force STEP       run STEP even if it is cached (repeatable)
+  --from STEP        run STEP and every later step even if cached
+  --until STEP       stop after STEP
+  --only STEP        run STEP alone (earlier steps must be in the cache)
   --dry-run          print the plan instead of running
   --plain            line-by-line progress, no spinners (automatic without a terminal)
   -h, --help         this help
@@ -38,6 +44,10 @@ async function main(argv: string[]): Promise<number> {
       force: { type: 'string', multiple: true },
       plain: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      from: { type: 'string' },
+      until: { type: 'string' },
+      only: { type: 'string' },
+      'keep-last': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -51,6 +61,11 @@ async function main(argv: string[]): Promise<number> {
     io.out(HELP);
     return first || values.help ? EXIT.ok : EXIT.usage;
   }
+  if (first === 'cache') {
+    const keepLast = values['keep-last'] === undefined ? undefined : Number(values['keep-last']);
+    if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 0)) throw new QrunError([{ code: 'USAGE', message: `--keep-last must be a whole number, got ${values['keep-last']}` }], EXIT.usage);
+    return cacheCommand(rest[0], { cache: values.cache, keepLast }, io);
+  }
   const commands = new Set(['run', 'validate', 'plan']);
   const command = commands.has(first) ? first : 'run';
   const target = commands.has(first) ? rest[0] : first;
@@ -58,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'validate') return validateCommand(target, io);
   if (command === 'plan' || values['dry-run']) return planCommand(target, { cache: values.cache, force: values.force }, io);
   const plain = values.plain ?? (!process.stdout.isTTY || process.env.CI === 'true');
-  const { exitCode } = await runCommand(target, { cache: values.cache, force: values.force ?? [], plain }, io);
+  const { exitCode } = await runCommand(target, { cache: values.cache, force: values.force ?? [], from: values.from, until: values.until, only: values.only, plain }, io);
   return exitCode;
 }
 

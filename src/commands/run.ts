@@ -18,6 +18,12 @@ import { formatTable, summaryRows } from '../report/summary.ts';
 export interface RunFlags {
   cache?: string;
   force: string[];
+  /** Force this step and every later one. */
+  from?: string;
+  /** Stop after this step. */
+  until?: string;
+  /** Run this step alone; earlier steps must be cache hits. */
+  only?: string;
   /** Write output for machines: no spinners. */
   plain: boolean;
 }
@@ -48,9 +54,23 @@ function statusTitle(step: ResolvedStep, r: StepRecord): string {
 
 export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ report: Report; exitCode: number }> {
   const { recipe, steps } = await loadAndPlan(file);
-  for (const id of flags.force) {
-    if (!steps.some((s) => s.spec.id === id)) throw errors.usage(`--force ${id}: the recipe has no step "${id}"`, `steps: ${steps.map((s) => s.spec.id).join(', ')}`);
+  const indexOf = (flag: string, id: string) => {
+    const i = steps.findIndex((s) => s.spec.id === id);
+    if (i < 0) throw errors.usage(`--${flag} ${id}: the recipe has no step "${id}"`, `steps: ${steps.map((s) => s.spec.id).join(', ')}`);
+    return i;
+  };
+  for (const id of flags.force) indexOf('force', id);
+  const force = new Set(flags.force);
+  const cacheOnly = new Set<string>();
+  let last = steps.length - 1;
+  if (flags.from !== undefined) for (const s of steps.slice(indexOf('from', flags.from))) force.add(s.spec.id);
+  if (flags.until !== undefined) last = Math.min(last, indexOf('until', flags.until));
+  if (flags.only !== undefined) {
+    const i = indexOf('only', flags.only);
+    last = Math.min(last, i);
+    for (const s of steps.slice(0, i)) cacheOnly.add(s.spec.id);
   }
+  const selected = steps.slice(0, last + 1);
   const root = cacheRootFor(recipe, flags.cache);
   const store = new CacheStore(join(root, 'cache'));
   await store.init();
@@ -67,8 +87,8 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
-  const executor = new Executor(recipe, steps, store, { force: new Set(flags.force), signal: abort.signal });
-  const tasks: ListrTask[] = steps.map((step) => ({
+  const executor = new Executor(recipe, steps, store, { force, cacheOnly, signal: abort.signal });
+  const tasks: ListrTask[] = selected.map((step) => ({
     title: `${step.spec.id} (${step.plugin.name})`,
     task: async (_ctx, task) => {
       const record = await executor.runStep(step, (e) => {
@@ -142,7 +162,7 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   if (rows.length) io.out(formatTable(['', 'FP32', 'INT8', ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
   const hits = report.cache.hits;
   const cacheLine =
-    hits === steps.length - report.cache.skipped
+    hits === selected.length - report.cache.skipped
       ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
       : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped`;
   io.out('');

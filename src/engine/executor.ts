@@ -35,6 +35,8 @@ export interface StepRecord {
 
 export interface ExecutorOptions {
   force?: Set<string>;
+  /** Steps that must come from the cache (upstream of `--only`): a miss is an error, not a run. */
+  cacheOnly?: Set<string>;
   signal?: AbortSignal;
   /** Verify cache hits file by file (default true). */
   verify?: boolean;
@@ -172,6 +174,16 @@ export class Executor {
         }
       }
 
+      if (this.options.cacheOnly?.has(step.spec.id)) {
+        throw new QrunError([
+          {
+            code: 'NOT_CACHED',
+            message: `step "${step.spec.id}" is not in the cache, and --only runs one step on cached inputs`,
+            location: step.spec.location,
+            hint: `run the recipe once without --only (or with --until ${step.spec.id})`,
+          },
+        ]);
+      }
       const build = await this.store.newBuild(info.key);
       let result;
       try {
