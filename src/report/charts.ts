@@ -76,7 +76,7 @@ export function formatBytes(bytes: number): string {
 function svgOpen(title: string, width: number, height: number, cls: string): string {
   return (
     `<svg class="${cls}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${coord(width)} ${coord(height)}" width="${coord(width)}" height="${coord(height)}" ` +
-    `role="img" aria-label="${escapeHtml(title)}" font-size="12"><title>${escapeHtml(title)}</title>`
+    `style="--w:${coord(width)}px" role="img" aria-label="${escapeHtml(title)}" font-size="12"><title>${escapeHtml(title)}</title>`
   );
 }
 
@@ -112,6 +112,8 @@ export interface BarGroup {
   whiskers?: (number | undefined)[];
   /** Printed above the group (e.g. "1.13× faster"). */
   note?: string;
+  /** A second line under the group label (e.g. the values, when bars are too short to hold them). */
+  sublabel?: string;
 }
 
 export interface GroupedBarChartInput {
@@ -134,12 +136,13 @@ export function groupedBarChart(input: GroupedBarChartInput): string {
   const { series, groups } = input;
   if (groups.length === 0 || series.length === 0) return emptyChart(input.title, W, 'no data');
   const format = input.format ?? formatTick;
-  const m = { left: 64, right: 16, top: 40, bottom: input.xLabel ? 52 : 34 };
+  const sublabels = groups.some((g) => g.sublabel);
+  const m = { left: 64, right: 16, top: 40, bottom: (input.xLabel ? 52 : 34) + (sublabels ? 16 : 0) };
   const plotW = W - m.left - m.right;
   const plotH = H - m.top - m.bottom;
   const peak = Math.max(0, ...groups.flatMap((g) => [...g.values.map(clean), ...(g.whiskers ?? []).map(clean)]));
   // 12% headroom keeps the note above the tallest whisker inside the plot.
-  const scale = niceScale(peak * 1.12);
+  const scale = niceScale(Math.min(peak * 1.12, Number.MAX_VALUE));
   const y = (v: number) => m.top + plotH - plotH * fraction(clean(v), scale.max);
   const out: string[] = [svgOpen(input.title, W, H, 'chart grouped-bars')];
 
@@ -188,6 +191,7 @@ export function groupedBarChart(input: GroupedBarChartInput): string {
     });
     if (g.note) out.push(text(cx, top - 8, g.note, `class="note" text-anchor="middle" font-weight="600" fill="${INK}"`));
     out.push(text(cx, m.top + plotH + 18, g.label, `text-anchor="middle" fill="${INK}"`));
+    if (g.sublabel) out.push(text(cx, m.top + plotH + 34, g.sublabel, `text-anchor="middle" fill="${MUTED}" font-size="11"`));
   });
   out.push('</svg>');
   return out.join('');
@@ -223,7 +227,7 @@ export function rangeBarChart(input: RangeBarChartInput): string {
   const { rows } = input;
   if (rows.length === 0) return emptyChart(input.title, W, 'no tensors');
   const rowH = 18;
-  const m = { left: 290, right: 86, top: 56, bottom: 12 };
+  const m = { left: 300, right: 86, top: 56, bottom: 12 };
   const plotW = W - m.left - m.right;
   const H = m.top + rows.length * rowH + m.bottom;
   const scale = niceScale(Math.max(0, ...rows.flatMap((r) => [clean(r.value), clean(r.marker)])));

@@ -1,0 +1,364 @@
+// report.html: the run report as one self-contained page (inline CSS and SVG, no script, no
+// network, no web fonts), so it can be mailed, archived with the artifacts, opened offline and
+// printed. It shows the same data as report.md, plus charts. Every piece of text from the report
+// (recipe name, step ids, error messages, tensor names) goes through `escapeHtml`.
+import type { LatencyRow } from '../../plugins/bench/index.ts';
+import type { Report } from './build-report.ts';
+import { escapeHtml, formatBytes, formatDuration, groupedBarChart, rangeBarChart, STATUS_STYLE, timelineChart, type TimelineStatus } from './charts.ts';
+import { summaryRows } from './summary.ts';
+
+export { escapeHtml } from './charts.ts';
+
+/** One entry of calibration.json's `tensors` (the calibrate step's `stats` output). */
+export interface CalibrationTensor {
+  tensor: string;
+  min: number;
+  max: number;
+  threshold: number;
+}
+
+/** Data the report does not hold itself; the caller reads it from the cache. */
+export interface HtmlExtras {
+  calibration?: { tensors: CalibrationTensor[] };
+}
+
+/** Bar colours; the end-to-end test looks for these pixels in a screenshot. */
+export const CHART_COLORS = { fp32: '#e07b39', int8: '#2b6cb0', observed: '#fdba74', kept: '#7c3aed' } as const;
+
+/** A calibration chart with hundreds of rows is unreadable: show the tensors clipped most. */
+const MAX_TENSOR_ROWS = 80;
+
+type Step = Report['steps'][number];
+
+interface BenchMetrics {
+  agreement: number;
+  fp32Accuracy: number | null;
+  int8Accuracy: number | null;
+  accuracyDrop: number | null;
+  maxAbsError: number;
+  meanCosine: number;
+  minCosine?: number;
+  sizes: { fp32: number; int8: number };
+  latency: LatencyRow[];
+  speedup?: number;
+}
+
+/**
+ * Where the calibrate step's calibration.json lies, relative to the cache root (the folder given
+ * with --cache), for a caller that wants to pass `extras.calibration`.
+ */
+export function calibrationStatsPath(report: Report): string | undefined {
+  return report.steps.find((s) => s.plugin === 'calibrate' && s.outputs.stats)?.outputs.stats?.path;
+}
+
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+// The step summaryRows reads, with the fields it needs present (a report from an older bench
+// plugin, or a hand-edited one, renders without the section instead of throwing).
+function benchOf(report: Report): { step: Step; metrics?: BenchMetrics } | undefined {
+  const step = report.steps.find((s) => s.plugin === 'bench' && (s.status === 'ran' || s.status === 'hit')) ?? report.steps.find((s) => s.plugin === 'bench');
+  if (!step) return undefined;
+  const m = step.metrics as Partial<BenchMetrics>;
+  const usable = (step.status === 'ran' || step.status === 'hit') && typeof m.agreement === 'number' && typeof m.maxAbsError === 'number' && typeof m.meanCosine === 'number' && typeof m.sizes?.fp32 === 'number' && typeof m.sizes.int8 === 'number' &&
+    Array.isArray(m.latency) &&
+    m.latency.every((l) => isNum(l?.speedup) && isNum(l.fp32?.p50) && isNum(l.fp32.p90) && isNum(l.int8?.p50) && isNum(l.int8.p90));
+  return { step, metrics: usable ? (m as BenchMetrics) : undefined };
+}
+
+const pct = (x: number | null | undefined) => (isNum(x) ? `${(x * 100).toFixed(2)}%` : 'n/a');
+const exact = (x: unknown) => (isNum(x) ? String(x) : 'n/a');
+const fixed = (x: number | null | undefined, digits: number) => (isNum(x) ? x.toFixed(digits) : 'n/a');
+const times = (x: number | null | undefined) => (isNum(x) ? `${x.toFixed(2)}×` : 'n/a');
+const ms = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
+const speedupNote = (s: number) => (isNum(s) ? `${s.toFixed(2)}× ${s >= 1 ? 'faster' : '(slower)'}` : '');
+const utc = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC');
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const statusOf = (s: Step): TimelineStatus => (s.status in STATUS_STYLE ? s.status : 'not-run');
+
+export function cacheSummary(cache: Report['cache']): string {
+  return `${plural(cache.hits, 'cache hit')}, ${cache.ran} ran, ${cache.skipped} skipped${cache.failed ? `, ${cache.failed} failed` : ''}`;
+}
+
+function section(id: string, title: string, body: string, cls = ''): string {
+  return `<section id="${id}"${cls ? ` class="${cls}"` : ''}><h2>${escapeHtml(title)}</h2>${body}</section>`;
+}
+
+function table(headers: string[], rows: string[][], cls = ''): string {
+  const head = headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  return `<div class="table-wrap"><table${cls ? ` class="${cls}"` : ''}><thead><tr>${head}</tr></thead><tbody>${rows.map((r) => `<tr>${r.join('')}</tr>`).join('')}</tbody></table></div>`;
+}
+
+const td = (html: string, cls = '') => `<td${cls ? ` class="${cls}"` : ''}>${html}</td>`;
+
+/** A hash shortened for the eye, whole in the tooltip (and for copy: select the title). */
+const shortHash = (h: string | undefined, n: number) => (h ? `<code title="${escapeHtml(h)}">${escapeHtml(h.length > n ? h.slice(0, n) + '…' : h)}</code>` : '');
+
+function chip(status: TimelineStatus): string {
+  const s = STATUS_STYLE[status];
+  const fg = status === 'ran' || status === 'failed' ? '#fff' : '#1f2937';
+  return `<span class="chip" style="background:${s.fill};border-color:${s.stroke};color:${fg}">${escapeHtml(s.label)}</span>`;
+}
+
+function header(report: Report): string {
+  const { run, machine } = report;
+  const versions = [`qrun ${report.qrun.version}`, ...Object.entries(report.tools).map(([k, v]) => `${k} ${v}`)].join(' · ');
+  const meta: [string, string][] = [
+    ['Run', `<code>${escapeHtml(run.id)}</code>${run.resumedFrom ? ` · resumed after interrupted run <code>${escapeHtml(run.resumedFrom)}</code>` : ''}`],
+    ['Started', escapeHtml(utc(run.startedAt))],
+    ['Duration', escapeHtml(formatDuration(run.durationMs))],
+    ['Cache', `${escapeHtml(cacheSummary(report.cache))} · <code>${escapeHtml(report.cache.root)}</code>`],
+    ['Recipe', `<code>${escapeHtml(report.recipe.file)}</code> · sha256 ${shortHash(report.recipe.hash, 16)}`],
+    ['Versions', escapeHtml(versions)],
+    ['Machine', escapeHtml(`${machine.cpu} × ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}-${machine.arch} ${machine.release}`)],
+  ];
+  return (
+    `<header><p class="kicker">qrun report</p><div class="title"><h1>${escapeHtml(report.recipe.name)}</h1>` +
+    `<span class="badge ${escapeHtml(run.status)}">${escapeHtml(run.status)}</span></div>` +
+    `<dl class="meta">${meta.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl></header>`
+  );
+}
+
+function errors(report: Report): string {
+  const failedSteps = report.steps.filter((s) => s.status === 'failed' && s.error);
+  if (!report.run.error && failedSteps.length === 0 && report.run.status === 'ok') return '';
+  const title = report.run.status === 'interrupted' ? 'Run interrupted' : report.run.status === 'failed' ? 'Run failed' : 'Errors';
+  const parts: string[] = [];
+  if (report.run.error) parts.push(`<pre class="error">${escapeHtml(report.run.error)}</pre>`);
+  for (const s of failedSteps) {
+    if (report.run.error?.includes(s.error!)) continue;
+    parts.push(`<p>Step <strong>${escapeHtml(s.id)}</strong> (${escapeHtml(s.plugin)}) failed:</p><pre class="error">${escapeHtml(s.error)}</pre>`);
+  }
+  if (report.run.status === 'interrupted') parts.push('<p>The next <code>qrun</code> of this recipe resumes at the first unfinished step.</p>');
+  if (parts.length === 0) parts.push('<p>No error message was recorded; see the steps below.</p>');
+  return section('errors', title, parts.join(''), `alert ${report.run.status}`);
+}
+
+function card(label: string, value: string, sub: string): string {
+  return `<div class="card"><div class="label">${escapeHtml(label)}</div><div class="value">${escapeHtml(value)}</div><div class="sub">${escapeHtml(sub)}</div></div>`;
+}
+
+function summary(report: Report, bench: { step: Step; metrics?: BenchMetrics }): string {
+  const m = bench.metrics;
+  if (!m) {
+    const why = { failed: 'failed', skipped: 'was skipped', 'not-run': 'did not run' }[bench.step.status as string] ?? 'recorded no usable numbers';
+    return section('summary', 'FP32 vs INT8', `<p class="muted">No FP32-vs-INT8 numbers: the bench step <strong>${escapeHtml(bench.step.id)}</strong> ${why}.</p>`);
+  }
+  const drop = isNum(m.accuracyDrop) ? `${m.accuracyDrop > 0 ? '−' : '+'}${Math.abs(m.accuracyDrop * 100).toFixed(2)} pt` : '';
+  const speedup = isNum(m.speedup) ? m.speedup : undefined;
+  const cards = [
+    card('Label accuracy (INT8)', pct(m.int8Accuracy), isNum(m.fp32Accuracy) ? `FP32 ${pct(m.fp32Accuracy)} · ${drop}` : 'the evaluation set has no labels'),
+    card('Agreement with FP32', pct(m.agreement), 'same top label as the FP32 model'),
+    card('Max |Δ logit|', fixed(m.maxAbsError, 4), `cosine mean ${fixed(m.meanCosine, 6)}${isNum(m.minCosine) ? ` · min ${fixed(m.minCosine, 5)}` : ''}`),
+    card('Model size (INT8)', formatBytes(m.sizes.int8), `FP32 ${formatBytes(m.sizes.fp32)} · ${times(m.sizes.fp32 > 0 ? m.sizes.int8 / m.sizes.fp32 : null)}`),
+    card('Speed-up (geo. mean)', times(speedup), `INT8 vs FP32 median latency, ${plural(m.latency.length, 'shape')}`),
+  ];
+  const rows = summaryRows(report).map((r) => [td(escapeHtml(r.label)), td(escapeHtml(r.fp32), 'num'), td(escapeHtml(r.int8), 'num'), td(escapeHtml(r.change), 'num')]);
+  return section('summary', 'FP32 vs INT8', `<div class="cards">${cards.join('')}</div>${latency(m.latency)}<h3>All numbers</h3>${table(['', 'FP32', 'INT8', 'change'], rows, 'numbers')}`);
+}
+
+function latency(rows: LatencyRow[]): string {
+  if (rows.length === 0) return '';
+  const chart = groupedBarChart({
+    title: 'Latency by shape: FP32 vs INT8 median, whiskers at p90',
+    width: 760,
+    height: 380,
+    series: [
+      { name: 'FP32', color: CHART_COLORS.fp32 },
+      { name: 'INT8', color: CHART_COLORS.int8 },
+    ],
+    groups: rows.map((l) => ({ label: `${l.batch} × ${l.sequence}`, values: [l.fp32?.p50, l.int8?.p50], whiskers: [l.fp32?.p90, l.int8?.p90], note: speedupNote(l.speedup), sublabel: `${ms(l.fp32.p50)} → ${ms(l.int8.p50)}` })),
+    yLabel: 'latency, median (ms)',
+    xLabel: 'shape (batch × sequence)',
+    whiskerLabel: 'p90',
+    format: ms,
+  });
+  return (
+    `<figure id="latency"><h3>Latency by shape</h3><div class="chart-wrap">${chart}</div>` +
+    '<figcaption class="caption">Median (p50) latency per input shape with onnxruntime on CPU; the whisker reaches the 90th percentile; the speed-up over each pair is FP32 p50 ÷ INT8 p50. ' +
+    'Absolute times depend on the machine: compare the ratios.</figcaption></figure>'
+  );
+}
+
+/**
+ * Tensor names share a long graph prefix ("/m/bert/"): drop it and the "_output_0" suffix. A name
+ * still too long keeps its first two path segments (the layer) and as many last ones (the op) as fit.
+ */
+export function shortTensorNames(names: string[], maxLength = 46): string[] {
+  let prefix = names.length > 1 ? names[0]! : '';
+  for (const n of names) while (prefix && !n.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  prefix = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+  return names.map((n) => {
+    const s = n.slice(prefix.length).replace(/_output_0$/, '') || n;
+    if (s.length <= maxLength) return s;
+    const parts = s.split('/');
+    for (let keep = parts.length - 3; keep >= 1; keep--) {
+      const t = [...parts.slice(0, 2), '…', ...parts.slice(-keep)].join('/');
+      if (t.length <= maxLength) return t;
+    }
+    return `…${s.slice(-(maxLength - 1))}`;
+  });
+}
+
+function calibration(report: Report, extras: HtmlExtras | undefined): string {
+  const all = extras?.calibration?.tensors;
+  if (!Array.isArray(all) || all.length === 0) return '';
+  const absMax = (t: CalibrationTensor) => Math.max(Math.abs(t.min), Math.abs(t.max));
+  const clippedOf = (t: CalibrationTensor) => {
+    const a = absMax(t);
+    return a > 0 && Number.isFinite(a) ? Math.max(0, 1 - Math.abs(t.threshold) / a) : 0;
+  };
+  let tensors = all;
+  if (all.length > MAX_TENSOR_ROWS) {
+    const keep = new Set([...all].sort((a, b) => clippedOf(b) - clippedOf(a)).slice(0, MAX_TENSOR_ROWS));
+    tensors = all.filter((t) => keep.has(t));
+  }
+  const labels = shortTensorNames(tensors.map((t) => String(t.tensor)));
+  const chart = rangeBarChart({
+    title: 'Calibration: observed |max| and chosen threshold per activation tensor',
+    width: 960,
+    rows: tensors.map((t, i) => ({
+      label: labels[i]!,
+      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}`,
+      value: absMax(t),
+      marker: Math.abs(t.threshold),
+      note: `clips ${(clippedOf(t) * 100).toFixed(1)}%`,
+    })),
+    valueName: 'largest |value| seen',
+    markerName: 'threshold (kept range)',
+    valueColor: CHART_COLORS.observed,
+    markerColor: CHART_COLORS.kept,
+    axisLabel: '|activation|',
+  });
+  const step = report.steps.find((s) => s.plugin === 'calibrate');
+  const facts = step ? [step.metrics.method, isNum(step.metrics.samples) ? `${step.metrics.samples} samples` : undefined].filter((x) => typeof x === 'string') : [];
+  const lead = `${plural(all.length, 'activation tensor')}${facts.length ? ` · ${facts.join(' · ')}` : ''}${all.length > tensors.length ? ` · showing the ${tensors.length} clipped most` : ''}`;
+  return section(
+    'calibration',
+    'Calibration ranges',
+    `<p class="muted">${escapeHtml(lead)}</p><div class="chart-wrap">${chart}</div>` +
+      '<p class="caption">Values beyond the threshold saturate to the largest INT8 code; "clips" is the share of the observed range cut off. A percentile threshold trades those rare outliers for finer steps everywhere else.</p>',
+  );
+}
+
+function stepNotes(s: Step): string {
+  if (s.status === 'skipped' && s.skipped) return `${escapeHtml(s.skipped.reason)}${s.skipped.fix ? `<div class="fix"><strong>fix:</strong> ${escapeHtml(s.skipped.fix)}</div>` : ''}`;
+  if (s.status === 'failed' && s.error) return `<pre class="error">${escapeHtml(s.error)}</pre>`;
+  return s.cacheNote ? escapeHtml(s.cacheNote) : '';
+}
+
+function steps(report: Report): string {
+  const chart = timelineChart({
+    title: 'Step timeline',
+    width: 960,
+    rows: report.steps.map((s) => ({ label: s.id, status: statusOf(s), durationMs: s.durationMs, tag: s.key?.slice(0, 12), title: `${s.id} (${s.plugin}): ${STATUS_STYLE[statusOf(s)].label}, ${formatDuration(s.durationMs)}` })),
+  });
+  const rows = report.steps.map((s) => [
+    td(`<strong>${escapeHtml(s.id)}</strong>`, 'id'),
+    td(escapeHtml(`${s.plugin}@${s.pluginVersion}`)),
+    td(chip(statusOf(s))),
+    td(s.status === 'not-run' ? '—' : escapeHtml(formatDuration(s.durationMs)), 'num'),
+    td(shortHash(s.key, 12)),
+    td(stepNotes(s), 'notes'),
+  ]);
+  return section('steps', 'Steps', `<div class="chart-wrap">${chart}</div>${table(['step', 'plugin', 'status', 'duration', 'cache key', 'notes'], rows)}`);
+}
+
+function gates(report: Report): string {
+  if (report.gates.length === 0) return section('gates', 'Gates', '<p class="muted">The recipe sets no gates.</p>');
+  const rows = report.gates.map((g) => [
+    td(`<code>${escapeHtml(g.metric)}</code>`),
+    td(escapeHtml(`${g.op} ${exact(g.value)}`)),
+    td(escapeHtml(g.actual === null ? 'missing' : isNum(g.actual) ? String(Number(g.actual.toPrecision(6))) : 'n/a'), 'num'),
+    td(`<span class="result ${g.pass ? 'pass' : 'fail'}">${g.pass ? 'pass' : 'FAIL'}</span>`),
+  ]);
+  const failed = report.gates.filter((g) => !g.pass).length;
+  return section('gates', `Gates: ${failed ? `${failed} of ${report.gates.length} failed` : 'all pass'}`, table(['metric', 'condition', 'actual', 'result'], rows));
+}
+
+function artifacts(report: Report): string {
+  const rows = report.steps.flatMap((s) =>
+    Object.entries(s.outputs).map(([name, o]) => [td(escapeHtml(s.id)), td(`<span title="${escapeHtml(o.path)}">${escapeHtml(name)}</span>`), td(escapeHtml(o.kind)), td(escapeHtml(formatBytes(o.size)), 'num'), td(shortHash(o.sha256, 16))]),
+  );
+  const body = rows.length ? table(['step', 'output', 'kind', 'size', 'sha256'], rows) : '<p class="muted">No artifacts.</p>';
+  return section('artifacts', 'Artifacts', `${body}<p class="caption">Paths (in the tooltip of each output) are relative to the cache folder <code>${escapeHtml(report.cache.root)}</code>.</p>`);
+}
+
+function recipeAndMetrics(report: Report): string {
+  const metrics = report.steps.filter((s) => Object.keys(s.metrics).length > 0).map((s) => `<h3>${escapeHtml(s.id)}</h3><pre class="json">${escapeHtml(JSON.stringify(s.metrics, null, 2))}</pre>`);
+  return section(
+    'details',
+    'Recipe and step metrics',
+    `<details id="recipe"><summary>Resolved recipe (JSON)</summary><pre class="json">${escapeHtml(JSON.stringify(report.recipe.resolved, null, 2))}</pre></details>` +
+      (metrics.length ? `<details id="metrics"><summary>Step metrics (JSON)</summary>${metrics.join('')}</details>` : ''),
+  );
+}
+
+const CSS = `
+:root{color-scheme:light;--ink:#1f2937;--muted:#6b7280;--line:#e5e7eb}
+*{box-sizing:border-box}
+body{margin:0;background:#f3f4f6;color:var(--ink);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans","Liberation Sans",sans-serif}
+main{max-width:1100px;margin:0 auto;padding:28px 32px 48px}
+header{margin-bottom:8px}
+.kicker{margin:0;color:var(--muted);font-size:13px;text-transform:uppercase;letter-spacing:.08em}
+.title{display:flex;align-items:center;gap:14px;flex-wrap:wrap}
+h1{font-size:28px;margin:2px 0;overflow-wrap:anywhere}
+h2{font-size:19px;margin:0 0 14px}
+h3{font-size:15px;margin:22px 0 8px}
+.badge{padding:3px 12px;border-radius:999px;font-weight:700;font-size:13px;text-transform:uppercase;letter-spacing:.05em}
+.badge.ok{background:#dcfce7;color:#166534}.badge.failed{background:#fee2e2;color:#991b1b}.badge.interrupted{background:#fef3c7;color:#92400e}
+.meta{display:grid;grid-template-columns:max-content 1fr;gap:3px 18px;margin:14px 0 0;font-size:14px}
+.meta dt{color:var(--muted)}.meta dd{margin:0;overflow-wrap:anywhere}
+section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:20px 24px;margin:16px 0}
+code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono","Liberation Mono",monospace;font-size:13px}
+.muted,.caption{color:var(--muted)}
+.caption{font-size:13px;margin:8px 0 0;max-width:880px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(185px,1fr));gap:12px}
+.card{border:1px solid var(--line);border-radius:8px;padding:12px 14px;background:#fafafa}
+.card .label{font-size:13px;color:var(--muted)}
+.card .value{font-size:26px;font-weight:650;line-height:1.25;margin:2px 0;font-variant-numeric:tabular-nums}
+.card .sub{font-size:13px;color:var(--muted)}
+figure{margin:0}
+.chart-wrap{overflow-x:auto}
+.chart-wrap svg{display:block;max-width:100%;height:auto}
+td.id{white-space:nowrap}
+.table-wrap{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:14px;margin-top:10px}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-weight:600;color:var(--muted);font-size:13px;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.numbers{max-width:760px}
+td.notes{min-width:240px;max-width:520px;overflow-wrap:anywhere}
+td pre{margin:0}
+.fix{margin-top:4px;color:#374151}
+.chip{display:inline-block;padding:0 8px;border:1px solid;border-radius:999px;font-size:12px;white-space:nowrap}
+.result{font-weight:700}.result.pass{color:#166534}.result.fail{color:#b91c1c}
+.alert{border:2px solid #f87171;background:#fef2f2}.alert.interrupted{border-color:#fbbf24;background:#fffbeb}
+.alert h2{color:#991b1b}.alert.interrupted h2{color:#92400e}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:8px 0}
+pre.error{background:#fff;border:1px solid #fecaca;border-radius:6px;padding:10px 12px;color:#7f1d1d}
+pre.json{background:#f9fafb;border:1px solid var(--line);border-radius:6px;padding:10px 12px}
+details summary{cursor:pointer;font-weight:600;margin:6px 0}
+footer{color:var(--muted);font-size:13px;text-align:center}
+@media (max-width:640px){main{padding:14px 10px}.chart-wrap svg{min-width:calc(var(--w) * .75)}section{padding:14px 12px}.meta{grid-template-columns:1fr}.meta dt{margin-top:6px}h1{font-size:22px}.card .value{font-size:22px}}
+@media print{body{background:#fff}main{max-width:none;padding:0}section{border-color:#d1d5db}figure,.card,tr{break-inside:avoid}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+`;
+
+/**
+ * The whole report as one HTML page. `extras.calibration` (the calibrate step's calibration.json,
+ * see `calibrationStatsPath`) adds the calibration chart; without it that section is left out.
+ * The same input always gives the same output.
+ */
+export function renderHtml(report: Report, extras?: HtmlExtras): string {
+  const bench = benchOf(report);
+  const body = [header(report), errors(report), bench ? summary(report, bench) : '', calibration(report, extras), steps(report), gates(report), artifacts(report), recipeAndMetrics(report)];
+  return (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">' +
+    // Nothing on the page loads or runs anything; say so, so an escaping slip cannot become a script.
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">` +
+    `<title>${escapeHtml(`${report.recipe.name} · ${report.run.status} · qrun report`)}</title>` +
+    `<style>${CSS}</style></head><body><main>${body.join('\n')}` +
+    `<footer>qrun ${escapeHtml(report.qrun.version)} · report schema ${escapeHtml(report.schemaVersion)} · run ${escapeHtml(report.run.id)}</footer>` +
+    '</main></body></html>\n'
+  );
+}
