@@ -1,0 +1,67 @@
+// compareLogits on hand-made logits, where every metric can be worked out on paper.
+import { describe, expect, it } from 'vitest';
+import { argmax, compareLogits, percentileOf } from './agreement.ts';
+
+const f = (...v: number[]) => Float32Array.from(v);
+
+describe('compareLogits', () => {
+  const reference = [f(1, 2, 3), f(5, 0, 0), f(0, 0, 1), f(3, 4, 0)];
+  const candidate = [f(1, 2, 3), f(4, 1, 0), f(0, 2, 1), f(-3, -4, 0)];
+
+  it('agreement, errors and cosines', () => {
+    const m = compareLogits(reference, candidate, [2, 0, 1, null]);
+    expect(m.samples).toBe(4);
+    // argmax: ref 2,0,2,1 — cand 2,0,1,2 → the first two agree.
+    expect(m.agreement).toBe(0.5);
+    // |diff|: [0,0,0] [1,1,0] [0,2,0] [6,8,0] → max 8, mean 18/12.
+    expect(m.maxAbsError).toBe(8);
+    expect(m.meanAbsError).toBeCloseTo(18 / 12, 12);
+    // cosines: 1; 20/(5·√17); 1/√5; -1 (opposite vectors).
+    const cosines = [1, 20 / (5 * Math.sqrt(17)), 1 / Math.sqrt(5), -1];
+    expect(m.meanCosine).toBeCloseTo(cosines.reduce((a, b) => a + b) / 4, 6);
+    expect(m.minCosine).toBeCloseTo(-1, 6);
+  });
+
+  it('accuracy counts only labelled samples, for each model', () => {
+    const m = compareLogits(reference, candidate, [2, 0, 1, null]);
+    // labelled: 3; ref right on 0 and 1 (2, 0; sample 2 predicts 2 ≠ 1); cand right on 0, 1, 2.
+    expect(m.referenceAccuracy).toBeCloseTo(2 / 3, 12);
+    expect(m.candidateAccuracy).toBe(1);
+    const unlabelled = compareLogits(reference, candidate, [null, null, null, null]);
+    expect(unlabelled.referenceAccuracy).toBeNull();
+    expect(unlabelled.candidateAccuracy).toBeNull();
+  });
+
+  it('identical logits agree fully with zero error', () => {
+    const m = compareLogits(reference, reference.map((r) => r.slice()), [2, 0, 2, 1]);
+    expect(m).toMatchObject({ agreement: 1, maxAbsError: 0, meanAbsError: 0, referenceAccuracy: 1, candidateAccuracy: 1 });
+    expect(m.meanCosine).toBeCloseTo(1, 12);
+  });
+
+  it('zero vectors: cosine 1 when both are zero, 0 when only one is', () => {
+    expect(compareLogits([f(0, 0)], [f(0, 0)], [null]).minCosine).toBe(1);
+    expect(compareLogits([f(0, 0)], [f(1, 0)], [null]).minCosine).toBe(0);
+  });
+
+  it('no samples: zeros, not NaN', () => {
+    const m = compareLogits([], [], []);
+    expect(m).toMatchObject({ samples: 0, agreement: 0, maxAbsError: 0, meanAbsError: 0, meanCosine: 0 });
+  });
+});
+
+describe('argmax and percentileOf', () => {
+  it('argmax takes the first of equal maxima', () => {
+    expect(argmax([1, 3, 3, 2])).toBe(1);
+    expect(argmax([-1, -5])).toBe(0);
+  });
+
+  it('percentileOf uses the nearest-rank method', () => {
+    const sorted = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+    expect(percentileOf(sorted, 50)).toBe(50);
+    expect(percentileOf(sorted, 90)).toBe(90);
+    expect(percentileOf(sorted, 91)).toBe(100);
+    expect(percentileOf(sorted, 0)).toBe(10);
+    expect(percentileOf(sorted, 100)).toBe(100);
+    expect(percentileOf([], 50)).toBeNaN();
+  });
+});
