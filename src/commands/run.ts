@@ -1,9 +1,10 @@
 // `qrun run recipe.yaml` (and plain `qrun recipe.yaml`): plan, execute with listr2 progress, write
 // the report, print the summary, apply the gates.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Listr, type ListrTask } from 'listr2';
 import { builtinRegistry } from '../engine/builtin-plugins.ts';
+import { loadExternalPlugins } from '../engine/load-plugin.ts';
 import { Executor, type StepRecord } from '../engine/executor.ts';
 import { findInterruptedRun, newRunId, RunJournal } from '../engine/journal.ts';
 import { planRecipe, type ResolvedStep } from '../engine/plan.ts';
@@ -13,6 +14,7 @@ import { loadRecipe } from '../recipe/load-recipe.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import { buildReport, evaluateGates, type Report } from '../report/build-report.ts';
 import { renderMarkdown } from '../report/markdown.ts';
+import { calibrationStatsPath, renderHtml, type HtmlExtras } from '../report/html.ts';
 import { formatTable, summaryRows } from '../report/summary.ts';
 
 export interface RunFlags {
@@ -33,6 +35,17 @@ export interface Output {
   err(line: string): void;
 }
 
+/** Data the HTML report draws from artifacts (calibration ranges), read back from the cache. */
+async function htmlExtras(report: Report, cacheDir: string): Promise<HtmlExtras> {
+  const rel = calibrationStatsPath(report);
+  if (!rel) return {};
+  try {
+    return { calibration: JSON.parse(await readFile(join(cacheDir, rel), 'utf8')) as HtmlExtras['calibration'] };
+  } catch {
+    return {};
+  }
+}
+
 export function cacheRootFor(recipe: Recipe, flag?: string): string {
   return resolve(flag ?? process.env.QRUN_CACHE ?? join(recipe.dir, '.qrun'));
 }
@@ -40,7 +53,10 @@ export function cacheRootFor(recipe: Recipe, flag?: string): string {
 export async function loadAndPlan(file: string): Promise<{ recipe: Recipe; steps: ResolvedStep[] }> {
   const loaded = await loadRecipe(file);
   if (!loaded.ok) throw errors.recipeInvalid(loaded.errors);
-  const { steps, errors: planErrors } = planRecipe(loaded.value, builtinRegistry());
+  const registry = builtinRegistry();
+  const loadErrors = await loadExternalPlugins(loaded.value, registry);
+  if (loadErrors.length) throw errors.recipeInvalid(loadErrors);
+  const { steps, errors: planErrors } = planRecipe(loaded.value, registry);
   if (planErrors.length) throw errors.recipeInvalid(planErrors);
   return { recipe: loaded.value, steps };
 }
@@ -103,6 +119,8 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   const list = new Listr(tasks, {
     concurrent: false,
     exitOnError: true,
+    // listr2's own SIGINT handler exits with 127 at once; qrun stops the step and cleans up instead.
+    registerSignalListeners: false,
     renderer: flags.plain ? 'simple' : 'default',
     fallbackRenderer: 'simple',
     rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
@@ -150,6 +168,7 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   await mkdir(journal.dir, { recursive: true });
   await writeFile(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   await writeFile(join(journal.dir, 'report.md'), renderMarkdown(report));
+  await writeFile(join(journal.dir, 'report.html'), renderHtml(report, await htmlExtras(report, join(root, 'cache'))));
   journal.append({ event: 'end', status, at: finishedAt.toISOString() });
 
   if (failure) {
@@ -173,6 +192,6 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
     io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
     if (!g.pass) exitCode = 3;
   }
-  io.out(`report: ${relative(process.cwd(), join(journal.dir, 'report.md'))}`);
+  io.out(`report: ${relative(process.cwd(), join(journal.dir, 'report.md'))} (and report.html)`);
   return { report, exitCode };
 }

@@ -2,6 +2,7 @@ import { EXIT, formatDiagnostic } from '../errors.ts';
 import { loadRecipe } from '../recipe/load-recipe.ts';
 import { planRecipe } from '../engine/plan.ts';
 import { builtinRegistry } from '../engine/builtin-plugins.ts';
+import { loadExternalPlugins } from '../engine/load-plugin.ts';
 import type { Output } from './run.ts';
 
 /** Checks the recipe and every step's options; prints every problem, not just the first. */
@@ -11,7 +12,10 @@ export async function validateCommand(file: string, io: Output): Promise<number>
     for (const d of loaded.errors) io.err(formatDiagnostic(d));
     return EXIT.usage;
   }
-  const { steps, errors } = planRecipe(loaded.value, builtinRegistry());
+  const registry = builtinRegistry();
+  const loadErrors = await loadExternalPlugins(loaded.value, registry);
+  const { steps, errors: planErrors } = planRecipe(loaded.value, registry);
+  const errors = [...loadErrors, ...planErrors];
   if (errors.length) {
     for (const d of errors) io.err(formatDiagnostic(d));
     return EXIT.usage;

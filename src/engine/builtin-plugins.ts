@@ -6,10 +6,11 @@ import onnxSave from '../../plugins/onnx-save/index.ts';
 import trtexec from '../../plugins/trtexec/index.ts';
 import triton from '../../plugins/triton/index.ts';
 import bench from '../../plugins/bench/index.ts';
+import command from '../../plugins/command/index.ts';
 import type { Plugin } from './plugin.ts';
 import { PluginRegistry } from './registry.ts';
 
-export const BUILTIN_PLUGINS = [hfLoad, patch, qdqInsert, calibrate, onnxSave, trtexec, triton, bench] as unknown as Plugin[];
+export const BUILTIN_PLUGINS = [hfLoad, patch, qdqInsert, calibrate, onnxSave, trtexec, triton, bench, command] as unknown as Plugin[];
 
 export function builtinRegistry(): PluginRegistry {
   const registry = new PluginRegistry();

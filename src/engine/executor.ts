@@ -75,7 +75,7 @@ export class Executor {
       if (!wiring) continue;
       const a = this.artifacts.get(`${wiring.step}.${wiring.output}`);
       if (a) inputs[name] = a;
-      else if (!step.plugin.inputs[name]?.optional) {
+      else if (!step.inputSpecs[name]?.optional) {
         const producer = this.records.get(wiring.step);
         throw new QrunError([
           {
@@ -229,7 +229,7 @@ export class Executor {
       }
 
       const outputs: Record<string, ManifestOutput> = {};
-      for (const [name, spec] of Object.entries(step.plugin.outputs)) {
+      for (const [name, spec] of Object.entries(step.outputSpecs)) {
         const p = join(build.outDir, spec.path);
         if (!existsSync(p)) {
           if (spec.optional) continue;
@@ -272,7 +272,7 @@ export class Executor {
 
   private outputsOf(step: ResolvedStep): StepRecord['outputs'] {
     const out: StepRecord['outputs'] = {};
-    for (const name of Object.keys(step.plugin.outputs)) {
+    for (const name of Object.keys(step.outputSpecs)) {
       const a = this.artifacts.get(`${step.spec.id}.${name}`);
       if (a) out[name] = { kind: a.kind, sha256: a.sha256, size: a.size, path: a.path };
     }

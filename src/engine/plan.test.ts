@@ -250,7 +250,7 @@ describe('planRecipe: input errors', () => {
   // whatever kind is missing. For calibrate's qdq-model it reads "add a step that produces qdq-model
   // before "calibrate" (e.g. hf.load)", but hf.load produces no qdq-model; the step to add is
   // qdq.insert. The hint should name a registered plugin whose outputs include the missing kind.
-  it.fails('the missing-input hint names a plugin that produces the missing kind (BUG: always says hf.load)', () => {
+  it('the missing-input hint names a plugin that produces the missing kind', () => {
     const p = plan(['name: x', 'steps:', '  - uses: hf.load', '  - uses: calibrate']);
     const e = only(p.errors, 'RECIPE_MISSING_INPUT');
     expect(e.hint).toContain('qdq.insert');

@@ -5,7 +5,7 @@ import type { Diagnostic } from '../errors.ts';
 import { ajvToDiagnostics } from '../recipe/ajv-diagnostics.ts';
 import type { Recipe, StepSpec } from '../recipe/recipe.ts';
 import { didYouMean } from '../recipe/suggest.ts';
-import type { ArtifactKind, Plugin } from './plugin.ts';
+import type { ArtifactKind, InputSpec, OutputSpec, Plugin } from './plugin.ts';
 import type { PluginRegistry } from './registry.ts';
 
 export interface InputWiring {
@@ -20,6 +20,8 @@ export interface ResolvedStep {
   spec: StepSpec;
   plugin: Plugin;
   options: Record<string, unknown>;
+  inputSpecs: Record<string, InputSpec>;
+  outputSpecs: Record<string, OutputSpec>;
   inputs: Record<string, InputWiring | undefined>;
   outputKinds: Record<string, ArtifactKind>;
 }
@@ -62,19 +64,21 @@ export function planRecipe(recipe: Recipe, registry: PluginRegistry): { steps: R
       continue;
     }
 
+    const inputSpecs = typeof plugin.inputs === 'function' ? plugin.inputs(options) : plugin.inputs;
+    const outputSpecs = typeof plugin.outputs === 'function' ? plugin.outputs(options) : plugin.outputs;
     const inputs: Record<string, InputWiring | undefined> = {};
     for (const name of Object.keys(spec.inputs)) {
-      if (!(name in plugin.inputs)) {
-        const guess = didYouMean(name, Object.keys(plugin.inputs));
+      if (!(name in inputSpecs)) {
+        const guess = didYouMean(name, Object.keys(inputSpecs));
         errors.push({
           code: 'RECIPE_UNKNOWN_INPUT',
-          message: `step "${spec.id}" (${plugin.name}) has no input "${name}"; its inputs: ${Object.keys(plugin.inputs).join(', ') || 'none'}`,
+          message: `step "${spec.id}" (${plugin.name}) has no input "${name}"; its inputs: ${Object.keys(inputSpecs).join(', ') || 'none'}`,
           location: { file: recipe.file, ...recipe.locator.locate(['steps', spec.index, 'inputs', name], { key: true }) },
           hint: guess ? `did you mean "${guess}"?` : undefined,
         });
       }
     }
-    for (const [name, input] of Object.entries(plugin.inputs)) {
+    for (const [name, input] of Object.entries(inputSpecs)) {
       const accepted = kindsOf(input.kind);
       const ref = spec.inputs[name];
       if (ref) {
@@ -107,18 +111,27 @@ export function planRecipe(recipe: Recipe, registry: PluginRegistry): { steps: R
           code: 'RECIPE_MISSING_INPUT',
           message: `step "${spec.id}" (${plugin.name}) needs an input "${name}" of kind ${accepted.join(' or ')}, and no earlier step produces one`,
           location: spec.location,
-          hint: `add a step that produces ${accepted[0]} before "${spec.id}" (e.g. hf.load), or wire it with inputs: { ${name}: step.output }`,
+          hint: `add a step that produces ${accepted.join(' or ')} before "${spec.id}"${producersOf(registry, accepted)}, or wire it with inputs: { ${name}: step.output }`,
         });
       }
     }
 
     const outputKinds: Record<string, ArtifactKind> = {};
-    for (const [name, out] of Object.entries(plugin.outputs)) {
+    for (const [name, out] of Object.entries(outputSpecs)) {
       const kind = typeof out.kind === 'string' ? out.kind : inputs[out.kind.sameAs]?.kind ?? 'file';
       outputKinds[name] = kind;
       produced.push({ step: spec.id, output: name, kind, optional: out.optional ?? false });
     }
-    steps.push({ spec, plugin, options, inputs, outputKinds });
+    steps.push({ spec, plugin, options, inputSpecs, outputSpecs, inputs, outputKinds });
   }
   return { steps, errors };
+}
+
+/** " (e.g. qdq.insert)": the built-ins whose outputs have one of these kinds, for hints. */
+function producersOf(registry: PluginRegistry, kinds: ArtifactKind[]): string {
+  const names = registry.names().filter((n) => {
+    const outputs = registry.get(n)!.outputs;
+    return typeof outputs !== 'function' && Object.values(outputs).some((o) => typeof o.kind === 'string' && kinds.includes(o.kind));
+  });
+  return names.length ? ` (e.g. ${names.join(', ')})` : '';
 }

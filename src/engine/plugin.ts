@@ -84,8 +84,9 @@ export interface Plugin<Options = Record<string, unknown>> {
   description: string;
   /** JSON Schema of `with:` (ajv, with defaults applied). */
   optionsSchema: Record<string, unknown>;
-  inputs: Record<string, InputSpec>;
-  outputs: Record<string, OutputSpec>;
+  /** Static specs, or a function of the validated options (e.g. the `command` plugin). */
+  inputs: Record<string, InputSpec> | ((options: Options) => Record<string, InputSpec>);
+  outputs: Record<string, OutputSpec> | ((options: Options) => Record<string, OutputSpec>);
   /**
    * Files and folders on the user's disk the step reads, from its options and the recipe; their
    * content digests join the cache key, so editing a data file re-runs the step.

@@ -241,7 +241,7 @@ describe('placeQdqForTensorRT on tiny graphs', () => {
   // becomes a required input with no default: onnxruntime asks for it at run time, and qrun's
   // graphInputs()/encoderFeeds() try to build a feed for it. The graph input should be dropped too
   // (or the initializer kept).
-  it.fails('a weight that is also listed as a graph input still does not need to be fed (BUG: it becomes a required input)', async () => {
+  it('a weight that is also listed as a graph input still does not need to be fed', async () => {
     const m = model({
       nodes: [node('MatMul', ['x', 'W'], ['y'], 'mm')],
       inputs: [valueInfo('x', DataType.FLOAT, [1, 2]), valueInfo('W', DataType.FLOAT, [2, 2])],

@@ -168,7 +168,11 @@ export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions
   // Drop float weights nothing else reads any more (the int8 copy replaces them).
   const stillRead = new Set(out.flatMap((n) => n.input));
   for (const o of g.output) stillRead.add(o.name);
-  g.initializer = [...g.initializer.filter((t) => !(replacedWeights.has(t.name ?? '') && !stillRead.has(t.name ?? ''))), ...newInitializers];
+  const dropped = new Set([...replacedWeights].filter((w) => !stillRead.has(w)));
+  g.initializer = [...g.initializer.filter((t) => !dropped.has(t.name ?? '')), ...newInitializers];
+  // Exporters with keep_initializers_as_inputs list weights as graph inputs too; a dropped weight
+  // must leave the inputs as well, or onnxruntime would ask for it to be fed.
+  g.input = g.input.filter((i) => !dropped.has(i.name));
   g.node = out;
   return placement;
 }

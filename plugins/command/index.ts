@@ -1,0 +1,105 @@
+// command — runs an external tool written in any language as a step, through execa. The recipe
+// declares its inputs (by kind), its outputs (files or folders it must write) and the command line,
+// with placeholders: {inputs.NAME} and {outputs.NAME} (absolute paths), {recipeDir}, {tmp}.
+import { mkdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { QrunError } from '../../src/errors.ts';
+import type { ArtifactKind, InputSpec, OutputSpec, Plugin } from '../../src/engine/plugin.ts';
+
+export interface CommandOptions {
+  run: string[];
+  inputs: Record<string, ArtifactKind>;
+  outputs: Record<string, { path: string; kind: ArtifactKind; folder?: boolean }>;
+  env: Record<string, string>;
+  /** Output (a JSON file) whose object is merged into the step's metrics. */
+  metrics?: string;
+  /** Arguments that print the tool's version, for the cache key; [] to skip. */
+  versionArgs: string[];
+  timeoutSeconds: number;
+}
+
+const KINDS: ArtifactKind[] = ['hf-model', 'onnx-model', 'qdq-model', 'dataset', 'calib-stats', 'qdq-plan', 'engine', 'triton-repo', 'bench-result', 'file', 'folder'];
+const NAME = '^[A-Za-z][A-Za-z0-9_-]*$';
+
+function substitute(arg: string, vars: Record<string, string>): string {
+  return arg.replace(/\{([A-Za-z][A-Za-z0-9_.-]*)\}/g, (m, key: string) => {
+    const v = vars[key];
+    if (v === undefined) throw new QrunError([{ code: 'COMMAND_PLACEHOLDER', message: `unknown placeholder ${m} in the command line`, hint: `known: ${Object.keys(vars).map((k) => `{${k}}`).join(', ')}` }]);
+    return v;
+  });
+}
+
+const versionCache = new Map<string, string>();
+
+const command: Plugin<CommandOptions> = {
+  name: 'command',
+  version: '1.0.0',
+  description: 'Run an external command as a step, with declared inputs and outputs',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['run'],
+    properties: {
+      run: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'argv; placeholders {inputs.NAME}, {outputs.NAME}, {recipeDir}, {tmp}' },
+      inputs: { type: 'object', propertyNames: { pattern: NAME }, additionalProperties: { enum: KINDS }, default: {} },
+      outputs: {
+        type: 'object',
+        propertyNames: { pattern: NAME },
+        additionalProperties: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['path'],
+          properties: { path: { type: 'string', pattern: '^[A-Za-z0-9._-][A-Za-z0-9._/-]*$' }, kind: { enum: KINDS, default: 'file' }, folder: { type: 'boolean', default: false } },
+        },
+        default: {},
+      },
+      env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+      metrics: { type: 'string' },
+      versionArgs: { type: 'array', items: { type: 'string' }, default: ['--version'] },
+      timeoutSeconds: { type: 'number', exclusiveMinimum: 0, default: 3600 },
+    },
+  },
+  inputs: (o) => Object.fromEntries(Object.entries(o.inputs).map(([k, kind]): [string, InputSpec] => [k, { kind }])),
+  outputs: (o) => Object.fromEntries(Object.entries(o.outputs).map(([k, out]): [string, OutputSpec] => [k, { kind: out.kind, path: out.path }])),
+  async fingerprint(o) {
+    const tool = o.run[0]!;
+    if (o.versionArgs.length === 0) return { tool };
+    const id = `${tool} ${o.versionArgs.join(' ')}`;
+    if (!versionCache.has(id)) {
+      const r = await execa(tool, o.versionArgs, { reject: false, timeout: 20_000, all: true });
+      versionCache.set(id, r.failed && (r as { code?: string }).code === 'ENOENT' ? 'absent' : (r.all ?? '').split('\n')[0]!.trim().slice(0, 200));
+    }
+    return { tool, toolVersion: versionCache.get(id) };
+  },
+  async run(o, inputs, _sources, ctx) {
+    const vars: Record<string, string> = { recipeDir: ctx.recipeDir, tmp: ctx.tmpDir };
+    for (const [k, a] of Object.entries(inputs)) vars[`inputs.${k}`] = a.path;
+    for (const [k, out] of Object.entries(o.outputs)) {
+      const p = join(ctx.outDir, out.path);
+      vars[`outputs.${k}`] = p;
+      await mkdir(out.folder ? p : dirname(p), { recursive: true });
+    }
+    const [file, ...args] = o.run.map((a) => substitute(a, vars));
+    ctx.emit({ type: 'progress', message: `running ${file}` });
+    const r = await execa(file!, args, { cwd: ctx.recipeDir, env: o.env, reject: false, all: true, cancelSignal: ctx.signal, timeout: o.timeoutSeconds * 1000 });
+    if ((r as { code?: string }).code === 'ENOENT') {
+      return { skipped: { reason: `${file} not found`, fix: `install ${file} or put it on PATH` } };
+    }
+    if (r.exitCode !== 0) {
+      const tail = (r.all ?? '').split('\n').slice(-20).join('\n');
+      throw new QrunError([{ code: 'COMMAND_FAILED', message: `${file} exited with ${r.exitCode ?? r.signal}:\n${tail}`, hint: 'the command line is in the recipe; run it by hand to debug' }]);
+    }
+    let metrics: Record<string, unknown> = {};
+    if (o.metrics) {
+      const out = o.outputs[o.metrics];
+      const p = out ? join(ctx.outDir, out.path) : '';
+      if (!out || !existsSync(p)) throw new QrunError([{ code: 'COMMAND_METRICS', message: `metrics output "${o.metrics}" was not written`, hint: 'declare it under outputs: and write JSON there' }]);
+      metrics = JSON.parse(await readFile(p, 'utf8')) as Record<string, unknown>;
+    }
+    return { metrics: { ...metrics, exitCode: r.exitCode } };
+  },
+};
+
+export default command;

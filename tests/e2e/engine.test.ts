@@ -1,0 +1,227 @@
+// Engine robustness through the real CLI: what runs and what is cached is proven by counting real
+// invocations of a test plugin (tests/fixtures/plugins/counter), as wireit's tests do.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CacheStore } from '../../src/cache/store.ts';
+import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
+import { latestReport, step } from '../helpers/report.ts';
+
+const COUNTER = join(REPO, 'tests/fixtures/plugins/counter');
+
+function counterRecipe(dir: string, opts: { value?: string; sleepMs?: number; behaviour?: string; extra?: string } = {}): { file: string; counter: string } {
+  const counter = join(dir, 'invocations.log');
+  const file = join(dir, 'recipe.yaml');
+  writeFileSync(
+    file,
+    `name: counter
+steps:
+  - id: first
+    uses: ${COUNTER}
+    with: { counterFile: ${counter}, value: one }
+  - id: second
+    uses: ${COUNTER}
+    with: { counterFile: ${counter}, value: ${opts.value ?? 'two'}, sleepMs: ${opts.sleepMs ?? 0}, behaviour: ${opts.behaviour ?? 'ok'} }
+${opts.extra ?? ''}`,
+  );
+  return { file, counter };
+}
+
+const invocations = (counter: string) => (existsSync(counter) ? readFileSync(counter, 'utf8').split('\n').filter((l) => l.endsWith(' done')).length : 0);
+const starts = (counter: string) => (existsSync(counter) ? readFileSync(counter, 'utf8').split('\n').filter((l) => l.endsWith(' start')).length : 0);
+
+function waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (cond()) {
+        clearInterval(timer);
+        resolve();
+      } else if (Date.now() - t0 > timeoutMs) {
+        clearInterval(timer);
+        reject(new Error('timed out waiting'));
+      }
+    }, 20);
+  });
+}
+
+describe('cache', () => {
+  it('runs a step once, reuses it, and re-runs exactly the step whose option changed', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file, counter } = counterRecipe(dir);
+    expect((await qrun([file, '--cache', cache])).exitCode).toBe(0);
+    expect(invocations(counter)).toBe(2);
+    expect((await qrun([file, '--cache', cache])).exitCode).toBe(0);
+    expect(invocations(counter)).toBe(2);
+    counterRecipe(dir, { value: 'changed' });
+    const plan = await qrun(['plan', file, '--cache', cache]);
+    expect(plan.stdout).toMatch(/first\s+counter\s+cache hit/);
+    expect(plan.stdout).toMatch(/second\s+counter\s+run\s+\S+\s+option value: "two" → "changed"/);
+    expect((await qrun([file, '--cache', cache])).exitCode).toBe(0);
+    expect(invocations(counter)).toBe(3);
+    expect((await qrun([file, '--cache', cache, '--force', 'first'])).exitCode).toBe(0);
+    expect(invocations(counter)).toBe(4);
+  });
+
+  it('two processes running the same recipe at once build each step once', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file, counter } = counterRecipe(dir, { sleepMs: 1500 });
+    const [a, b] = await Promise.all([qrun([file, '--cache', cache]), qrun([file, '--cache', cache])]);
+    expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
+    expect(starts(counter)).toBe(2);
+    expect(invocations(counter)).toBe(2);
+    expect(await new CacheStore(join(cache, 'cache')).keys()).toHaveLength(2);
+  });
+
+  it('a damaged cache entry is detected, rebuilt, and the report says so', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file, counter } = counterRecipe(dir);
+    await qrun([file, '--cache', cache]);
+    const { report } = latestReport(cache);
+    writeFileSync(join(cache, 'cache', step(report, 'second').outputs.out!.path), 'tampered');
+    const verify = await qrun(['cache', 'verify', '--cache', cache]);
+    expect(verify.exitCode).toBe(1);
+    expect(verify.stdout).toMatch(/does not match its sha256/);
+    expect((await qrun([file, '--cache', cache])).exitCode).toBe(0);
+    expect(invocations(counter)).toBe(3);
+    const { report: again } = latestReport(cache);
+    expect(step(again, 'second').cacheNote).toMatch(/damaged .* rebuilt/);
+    expect(step(again, 'first').status).toBe('hit');
+  });
+
+  it('an unwritable cache directory is a clear error', async () => {
+    const dir = tempDir();
+    const { file } = counterRecipe(dir);
+    writeFileSync(join(dir, 'not-a-dir'), '');
+    const r = await qrun([file, '--cache', join(dir, 'not-a-dir', 'cache')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/error CACHE_UNWRITABLE: cannot write the cache directory .*not-a-dir/);
+    expect(r.stderr).toMatch(/hint: pass --cache DIR or set QRUN_CACHE/);
+  });
+
+  it('cache gc keeps what the last runs used', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file } = counterRecipe(dir);
+    await qrun([file, '--cache', cache]);
+    counterRecipe(dir, { value: 'v2' });
+    await qrun([file, '--cache', cache]);
+    const store = new CacheStore(join(cache, 'cache'));
+    expect(await store.keys()).toHaveLength(3);
+    const gc = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '1']);
+    expect(gc.exitCode).toBe(0);
+    expect(await store.keys()).toHaveLength(2);
+  });
+});
+
+describe('failures lose nothing', () => {
+  it('a plugin that throws: exit 1, the step is named, nothing is cached for it, earlier entries stay', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file } = counterRecipe(dir, { behaviour: 'throw' });
+    const r = await qrun([file, '--cache', cache]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('error STEP_FAILED: step "second" (counter) failed: the counter plugin was told to fail');
+    expect(r.stderr).toContain('steps already done and kept in the cache: first');
+    const store = new CacheStore(join(cache, 'cache'));
+    expect(await store.keys()).toHaveLength(1);
+    expect(readdirSync(store.tmpDir)).toEqual([]);
+  });
+
+  it('a plugin that does not write a declared output fails with OUTPUT_MISSING', async () => {
+    const dir = tempDir();
+    const { file } = counterRecipe(dir, { behaviour: 'no-output' });
+    const r = await qrun([file, '--cache', join(dir, 'c')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('error OUTPUT_MISSING: step "second" (counter) declared output "out" but did not write out.txt');
+  });
+
+  it('SIGINT stops the step, cleans its temp files and caches nothing for it', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file, counter } = counterRecipe(dir, { sleepMs: 20_000 });
+    const child = startQrun([file, '--cache', cache]);
+    await waitFor(() => starts(counter) === 2);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(String(r.stderr)).toMatch(/INTERRUPTED/);
+    const store = new CacheStore(join(cache, 'cache'));
+    expect(await store.keys()).toHaveLength(1);
+    expect(readdirSync(store.tmpDir)).toEqual([]);
+    const { report } = latestReport(cache);
+    expect(report.run.status).toBe('interrupted');
+  });
+
+  it('a required tool that is missing fails with the fix; optional, it is skipped', async () => {
+    const dir = tempDir();
+    const { file } = counterRecipe(dir, { extra: `  - id: tool\n    uses: command\n    with: { run: [qrun-no-such-tool, --flag] }\n` });
+    const r = await qrun([file, '--cache', join(dir, 'c')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('error STEP_CANNOT_RUN: step "tool" (command) failed: qrun-no-such-tool not found');
+    expect(r.stderr).toMatch(/hint: install qrun-no-such-tool or put it on PATH; or mark the step `optional: true`/);
+    const { file: f2 } = counterRecipe(dir, { extra: `  - id: tool\n    uses: command\n    optional: true\n    with: { run: [qrun-no-such-tool] }\n` });
+    const ok = await qrun([f2, '--cache', join(dir, 'c')]);
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toContain('skipped tool: qrun-no-such-tool not found');
+  });
+});
+
+describe('plugins beyond the built-ins', () => {
+  it('a plugin that breaks the contract is refused before anything runs', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bad-plugin.ts'), 'export default { name: "bad" };\n');
+    writeFileSync(join(dir, 'recipe.yaml'), 'name: bad\nsteps:\n  - uses: ./bad-plugin.ts\n');
+    const r = await qrun([join(dir, 'recipe.yaml'), '--cache', join(dir, 'c')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/recipe\.yaml:3:11: error PLUGIN_CONTRACT: step "bad-plugin-ts": .*bad-plugin\.ts is not a qrun plugin: `version` must be a string/);
+  });
+
+  it('the command plugin runs any tool with declared inputs and outputs', async () => {
+    const dir = tempDir();
+    const counter = join(dir, 'n.log');
+    const script = 'const fs=require("fs");const [src,dst]=process.argv.slice(1);fs.writeFileSync(dst,JSON.stringify({bytes:fs.readFileSync(src).length}))';
+    writeFileSync(
+      join(dir, 'recipe.yaml'),
+      `name: cmd
+steps:
+  - { id: make, uses: ${COUNTER}, with: { counterFile: ${counter}, value: hello } }
+  - id: measure
+    uses: command
+    inputs: { source: make.out }
+    with:
+      run: [node, -e, '${script}', '{inputs.source}', '{outputs.stats}']
+      inputs: { source: file }
+      outputs: { stats: { path: stats.json } }
+      metrics: stats
+`,
+    );
+    const r = await qrun([join(dir, 'recipe.yaml'), '--cache', join(dir, 'c')]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const { report } = latestReport(join(dir, 'c'));
+    expect(step(report, 'measure').metrics).toEqual({ bytes: 5, exitCode: 0 });
+  });
+
+  it('the example plugin in docs/plugins.md runs on the shipped model', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'recipe.yaml'),
+      `name: ops
+model: ${join(REPO, 'models/bert-langid')}
+steps:
+  - { id: load, uses: hf.load }
+  - { id: ops, uses: ${join(REPO, 'examples/plugins/op-histogram')} }
+`,
+    );
+    const r = await qrun([join(dir, 'recipe.yaml'), '--cache', join(dir, 'c')]);
+    expect(r.exitCode).toBe(0);
+    const { report } = latestReport(join(dir, 'c'));
+    const ops = JSON.parse(readFileSync(join(dir, 'c', 'cache', step(report, 'ops').outputs.histogram!.path), 'utf8')) as Record<string, number>;
+    expect(ops.MatMul).toBe(32);
+    expect(ops.LayerNormalization).toBe(9);
+  });
+});
