@@ -1,24 +1,33 @@
 // calibrate — runs the calibration set through onnxruntime-node on the FP32 model with every
 // quantized activation added as a graph output, collects streaming statistics, and writes the
 // activation scales (and zero points) into the QDQ model's QuantizeLinear/DequantizeLinear inputs.
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type ort from 'onnxruntime-node';
+// Methods: minmax; percentile, entropy (TensorRT's KL calibrator) and mse on the |x| histogram
+// (src/quant/*-calibrator.ts). Data: the tokenized text data set `data`, or tensors (.npy, .npz,
+// .tensors.jsonl) named by `tensors:` or by the data set's own file (src/data/tensor-dataset.ts).
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
-import type { Plugin } from '../../src/engine/plugin.ts';
-import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
+import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { loadSampleBatches, tensorSourceFor } from '../../src/data/model-batches.ts';
 import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
 import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor } from '../../src/onnx/tensor.ts';
 import { DataType, type ModelProto } from '../../src/onnx/types.ts';
+import { forEachActivation, withActivationOutputs } from '../../src/quant/activation-runner.ts';
+import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
+import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
 import { AbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
 import { asymmetricUint8, symmetricScale } from '../../src/quant/scale-math.ts';
-import { batchesByLength, encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
+import { PeakRssMeter } from './peak-rss.ts';
+
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
 
 export interface CalibrateOptions {
-  method: 'minmax' | 'percentile';
+  method: CalibrationMethod;
   percentile: number;
   data: string;
+  /** A tensor file (.npy/.npz/.tensors.jsonl) to calibrate on instead of the data set `data`. */
+  tensors?: string;
   /** Use at most this many samples (the first N); 0 = all. */
   samples: number;
   batchSize: number;
@@ -51,15 +60,16 @@ export function findActivationSlots(model: ModelProto): ActivationSlot[] {
 
 const calibrate: Plugin<CalibrateOptions> = {
   name: 'calibrate',
-  version: '1.0.0',
+  version: '1.1.0',
   description: 'Compute activation scales from the calibration set with onnxruntime',
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
-      method: { enum: ['minmax', 'percentile'], default: 'percentile' },
+      method: { enum: ['minmax', 'percentile', 'entropy', 'mse'], default: 'percentile' },
       percentile: { type: 'number', exclusiveMinimum: 50, maximum: 100, default: 99.99 },
       data: { type: 'string', default: 'calibration', description: 'name of the data set under `data:`' },
+      tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)' },
       samples: { type: 'integer', minimum: 0, default: 0 },
       batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 16 },
       bins: { type: 'integer', minimum: 128, maximum: 1048576, default: 8192 },
@@ -68,56 +78,81 @@ const calibrate: Plugin<CalibrateOptions> = {
   inputs: {
     model: { kind: 'qdq-model', description: 'QDQ model whose activation scales are written' },
     float: { kind: 'onnx-model', description: 'the FP32 model the statistics are collected on' },
-    datasets: { kind: 'dataset' },
+    datasets: { kind: 'dataset', optional: true, description: 'tokenized text data sets (hf.load); not needed with tensor data' },
   },
   outputs: {
     model: { kind: 'qdq-model', path: 'model.onnx' },
     stats: { kind: 'calib-stats', path: 'calibration.json' },
   },
+  sources(options, recipe) {
+    const file = tensorSourceFor(options.data, options.tensors, recipe, resolve);
+    const out: Record<string, SourceRef> = {};
+    if (file) out.tensors = { path: file };
+    return out;
+  },
   async fingerprint() {
     return { onnxruntime: ORT_VERSION };
   },
-  async run(options, inputs, _sources, ctx) {
-    const dataset = await readTokenizedDataset(inputs.datasets!.path, options.data);
-    const samples = options.samples > 0 ? dataset.samples.slice(0, options.samples) : dataset.samples;
-    if (samples.length === 0) throw errors.dataEmpty(`${options.data} (tokenized)`);
+  async run(options, inputs, sources, ctx) {
     const qdq = await readModel(inputs.model!.path);
     const slots = findActivationSlots(qdq);
-    if (slots.length === 0) throw errors.usage('calibrate: the model has no activation QuantizeLinear nodes', 'run qdq.insert before calibrate');
+    if (slots.length === 0) {
+      // Weight-only or dynamic quantization (qdq.insert mode: weight-only | dynamic): no activation
+      // scale to compute. The model passes through unchanged.
+      ctx.emit({ type: 'log', level: 'info', message: 'no activation QuantizeLinear in the model (weight-only or dynamic quantization): nothing to calibrate' });
+      await copyFile(inputs.model!.path, join(ctx.outDir, 'model.onnx'));
+      await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, samples: 0, tensors: [] }, null, 1));
+      return { metrics: { method: 'none (no activation quantization)', samples: 0, tensors: 0 } };
+    }
 
+    const meter = new PeakRssMeter();
     // The FP32 model with every calibrated tensor as an extra output.
     const float = await readModel(inputs.float!.path);
-    const existing = new Set(float.graph.output.map((o) => o.name));
-    const produced = new Set(float.graph.node.flatMap((n) => n.output));
+    const produced = new Set([...float.graph.node.flatMap((n) => n.output), ...float.graph.input.map((i) => i.name)]);
     for (const s of slots) {
       if (!produced.has(s.tensor)) throw errors.usage(`calibrate: tensor "${s.tensor}" of the QDQ model is not in the FP32 model`, 'wire `float:` to the model qdq.insert started from');
-      if (!existing.has(s.tensor)) float.graph.output.push({ name: s.tensor, type: { tensorType: { elemType: DataType.FLOAT } } });
     }
-    const session = await createSession(encodeModel(float), { optimization: 'basic' });
-    const inputInfos = graphInputs(float.graph.input, new Set(float.graph.initializer.map((t) => t.name ?? '')));
-    const batches = batchesByLength(samples.map((s) => s.ids.length), options.batchSize);
+    const data = await loadSampleBatches(float, {
+      name: options.data,
+      tensorFile: sources.tensors,
+      datasetsDir: inputs.datasets?.path,
+      batchSize: options.batchSize,
+      limit: options.samples,
+    });
+    if (data.samples === 0) throw errors.dataEmpty(options.tensors ?? options.data);
     const fetches = slots.map((s) => s.tensor);
-
-    const runAll = async (pass: string, visit: (slot: number, data: Float32Array) => void) => {
-      for (let b = 0; b < batches.length; b++) {
-        if (ctx.signal.aborted) throw new Error('interrupted');
-        const rows = batches[b]!.map((i) => samples[i]!.ids);
-        const out: ort.InferenceSession.ReturnType = await session.run(encoderFeeds(inputInfos, rows, dataset.padId), fetches);
-        fetches.forEach((name, k) => visit(k, out[name]!.data as Float32Array));
-        for (const t of Object.values(out)) t.dispose?.();
-        ctx.emit({ type: 'progress', message: `${pass}: batch ${b + 1}/${batches.length}`, done: b + 1, total: batches.length });
-      }
-    };
+    const session = await createSession(withActivationOutputs(float, fetches), { optimization: 'basic' });
+    const batches = data.batches;
+    const runAll = (pass: string, visit: (slot: number, data: Float32Array) => void) =>
+      forEachActivation(session, batches, fetches, (k, t) => visit(k, t.data as Float32Array), {
+        signal: ctx.signal,
+        onBatch: (done, total) => {
+          meter.sample();
+          ctx.emit({ type: 'progress', message: `${pass}: batch ${done}/${total}`, done, total });
+        },
+      });
 
     const ranges = slots.map(() => new MinMaxCollector());
-    await runAll('min/max', (k, data) => ranges[k]!.add(data));
+    await runAll('min/max', (k, d) => ranges[k]!.add(d));
     let thresholds = ranges.map((r) => r.absMax);
-    if (options.method === 'percentile') {
+    const extra: Record<string, unknown>[] = slots.map(() => ({}));
+    if (options.method !== 'minmax') {
       const hists = ranges.map((r) => new AbsHistogram(r.absMax, options.bins));
-      await runAll(`histogram (p${options.percentile})`, (k, data) => hists[k]!.add(data));
-      thresholds = hists.map((h) => h.percentile(options.percentile));
+      await runAll(`histogram (${options.method})`, (k, d) => hists[k]!.add(d));
+      thresholds = hists.map((h, k) => {
+        if (options.method === 'percentile') return h.percentile(options.percentile);
+        if (options.method === 'entropy') {
+          const e = calibrateEntropy(h);
+          extra[k] = { divergence: e.divergence };
+          return e.threshold;
+        }
+        const m = calibrateMse(h);
+        extra[k] = { mse: m.error, minmaxMse: m.minmaxError };
+        return m.threshold;
+      });
     }
     await session.release();
+    const peakRssDeltaMiB = meter.stop();
 
     const inits = new Map(qdq.graph.initializer.map((t, i) => [t.name ?? '', i]));
     const stats: Record<string, unknown>[] = [];
@@ -135,18 +170,20 @@ const calibrate: Plugin<CalibrateOptions> = {
             s.zeroPointType === DataType.INT8 ? makeInt8Tensor(p.zeroPoint, [], Int8Array.of(zp)) : makeUint8Tensor(p.zeroPoint, [], Uint8Array.of(zp));
         }
       }
-      stats.push({ tensor: s.tensor, min: r.min, max: r.max, threshold: t, clipped: r.absMax > 0 ? 1 - t / r.absMax : 0, scale: Math.fround(scale), zeroPoint: zp });
+      stats.push({ tensor: s.tensor, min: r.min, max: r.max, threshold: t, clipped: r.absMax > 0 ? 1 - t / r.absMax : 0, scale: Math.fround(scale), zeroPoint: zp, ...extra[k] });
     });
     await writeFile(join(ctx.outDir, 'model.onnx'), encodeModel(qdq));
-    await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, percentile: options.method === 'percentile' ? options.percentile : undefined, samples: samples.length, batches: batches.length, tensors: stats }, null, 1));
+    await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, percentile: options.method === 'percentile' ? options.percentile : undefined, samples: data.samples, batches: batches.length, tensors: stats }, null, 1));
     const clipped = stats.map((s) => s.clipped as number);
     return {
       metrics: {
-        method: options.method === 'percentile' ? `percentile ${options.percentile}` : 'minmax',
-        samples: samples.length,
+        method: options.method === 'percentile' ? `percentile ${options.percentile}` : options.method,
+        data: sources.tensors ? `tensors: ${sources.tensors.split('/').pop()}` : options.data,
+        samples: data.samples,
         batches: batches.length,
         tensors: slots.length,
         meanClippedRange: clipped.reduce((a, b) => a + b, 0) / Math.max(1, clipped.length),
+        peakRssDeltaMiB,
       },
     };
   },

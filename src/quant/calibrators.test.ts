@@ -1,0 +1,179 @@
+// Entropy and MSE calibration on synthetic distributions whose answers are known in shape: the
+// thresholds order as the methods' definitions say, MSE's threshold really minimises the squared
+// quantization error of the data (measured on the samples, not on the histogram), and the fast KL
+// evaluation equals the textbook one (TensorRT / pytorch-quantization) bin by bin.
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../tests/helpers/temp.ts';
+import { calibrateEntropy, klForThreshold, klTables, mergeBins } from './entropy-calibrator.ts';
+import { calibrateMse, expectedSquaredError } from './mse-calibrator.ts';
+import { AbsHistogram, MinMaxCollector } from './range-collector.ts';
+
+function sampler(seed: number) {
+  const rand = seededRandom(seed);
+  return {
+    rand,
+    gauss: () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()),
+    laplace: () => {
+      const u = rand() - 0.5;
+      return -Math.sign(u) * Math.log(1 - 2 * Math.abs(u));
+    },
+  };
+}
+
+/** The squared error of fake-quantizing every value with threshold t (symmetric int8, [-127, 127]). */
+function quantizationMse(x: Float32Array, t: number): number {
+  const s = t / 127;
+  let e = 0;
+  for (const v of x) {
+    const q = Math.max(-127, Math.min(127, Math.round(v / s))) * s;
+    e += (v - q) ** 2;
+  }
+  return e / x.length;
+}
+
+function histogramOf(x: Float32Array, bins = 8192): AbsHistogram {
+  const mm = new MinMaxCollector();
+  mm.add(x);
+  const h = new AbsHistogram(mm.absMax, bins);
+  h.add(x);
+  return h;
+}
+
+const N = 100_000;
+const s1 = sampler(11);
+const gaussian = Float32Array.from({ length: N }, s1.gauss);
+const s2 = sampler(12);
+const laplaceOutliers = Float32Array.from({ length: N }, s2.laplace);
+// 10 outliers at 40–60 (a few hundred times the Laplace scale), as LayerNorm outputs have.
+for (let k = 0; k < 10; k++) laplaceOutliers[k * 9973] = (k % 2 ? -1 : 1) * (40 + 20 * s2.rand());
+const s3 = sampler(13);
+const relu = Float32Array.from({ length: N }, () => Math.max(0, s3.gauss()));
+
+/** The textbook KL(P‖Q) of one candidate, written out as TensorRT's slides describe it. */
+function naiveKl(hist: Float64Array, i: number, levels = 128): number {
+  const p = Array.from(hist.subarray(0, i));
+  p[i - 1]! += hist.subarray(i).reduce((a, b) => a + b, 0);
+  const q = new Array<number>(i).fill(0);
+  for (let c = 0; c < levels; c++) {
+    const members = [];
+    for (let b = 0; b < i; b++) if (Math.floor((b * levels) / i) === c && hist[b]! > 0) members.push(b);
+    const mass = members.reduce((a, b) => a + hist[b]!, 0);
+    for (const b of members) q[b] = mass / members.length;
+  }
+  const ps = p.reduce((a, b) => a + b, 0);
+  const qs = q.reduce((a, b) => a + b, 0);
+  let kl = 0;
+  for (let b = 0; b < i; b++) {
+    if (p[b] === 0) continue;
+    if (q[b] === 0) return Infinity;
+    kl += (p[b]! / ps) * Math.log(p[b]! / ps / (q[b]! / qs));
+  }
+  return kl;
+}
+
+describe('entropy (KL) calibration', () => {
+  it('the prefix-sum KL equals the textbook definition for every candidate', () => {
+    const h = histogramOf(laplaceOutliers, 2048);
+    const hist = Float64Array.from(h.counts);
+    hist[0] = hist[1]!;
+    const tables = klTables(hist);
+    for (const i of [128, 129, 200, 333, 512, 1000, 1500, 2047, 2048]) {
+      const a = klForThreshold(tables, i);
+      const b = naiveKl(hist, i);
+      if (b === Infinity) expect(a).toBe(Infinity);
+      else expect(a, `i=${i}`).toBeCloseTo(b, 9);
+    }
+  });
+
+  it('P equal to Q (a flat histogram that needs no merging) has zero divergence', () => {
+    const hist = new Float64Array(128).fill(5);
+    expect(klForThreshold(klTables(hist), 128)).toBeCloseTo(0, 12);
+  });
+
+  it('mergeBins keeps the mass and only merges when finer than the target', () => {
+    const c = Float64Array.from({ length: 8192 }, (_, i) => i % 7);
+    const m = mergeBins(c, 2048);
+    expect(m).toHaveLength(2048);
+    expect(m.reduce((a, b) => a + b, 0)).toBe(c.reduce((a, b) => a + b, 0));
+    expect(m[0]).toBe(0 + 1 + 2 + 3);
+    expect(mergeBins(c.subarray(0, 1000), 2048)).toHaveLength(1000);
+  });
+
+  it('clips the outliers of a Laplacian far below its max, and a Gaussian only a little', () => {
+    const lap = histogramOf(laplaceOutliers);
+    const e = calibrateEntropy(lap);
+    expect(e.threshold).toBeLessThan(lap.absMax / 3);
+    expect(e.threshold).toBeGreaterThan(lap.percentile(99.9)); // keeps the body of the distribution
+    const g = histogramOf(gaussian);
+    const eg = calibrateEntropy(g);
+    expect(eg.threshold).toBeLessThan(g.absMax);
+    expect(eg.threshold).toBeGreaterThan(g.percentile(99.9));
+  });
+
+  it('the threshold is the end of a candidate bin range, ≥ 128 of 2048 bins', () => {
+    const g = histogramOf(gaussian);
+    const e = calibrateEntropy(g);
+    expect(e.bin).toBeGreaterThanOrEqual(128);
+    expect(e.threshold).toBeCloseTo((e.bin / 2048) * g.absMax, 12);
+  });
+
+  it('an all-zero tensor keeps its (zero) range', () => {
+    const h = new AbsHistogram(0, 2048);
+    h.add(new Float32Array(100));
+    expect(calibrateEntropy(h).threshold).toBe(0);
+  });
+});
+
+describe('MSE calibration', () => {
+  it('the histogram estimate of the error matches the error measured on the samples', () => {
+    for (const x of [gaussian, laplaceOutliers, relu]) {
+      const h = histogramOf(x);
+      for (const f of [0.3, 0.6, 1]) {
+        const t = h.absMax * f;
+        const measured = quantizationMse(x, t);
+        expect(expectedSquaredError(h, t) / measured).toBeGreaterThan(0.97);
+        expect(expectedSquaredError(h, t) / measured).toBeLessThan(1.03);
+      }
+    }
+  });
+
+  it.each([
+    ['Gaussian', gaussian],
+    ['Laplacian with outliers', laplaceOutliers],
+    ['ReLU(Gaussian)', relu],
+  ])('%s: the MSE threshold has less squared error on the data than min/max, percentile and entropy', (_name, x) => {
+    const h = histogramOf(x);
+    const mse = calibrateMse(h).threshold;
+    const err = quantizationMse(x, mse);
+    expect(err).toBeLessThanOrEqual(quantizationMse(x, h.absMax));
+    expect(err).toBeLessThanOrEqual(quantizationMse(x, h.percentile(99.99)) * 1.01);
+    expect(err).toBeLessThanOrEqual(quantizationMse(x, calibrateEntropy(h).threshold) * 1.01);
+  });
+
+  it('orders thresholds sensibly: Gaussian mse ≈ p99.99 < entropy < max; outliers make entropy and percentile clip hard', () => {
+    const g = histogramOf(gaussian);
+    const gm = calibrateMse(g).threshold;
+    const ge = calibrateEntropy(g).threshold;
+    // For int8 the MSE-optimal clip of a unit Gaussian is near 3.9σ (ACIQ), close to p99.99.
+    expect(gm).toBeGreaterThan(3.4);
+    expect(gm).toBeLessThan(4.3);
+    expect(gm).toBeLessThan(g.absMax);
+    expect(ge).toBeLessThan(g.absMax);
+    expect(ge).toBeGreaterThan(g.percentile(99.9));
+
+    const l = histogramOf(laplaceOutliers);
+    const lm = calibrateMse(l).threshold;
+    const le = calibrateEntropy(l).threshold;
+    const lp = l.percentile(99.99);
+    // Entropy and percentile ignore the 0.01% of outliers; MSE counts their squared clipping error
+    // and keeps a wider range, still below the max.
+    expect(le).toBeLessThan(lm);
+    expect(lp).toBeLessThan(lm);
+    expect(lm).toBeLessThanOrEqual(l.absMax);
+  });
+
+  it('never returns a threshold worse than min/max on its own histogram estimate', () => {
+    const r = calibrateMse(histogramOf(relu));
+    expect(r.error).toBeLessThanOrEqual(r.minmaxError);
+  });
+});

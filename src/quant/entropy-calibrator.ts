@@ -1,0 +1,108 @@
+// Entropy (KL-divergence) calibration, the algorithm of TensorRT's entropy calibrator:
+// S. Migacz, "8-bit Inference with TensorRT", GTC 2017 (NVIDIA slides, "Calibration" section), and
+// https://docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/work-quantized-types.html
+// (IInt8EntropyCalibrator2). The |x| histogram has 2048 bins over [0, absMax]. For each candidate
+// threshold bin i ≥ 128: the reference distribution P is hist[0:i] with every count beyond i added to
+// its last bin (clipping keeps those values, at the threshold); the candidate Q is hist[0:i] merged
+// into 128 levels (int8's positive half) and expanded back, each level's count spread evenly over its
+// non-empty bins. The threshold is the end of the bin range whose KL(P‖Q) is smallest.
+import type { AbsHistogram } from './range-collector.ts';
+
+/** TensorRT's histogram resolution; finer histograms are merged down to it first. */
+export const ENTROPY_BINS = 2048;
+/** Quantized levels on one side of zero for int8 (TensorRT uses 128). */
+export const ENTROPY_LEVELS = 128;
+
+/** Merges `counts` into `target` bins (each new bin sums a contiguous run of old ones). */
+export function mergeBins(counts: Float64Array, target: number): Float64Array {
+  if (counts.length <= target) return counts;
+  const out = new Float64Array(target);
+  for (let b = 0; b < counts.length; b++) out[Math.floor((b * target) / counts.length)]! += counts[b]!;
+  return out;
+}
+
+/** Prefix sums over the histogram that make each candidate O(levels) instead of O(bins). */
+export interface KlTables {
+  hist: Float64Array;
+  /** mass[b] = Σ hist[0:b]; nonEmpty[b] = #{k < b : hist[k] > 0}; hLogH[b] = Σ hist·ln hist over [0:b]. */
+  mass: Float64Array;
+  nonEmpty: Float64Array;
+  hLogH: Float64Array;
+}
+
+export function klTables(hist: Float64Array): KlTables {
+  const n = hist.length;
+  const mass = new Float64Array(n + 1);
+  const nonEmpty = new Float64Array(n + 1);
+  const hLogH = new Float64Array(n + 1);
+  for (let b = 0; b < n; b++) {
+    const h = hist[b]!;
+    mass[b + 1] = mass[b]! + h;
+    nonEmpty[b + 1] = nonEmpty[b]! + (h > 0 ? 1 : 0);
+    hLogH[b + 1] = hLogH[b]! + (h > 0 ? h * Math.log(h) : 0);
+  }
+  return { hist, mass, nonEmpty, hLogH };
+}
+
+/**
+ * KL(P‖Q) for candidate bin i (TensorRT's definition, see the header). Q spreads each of the
+ * `levels` chunks' mass evenly over the chunk's non-empty bins, so within a chunk Q is constant and
+ * Σ p·ln q collapses to (chunk mass in P)·ln q_chunk; Σ p·ln p comes from the h·ln h prefix sums.
+ */
+export function klForThreshold(t: KlTables, i: number, levels = ENTROPY_LEVELS): number {
+  const total = t.mass[t.hist.length]!;
+  const inRange = t.mass[i]!;
+  const outliers = total - inRange;
+  if (total === 0 || inRange === 0) return Infinity;
+  const last = t.hist[i - 1]!;
+  if (last === 0 && outliers > 0) return Infinity; // P has mass where Q has none
+  // Σ p ln p, with p = h / total except the last bin, which also holds the outliers.
+  const lastP = last + outliers;
+  const sumHLogH = t.hLogH[i - 1]! + (lastP > 0 ? lastP * Math.log(lastP) : 0);
+  const pLogP = sumHLogH / total - Math.log(total) * (inRange + outliers) / total;
+  // Σ p ln q over the chunks: bins [ceil(c·i/levels), ceil((c+1)·i/levels)) form chunk c.
+  let pLogQ = 0;
+  let from = 0;
+  for (let c = 0; c < levels; c++) {
+    const to = c === levels - 1 ? i : Math.ceil(((c + 1) * i) / levels);
+    const chunkMass = t.mass[to]! - t.mass[from]!;
+    if (chunkMass > 0) {
+      const q = chunkMass / (t.nonEmpty[to]! - t.nonEmpty[from]!) / inRange;
+      const pMass = (chunkMass + (to === i ? outliers : 0)) / total;
+      pLogQ += pMass * Math.log(q);
+    }
+    from = to;
+  }
+  return Math.max(0, pLogP - pLogQ);
+}
+
+export interface EntropyResult {
+  threshold: number;
+  /** Candidate bin (in the 2048-bin histogram) and its divergence. */
+  bin: number;
+  divergence: number;
+}
+
+/** The |x| threshold of minimum KL divergence. */
+export function calibrateEntropy(h: AbsHistogram, opts: { bins?: number; levels?: number; stride?: number } = {}): EntropyResult {
+  const levels = opts.levels ?? ENTROPY_LEVELS;
+  const hist = Float64Array.from(mergeBins(h.counts, opts.bins ?? ENTROPY_BINS));
+  const n = hist.length;
+  if (h.total === 0 || h.absMax <= 0 || n <= levels) return { threshold: h.absMax, bin: n, divergence: 0 };
+  // As TensorRT and pytorch-quantization do: the first bin holds the exact zeros of ReLU/padding
+  // outputs, a spike that would dominate P; it is given the height of its neighbour instead.
+  if (n > 1) hist[0] = hist[1]!;
+  const stride = Math.max(1, opts.stride ?? 1);
+  const tables = klTables(hist);
+  let best = n;
+  let bestKl = Infinity;
+  for (let i = levels; i <= n; i += stride) {
+    const kl = klForThreshold(tables, i, levels);
+    // `<=` keeps the last (largest) of equal minima, as pytorch-quantization does.
+    if (kl <= bestKl) {
+      bestKl = kl;
+      best = i;
+    }
+  }
+  return { threshold: (best / n) * h.absMax, bin: best, divergence: bestKl };
+}
