@@ -5,6 +5,7 @@ import { runCommand } from './commands/run.ts';
 import { validateCommand } from './commands/validate.ts';
 import { planCommand } from './commands/plan.ts';
 import { cacheCommand } from './commands/cache.ts';
+import { compareCommand } from './commands/compare.ts';
 import { QRUN_VERSION } from './version.ts';
 
 const HELP = `qrun ${QRUN_VERSION} — Hugging Face transformer → INT8 deployment, from a YAML recipe
@@ -14,6 +15,8 @@ usage:
   qrun run <recipe.yaml> [options]
   qrun validate <recipe.yaml>           check the recipe and every step's options
   qrun plan <recipe.yaml>               which steps would run, and why (same as run --dry-run)
+  qrun compare <a/report.json> <b/report.json> [--tolerance 0.02] [--latency-tolerance 0.2]
+                                        what changed between two runs; exit 3 on a regression
   qrun cache ls|verify|gc [--cache DIR] [--keep-last N]
                                         list, check or prune a cache (default ./.qrun)
 
@@ -48,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       until: { type: 'string' },
       only: { type: 'string' },
       'keep-last': { type: 'string' },
+      tolerance: { type: 'string' },
+      'latency-tolerance': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -65,6 +70,13 @@ async function main(argv: string[]): Promise<number> {
     const keepLast = values['keep-last'] === undefined ? undefined : Number(values['keep-last']);
     if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 0)) throw new QrunError([{ code: 'USAGE', message: `--keep-last must be a whole number, got ${values['keep-last']}` }], EXIT.usage);
     return cacheCommand(rest[0], { cache: values.cache, keepLast }, io);
+  }
+  if (first === 'compare') {
+    const tolerance = values.tolerance === undefined ? undefined : Number(values.tolerance);
+    if (tolerance !== undefined && !(tolerance >= 0)) throw new QrunError([{ code: 'USAGE', message: `--tolerance must be a number ≥ 0, got ${values.tolerance}` }], EXIT.usage);
+    const latencyTolerance = values['latency-tolerance'] === undefined ? undefined : Number(values['latency-tolerance']);
+    if (latencyTolerance !== undefined && !(latencyTolerance >= 0)) throw new QrunError([{ code: 'USAGE', message: `--latency-tolerance must be a number ≥ 0, got ${values['latency-tolerance']}` }], EXIT.usage);
+    return compareCommand(rest[0], rest[1], { tolerance, latencyTolerance }, io);
   }
   const commands = new Set(['run', 'validate', 'plan']);
   const command = commands.has(first) ? first : 'run';
