@@ -9,6 +9,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { Diagnostic } from '../errors.ts';
 import { canonicalJson, sha256 } from '../util/hash.ts';
 import { ajvToDiagnostics } from './ajv-diagnostics.ts';
+import { structuralSchema } from './structural-schema.ts';
 import type { Gate, Recipe, StepSpec } from './recipe.ts';
 import { YamlLocator } from './yaml-positions.ts';
 
@@ -17,7 +18,9 @@ export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: f
 const schemaPath = fileURLToPath(new URL('../../schemas/recipe.schema.json', import.meta.url));
 const recipeSchema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-const validateRecipe = ajv.compile(recipeSchema);
+// The file also carries each plugin's options for editors; those are checked per plugin by the
+// planner (with did-you-mean and positions), so only the structure is validated here.
+const validateRecipe = ajv.compile(structuralSchema(recipeSchema));
 
 export function defaultStepId(uses: string): string {
   const base = uses.split('/').pop()!.replace(/^qrun-plugin-/, '');
