@@ -6,7 +6,7 @@ import { errors } from '../../src/errors.ts';
 import type { Plugin } from '../../src/engine/plugin.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
 import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
-import { placeQdqForTensorRT } from '../../src/quant/place-qdq.ts';
+import { placeQdqForTensorRT, type QdqMode } from '../../src/quant/place-qdq.ts';
 
 export interface QdqInsertOptions {
   ops: string[];
@@ -14,12 +14,14 @@ export interface QdqInsertOptions {
   activations: 'int8' | 'uint8';
   weights: 'per-channel' | 'per-tensor';
   attentionMatMuls: boolean;
+  residualAdd: boolean;
+  mode: QdqMode;
 }
 
 const qdqInsert: Plugin<QdqInsertOptions> = {
   name: 'qdq.insert',
-  version: '1.0.0',
-  description: 'Insert QuantizeLinear/DequantizeLinear where TensorRT fuses them (MatMul, Gemm inputs)',
+  version: '1.1.0',
+  description: 'Insert QuantizeLinear/DequantizeLinear where TensorRT fuses them (MatMul, Gemm, Conv inputs; residual Adds)',
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
@@ -37,6 +39,12 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
       activations: { enum: ['int8', 'uint8'], default: 'int8', description: 'int8 symmetric (TensorRT) or uint8 asymmetric' },
       weights: { enum: ['per-channel', 'per-tensor'], default: 'per-channel' },
       attentionMatMuls: { type: 'boolean', default: true, description: 'also quantize Q·Kᵀ and attention·V' },
+      residualAdd: { type: 'boolean', default: false, description: 'Q/DQ on the shortcut input of residual Adds (TensorRT fuses the Add into the layer)' },
+      mode: {
+        enum: ['static', 'weight-only', 'dynamic'],
+        default: 'static',
+        description: 'static: weights and activations (TensorRT); weight-only: int8 weights, float activations; dynamic: onnxruntime quantize_dynamic form (CPU)',
+      },
     },
   },
   inputs: { model: { kind: 'onnx-model' } },
@@ -62,6 +70,8 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
       activations: options.activations,
       weights: options.weights,
       attentionMatMuls: options.attentionMatMuls,
+      residualAdd: options.residualAdd,
+      mode: options.mode,
     });
     if (placement.quantizedNodes.length === 0) {
       throw errors.usage(`qdq.insert found nothing to quantize (ops: ${options.ops.join(', ')}; ${placement.skippedNodes.length} node(s) skipped)`, 'check `ops` and `exclude` in the recipe');
@@ -69,10 +79,12 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
     await writeFile(join(ctx.outDir, 'model.onnx'), encodeModel(model));
     return {
       metrics: {
+        mode: options.mode,
         quantizedNodes: placement.quantizedNodes.length,
         weightTensors: placement.weights,
         activationTensors: placement.activations.length,
         qdqPairs: placement.activations.reduce((a, b) => a + b.consumers.length, 0),
+        residualAdds: placement.residualAdds?.length ?? 0,
         skipped: placement.skippedNodes,
       },
     };

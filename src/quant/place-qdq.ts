@@ -1,15 +1,28 @@
 // QDQ placement for TensorRT's explicit quantization, which also fuses well on onnxruntime's CPU EP.
-// - Weights (constant inputs of MatMul/Gemm): stored as int8 initializers, symmetric, per output
+// https://docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/work-quantized-types.html
+// ("Q/DQ Layer-Placement Recommendations").
+// - Weights (constant inputs of MatMul/Gemm/Conv): stored as int8 initializers, symmetric, per output
 //   channel, behind a DequantizeLinear with `axis` (TensorRT: "weights quantized per channel,
-//   activations per tensor"; https://docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/work-quantized-types.html).
+//   activations per tensor"). Conv weights [M, C/group, kH, kW] use axis 0. Biases stay float.
 // - Activations (every other float input, including both inputs of the attention MatMuls Q·Kᵀ and
 //   P·V): a QuantizeLinear → DequantizeLinear pair per consumer. Sharing one pair between the Q, K
 //   and V projections lets onnxruntime fuse only some of them into MatMulIntegerToFloat.
 //   Scales start at 1 and are written by the calibrate step.
-import { indexGraph, attrInt, uniqueName, usedNames } from '../onnx/graph.ts';
+// - Residual Add (option): the shortcut input of `x + f(x)` gets a Q/DQ pair, so TensorRT can fuse
+//   the Add into the epilogue of the quantized layer that computes f(x) ("quantize the residual
+//   input in element-wise addition"). Nothing is ever placed inside Softmax or LayerNorm: only the
+//   inputs of the nodes above are touched, never an Add that is not a residual.
+// - mode weight-only: weights as above, activations left float (smaller file; onnxruntime runs a
+//   float MatMul on the dequantized weight). mode dynamic: onnxruntime's `quantize_dynamic` form,
+//   DynamicQuantizeLinear → MatMulInteger → Cast → Mul(scale_x · scale_w), which its optimizer fuses
+//   into com.microsoft.DynamicQuantizeMatMul (activation scales computed per batch at run time;
+//   no calibration). TensorRT has no dynamic quantization: that mode is for CPU onnxruntime.
+import { attrInt, indexGraph, uniqueName, usedNames, type GraphIndex } from '../onnx/graph.ts';
 import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
-import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
+import { DataType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
 import { quantizeWeightsPerChannel, quantizeWeightsPerTensor } from './scale-math.ts';
+
+export type QdqMode = 'static' | 'weight-only' | 'dynamic';
 
 export interface QdqPlacementOptions {
   ops: string[];
@@ -20,6 +33,10 @@ export interface QdqPlacementOptions {
   weights: 'per-channel' | 'per-tensor';
   /** Quantize MatMuls whose both inputs are activations (attention scores and context). */
   attentionMatMuls: boolean;
+  /** Q/DQ on the shortcut input of residual Adds (default false). */
+  residualAdd?: boolean;
+  /** static (default): Q/DQ on weights and activations; weight-only; dynamic (see the header). */
+  mode?: QdqMode;
 }
 
 export interface ActivationQuant {
@@ -36,9 +53,13 @@ export interface QdqPlacement {
   skippedNodes: { node: string; reason: string }[];
   weights: number;
   activations: ActivationQuant[];
+  /** Residual Adds whose shortcut input was quantized (residualAdd: true). */
+  residualAdds?: string[];
 }
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT]);
+/** Nodes whose output is a "weighted layer" result that a residual Add can fuse into. */
+const COMPUTE_OPS = new Set(['MatMul', 'Gemm', 'Conv', 'ConvTranspose', 'BatchNormalization']);
 
 function elemTypeOf(model: ModelProto, tensor: string, init: Map<string, TensorProto>): number | undefined {
   const t = init.get(tensor);
@@ -51,7 +72,6 @@ function elemTypeOf(model: ModelProto, tensor: string, init: Map<string, TensorP
 function quantizableInputs(node: NodeProto): number[] {
   switch (node.opType) {
     case 'MatMul':
-      return [0, 1];
     case 'Gemm':
     case 'Conv':
       return [0, 1];
@@ -68,7 +88,100 @@ function weightAxis(node: NodeProto, inputIndex: number, dims: number[]): number
   return undefined;
 }
 
+/**
+ * Exporters (the dynamo one especially) may hand weights over as Constant nodes instead of
+ * initializers. Constants that feed the weight input of a node to quantize become initializers, so the
+ * rest of the placement sees one kind of constant. Nothing changes when none does.
+ */
+function promoteConstantWeights(model: ModelProto, opts: QdqPlacementOptions): void {
+  const g = model.graph;
+  const wanted = new Set<string>();
+  for (const n of g.node) if (opts.ops.includes(n.opType) && (n.domain ?? '') === '' && n.input[1]) wanted.add(n.input[1]);
+  const promote = g.node.filter((n) => n.opType === 'Constant' && (n.domain ?? '') === '' && wanted.has(n.output[0]!) && n.attribute.some((a) => a.name === 'value' && a.t));
+  if (promote.length === 0) return;
+  const drop = new Set(promote);
+  for (const c of promote) g.initializer.push({ ...c.attribute.find((a) => a.name === 'value')!.t!, name: c.output[0]! });
+  g.node = g.node.filter((n) => !drop.has(n));
+}
+
+function isConstant(index: GraphIndex, tensor: string): boolean {
+  return index.initializers.has(tensor);
+}
+
+/** Whether `tensor` is the result of a weighted layer, possibly through a bias Add. */
+function isComputeOutput(index: GraphIndex, tensor: string): boolean {
+  const p = index.producers.get(tensor);
+  if (!p) return false;
+  if (COMPUTE_OPS.has(p.opType)) return true;
+  if (p.opType === 'Add' && p.input.length === 2) {
+    const [a, b] = p.input as [string, string];
+    if (isConstant(index, b)) return COMPUTE_OPS.has(index.producers.get(a)?.opType ?? '');
+    if (isConstant(index, a)) return COMPUTE_OPS.has(index.producers.get(b)?.opType ?? '');
+  }
+  return false;
+}
+
+/** Distance (in nodes) from `tensor` back to each of its ancestor tensors, up to `limit` steps. */
+function ancestorDistances(index: GraphIndex, tensor: string, limit = 400): Map<string, number> {
+  const dist = new Map<string, number>([[tensor, 0]]);
+  let frontier = [tensor];
+  for (let d = 1; d <= limit && frontier.length; d++) {
+    const next: string[] = [];
+    for (const t of frontier) {
+      const p = index.producers.get(t);
+      if (!p) continue;
+      for (const i of p.input) {
+        if (!i || dist.has(i) || index.initializers.has(i)) continue;
+        dist.set(i, d);
+        next.push(i);
+      }
+    }
+    frontier = next;
+  }
+  return dist;
+}
+
+/**
+ * Residual Adds and the input index of their shortcut. A residual Add has two float activation
+ * inputs and one of them comes out of a weighted layer (MatMul/Gemm/Conv, possibly through its bias
+ * Add or a BatchNorm). Identity shortcut: the other input is an ancestor of it (x + f(x)); projection
+ * shortcut (ResNet's downsampling): both come out of weighted layers, and the shortcut is the one
+ * nearer to where the two branches split. An attention-mask Add (scores + mask) has neither shape
+ * and is left alone, as are the Adds inside GELU or LayerNorm.
+ */
+export function findResidualAdds(model: ModelProto): Map<NodeProto, number> {
+  const index = indexGraph(model.graph);
+  const out = new Map<NodeProto, number>();
+  for (const n of model.graph.node) {
+    if (n.opType !== 'Add' || (n.domain ?? '') !== '' || n.input.length !== 2) continue;
+    const [a, b] = n.input as [string, string];
+    if (isConstant(index, a) || isConstant(index, b) || a === b) continue;
+    const ca = isComputeOutput(index, a);
+    const cb = isComputeOutput(index, b);
+    if (!ca && !cb) continue;
+    const da = ancestorDistances(index, a);
+    const db = ancestorDistances(index, b);
+    if (ca && db.size && da.has(b)) out.set(n, 1); // b is an ancestor of f(…) = a
+    else if (cb && db.has(a)) out.set(n, 0);
+    else if (ca && cb) {
+      // Projection: find where the branches split; the shorter branch is the shortcut.
+      let best = Infinity;
+      let shortcut = 1;
+      for (const [t, d1] of da) {
+        const d2 = db.get(t);
+        if (d2 === undefined || d1 + d2 >= best) continue;
+        best = d1 + d2;
+        shortcut = d2 <= d1 ? 1 : 0;
+      }
+      if (best < Infinity) out.set(n, shortcut);
+    }
+  }
+  return out;
+}
+
 export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions): QdqPlacement {
+  const mode = opts.mode ?? 'static';
+  promoteConstantWeights(model, opts);
   const g = model.graph;
   const index = indexGraph(g);
   const used = usedNames(g);
@@ -76,13 +189,83 @@ export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions
   const placement: QdqPlacement = { quantizedNodes: [], skippedNodes: [], weights: 0, activations: [] };
   const activationByTensor = new Map<string, ActivationQuant>();
   const newInitializers: TensorProto[] = [];
-  const quantizedWeights = new Map<string, string>(); // float weight name → DQ output name
+  const quantizedWeights = new Map<string, { dq: string; q: string; scale: string; zeroPoint: string; axis?: number }>();
   const replacedWeights = new Set<string>();
   const out: NodeProto[] = [];
   const actType = opts.activations === 'int8' ? DataType.INT8 : DataType.UINT8;
+  const residuals = opts.residualAdd && mode === 'static' && !opts.excludeOps.includes('Add') ? findResidualAdds(model) : new Map<NodeProto, number>();
+
+  /** The int8 weight (with its scale and zero point), created once per float weight. */
+  const quantizeWeight = (node: NodeProto, i: number, tensor: string) => {
+    let entry = quantizedWeights.get(tensor);
+    if (entry) return entry;
+    const w = index.initializers.get(tensor)!;
+    const dims = tensorDims(w);
+    const axis = weightAxis(node, i, dims);
+    const values = tensorToFloat32(w);
+    const q = uniqueName(used, `${tensor}_quantized`);
+    const scale = uniqueName(used, `${tensor}_scale`);
+    const zeroPoint = uniqueName(used, `${tensor}_zero_point`);
+    const dq = uniqueName(used, `${tensor}_dequantized`);
+    const perChannel = opts.weights === 'per-channel' && axis !== undefined && dims.length >= 2;
+    if (perChannel) {
+      const r = quantizeWeightsPerChannel(values, dims, axis);
+      newInitializers.push(makeInt8Tensor(q, dims, r.q), makeFloatTensor(scale, [r.scales.length], r.scales), makeInt8Tensor(zeroPoint, [r.scales.length], new Int8Array(r.scales.length)));
+    } else {
+      const r = quantizeWeightsPerTensor(values);
+      newInitializers.push(makeInt8Tensor(q, dims, r.q), makeFloatTensor(scale, [], Float32Array.of(r.scale)), makeInt8Tensor(zeroPoint, [], new Int8Array(1)));
+    }
+    entry = { dq, q, scale, zeroPoint, axis: perChannel ? axis : undefined };
+    quantizedWeights.set(tensor, entry);
+    replacedWeights.add(tensor);
+    placement.weights++;
+    return entry;
+  };
+
+  /** A Q → DQ pair on `tensor` for one consumer, with its own scale / zero-point initializers. */
+  const activationPair = (tensor: string, consumer: string, label: string): { nodes: NodeProto[]; output: string } => {
+    // Each consumer gets its own Q/DQ pair *and* its own scale/zero-point initializers: with
+    // shared initializers onnxruntime's common-subexpression elimination merges the pairs back
+    // into one shared pair, and then fuses only some of the MatMuls (measured: 16 of 24).
+    let act = activationByTensor.get(tensor);
+    if (!act) {
+      act = { tensor, scales: [], zeroPoints: [], consumers: [] };
+      activationByTensor.set(tensor, act);
+      placement.activations.push(act);
+    }
+    const scale = uniqueName(used, `${tensor}_scale_for_${consumer}`);
+    const zeroPoint = uniqueName(used, `${tensor}_zero_point_for_${consumer}`);
+    newInitializers.push(makeFloatTensor(scale, [], Float32Array.of(1)));
+    newInitializers.push(actType === DataType.INT8 ? makeInt8Tensor(zeroPoint, [], new Int8Array(1)) : makeUint8Tensor(zeroPoint, [], new Uint8Array(1)));
+    act.scales.push(scale);
+    act.zeroPoints.push(zeroPoint);
+    act.consumers.push(consumer);
+    const qOut = uniqueName(used, `${tensor}_quantized_for_${consumer}`);
+    const dqOut = uniqueName(used, `${tensor}_dequantized_for_${consumer}`);
+    return {
+      output: dqOut,
+      nodes: [
+        { input: [tensor, scale, zeroPoint], output: [qOut], name: uniqueName(used, `${consumer}/${label}/QuantizeLinear`), opType: 'QuantizeLinear', attribute: [] },
+        { input: [qOut, scale, zeroPoint], output: [dqOut], name: uniqueName(used, `${consumer}/${label}/DequantizeLinear`), opType: 'DequantizeLinear', attribute: [] },
+      ],
+    };
+  };
 
   for (const node of g.node) {
     const name = node.name || node.output[0]!;
+    const shortcut = residuals.get(node);
+    if (shortcut !== undefined) {
+      if (excludeRes.some((r) => r.test(name))) {
+        placement.skippedNodes.push({ node: name, reason: 'excluded by name' });
+        out.push(node);
+        continue;
+      }
+      const pair = activationPair(node.input[shortcut]!, name, `input_${shortcut}`);
+      node.input[shortcut] = pair.output;
+      out.push(...pair.nodes, node);
+      (placement.residualAdds ??= []).push(name);
+      continue;
+    }
     const eligible = opts.ops.includes(node.opType) && (node.domain ?? '') === '' && !opts.excludeOps.includes(node.opType);
     if (!eligible) {
       out.push(node);
@@ -101,78 +284,110 @@ export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions
       continue;
     }
     const constant = inputs.map((i) => index.initializers.has(node.input[i]!));
-    if (!opts.attentionMatMuls && node.opType === 'MatMul' && !constant.some(Boolean)) {
-      placement.skippedNodes.push({ node: name, reason: 'activation × activation MatMul (attentionMatMuls: false)' });
+    if (!constant.some(Boolean) && (mode !== 'static' || (!opts.attentionMatMuls && node.opType === 'MatMul'))) {
+      const reason = mode !== 'static' ? `activation × activation ${node.opType} (mode: ${mode} quantizes weights only)` : 'activation × activation MatMul (attentionMatMuls: false)';
+      placement.skippedNodes.push({ node: name, reason });
       out.push(node);
+      continue;
+    }
+    if (mode === 'dynamic') {
+      const built = dynamicMatMul(node, name, index, used, quantizeWeight);
+      if (typeof built === 'string') {
+        placement.skippedNodes.push({ node: name, reason: built });
+        out.push(node);
+        continue;
+      }
+      out.push(...built);
+      replacedWeights.add(node.input[1]!); // the node is gone; its float weight is unread unless shared
+      placement.quantizedNodes.push(name);
       continue;
     }
     const before: NodeProto[] = [];
     inputs.forEach((i, k) => {
       const tensor = node.input[i]!;
       if (constant[k]) {
-        const w = index.initializers.get(tensor)!;
-        const dims = tensorDims(w);
-        const axis = weightAxis(node, i, dims);
-        let dqOut = quantizedWeights.get(tensor);
-        if (!dqOut) {
-          const values = tensorToFloat32(w);
-          const qName = uniqueName(used, `${tensor}_quantized`);
-          const sName = uniqueName(used, `${tensor}_scale`);
-          const zName = uniqueName(used, `${tensor}_zero_point`);
-          dqOut = uniqueName(used, `${tensor}_dequantized`);
-          const attrs = [];
-          if (opts.weights === 'per-channel' && axis !== undefined && dims.length >= 2) {
-            const { q, scales } = quantizeWeightsPerChannel(values, dims, axis);
-            newInitializers.push(makeInt8Tensor(qName, dims, q), makeFloatTensor(sName, [scales.length], scales), makeInt8Tensor(zName, [scales.length], new Int8Array(scales.length)));
-            attrs.push({ name: 'axis', type: 2, i: axis });
-          } else {
-            const { q, scale } = quantizeWeightsPerTensor(values);
-            newInitializers.push(makeInt8Tensor(qName, dims, q), makeFloatTensor(sName, [], Float32Array.of(scale)), makeInt8Tensor(zName, [], new Int8Array(1)));
-          }
-          before.push({ input: [qName, sName, zName], output: [dqOut], name: uniqueName(used, `${tensor}/DequantizeLinear`), opType: 'DequantizeLinear', attribute: attrs });
-          quantizedWeights.set(tensor, dqOut);
-          replacedWeights.add(tensor);
-          placement.weights++;
+        const w = quantizeWeight(node, i, tensor);
+        if (!before.some((n) => n.output[0] === w.dq) && !out.some((n) => n.output[0] === w.dq)) {
+          const attrs: AttributeProto[] = w.axis !== undefined ? [{ name: 'axis', type: 2, i: w.axis }] : [];
+          before.push({ input: [w.q, w.scale, w.zeroPoint], output: [w.dq], name: uniqueName(used, `${tensor}/DequantizeLinear`), opType: 'DequantizeLinear', attribute: attrs });
         }
-        node.input[i] = dqOut;
+        node.input[i] = w.dq;
         return;
       }
-      // Each consumer gets its own Q/DQ pair *and* its own scale/zero-point initializers: with
-      // shared initializers onnxruntime's common-subexpression elimination merges the pairs back
-      // into one shared pair, and then fuses only some of the MatMuls (measured: 16 of 24).
-      let act = activationByTensor.get(tensor);
-      if (!act) {
-        act = { tensor, scales: [], zeroPoints: [], consumers: [] };
-        activationByTensor.set(tensor, act);
-        placement.activations.push(act);
-      }
-      const scale = uniqueName(used, `${tensor}_scale_for_${name}`);
-      const zeroPoint = uniqueName(used, `${tensor}_zero_point_for_${name}`);
-      newInitializers.push(makeFloatTensor(scale, [], Float32Array.of(1)));
-      newInitializers.push(actType === DataType.INT8 ? makeInt8Tensor(zeroPoint, [], new Int8Array(1)) : makeUint8Tensor(zeroPoint, [], new Uint8Array(1)));
-      act.scales.push(scale);
-      act.zeroPoints.push(zeroPoint);
-      act.consumers.push(name);
-      const qOut = uniqueName(used, `${tensor}_quantized_for_${name}`);
-      const dqOut = uniqueName(used, `${tensor}_dequantized_for_${name}`);
-      before.push(
-        { input: [tensor, scale, zeroPoint], output: [qOut], name: uniqueName(used, `${name}/input_${i}/QuantizeLinear`), opType: 'QuantizeLinear', attribute: [] },
-        { input: [qOut, scale, zeroPoint], output: [dqOut], name: uniqueName(used, `${name}/input_${i}/DequantizeLinear`), opType: 'DequantizeLinear', attribute: [] },
-      );
-      node.input[i] = dqOut;
+      if (mode === 'weight-only') return;
+      const pair = activationPair(tensor, name, `input_${i}`);
+      before.push(...pair.nodes);
+      node.input[i] = pair.output;
     });
     out.push(...before, node);
     placement.quantizedNodes.push(name);
   }
 
-  // Drop float weights nothing else reads any more (the int8 copy replaces them).
+  // Drop float weights nothing else reads any more (the int8 copy replaces them), and their graph
+  // inputs where the model lists initializers as inputs too (IR < 4 style): otherwise the weight
+  // would become a required input without a default.
   const stillRead = new Set(out.flatMap((n) => n.input));
   for (const o of g.output) stillRead.add(o.name);
-  const dropped = new Set([...replacedWeights].filter((w) => !stillRead.has(w)));
+  const dropped = new Set([...replacedWeights].filter((t) => !stillRead.has(t)));
   g.initializer = [...g.initializer.filter((t) => !dropped.has(t.name ?? '')), ...newInitializers];
-  // Exporters with keep_initializers_as_inputs list weights as graph inputs too; a dropped weight
-  // must leave the inputs as well, or onnxruntime would ask for it to be fed.
-  g.input = g.input.filter((i) => !dropped.has(i.name));
+  if (dropped.size && g.input.some((i) => dropped.has(i.name))) g.input = g.input.filter((i) => !dropped.has(i.name));
   g.node = out;
   return placement;
+}
+
+/**
+ * The quantize_dynamic form of a MatMul/Gemm with a constant 2-D weight:
+ * DynamicQuantizeLinear(x) → MatMulInteger(x_q, W_q [K, N], x_zp, w_zp) → Cast(float) → Mul(x_scale·w_scale) [→ Add(bias)].
+ * Returns the nodes, or why the node stays float.
+ */
+function dynamicMatMul(
+  node: NodeProto,
+  name: string,
+  index: GraphIndex,
+  used: Set<string>,
+  quantizeWeight: (node: NodeProto, i: number, tensor: string) => { q: string; scale: string; zeroPoint: string },
+): NodeProto[] | string {
+  if (node.opType === 'Conv') return 'mode: dynamic quantizes MatMul and Gemm only (ConvInteger is not fused by onnxruntime)';
+  const weightIndex = index.initializers.has(node.input[1]!) ? 1 : -1;
+  if (weightIndex < 0) return 'mode: dynamic needs the weight as the second input';
+  const w = index.initializers.get(node.input[1]!)!;
+  const dims = tensorDims(w);
+  if (dims.length !== 2) return `mode: dynamic needs a 2-D weight (this one is ${dims.length}-D)`;
+  let weightTensor = node.input[1]!;
+  let bias: string | undefined;
+  if (node.opType === 'Gemm') {
+    const alpha = node.attribute.find((a) => a.name === 'alpha')?.f ?? 1;
+    const beta = node.attribute.find((a) => a.name === 'beta')?.f ?? 1;
+    if (attrInt(node, 'transA', 0) || alpha !== 1 || beta !== 1) return 'mode: dynamic handles Gemm with transA=0, alpha=beta=1 only';
+    bias = node.input[2] || undefined;
+    if (attrInt(node, 'transB', 0)) {
+      // MatMulInteger has no transpose: store Wᵀ [K, N] under a new name.
+      const [n, k] = dims as [number, number];
+      const v = tensorToFloat32(w);
+      const t = new Float32Array(n * k);
+      for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) t[c * n + r] = v[r * k + c]!;
+      weightTensor = uniqueName(used, `${node.input[1]}_transposed`);
+      index.initializers.set(weightTensor, makeFloatTensor(weightTensor, [k, n], t));
+    }
+  }
+  const asMatMul: NodeProto = { ...node, opType: 'MatMul', attribute: [] };
+  const wq = quantizeWeight(asMatMul, 1, weightTensor);
+  const x = node.input[0]!;
+  const p = (s: string) => uniqueName(used, `${name}/${s}`);
+  const xq = p('x_quantized');
+  const xs = p('x_scale');
+  const xzp = p('x_zero_point');
+  const yInt = p('MatMulInteger_output');
+  const yF = p('Cast_output');
+  const scale = p('scale');
+  const yScaled = bias ? p('scaled_output') : node.output[0]!;
+  const nodes: NodeProto[] = [
+    { input: [x], output: [xq, xs, xzp], name: p('DynamicQuantizeLinear'), opType: 'DynamicQuantizeLinear', attribute: [] },
+    { input: [xq, wq.q, xzp, wq.zeroPoint], output: [yInt], name: p('MatMulInteger'), opType: 'MatMulInteger', attribute: [] },
+    { input: [yInt], output: [yF], name: p('Cast'), opType: 'Cast', attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] },
+    { input: [xs, wq.scale], output: [scale], name: p('scale_Mul'), opType: 'Mul', attribute: [] },
+    { input: [yF, scale], output: [yScaled], name: p('Mul'), opType: 'Mul', attribute: [] },
+  ];
+  if (bias) nodes.push({ input: [yScaled, bias], output: [node.output[0]!], name: p('bias_Add'), opType: 'Add', attribute: [] });
+  return nodes;
 }
