@@ -7,7 +7,9 @@ import type { KeyMaterial } from '../cache/fingerprint.ts';
 import { Executor } from '../engine/executor.ts';
 import type { JournalEvent } from '../engine/journal.ts';
 import { formatTable } from '../report/summary.ts';
-import { cacheRootFor, loadAndPlan, type Output } from './run.ts';
+import { cacheRootFor, loadAndPlan, loadAndPlanAll, type Output } from './run.ts';
+import type { Recipe } from '../recipe/recipe.ts';
+import type { ResolvedStep } from '../engine/plan.ts';
 
 export interface PlannedStep {
   id: string;
@@ -18,7 +20,7 @@ export interface PlannedStep {
 }
 
 /** Key of each step id in the newest earlier runs of this recipe (from their journals). */
-function previousKeys(runsDir: string, recipeFile: string): Map<string, string> {
+function previousKeys(runsDir: string, recipeFile: string, variant?: string): Map<string, string> {
   const keys = new Map<string, string>();
   if (!existsSync(runsDir)) return keys;
   for (const id of readdirSync(runsDir).sort().reverse()) {
@@ -35,7 +37,7 @@ function previousKeys(runsDir: string, recipeFile: string): Map<string, string> 
         }
       });
     const start = events[0];
-    if (start?.event !== 'start' || start.recipe !== recipeFile) continue;
+    if (start?.event !== 'start' || start.recipe !== recipeFile || start.variant !== variant) continue;
     for (const e of events) if (e.event === 'step' && e.key && !keys.has(e.id)) keys.set(e.id, e.key);
   }
   return keys;
@@ -43,10 +45,14 @@ function previousKeys(runsDir: string, recipeFile: string): Map<string, string> 
 
 export async function planSteps(file: string, flags: { cache?: string; force?: string[] }): Promise<PlannedStep[]> {
   const { recipe, steps } = await loadAndPlan(file);
+  return planResolved(recipe, steps, flags);
+}
+
+async function planResolved(recipe: Recipe, steps: ResolvedStep[], flags: { cache?: string; force?: string[] }): Promise<PlannedStep[]> {
   const root = cacheRootFor(recipe, flags.cache);
   const store = new CacheStore(join(root, 'cache'));
   const executor = new Executor(recipe, steps, store, { force: new Set(flags.force ?? []) });
-  const previous = previousKeys(join(root, 'runs'), recipe.file);
+  const previous = previousKeys(join(root, 'runs'), recipe.file, recipe.variant?.label);
   const planned: PlannedStep[] = [];
   const running = new Set<string>();
   for (const step of steps) {
@@ -77,7 +83,15 @@ export async function planSteps(file: string, flags: { cache?: string; force?: s
 }
 
 export async function planCommand(file: string, flags: { cache?: string; force?: string[] }, io: Output): Promise<number> {
-  const planned = await planSteps(file, flags);
+  const all = await loadAndPlanAll(file);
+  for (const { recipe, steps } of all) {
+    if (recipe.variant) io.out(`\n▶ variant ${recipe.variant.label}`);
+    printPlan(await planResolved(recipe, steps, flags), io);
+  }
+  return 0;
+}
+
+function printPlan(planned: PlannedStep[], io: Output): void {
   io.out(
     formatTable(
       ['step', 'plugin', 'plan', 'key', 'why'],
@@ -86,5 +100,4 @@ export async function planCommand(file: string, flags: { cache?: string; force?:
   );
   const runs = planned.filter((p) => p.willRun).length;
   io.out(`\n${runs} of ${planned.length} step(s) will run`);
-  return 0;
 }

@@ -16,6 +16,7 @@ import { buildReport, evaluateGates, type Report } from '../report/build-report.
 import { renderMarkdown } from '../report/markdown.ts';
 import { calibrationStatsPath, renderHtml, type HtmlExtras } from '../report/html.ts';
 import { formatTable, summaryRows } from '../report/summary.ts';
+import { writeMatrixReport } from '../report/matrix-report.ts';
 
 export interface RunFlags {
   cache?: string;
@@ -50,15 +51,29 @@ export function cacheRootFor(recipe: Recipe, flag?: string): string {
   return resolve(flag ?? process.env.QRUN_CACHE ?? join(recipe.dir, '.qrun'));
 }
 
-export async function loadAndPlan(file: string): Promise<{ recipe: Recipe; steps: ResolvedStep[] }> {
+async function planOne(recipe: Recipe): Promise<{ recipe: Recipe; steps: ResolvedStep[] }> {
+  const registry = builtinRegistry();
+  const loadErrors = await loadExternalPlugins(recipe, registry);
+  if (loadErrors.length) throw errors.recipeInvalid(loadErrors);
+  const { steps, errors: planErrors } = planRecipe(recipe, registry);
+  if (planErrors.length) throw errors.recipeInvalid(planErrors);
+  return { recipe, steps };
+}
+
+/** The recipe planned: one entry, or one per variant of a `matrix:` recipe. */
+export async function loadAndPlanAll(file: string): Promise<{ recipe: Recipe; steps: ResolvedStep[] }[]> {
   const loaded = await loadRecipe(file);
   if (!loaded.ok) throw errors.recipeInvalid(loaded.errors);
-  const registry = builtinRegistry();
-  const loadErrors = await loadExternalPlugins(loaded.value, registry);
-  if (loadErrors.length) throw errors.recipeInvalid(loadErrors);
-  const { steps, errors: planErrors } = planRecipe(loaded.value, registry);
-  if (planErrors.length) throw errors.recipeInvalid(planErrors);
-  return { recipe: loaded.value, steps };
+  const recipes = loaded.value.matrix ? loaded.value.matrix.variants : [loaded.value];
+  const planned = [];
+  for (const r of recipes) planned.push(await planOne(r));
+  return planned;
+}
+
+export async function loadAndPlan(file: string): Promise<{ recipe: Recipe; steps: ResolvedStep[] }> {
+  const all = await loadAndPlanAll(file);
+  if (all.length !== 1) throw errors.usage(`${file} has a matrix of ${all.length} variants; this command takes a single recipe`, 'run it with `qrun run`');
+  return all[0]!;
 }
 
 function statusTitle(step: ResolvedStep, r: StepRecord): string {
@@ -68,8 +83,26 @@ function statusTitle(step: ResolvedStep, r: StepRecord): string {
   return `${step.spec.id} (${step.plugin.name}) — ${secs}${r.cacheNote ? ` (${r.cacheNote})` : ''}`;
 }
 
-export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ report: Report; exitCode: number }> {
-  const { recipe, steps } = await loadAndPlan(file);
+export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ reports: Report[]; exitCode: number }> {
+  const planned = await loadAndPlanAll(file);
+  if (planned.length === 1 && !planned[0]!.recipe.variant) {
+    const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io);
+    return { reports: [report], exitCode };
+  }
+  const reports: Report[] = [];
+  let exitCode = 0;
+  for (const [i, { recipe, steps }] of planned.entries()) {
+    io.out(`\n▶ variant ${i + 1}/${planned.length}: ${recipe.variant!.label}`);
+    const r = await runOne(recipe, steps, flags, io);
+    reports.push(r.report);
+    exitCode = Math.max(exitCode, r.exitCode);
+  }
+  const root = cacheRootFor(planned[0]!.recipe, flags.cache);
+  await writeMatrixReport(root, planned.map((p) => p.recipe), reports, io);
+  return { reports, exitCode };
+}
+
+async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io: Output): Promise<{ report: Report; exitCode: number }> {
   const indexOf = (flag: string, id: string) => {
     const i = steps.findIndex((s) => s.spec.id === id);
     if (i < 0) throw errors.usage(`--${flag} ${id}: the recipe has no step "${id}"`, `steps: ${steps.map((s) => s.spec.id).join(', ')}`);
@@ -91,11 +124,11 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   const store = new CacheStore(join(root, 'cache'));
   await store.init();
   const runsDir = join(root, 'runs');
-  const interrupted = findInterruptedRun(runsDir, recipe.file);
+  const interrupted = findInterruptedRun(runsDir, recipe.file, recipe.variant?.label);
   const runId = newRunId();
   const journal = new RunJournal(join(runsDir, runId));
   const startedAt = new Date();
-  journal.append({ event: 'start', runId, recipe: recipe.file, recipeHash: recipe.hash, pid: process.pid, at: startedAt.toISOString() });
+  journal.append({ event: 'start', runId, recipe: recipe.file, ...(recipe.variant ? { variant: recipe.variant.label } : {}), recipeHash: recipe.hash, pid: process.pid, at: startedAt.toISOString() });
   if (interrupted) {
     io.err(`qrun: resuming after interrupted run ${interrupted.runId} (${interrupted.finishedSteps.length} step(s) finished and cached: ${interrupted.finishedSteps.join(', ') || 'none'})`);
   }
@@ -185,7 +218,7 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
       ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
       : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped`;
   io.out('');
-  io.out(`${recipe.name}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
+  io.out(`${recipe.name}${recipe.variant ? ` [${recipe.variant.label}]` : ''}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
   for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
   let exitCode = 0;
   for (const g of gates) {

@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from
 import { join } from 'node:path';
 
 export type JournalEvent =
-  | { event: 'start'; runId: string; recipe: string; recipeHash: string; pid: number; at: string }
+  | { event: 'start'; runId: string; recipe: string; variant?: string; recipeHash: string; pid: number; at: string }
   | { event: 'step'; id: string; status: string; key?: string; durationMs: number }
   | { event: 'end'; status: 'ok' | 'failed' | 'interrupted'; at: string };
 
@@ -41,7 +41,7 @@ function readJournal(file: string): JournalEvent[] {
 }
 
 /** The latest earlier run of this recipe, if it never reached its end. */
-export function findInterruptedRun(runsDir: string, recipeFile: string): InterruptedRun | undefined {
+export function findInterruptedRun(runsDir: string, recipeFile: string, variant?: string): InterruptedRun | undefined {
   if (!existsSync(runsDir)) return undefined;
   const ids = readdirSync(runsDir).sort().reverse();
   for (const id of ids) {
@@ -49,7 +49,7 @@ export function findInterruptedRun(runsDir: string, recipeFile: string): Interru
     if (!existsSync(file)) continue;
     const events = readJournal(file);
     const start = events.find((e) => e.event === 'start');
-    if (!start || start.event !== 'start' || start.recipe !== recipeFile) continue;
+    if (!start || start.event !== 'start' || start.recipe !== recipeFile || start.variant !== variant) continue;
     if (events.some((e) => e.event === 'end')) return undefined;
     return {
       runId: id,

@@ -12,6 +12,7 @@ import { ajvToDiagnostics } from './ajv-diagnostics.ts';
 import { structuralSchema } from './structural-schema.ts';
 import type { Gate, Recipe, StepSpec } from './recipe.ts';
 import { YamlLocator } from './yaml-positions.ts';
+import { expandMatrix } from './matrix.ts';
 
 export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: false; errors: Diagnostic[] };
 
@@ -70,6 +71,24 @@ export function parseRecipe(text: string, file: string): Result<Recipe> {
   if (!validateRecipe(raw)) {
     return { ok: false, errors: ajvToDiagnostics(validateRecipe.errors ?? [], locator, file) };
   }
+  const matrix = (raw as { matrix?: Record<string, (string | number | boolean)[]> }).matrix;
+  if (!matrix) return normaliseRecipe(raw as Record<string, unknown>, file, locator);
+  // A matrix recipe: check that every variant is valid now, so a typo fails before anything runs.
+  const expanded = expandMatrix(raw as Record<string, unknown>, matrix);
+  if (!expanded.ok) return { ok: false, errors: expanded.errors.map((e) => ({ ...e, location: { file, ...locator.locate(e.path) } })) };
+  const variants: Recipe[] = [];
+  for (const v of expanded.variants) {
+    const r = normaliseRecipe(v.raw, file, locator);
+    if (!r.ok) return r;
+    r.value.variant = { label: v.label, values: v.values };
+    variants.push(r.value);
+  }
+  const base = normaliseRecipe(raw as Record<string, unknown>, file, locator);
+  if (base.ok) base.value.matrix = { axes: matrix, variants };
+  return base;
+}
+
+function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: YamlLocator): Result<Recipe> {
   const data = raw as {
     name: string;
     description?: string;

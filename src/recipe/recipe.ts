@@ -32,4 +32,8 @@ export interface Recipe {
   steps: StepSpec[];
   gates: Gate[];
   locator: YamlLocator;
+  /** For a recipe with `matrix:`: its axes and one fully substituted recipe per variant. */
+  matrix?: { axes: Record<string, (string | number | boolean)[]>; variants: Recipe[] };
+  /** For one variant of a matrix: its label (e.g. "method=minmax,activations=int8") and values. */
+  variant?: { label: string; values: Record<string, string | number | boolean> };
 }

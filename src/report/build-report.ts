@@ -19,7 +19,7 @@ export interface GateResult {
 export interface Report {
   schemaVersion: 1;
   qrun: { version: string };
-  recipe: { file: string; name: string; hash: string; resolved: Record<string, unknown> };
+  recipe: { file: string; name: string; hash: string; resolved: Record<string, unknown>; variant?: { label: string; values: Record<string, string | number | boolean> } };
   run: { id: string; startedAt: string; finishedAt: string; durationMs: number; status: 'ok' | 'failed' | 'interrupted'; resumedFrom?: string; error?: string };
   machine: { platform: string; arch: string; release: string; cpu: string; cores: number; memoryGiB: number; node: string };
   tools: Record<string, string>;
@@ -63,7 +63,7 @@ export function buildReport(args: {
   return {
     schemaVersion: 1,
     qrun: { version: QRUN_VERSION },
-    recipe: { file: relative(cwd, args.recipe.file), name: args.recipe.name, hash: args.recipe.hash, resolved: args.recipe.raw },
+    recipe: { file: relative(cwd, args.recipe.file), name: args.recipe.name, hash: args.recipe.hash, resolved: args.recipe.raw, ...(args.recipe.variant ? { variant: args.recipe.variant } : {}) },
     run: {
       id: args.runId,
       startedAt: args.startedAt.toISOString(),

@@ -225,3 +225,40 @@ steps:
     expect(ops.LayerNormalization).toBe(9);
   });
 });
+
+describe('matrix', () => {
+  it('runs every variant, shares the steps they have in common, and compares them', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const counter = join(dir, 'n.log');
+    writeFileSync(
+      join(dir, 'recipe.yaml'),
+      `name: mx
+matrix:
+  v: [a, b, c]
+steps:
+  - { id: shared, uses: ${COUNTER}, with: { counterFile: ${counter}, value: same } }
+  - id: varied
+    uses: ${COUNTER}
+    with:
+      counterFile: ${counter}
+      value: \${{ matrix.v }}
+`,
+    );
+    const r = await qrun([join(dir, 'recipe.yaml'), '--cache', cache]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(invocations(counter)).toBe(4);
+    expect(r.stdout).toMatch(/▶ variant 1\/3: v=a/);
+    expect(r.stdout).toMatch(/v=c\s+n\/a/);
+    const runs = readdirSync(join(cache, 'runs'));
+    const matrixDir = runs.find((d) => d.endsWith('-matrix'))!;
+    const summary = JSON.parse(readFileSync(join(cache, 'runs', matrixDir, 'matrix.json'), 'utf8')) as { axes: unknown; variants: { variant: string; ranSteps: number }[] };
+    expect(summary.axes).toEqual({ v: ['a', 'b', 'c'] });
+    expect(summary.variants.map((v) => [v.variant, v.ranSteps])).toEqual([
+      ['v=a', 2],
+      ['v=b', 1],
+      ['v=c', 1],
+    ]);
+  });
+});
