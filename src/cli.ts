@@ -28,6 +28,9 @@ options:
   --only STEP        run STEP alone (earlier steps must be in the cache)
   --dry-run          print the plan instead of running
   --plain            line-by-line progress, no spinners (automatic without a terminal)
+  --ci               plain progress and junit.xml in the run folder (automatic when CI=true)
+  --junit FILE       write JUnit XML (steps, gates, baseline) to FILE
+  --baseline FILE    compare with an earlier report.json; a regression sets exit code 3
   -h, --help         this help
   -v, --version      print the version
 
@@ -53,6 +56,9 @@ async function main(argv: string[]): Promise<number> {
       'keep-last': { type: 'string' },
       tolerance: { type: 'string' },
       'latency-tolerance': { type: 'string' },
+      ci: { type: 'boolean' },
+      junit: { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -84,8 +90,9 @@ async function main(argv: string[]): Promise<number> {
   if (!target) throw new QrunError([{ code: 'USAGE', message: `qrun ${command} needs a recipe file`, hint: `qrun ${command} recipes/bert-int8.yaml` }], EXIT.usage);
   if (command === 'validate') return validateCommand(target, io);
   if (command === 'plan' || values['dry-run']) return planCommand(target, { cache: values.cache, force: values.force }, io);
-  const plain = values.plain ?? (!process.stdout.isTTY || process.env.CI === 'true');
-  const { exitCode } = await runCommand(target, { cache: values.cache, force: values.force ?? [], from: values.from, until: values.until, only: values.only, plain }, io);
+  const ci = values.ci ?? process.env.CI === 'true';
+  const plain = values.plain ?? (ci || !process.stdout.isTTY);
+  const { exitCode } = await runCommand(target, { cache: values.cache, force: values.force ?? [], from: values.from, until: values.until, only: values.only, plain, ci, junit: values.junit, baseline: values.baseline }, io);
   return exitCode;
 }
 

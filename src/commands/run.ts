@@ -17,6 +17,8 @@ import { renderMarkdown } from '../report/markdown.ts';
 import { calibrationStatsPath, renderHtml, type HtmlExtras } from '../report/html.ts';
 import { formatTable, summaryRows } from '../report/summary.ts';
 import { writeMatrixReport } from '../report/matrix-report.ts';
+import { junitCases, renderJunit } from '../report/junit.ts';
+import { compareReports } from './compare.ts';
 
 export interface RunFlags {
   cache?: string;
@@ -29,6 +31,11 @@ export interface RunFlags {
   only?: string;
   /** Write output for machines: no spinners. */
   plain: boolean;
+  /** Write JUnit XML here (with --ci, junit.xml in the run folder). */
+  junit?: string;
+  /** A report.json to compare against: regressions beyond tolerance set exit code 3. */
+  baseline?: string;
+  ci?: boolean;
 }
 
 export interface Output {
@@ -45,6 +52,22 @@ async function htmlExtras(report: Report, cacheDir: string): Promise<HtmlExtras>
   } catch {
     return {};
   }
+}
+
+async function baselineCheck(file: string, report: Report) {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw errors.fileNotFound('baseline report', file);
+  }
+  let baseline: Report;
+  try {
+    baseline = JSON.parse(text) as Report;
+  } catch (e) {
+    throw errors.usage(`--baseline ${file} is not JSON: ${(e as Error).message}`);
+  }
+  return compareReports(baseline, report).metrics;
 }
 
 export function cacheRootFor(recipe: Recipe, flag?: string): string {
@@ -204,6 +227,11 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   await writeFile(join(journal.dir, 'report.html'), renderHtml(report, await htmlExtras(report, join(root, 'cache'))));
   journal.append({ event: 'end', status, at: finishedAt.toISOString() });
 
+  let baselineRows: Awaited<ReturnType<typeof baselineCheck>> = [];
+  if (!failure && flags.baseline) baselineRows = await baselineCheck(flags.baseline, report);
+  const junitFile = flags.junit ?? (flags.ci ? join(journal.dir, 'junit.xml') : undefined);
+  if (junitFile) await writeFile(junitFile, renderJunit(report, junitCases(report, baselineRows)));
+
   if (failure) {
     if (abort.signal.aborted) throw new QrunError([{ code: 'INTERRUPTED', message: 'interrupted; the next run resumes at the first unfinished step', hint: `report: ${relative(process.cwd(), join(journal.dir, 'report.md'))}` }], 130);
     throw failure;
@@ -225,6 +253,12 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
     io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
     if (!g.pass) exitCode = 3;
   }
+  if (flags.baseline) {
+    const regressions = baselineRows.filter((r) => r.regression);
+    io.out(`baseline ${flags.baseline}: ${regressions.length ? regressions.map((r) => `${r.name} ${r.change} REGRESSION`).join('; ') : `no regression (${baselineRows.length} metrics compared)`}`);
+    if (regressions.length) exitCode = 3;
+  }
+  if (junitFile) io.out(`junit: ${relative(process.cwd(), junitFile)}`);
   io.out(`report: ${relative(process.cwd(), join(journal.dir, 'report.md'))} (and report.html)`);
   return { report, exitCode };
 }

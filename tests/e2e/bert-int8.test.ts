@@ -1,5 +1,5 @@
 // End to end: the real CLI runs recipes/bert-int8.yaml on the shipped model, in a temp cache.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { digestPath } from '../../src/util/hash.ts';
@@ -96,6 +96,20 @@ describe('qrun recipes/bert-int8.yaml', () => {
     // Same numbers as the run that built them.
     expect(step(again, 'bench').metrics).toEqual(step(report, 'bench').metrics);
     expect(again.run.durationMs * 10).toBeLessThan(report.run.durationMs);
+  });
+
+  it('--baseline: no regression against itself; a better baseline makes exit code 3', async () => {
+    const same = await qrun([RECIPE, '--cache', cache, '--baseline', join(runDir, 'report.json')]);
+    expect(same.exitCode).toBe(0);
+    expect(same.stdout).toMatch(/baseline .*: no regression \(\d+ metrics compared\)/);
+    const better = structuredClone(report);
+    (step(better, 'bench').metrics as { agreement: number }).agreement = 1.5;
+    const file = join(tempDir(), 'baseline.json');
+    writeFileSync(file, JSON.stringify(better));
+    const worse = await qrun([RECIPE, '--cache', cache, '--baseline', file, '--ci']);
+    expect(worse.exitCode).toBe(3);
+    expect(worse.stdout).toMatch(/agreement .* REGRESSION/);
+    expect(worse.stdout).toMatch(/junit: .*junit\.xml/);
   });
 
   it('gives byte-identical artifacts in a fresh cache', async () => {

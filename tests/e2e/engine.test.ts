@@ -262,3 +262,20 @@ steps:
     ]);
   });
 });
+
+describe('CI mode', () => {
+  it('a failing gate exits 3 and JUnit XML lists steps and gates', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file } = counterRecipe(dir, { extra: 'gates:\n  second.length: ">= 10"\n  first.length: "== 3"\n' });
+    const junit = join(dir, 'junit.xml');
+    const r = await qrun([file, '--cache', cache, '--junit', junit]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout).toContain('gate second.length >= 10: 3.0000 — FAIL');
+    expect(r.stdout).toContain('gate first.length == 3: 3.0000 — pass');
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toContain('<testsuites name="qrun" tests="4" failures="1" skipped="0"');
+    expect(xml).toMatch(/<testcase classname="qrun.gates" name="second.length &gt;= 10" time="0.000">\s*<failure message="actual 3">/);
+    expect(xml).toContain('<testcase classname="qrun.steps" name="first (counter)"');
+  });
+});
