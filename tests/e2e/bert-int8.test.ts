@@ -121,8 +121,25 @@ describe('qrun recipes/bert-int8.yaml', () => {
       expect({ id, outputs: digests(step(b, id).outputs) }).toEqual({ id, outputs: digests(step(report, id).outputs) });
       expect(step(b, id).key).toBe(step(report, id).key);
     }
+    // The reports differ only in timings, timestamps, the run id and where the cache is.
+    expect(withoutTimings(b)).toEqual(withoutTimings(report));
   });
 });
+
+/** A report with every timing-dependent field blanked (bench latencies and bench.json are timings). */
+function withoutTimings(r: Report): unknown {
+  const copy = structuredClone(r);
+  const bench = copy.steps.find((x) => x.id === 'bench')!;
+  bench.outputs = {};
+  delete (bench.metrics as Record<string, unknown>).latency;
+  delete (bench.metrics as Record<string, unknown>).speedup;
+  // Memory is measured like time is.
+  delete (copy.steps.find((x) => x.id === 'calibrate')!.metrics as Record<string, unknown>).peakRssDeltaMiB;
+  copy.run = { ...copy.run, id: '', startedAt: '', finishedAt: '', durationMs: 0 };
+  copy.cache.root = '';
+  for (const x of copy.steps) x.durationMs = 0;
+  return copy;
+}
 
 function digests(outputs: Record<string, { sha256: string }>) {
   return Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.sha256]));
