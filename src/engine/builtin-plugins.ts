@@ -1,4 +1,5 @@
 import hfLoad from '../../plugins/hf-load/index.ts';
+import onnxExport from '../../plugins/onnx-export/index.ts';
 import patch from '../../plugins/patch/index.ts';
 import qdqInsert from '../../plugins/qdq-insert/index.ts';
 import calibrate from '../../plugins/calibrate/index.ts';
@@ -10,7 +11,7 @@ import command from '../../plugins/command/index.ts';
 import type { Plugin } from './plugin.ts';
 import { PluginRegistry } from './registry.ts';
 
-export const BUILTIN_PLUGINS = [hfLoad, patch, qdqInsert, calibrate, onnxSave, trtexec, triton, bench, command] as unknown as Plugin[];
+export const BUILTIN_PLUGINS = [hfLoad, onnxExport, patch, qdqInsert, calibrate, onnxSave, trtexec, triton, bench, command] as unknown as Plugin[];
 
 export function builtinRegistry(): PluginRegistry {
   const registry = new PluginRegistry();

@@ -1,0 +1,89 @@
+// onnx.export — builds the ONNX graph of an encoder model (BERT, RoBERTa, XLM-RoBERTa, DistilBERT,
+// ELECTRA) in TypeScript from config.json and model.safetensors, so a checkpoint with no ONNX file
+// needs no Python. With `weights: random` it builds the same graph with seeded weights, from a
+// config.json alone (a BERT-base-sized model for benchmarks). Same inputs → same bytes.
+// In a recipe after hf.load, later steps take this step's model: the planner wires the latest
+// earlier `onnx-model` (src/engine/plan.ts).
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { errors, QrunError } from '../../src/errors.ts';
+import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { CheckpointWeights, exportEncoder, OPSET, parseEncoderConfig, RandomWeights } from '../../src/export/index.ts';
+import { encodeModel } from '../../src/onnx/model-io.ts';
+import { Checkpoint } from '../../src/safetensors/index.ts';
+import { onnxExportOptionsSchema, type OnnxExportOptions } from './options.ts';
+
+/** Protobuf messages cannot exceed 2 GiB; bigger models need ONNX external data. */
+const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+const onnxExport: Plugin<OnnxExportOptions> = {
+  name: 'onnx.export',
+  version: '1.0.0',
+  description: 'Build the ONNX graph of an encoder model natively from config.json and safetensors weights',
+  optionsSchema: onnxExportOptionsSchema,
+  inputs: {},
+  outputs: {
+    model: { kind: 'onnx-model', path: 'model.onnx', description: 'the FP32 ONNX graph (opset 17)' },
+  },
+  sources(options, recipe) {
+    const out: Record<string, SourceRef> = {};
+    if (options.config) out.config = { path: resolve(recipe.dir, options.config) };
+    // Random weights from an explicit config read nothing else: the model folder stays out of the key.
+    if (options.weights === 'random' && options.config) return out;
+    if (options.model) out.model = { path: resolve(recipe.dir, options.model) };
+    else if (recipe.model) out.model = recipe.model;
+    else throw errors.usage(`${recipe.file}: onnx.export needs a model: set \`model:\` at the top of the recipe, \`with: { model: DIR }\`, or \`with: { weights: random, config: FILE }\``);
+    return out;
+  },
+  async run(options, _inputs, sources, ctx) {
+    const dir = sources.model;
+    const configFile = sources.config ?? join(dir!, 'config.json');
+    if (!existsSync(configFile)) {
+      throw sources.config ? errors.fileNotFound('config.json', configFile) : errors.modelDirInvalid(dir!, 'config.json is missing');
+    }
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new QrunError([{ code: 'EXPORT_CONFIG_INVALID', message: `${configFile} is not valid JSON (${(e as Error).message})`, hint: 'config.json is written by save_pretrained' }]);
+    }
+    const cfg = parseEncoderConfig(raw, configFile);
+
+    const checkpoint = options.weights === 'checkpoint' ? await Checkpoint.open(dir!) : undefined;
+    let bytes: Uint8Array;
+    let result;
+    try {
+      const weights = checkpoint ? new CheckpointWeights(checkpoint) : new RandomWeights(options.seed, cfg.initializerRange);
+      ctx.emit({ type: 'progress', message: `building ${cfg.modelType} (${cfg.layers} layers, hidden ${cfg.hiddenSize}) from ${weights.description}` });
+      result = await exportEncoder(cfg, weights, options.task);
+      bytes = encodeModel(result.model);
+    } finally {
+      await checkpoint?.close();
+    }
+    if (bytes.byteLength > PROTOBUF_LIMIT) {
+      throw new QrunError([{ code: 'EXPORT_TOO_LARGE', message: `the exported model is ${bytes.byteLength} bytes, above protobuf's 2 GiB limit`, hint: 'models this large need ONNX external data, which the native exporter does not write yet; export with PyTorch' }]);
+    }
+    await writeFile(join(ctx.outDir, 'model.onnx'), bytes);
+    const graph = result.model.graph;
+    return {
+      metrics: {
+        modelType: cfg.modelType,
+        family: cfg.family,
+        task: result.task,
+        weights: options.weights === 'random' ? `random (seed ${options.seed})` : 'checkpoint',
+        layers: cfg.layers,
+        hidden: cfg.hiddenSize,
+        heads: cfg.heads,
+        parameters: result.parameters,
+        opset: OPSET,
+        nodes: graph.node.length,
+        inputs: graph.input.map((i) => i.name),
+        outputs: graph.output.map((o) => o.name),
+        bytes: bytes.byteLength,
+      },
+    };
+  },
+};
+
+export default onnxExport;

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { seededNormal } from './seeded-normal.ts';
+import { candidateNames, RandomWeights } from './weight-source.ts';
+
+describe('candidateNames', () => {
+  it('tries the name, the name without its base-model prefix, and TF-era LayerNorm names', () => {
+    expect(candidateNames('classifier.weight')).toEqual(['classifier.weight']);
+    expect(candidateNames('roberta.encoder.layer.0.attention.self.query.weight')).toEqual([
+      'roberta.encoder.layer.0.attention.self.query.weight',
+      'encoder.layer.0.attention.self.query.weight',
+    ]);
+    expect(candidateNames('bert.embeddings.LayerNorm.bias')).toEqual([
+      'bert.embeddings.LayerNorm.bias',
+      'embeddings.LayerNorm.bias',
+      'bert.embeddings.LayerNorm.beta',
+      'embeddings.LayerNorm.beta',
+    ]);
+  });
+});
+
+describe('random weights', () => {
+  it('are normal(0, std), seeded by (seed, name), independent of the order of requests', () => {
+    const a = seededNormal(1, 'w', 100_001, 0.02);
+    expect(seededNormal(1, 'w', 100_001, 0.02)).toEqual(a);
+    expect(seededNormal(2, 'w', 10, 0.02)).not.toEqual(a.subarray(0, 10));
+    expect(seededNormal(1, 'v', 10, 0.02)).not.toEqual(a.subarray(0, 10));
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    const std = Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length);
+    expect(Math.abs(mean)).toBeLessThan(0.0005);
+    expect(std).toBeGreaterThan(0.0197);
+    expect(std).toBeLessThan(0.0203);
+  });
+
+  it('follow transformers’ init: LayerNorm 1 / 0, biases 0, the padding row of an embedding 0', async () => {
+    const w = new RandomWeights(0, 0.02);
+    expect(Array.from(await w.tensor('x.LayerNorm.weight', [3], 'ones'))).toEqual([1, 1, 1]);
+    expect(Array.from(await w.tensor('x.bias', [2], 'zeros'))).toEqual([0, 0]);
+    const table = await w.tensor('word_embeddings.weight', [4, 3], { normal: true, paddingRow: 1 });
+    expect(Array.from(table.subarray(3, 6))).toEqual([0, 0, 0]);
+    expect(table.subarray(0, 3).every((v) => v !== 0)).toBe(true);
+  });
+});
