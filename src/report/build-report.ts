@@ -20,7 +20,7 @@ export interface Report {
   schemaVersion: 1;
   qrun: { version: string };
   recipe: { file: string; name: string; hash: string; resolved: Record<string, unknown>; variant?: { label: string; values: Record<string, string | number | boolean> } };
-  run: { id: string; startedAt: string; finishedAt: string; durationMs: number; status: 'ok' | 'failed' | 'interrupted'; resumedFrom?: string; error?: string };
+  run: { id: string; startedAt: string; finishedAt: string; durationMs: number; status: 'ok' | 'failed' | 'interrupted'; resumedFrom?: string; error?: string; peakRssMiB?: number };
   machine: { platform: string; arch: string; release: string; cpu: string; cores: number; memoryGiB: number; node: string };
   tools: Record<string, string>;
   steps: (Omit<StepRecord, 'outputs'> & { outputs: Record<string, { kind: string; sha256: string; size: number; path: string }> })[];
@@ -70,6 +70,8 @@ export function buildReport(args: {
       finishedAt: args.finishedAt.toISOString(),
       durationMs: args.finishedAt.getTime() - args.startedAt.getTime(),
       status: args.status,
+      // Peak resident memory of the whole qrun process (maxRSS is in KiB on Linux).
+      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       ...(args.resumedFrom ? { resumedFrom: args.resumedFrom } : {}),
       ...(args.error ? { error: args.error } : {}),
     },

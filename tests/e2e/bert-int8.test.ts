@@ -135,7 +135,7 @@ function withoutTimings(r: Report): unknown {
   delete (bench.metrics as Record<string, unknown>).speedup;
   // Memory is measured like time is.
   delete (copy.steps.find((x) => x.id === 'calibrate')!.metrics as Record<string, unknown>).peakRssDeltaMiB;
-  copy.run = { ...copy.run, id: '', startedAt: '', finishedAt: '', durationMs: 0 };
+  copy.run = { ...copy.run, id: '', startedAt: '', finishedAt: '', durationMs: 0, peakRssMiB: 0 };
   copy.cache.root = '';
   for (const x of copy.steps) x.durationMs = 0;
   return copy;
