@@ -35,14 +35,27 @@ export function modelInputs(model: ModelProto): ModelInputInfo[] {
     .map((i) => ({ name: i.name, elemType: i.type?.tensorType?.elemType ?? DataType.FLOAT, rank: i.type?.tensorType?.shape?.dim.length }));
 }
 
-export function tokenizedBatches(model: ModelProto, dataset: TokenizedDataset, maxBatch: number, limit = 0): SampleBatches {
+/**
+ * Token-id batches. Unpadded (default): samples of one length per batch, exact statistics for
+ * calibration. `pad`: samples sorted by length and cut into full batches, right-padded with the
+ * attention mask at 0 — far fewer runs for evaluation, where FP32 and the candidate see the same feeds.
+ */
+export function tokenizedBatches(model: ModelProto, dataset: TokenizedDataset, maxBatch: number, limit = 0, pad = false): SampleBatches {
   const samples = limit > 0 ? dataset.samples.slice(0, limit) : dataset.samples;
   const infos = graphInputs(model.graph.input, new Set(model.graph.initializer.map((t) => t.name ?? '')));
-  const batches = batchesByLength(samples.map((s) => s.ids.length), maxBatch).map((indices) => ({
+  const groups = pad ? paddedBatches(samples.map((s) => s.ids.length), maxBatch) : batchesByLength(samples.map((s) => s.ids.length), maxBatch);
+  const batches = groups.map((indices) => ({
     indices,
     feeds: () => encoderFeeds(infos, indices.map((i) => samples[i]!.ids), dataset.padId),
   }));
   return { samples: samples.length, labels: samples.map((s) => s.label), batches };
+}
+
+function paddedBatches(lengths: number[], maxBatch: number): number[][] {
+  const order = lengths.map((len, i) => [len, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([, i]) => i);
+  const out: number[][] = [];
+  for (let at = 0; at < order.length; at += maxBatch) out.push(order.slice(at, at + maxBatch));
+  return out;
 }
 
 /** One sample: for each model input, a view of `count`=1 slice of a record's tensor. */
@@ -195,13 +208,15 @@ export interface SampleSpec {
   batchSize: number;
   /** Use only the first N samples (0 = all). */
   limit?: number;
+  /** Pad token-id batches (evaluation only; see tokenizedBatches). */
+  pad?: boolean;
 }
 
 /** Opens whichever form the data set has, as batches for `model`. */
 export async function loadSampleBatches(model: ModelProto, spec: SampleSpec): Promise<SampleBatches> {
   if (spec.tensorFile) return tensorBatches(model, await readTensorDataset(spec.tensorFile), spec.batchSize, spec.limit);
   if (!spec.datasetsDir) throw errors.usage(`data set "${spec.name}" is neither a tensor file nor tokenized text (no hf.load data sets are wired)`, 'add hf.load before this step, or give `tensors: FILE.npz`');
-  return tokenizedBatches(model, await readTokenizedDataset(spec.datasetsDir, spec.name), spec.batchSize, spec.limit);
+  return tokenizedBatches(model, await readTokenizedDataset(spec.datasetsDir, spec.name), spec.batchSize, spec.limit, spec.pad);
 }
 
 /**

@@ -3,6 +3,7 @@ import onnxExport from '../../plugins/onnx-export/index.ts';
 import patch from '../../plugins/patch/index.ts';
 import qdqInsert from '../../plugins/qdq-insert/index.ts';
 import calibrate from '../../plugins/calibrate/index.ts';
+import sensitivity from '../../plugins/sensitivity/index.ts';
 import onnxSave from '../../plugins/onnx-save/index.ts';
 import trtexec from '../../plugins/trtexec/index.ts';
 import triton from '../../plugins/triton/index.ts';
@@ -11,7 +12,7 @@ import command from '../../plugins/command/index.ts';
 import type { Plugin } from './plugin.ts';
 import { PluginRegistry } from './registry.ts';
 
-export const BUILTIN_PLUGINS = [hfLoad, onnxExport, patch, qdqInsert, calibrate, onnxSave, trtexec, triton, bench, command] as unknown as Plugin[];
+export const BUILTIN_PLUGINS = [hfLoad, onnxExport, patch, qdqInsert, calibrate, sensitivity, onnxSave, trtexec, triton, bench, command] as unknown as Plugin[];
 
 export function builtinRegistry(): PluginRegistry {
   const registry = new PluginRegistry();

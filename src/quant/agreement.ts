@@ -84,3 +84,21 @@ export function percentileOf(sorted: number[], p: number): number {
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[idx]!;
 }
+
+/**
+ * Signal-to-quantization-noise ratio of the candidate's outputs, in dB:
+ * 10·log10(Σ reference² / Σ (reference − candidate)²) over every value. +Infinity when identical.
+ */
+export function sqnrDb(reference: Float32Array[], candidate: Float32Array[]): number {
+  let signal = 0;
+  let noise = 0;
+  reference.forEach((r, i) => {
+    const c = candidate[i]!;
+    for (let j = 0; j < r.length; j++) {
+      signal += r[j]! * r[j]!;
+      noise += (r[j]! - c[j]!) ** 2;
+    }
+  });
+  if (noise === 0) return Infinity;
+  return 10 * Math.log10(signal / noise);
+}

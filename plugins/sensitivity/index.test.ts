@@ -1,0 +1,95 @@
+// sensitivity on the shipped BERT, calibrated, with the classifier's activation scale sabotaged (far
+// too coarse: every pooled value rounds to 0): that layer ranks most sensitive, the full model misses the agreement target, and
+// the fallback returns exactly that layer to float, which meets it. Without a target the model passes
+// through unchanged.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { agreementOf, BERT_DIR, BERT_ONNX, logitsOf, writeLangidDatasets } from '../../tests/helpers/bert-langid.ts';
+import { artifact, stepContext, withDefaults } from '../../tests/helpers/step-context.ts';
+import { useTempDir } from '../../tests/helpers/temp.ts';
+import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
+import { makeFloatTensor } from '../../src/onnx/tensor.ts';
+import { placeQdqForTensorRT } from '../../src/quant/place-qdq.ts';
+import { findQuantizedNodes } from '../../src/quant/qdq-groups.ts';
+import calibrate from '../calibrate/index.ts';
+import sensitivity, { type SensitivityOptions } from './index.ts';
+import { searchFallback } from './fallback.ts';
+
+const root = useTempDir();
+const SABOTAGED = '/m/classifier/Gemm';
+let datasets: string;
+let calibrated: string;
+let sabotaged: string;
+
+beforeAll(async () => {
+  datasets = await writeLangidDatasets(root, { calibration: 64, evaluation: 64 });
+  const m = await readModel(BERT_ONNX);
+  placeQdqForTensorRT(m, { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
+  const qdqPath = join(root, 'qdq.onnx');
+  writeFileSync(qdqPath, encodeModel(m));
+  const ctx = stepContext(root, 'calibrate');
+  await calibrate.run(withDefaults(calibrate, { method: 'percentile' }), { model: artifact('qdq-model', qdqPath), float: artifact('onnx-model', BERT_ONNX), datasets: artifact('dataset', datasets) }, {}, ctx);
+  calibrated = join(ctx.outDir, 'model.onnx');
+  const bad = await readModel(calibrated);
+  const q = bad.graph.node.find((n) => n.opType === 'QuantizeLinear' && n.name?.startsWith(`${SABOTAGED}/input_0`))!;
+  Object.assign(bad.graph.initializer.find((t) => t.name === q.input[1])!, makeFloatTensor(q.input[1]!, [], Float32Array.of(10)));
+  sabotaged = join(root, 'sabotaged.onnx');
+  writeFileSync(sabotaged, encodeModel(bad));
+});
+
+async function runSensitivity(model: string, options: Partial<SensitivityOptions>) {
+  const ctx = stepContext(root, 'sensitivity');
+  const r = await sensitivity.run(
+    withDefaults(sensitivity, { samples: 64, ...options }),
+    { model: artifact('qdq-model', model), float: artifact('onnx-model', BERT_ONNX), datasets: artifact('dataset', datasets), hf: artifact('hf-model', BERT_DIR) },
+    {},
+    ctx,
+  );
+  return { metrics: r!.metrics! as Record<string, any>, out: join(ctx.outDir, 'model.onnx'), report: JSON.parse(readFileSync(join(ctx.outDir, 'sensitivity.json'), 'utf8')) };
+}
+
+describe('sensitivity', () => {
+  it('ranks the sabotaged layer first; agreement target → exactly that layer in float, target met', async () => {
+    const r = await runSensitivity(sabotaged, { target: { agreement: 0.99 } });
+    expect(r.report.layers).toHaveLength(34);
+    expect(r.report.layers[0].node).toBe(SABOTAGED);
+    expect(r.report.layers[0].sqnrDb).toBeLessThan(r.report.layers[1].sqnrDb);
+    // Sorted by SQNR, ascending.
+    const sq = r.report.layers.map((l: { sqnrDb: number }) => l.sqnrDb);
+    expect(sq).toEqual([...sq].sort((a, b) => a - b));
+    expect(r.metrics.full.agreement).toBeLessThan(0.99);
+    expect(r.metrics.fallback).toEqual([SABOTAGED]);
+    expect(r.metrics.targetMet).toBe(true);
+    expect(r.metrics.agreement).toBeGreaterThanOrEqual(0.99);
+    // The output model: that node's inputs are float again, everything else still quantized.
+    const out = await readModel(r.out);
+    const left = findQuantizedNodes(out).map((n) => n.name);
+    expect(left).toHaveLength(33);
+    expect(left).not.toContain(SABOTAGED);
+    const ref = await logitsOf(BERT_ONNX, datasets);
+    expect((await agreementOf(ref, r.out, datasets)).agreement).toBeGreaterThanOrEqual(0.99);
+  });
+
+  it('without a target (or when the target already holds) the model passes through byte-identical', async () => {
+    const r = await runSensitivity(calibrated, { target: { accuracyDrop: 0.02 }, samples: 32 });
+    expect(r.metrics.fallback).toEqual([]);
+    expect(r.metrics.targetMet).toBe(true);
+    expect(r.metrics.accuracyDrop).toBeLessThanOrEqual(0.02);
+    expect(readFileSync(r.out).equals(readFileSync(calibrated))).toBe(true);
+  });
+});
+
+describe('searchFallback', () => {
+  it('doubling then bisection finds the smallest passing count in few evaluations', async () => {
+    const calls: number[] = [];
+    const r = await searchFallback(34, async (k) => (calls.push(k), k >= 11), 'doubling');
+    expect(r.count).toBe(11);
+    expect(calls).toEqual([1, 2, 4, 8, 16, 12, 10, 11]);
+  });
+
+  it('linear tries one more at a time; nothing passing ends with all', async () => {
+    expect((await searchFallback(5, async (k) => k >= 3, 'linear')).tried.map((t) => t.count)).toEqual([1, 2, 3]);
+    expect((await searchFallback(5, async () => false, 'doubling')).count).toBe(5);
+  });
+});

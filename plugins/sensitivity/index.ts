@@ -1,0 +1,196 @@
+// sensitivity — how much each quantized layer alone costs, and falling back to float where needed.
+// For each quantized node (a MatMul/Gemm/Conv, or a residual Add, fed by DequantizeLinear) a model is
+// built in which ONLY that node is quantized (src/quant/qdq-groups.ts), and its logits are compared
+// with FP32's on the evaluation set: SQNR and prediction agreement. The table, most sensitive first,
+// goes into the metrics. With a `target`, the most sensitive nodes are returned to float, fewest
+// first, re-measuring the full model until the target holds; the result is this step's `qdq-model`,
+// which later steps (onnx.save, bench) pick up as the latest one.
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { errors } from '../../src/errors.ts';
+import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { loadSampleBatches, tensorSourceFor } from '../../src/data/model-batches.ts';
+import { decodeModel, encodeModel } from '../../src/onnx/model-io.ts';
+import { findQuantizedNodes, floatSource, keepOnlyQuantized } from '../../src/quant/qdq-groups.ts';
+import { ORT_VERSION } from '../../src/runtime/session.ts';
+import { logitsOf, measure, type Measurement, type PreparedBatch } from './evaluate.ts';
+import { searchFallback } from './fallback.ts';
+
+export interface SensitivityOptions {
+  data: string;
+  tensors?: string;
+  /** Evaluate on at most this many samples (the first N); 0 = all. */
+  samples: number;
+  batchSize: number;
+  /** Graph output compared (default: the first). */
+  output?: string;
+  target?: { agreement?: number; accuracyDrop?: number };
+  search: 'doubling' | 'linear';
+}
+
+interface Row extends Measurement {
+  node: string;
+  op: string;
+}
+
+const round = (x: number, d = 4) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+const show = (m: Measurement) => ({ sqnrDb: round(m.sqnrDb, 2), agreement: round(m.agreement), maxAbsError: round(m.maxAbsError), accuracy: m.accuracy === null ? null : round(m.accuracy) });
+
+const sensitivity: Plugin<SensitivityOptions> = {
+  name: 'sensitivity',
+  version: '1.0.0',
+  description: 'Per-layer quantization sensitivity (SQNR, agreement with FP32); falls back the most sensitive layers to float until a target holds',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      data: { type: 'string', default: 'evaluation', description: 'name of the data set under `data:`' },
+      tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)' },
+      samples: { type: 'integer', minimum: 0, default: 256, description: 'evaluate on the first N samples (0 = all): each layer costs one pass' },
+      batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 32 },
+      output: { type: 'string', minLength: 1 },
+      target: {
+        type: 'object',
+        additionalProperties: false,
+        minProperties: 1,
+        properties: {
+          agreement: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'prediction agreement with FP32 to reach' },
+          accuracyDrop: { type: 'number', minimum: 0, maximum: 1, description: 'largest label-accuracy drop from FP32 allowed' },
+        },
+      },
+      search: { enum: ['doubling', 'linear'], default: 'doubling', description: 'fall back 1, 2, 4, … nodes then bisect, or one more at a time' },
+    },
+  },
+  inputs: {
+    model: { kind: 'qdq-model', description: 'the calibrated QDQ model' },
+    float: { kind: 'onnx-model', description: 'the FP32 model (reference logits and float weights)' },
+    datasets: { kind: 'dataset', optional: true },
+    hf: { kind: 'hf-model', optional: true, description: 'config.json: label names for accuracy' },
+  },
+  outputs: {
+    model: { kind: 'qdq-model', path: 'model.onnx', description: 'the QDQ model, with the fallback layers in float' },
+    report: { kind: 'file', path: 'sensitivity.json' },
+  },
+  sources(options, recipe) {
+    const file = tensorSourceFor(options.data, options.tensors, recipe, resolve);
+    const out: Record<string, SourceRef> = {};
+    if (file) out.tensors = { path: file };
+    return out;
+  },
+  async fingerprint() {
+    return { onnxruntime: ORT_VERSION };
+  },
+  async run(options, inputs, sources, ctx) {
+    const qdqBytes = await readFile(inputs.model!.path);
+    const qdq = decodeModel(qdqBytes, inputs.model!.path);
+    const fp32Bytes = await readFile(inputs.float!.path);
+    const fp32 = decodeModel(fp32Bytes, inputs.float!.path);
+    const nodes = findQuantizedNodes(qdq);
+    if (nodes.length === 0) throw errors.usage('sensitivity: the model has no node fed by DequantizeLinear (nothing is quantized, or it uses dynamic quantization)', 'run qdq.insert (mode: static or weight-only) and calibrate before sensitivity');
+    const output = options.output ?? qdq.graph.output[0]!.name;
+    if (!fp32.graph.output.some((o) => o.name === output)) throw errors.usage(`sensitivity: output "${output}" is not an output of the FP32 model`);
+
+    const data = await loadSampleBatches(fp32, { name: options.data, tensorFile: sources.tensors, datasetsDir: inputs.datasets?.path, batchSize: options.batchSize, limit: options.samples, pad: true });
+    if (data.samples === 0) throw errors.dataEmpty(options.tensors ?? options.data);
+    const batches: PreparedBatch[] = data.batches.map((b) => ({ indices: b.indices, feeds: b.feeds() }));
+    const labels = await labelIndices(data.labels, inputs.hf?.path);
+    if (options.target?.accuracyDrop !== undefined && labels.every((l) => l === null)) {
+      throw errors.usage(`sensitivity: target.accuracyDrop needs labels, and data set "${options.data}" has none the model's config maps to a class`, 'use target.agreement, or give labels ("label" in the data) matching config.json id2label');
+    }
+
+    ctx.emit({ type: 'progress', message: 'FP32 and full INT8 logits' });
+    const reference = await logitsOf(fp32Bytes, batches, data.samples, output);
+    const fp32Accuracy = measure(reference, reference, labels).accuracy;
+    const full = measure(reference, await logitsOf(qdqBytes, batches, data.samples, output), labels);
+
+    const source = floatSource(fp32);
+    const rows: Row[] = [];
+    for (const [k, n] of nodes.entries()) {
+      if (ctx.signal.aborted) throw new Error('interrupted');
+      ctx.emit({ type: 'progress', message: `only ${n.name} quantized`, done: k + 1, total: nodes.length });
+      const variant = encodeModel(keepOnlyQuantized(qdq, new Set([n.name]), fp32, source));
+      rows.push({ node: n.name, op: n.opType, ...measure(reference, await logitsOf(variant, batches, data.samples, output), labels) });
+    }
+    // Most sensitive first: lowest SQNR; ties (e.g. identical outputs) by agreement.
+    rows.sort((a, b) => a.sqnrDb - b.sqnrDb || a.agreement - b.agreement || (a.node < b.node ? -1 : 1));
+
+    const meetsTarget = (m: Measurement) =>
+      (options.target?.agreement === undefined || m.agreement >= options.target.agreement) &&
+      (options.target?.accuracyDrop === undefined || (fp32Accuracy ?? 0) - (m.accuracy ?? 0) <= options.target.accuracyDrop + 1e-12);
+
+    let fallback: string[] = [];
+    let final = full;
+    let finalBytes: Uint8Array | undefined;
+    let tried: { count: number; ok: boolean }[] = [];
+    if (options.target && !meetsTarget(full)) {
+      const results = new Map<number, { m: Measurement; bytes: Uint8Array }>();
+      const all = new Set(nodes.map((n) => n.name));
+      const search = await searchFallback(
+        rows.length,
+        async (count) => {
+          const keep = new Set(all);
+          for (const r of rows.slice(0, count)) keep.delete(r.node);
+          ctx.emit({ type: 'progress', message: `fallback: ${count} node(s) in float` });
+          const bytes = encodeModel(keepOnlyQuantized(qdq, keep, fp32, source));
+          const m = measure(reference, await logitsOf(bytes, batches, data.samples, output), labels);
+          results.set(count, { m, bytes });
+          return meetsTarget(m);
+        },
+        options.search,
+      );
+      tried = search.tried;
+      fallback = rows.slice(0, search.count).map((r) => r.node);
+      final = results.get(search.count)!.m;
+      finalBytes = results.get(search.count)!.bytes;
+    }
+    if (finalBytes) await writeFile(join(ctx.outDir, 'model.onnx'), finalBytes);
+    else await copyFile(inputs.model!.path, join(ctx.outDir, 'model.onnx'));
+
+    const table = rows.map((r) => ({ node: r.node, op: r.op, ...show(r) }));
+    const report = {
+      samples: data.samples,
+      output,
+      fp32Accuracy,
+      full: show(full),
+      layers: table,
+      target: options.target ?? null,
+      fallback,
+      tried,
+      final: show(final),
+    };
+    await writeFile(join(ctx.outDir, 'sensitivity.json'), JSON.stringify(report, null, 1));
+    if (fallback.length) ctx.emit({ type: 'log', level: 'info', message: `left in float: ${fallback.join(', ')}` });
+    return {
+      metrics: {
+        samples: data.samples,
+        quantizedNodes: nodes.length,
+        full: show(full),
+        mostSensitive: table.slice(0, 10),
+        target: options.target ?? null,
+        targetMet: options.target ? meetsTarget(final) : null,
+        fallback,
+        fallbackCount: fallback.length,
+        evaluations: nodes.length + 2 + tried.length,
+        agreement: round(final.agreement),
+        sqnrDb: round(final.sqnrDb, 2),
+        accuracyDrop: fp32Accuracy !== null && final.accuracy !== null ? round(fp32Accuracy - final.accuracy) : null,
+      },
+    };
+  },
+};
+
+/** Label strings → class indices through config.json's id2label, or as numbers where they are. */
+async function labelIndices(labels: (string | null)[], hfDir: string | undefined): Promise<(number | null)[]> {
+  let id2label: Record<string, string> = {};
+  const config = hfDir ? join(hfDir, 'config.json') : undefined;
+  if (config && existsSync(config)) id2label = (JSON.parse(await readFile(config, 'utf8')) as { id2label?: Record<string, string> }).id2label ?? {};
+  const byName = new Map(Object.entries(id2label).map(([k, v]) => [v, Number(k)]));
+  return labels.map((l) => {
+    if (l === null) return null;
+    if (byName.has(l)) return byName.get(l)!;
+    return /^\d+$/.test(l) ? Number(l) : null;
+  });
+}
+
+export default sensitivity;
