@@ -9,7 +9,7 @@ import { readTextDataset } from '../../src/data/text-dataset.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
-import { toNumber } from '../../src/onnx/types.ts';
+import { toNumber, type ModelProto } from '../../src/onnx/types.ts';
 import type { TokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { hfLoadOptionsSchema, type HfLoadOptions } from './options.ts';
 
@@ -22,7 +22,7 @@ const hfLoad: Plugin<HfLoadOptions> = {
   optionsSchema: hfLoadOptionsSchema,
   inputs: {},
   outputs: {
-    model: { kind: 'onnx-model', path: 'model.onnx', description: 'the FP32 ONNX graph' },
+    model: { kind: 'onnx-model', path: 'model.onnx', optional: true, description: 'the FP32 ONNX graph, when the model directory has one' },
     hf: { kind: 'hf-model', path: 'hf', description: 'config.json and tokenizer files' },
     datasets: { kind: 'dataset', path: 'datasets', description: 'tokenized data sets, one JSON file each' },
   },
@@ -52,13 +52,18 @@ const hfLoad: Plugin<HfLoadOptions> = {
     const tokenizerFile = join(dir, 'tokenizer.json');
     if (!existsSync(tokenizerFile)) throw errors.modelDirInvalid(dir, 'tokenizer.json is missing (qrun reads fast-tokenizer files)');
     const onnxRel = options.onnx ?? ONNX_CANDIDATES.find((c) => existsSync(join(dir, c)));
-    if (!onnxRel || !existsSync(join(dir, onnxRel))) {
-      throw errors.modelDirInvalid(dir, `no ONNX weights (looked for ${options.onnx ?? ONNX_CANDIDATES.join(', ')}); export the model to ONNX first (optimum-cli export onnx, or torch.onnx.export)`);
+    let model: ModelProto | undefined;
+    if (onnxRel && existsSync(join(dir, onnxRel))) {
+      ctx.emit({ type: 'progress', message: `reading ${onnxRel}` });
+      const onnxFile = join(dir, onnxRel);
+      model = await readModel(onnxFile);
+      await copyFile(onnxFile, join(ctx.outDir, 'model.onnx'));
+    } else if (options.onnx) {
+      throw errors.modelDirInvalid(dir, `${options.onnx} (the recipe's \`onnx:\` option) does not exist`);
+    } else {
+      // A checkpoint with safetensors only: the onnx.export step builds the graph.
+      ctx.emit({ type: 'log', level: 'info', message: `no ONNX file in ${dir} (looked for ${ONNX_CANDIDATES.join(', ')}); an onnx.export step can build it from model.safetensors` });
     }
-    ctx.emit({ type: 'progress', message: `reading ${onnxRel}` });
-    const onnxFile = join(dir, onnxRel);
-    const model = await readModel(onnxFile);
-    await copyFile(onnxFile, join(ctx.outDir, 'model.onnx'));
 
     const hfDir = join(ctx.outDir, 'hf');
     await mkdir(hfDir);
@@ -86,18 +91,24 @@ const hfLoad: Plugin<HfLoadOptions> = {
       counts[name] = samples.length;
       await writeFile(join(dsDir, `${name}.json`), JSON.stringify(tokenized));
     }
-    const opTypes = new Set(model.graph.node.map((n) => n.opType));
+    const missingOutputs = model
+      ? undefined
+      : { model: `${dir} has no ONNX file (looked for ${ONNX_CANDIDATES.join(', ')}): add an \`onnx.export\` step after hf.load to build it from model.safetensors, or export it with optimum-cli` };
     return {
       metrics: {
         modelType: config.model_type ?? 'unknown',
         labels: config.id2label ? Object.keys(config.id2label).length : config.num_labels,
-        onnx: onnxRel,
-        irVersion: toNumber(model.irVersion),
-        opset: opsetVersion(model),
-        nodes: model.graph.node.length,
-        opTypes: opTypes.size,
-        inputs: model.graph.input.map((i) => i.name),
-        outputs: model.graph.output.map((o) => o.name),
+        onnx: model ? onnxRel : null,
+        ...(model
+          ? {
+              irVersion: toNumber(model.irVersion),
+              opset: opsetVersion(model),
+              nodes: model.graph.node.length,
+              opTypes: new Set(model.graph.node.map((n) => n.opType)).size,
+              inputs: model.graph.input.map((i) => i.name),
+              outputs: model.graph.output.map((o) => o.name),
+            }
+          : { missingOutputs }),
         samples: counts,
         maxLength: tokenizer.maxLength,
       },

@@ -80,9 +80,12 @@ export class Executor {
         throw new QrunError([
           {
             code: 'INPUT_UNAVAILABLE',
-            message: `step "${step.spec.id}" needs "${wiring.step}.${wiring.output}", which step "${wiring.step}" did not produce${producer?.status === 'skipped' ? ` (it was skipped: ${producer.skipped?.reason})` : ''}`,
+            message: `step "${step.spec.id}" needs "${wiring.step}.${wiring.output}", which step "${wiring.step}" did not produce this time${producer?.status === 'skipped' ? ` (it was skipped: ${producer.skipped?.reason})` : ''}`,
             location: step.spec.location,
-            hint: producer?.skipped?.fix ?? `make "${step.spec.id}" not depend on "${wiring.step}"`,
+            hint:
+              producer?.skipped?.fix ??
+              (producer?.metrics.missingOutputs as Record<string, string> | undefined)?.[wiring.output] ??
+              `make "${step.spec.id}" not depend on "${wiring.step}"`,
           },
         ]);
       }
