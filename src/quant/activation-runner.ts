@@ -31,3 +31,26 @@ export async function forEachActivation(
     opts.onBatch?.(b + 1, batches.length);
   }
 }
+
+/** Per-channel (last axis) max |x| of each tensor over every batch: SmoothQuant's statistic. */
+export async function channelAbsMax(session: ort.InferenceSession, batches: ModelBatch[], tensors: string[], opts: { signal?: AbortSignal; onBatch?: (done: number, total: number) => void } = {}): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  await forEachActivation(
+    session,
+    batches,
+    tensors,
+    (k, t) => {
+      const channels = t.dims[t.dims.length - 1] ?? 1;
+      let acc = out.get(tensors[k]!);
+      if (!acc) out.set(tensors[k]!, (acc = new Float32Array(channels)));
+      const data = t.data as Float32Array;
+      for (let i = 0; i < data.length; i++) {
+        const c = i % channels;
+        const a = Math.abs(data[i]!);
+        if (a > acc[c]!) acc[c] = a;
+      }
+    },
+    opts,
+  );
+  return out;
+}
