@@ -15,6 +15,8 @@ import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 
 export interface BenchOptions {
   data: string;
+  /** Accuracy on the first N samples only; 0 = all. */
+  samples: number;
   shapes: { batch: number; sequence: number }[];
   warmup: number;
   iterations: number;
@@ -57,6 +59,7 @@ const bench: Plugin<BenchOptions> = {
     additionalProperties: false,
     properties: {
       data: { type: 'string', default: 'evaluation' },
+      samples: { type: 'integer', minimum: 0, default: 0, description: 'accuracy on the first N evaluation samples; 0 = all' },
       shapes: {
         type: 'array',
         minItems: 1,
@@ -104,7 +107,7 @@ const bench: Plugin<BenchOptions> = {
     const int8 = await createSession(inputs.candidate!.path, settings);
 
     // Accuracy over the whole evaluation set.
-    const samples = dataset.samples;
+    const samples = options.samples > 0 ? dataset.samples.slice(0, options.samples) : dataset.samples;
     const refLogits: Float32Array[] = new Array(samples.length);
     const candLogits: Float32Array[] = new Array(samples.length);
     const batches = batchesByLength(samples.map((s) => s.ids.length), options.batchSize);
