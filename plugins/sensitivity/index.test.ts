@@ -72,8 +72,11 @@ describe('sensitivity', () => {
   });
 
   it('without a target (or when the target already holds) the model passes through byte-identical', async () => {
-    const r = await runSensitivity(calibrated, { target: { accuracyDrop: 0.02 }, samples: 32 });
+    const r = await runSensitivity(calibrated, { target: { accuracyDrop: 0.02 }, samples: 32, perLayer: 'auto' });
     expect(r.metrics.fallback).toEqual([]);
+    // perLayer: auto skips the per-layer pass when the full model already meets the target.
+    expect(r.report.layers).toEqual([]);
+    expect(r.metrics.evaluations).toBe(2);
     expect(r.metrics.targetMet).toBe(true);
     expect(r.metrics.accuracyDrop).toBeLessThanOrEqual(0.02);
     expect(readFileSync(r.out).equals(readFileSync(calibrated))).toBe(true);

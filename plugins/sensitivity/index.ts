@@ -27,6 +27,8 @@ export interface SensitivityOptions {
   output?: string;
   target?: { agreement?: number; accuracyDrop?: number };
   search: 'doubling' | 'linear';
+  /** always: the per-layer table every time; auto: only when the full model misses the target. */
+  perLayer: 'always' | 'auto';
 }
 
 interface Row extends Measurement {
@@ -60,6 +62,11 @@ const sensitivity: Plugin<SensitivityOptions> = {
         },
       },
       search: { enum: ['doubling', 'linear'], default: 'doubling', description: 'fall back 1, 2, 4, … nodes then bisect, or one more at a time' },
+      perLayer: {
+        enum: ['always', 'auto'],
+        default: 'always',
+        description: 'always: measure every layer alone; auto: only when a target is set and the full model misses it (CI)',
+      },
     },
   },
   inputs: {
@@ -104,26 +111,28 @@ const sensitivity: Plugin<SensitivityOptions> = {
     const fp32Accuracy = measure(reference, reference, labels).accuracy;
     const full = measure(reference, await logitsOf(qdqBytes, batches, data.samples, output), labels);
 
+    const meetsTarget = (m: Measurement) =>
+      (options.target?.agreement === undefined || m.agreement >= options.target.agreement) &&
+      (options.target?.accuracyDrop === undefined || (fp32Accuracy ?? 0) - (m.accuracy ?? 0) <= options.target.accuracyDrop + 1e-12);
+    const needFallback = options.target !== undefined && !meetsTarget(full);
+
     const source = floatSource(fp32);
     const rows: Row[] = [];
-    for (const [k, n] of nodes.entries()) {
+    const layerNodes = options.perLayer === 'always' || needFallback ? nodes : [];
+    for (const [k, n] of layerNodes.entries()) {
       if (ctx.signal.aborted) throw new Error('interrupted');
-      ctx.emit({ type: 'progress', message: `only ${n.name} quantized`, done: k + 1, total: nodes.length });
+      ctx.emit({ type: 'progress', message: `only ${n.name} quantized`, done: k + 1, total: layerNodes.length });
       const variant = encodeModel(keepOnlyQuantized(qdq, new Set([n.name]), fp32, source));
       rows.push({ node: n.name, op: n.opType, ...measure(reference, await logitsOf(variant, batches, data.samples, output), labels) });
     }
     // Most sensitive first: lowest SQNR; ties (e.g. identical outputs) by agreement.
     rows.sort((a, b) => a.sqnrDb - b.sqnrDb || a.agreement - b.agreement || (a.node < b.node ? -1 : 1));
 
-    const meetsTarget = (m: Measurement) =>
-      (options.target?.agreement === undefined || m.agreement >= options.target.agreement) &&
-      (options.target?.accuracyDrop === undefined || (fp32Accuracy ?? 0) - (m.accuracy ?? 0) <= options.target.accuracyDrop + 1e-12);
-
     let fallback: string[] = [];
     let final = full;
     let finalBytes: Uint8Array | undefined;
     let tried: { count: number; ok: boolean }[] = [];
-    if (options.target && !meetsTarget(full)) {
+    if (needFallback) {
       const results = new Map<number, { m: Measurement; bytes: Uint8Array }>();
       const all = new Set(nodes.map((n) => n.name));
       const search = await searchFallback(
@@ -171,9 +180,10 @@ const sensitivity: Plugin<SensitivityOptions> = {
         targetMet: options.target ? meetsTarget(final) : null,
         fallback,
         fallbackCount: fallback.length,
-        evaluations: nodes.length + 2 + tried.length,
+        evaluations: layerNodes.length + 2 + tried.length,
         agreement: round(final.agreement),
         sqnrDb: round(final.sqnrDb, 2),
+        maxAbsError: round(final.maxAbsError),
         accuracyDrop: fp32Accuracy !== null && final.accuracy !== null ? round(fp32Accuracy - final.accuracy) : null,
       },
     };

@@ -68,9 +68,10 @@ describe('readTensorDataset: JSON lines and errors', () => {
 
   it('one object per line; integer lists become int64, others float32; labels kept', async () => {
     const file = join(dir, 'px.jsonl');
-    writeFileSync(file, '{"pixel_values": [[0.5, 1], [2, 3]], "label": "cat"}\n\n{"pixel_values": [[1, 2, 3]], "label": null}\n');
+    writeFileSync(file, '{"pixel_values": [[0.5, 1], [2, 3]], "label": "cat", "split": "calib"}\n\n{"pixel_values": [[1, 2, 3]], "label": null}\n');
     const d = await readTensorDataset(file);
     expect(d.records).toHaveLength(2);
+    expect(Object.keys(d.records[0]!)).toEqual(['pixel_values']); // "split" is metadata
     expect(d.records[0]!.pixel_values!.dims).toEqual([2, 2]);
     expect(d.records[0]!.pixel_values!.data).toBeInstanceOf(Float32Array);
     expect(d.records[1]!.pixel_values!.data).toBeInstanceOf(BigInt64Array);

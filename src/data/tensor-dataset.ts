@@ -6,7 +6,8 @@
 //   .npz            a zip of .npy files (np.savez / np.savez_compressed), one per model input, named
 //                   after it; `label` or `labels` holds per-sample labels
 //   .tensors.jsonl  (or a .jsonl whose first line has no "text") one JSON object per line:
-//                   {"pixel_values": [[...]], "label": "cat"}; each line is one sample, given without
+//                   {"pixel_values": [[...]], "label": "cat"} (string values are metadata and
+//                   ignored); each line is one sample, given without
 //                   the batch axis, or with it when its rank equals the model input's rank
 // Shapes may differ from sample to sample: samples are grouped into batches of equal shapes.
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -248,6 +249,8 @@ function readTensorJsonLines(text: string, file: string): TensorDataset {
         label = value === null || value === undefined ? null : String(value);
         continue;
       }
+      // Strings (and nulls) are metadata such as {"split": "calib"}, not model inputs.
+      if (typeof value === 'string' || value === null) continue;
       record[key] = nestedToTensor(value, (why) => errors.dataInvalid(file, i + 1, `line ${i + 1}, "${key}": ${why}`));
     }
     if (Object.keys(record).length === 0) throw errors.dataInvalid(file, i + 1, `line ${i + 1} holds no tensor (a key whose value is a nested list of numbers)`);
