@@ -41,7 +41,7 @@ beforeAll(async () => {
 async function runSensitivity(model: string, options: Partial<SensitivityOptions>) {
   const ctx = stepContext(root, 'sensitivity');
   const r = await sensitivity.run(
-    withDefaults(sensitivity, { samples: 64, ...options }),
+    withDefaults(sensitivity, { samples: 32, ...options }),
     { model: artifact('qdq-model', model), float: artifact('onnx-model', BERT_ONNX), datasets: artifact('dataset', datasets), hf: artifact('hf-model', BERT_DIR) },
     {},
     ctx,
