@@ -4,13 +4,16 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import ortRuntime from 'onnxruntime-node';
 import type ort from 'onnxruntime-node';
-import type { Plugin } from '../../src/engine/plugin.ts';
+import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import { compareLogits, percentileOf } from '../../src/quant/agreement.ts';
-import { batchesByLength, encoderFeeds, graphInputs, type GraphInputInfo } from '../../src/runtime/feeds.ts';
+import { encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
+import { loadSampleBatches, rowsOf, tensorSourceFor, type SampleBatches } from '../../src/data/model-batches.ts';
+import type { ModelProto } from '../../src/onnx/types.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 
 export interface BenchOptions {
@@ -34,9 +37,18 @@ export interface LatencyRow {
   speedup: number;
 }
 
-async function inputsOf(path: string): Promise<{ inputs: GraphInputInfo[]; output: string }> {
-  const m = await readModel(path);
-  return { inputs: graphInputs(m.graph.input, new Set(m.graph.initializer.map((t) => t.name ?? ''))), output: m.graph.output[0]!.name };
+/** A batch of `batch` copies of the first sample of `feeds` (whose first axis is the batch). */
+function tileFirstSample(feeds: Record<string, ort.Tensor>, batch: number): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    const row = t.data.length / Math.max(1, t.dims[0] ?? 1);
+    const src = t.data as unknown as { subarray(a: number, b: number): ArrayLike<number>; constructor: new (n: number) => { set(a: ArrayLike<number>, o: number): void } };
+    const one = src.subarray(0, row);
+    const data = new src.constructor(row * batch);
+    for (let b = 0; b < batch; b++) data.set(one, b * row);
+    out[name] = new ortRuntime.Tensor(t.type as 'float32', data as unknown as Float32Array, [batch, ...t.dims.slice(1)]);
+  }
+  return out;
 }
 
 function summarize(times: number[]) {
@@ -84,7 +96,7 @@ const bench: Plugin<BenchOptions> = {
   inputs: {
     reference: { kind: 'onnx-model', description: 'the FP32 model' },
     candidate: { kind: 'qdq-model', description: 'the INT8 model' },
-    datasets: { kind: 'dataset' },
+    datasets: { kind: 'dataset', optional: true, description: 'tokenized text data sets (hf.load); tensor files are read directly' },
     hf: { kind: 'hf-model', optional: true, description: 'config.json for label names' },
   },
   outputs: { result: { kind: 'bench-result', path: 'bench.json' } },
@@ -93,46 +105,61 @@ const bench: Plugin<BenchOptions> = {
     const cpu = cpus();
     return { onnxruntime: ORT_VERSION, cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, threads: options.threads, platform: `${process.platform}-${process.arch}` };
   },
-  async run(options, inputs, _sources, ctx) {
-    const dataset = await readTokenizedDataset(inputs.datasets!.path, options.data);
+  sources(options, recipe): Record<string, SourceRef> {
+    const file = tensorSourceFor(options.data, undefined, recipe, resolve);
+    return file ? { tensors: { path: file } } : {};
+  },
+  async run(options, inputs, sources, ctx) {
     let id2label: Record<string, string> | undefined;
     const configPath = inputs.hf ? join(inputs.hf.path, 'config.json') : undefined;
     if (configPath && existsSync(configPath)) id2label = (JSON.parse(await readFile(configPath, 'utf8')) as { id2label?: Record<string, string> }).id2label;
     const labelIndex = new Map(Object.entries(id2label ?? {}).map(([k, v]) => [v, Number(k)]));
 
-    const ref = await inputsOf(inputs.reference!.path);
-    const cand = await inputsOf(inputs.candidate!.path);
+    const refModel = await readModel(inputs.reference!.path);
+    const candModel = await readModel(inputs.candidate!.path);
+    const refOut = refModel.graph.output[0]!.name;
+    const candOut = candModel.graph.output[0]!.name;
     const settings = { intraOpThreads: options.threads, optimization: 'all' as const };
     const fp32 = await createSession(inputs.reference!.path, settings);
     const int8 = await createSession(inputs.candidate!.path, settings);
 
-    // Accuracy over the whole evaluation set.
-    const samples = options.samples > 0 ? dataset.samples.slice(0, options.samples) : dataset.samples;
-    const refLogits: Float32Array[] = new Array(samples.length);
-    const candLogits: Float32Array[] = new Array(samples.length);
-    const batches = batchesByLength(samples.map((s) => s.ids.length), options.batchSize);
-    for (let b = 0; b < batches.length; b++) {
+    // Accuracy over the evaluation set: token ids from hf.load, or tensors (images) from a file.
+    // Both models get batches of the same samples in the same order (their feeds may differ in type).
+    const spec = { name: options.data, tensorFile: sources.tensors, datasetsDir: inputs.datasets?.path, batchSize: options.batchSize, limit: options.samples };
+    const refData = await loadSampleBatches(refModel, spec);
+    const candData = await loadSampleBatches(candModel, spec);
+    const refLogits: Float32Array[] = new Array(refData.samples);
+    const candLogits: Float32Array[] = new Array(refData.samples);
+    for (let b = 0; b < refData.batches.length; b++) {
       if (ctx.signal.aborted) throw new Error('interrupted');
-      const idx = batches[b]!;
-      const rows = idx.map((i) => samples[i]!.ids);
-      const r = (await fp32.run(encoderFeeds(ref.inputs, rows, dataset.padId)))[ref.output]!;
-      const c = (await int8.run(encoderFeeds(cand.inputs, rows, dataset.padId)))[cand.output]!;
-      const width = r.dims[r.dims.length - 1]!;
-      idx.forEach((i, k) => {
-        refLogits[i] = (r.data as Float32Array).slice(k * width, (k + 1) * width);
-        candLogits[i] = (c.data as Float32Array).slice(k * width, (k + 1) * width);
+      const rb = refData.batches[b]!;
+      const r = (await fp32.run(rb.feeds()))[refOut]!;
+      const c = (await int8.run(candData.batches[b]!.feeds()))[candOut]!;
+      const rr = rowsOf(r);
+      const cr = rowsOf(c);
+      rb.indices.forEach((i, k) => {
+        refLogits[i] = rr[k]!;
+        candLogits[i] = cr[k]!;
       });
-      ctx.emit({ type: 'progress', message: `accuracy: batch ${b + 1}/${batches.length}`, done: b + 1, total: batches.length });
+      ctx.emit({ type: 'progress', message: `accuracy: batch ${b + 1}/${refData.batches.length}`, done: b + 1, total: refData.batches.length });
     }
-    const labels = samples.map((s) => (s.label !== null && labelIndex.has(s.label) ? labelIndex.get(s.label)! : null));
+    const labels = refData.labels.map((l) => (l !== null && labelIndex.has(l) ? labelIndex.get(l)! : null));
     const accuracy = compareLogits(refLogits, candLogits, labels);
+    const samples = refData.samples;
+
+    // Feeds per benchmarked shape: real token ids cut to batch × sequence, or (tensor data) the
+    // first sample repeated `batch` times — its own shape stands for the sequence.
+    const dataset = inputs.datasets && !sources.tensors ? await readTokenizedDataset(inputs.datasets.path, options.data) : undefined;
+    const shapeFeeds = (model: ModelProto, data: SampleBatches, batch: number, sequence: number): Record<string, ort.Tensor> => {
+      if (dataset) return encoderFeeds(graphInputs(model.graph.input, new Set(model.graph.initializer.map((t) => t.name ?? ''))), rowsFor(dataset.samples, batch, sequence), dataset.padId);
+      return tileFirstSample(data.batches[0]!.feeds(), batch);
+    };
 
     // Latency, interleaved: each iteration runs both models, alternating which goes first.
     const latency: LatencyRow[] = [];
     for (const shape of options.shapes) {
-      const rows = rowsFor(samples, shape.batch, shape.sequence);
-      const feedsRef = encoderFeeds(ref.inputs, rows, dataset.padId);
-      const feedsCand = encoderFeeds(cand.inputs, rows, dataset.padId);
+      const feedsRef = shapeFeeds(refModel, refData, shape.batch, shape.sequence);
+      const feedsCand = shapeFeeds(candModel, candData, shape.batch, shape.sequence);
       const time = async (s: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
         const t0 = performance.now();
         await s.run(feeds);
@@ -163,7 +190,7 @@ const bench: Plugin<BenchOptions> = {
     await int8.release();
 
     const sizes = { fp32: (await stat(inputs.reference!.path)).size, int8: (await stat(inputs.candidate!.path)).size };
-    const result = { data: options.data, samples: samples.length, accuracy, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, threads: options.threads, onnxruntime: ORT_VERSION } };
+    const result = { data: options.data, samples, accuracy, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, threads: options.threads, onnxruntime: ORT_VERSION } };
     await writeFile(join(ctx.outDir, 'bench.json'), JSON.stringify(result, null, 1));
     const ratios = latency.map((l) => l.ratio);
     return {

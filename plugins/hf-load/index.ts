@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { readTextDataset } from '../../src/data/text-dataset.ts';
+import { isTensorDataFile } from '../../src/data/tensor-dataset.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
@@ -18,7 +19,7 @@ const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 const hfLoad: Plugin<HfLoadOptions> = {
   name: 'hf.load',
   version: '1.0.0',
-  description: 'Read a local Hugging Face model directory and tokenize the data sets with its tokenizer',
+  description: 'Read a local Hugging Face model directory and tokenize the text data sets with its tokenizer',
   optionsSchema: hfLoadOptionsSchema,
   inputs: {},
   outputs: {
@@ -49,8 +50,14 @@ const hfLoad: Plugin<HfLoadOptions> = {
     } catch (e) {
       throw errors.modelDirInvalid(dir, `config.json is not valid JSON (${(e as Error).message})`);
     }
+    // Text data sets are tokenized here; tensor files (.npy/.npz/.tensors.jsonl, e.g. images for a
+    // ViT or a ResNet) are read as they are by the steps that use them.
+    const textSets = Object.entries(sources).filter(([k, f]) => k.startsWith('data:') && !isTensorDataFile(f));
     const tokenizerFile = join(dir, 'tokenizer.json');
-    if (!existsSync(tokenizerFile)) throw errors.modelDirInvalid(dir, 'tokenizer.json is missing (qrun reads fast-tokenizer files)');
+    const hasTokenizer = existsSync(tokenizerFile);
+    if (!hasTokenizer && textSets.length) {
+      throw errors.modelDirInvalid(dir, `tokenizer.json is missing, and the data set${textSets.length > 1 ? 's' : ''} ${textSets.map(([k]) => k.slice(5)).join(', ')} hold${textSets.length > 1 ? '' : 's'} text (qrun reads fast-tokenizer files; for a vision model give tensors: .npy, .npz or .tensors.jsonl)`);
+    }
     const onnxRel = options.onnx ?? ONNX_CANDIDATES.find((c) => existsSync(join(dir, c)));
     let model: ModelProto | undefined;
     if (onnxRel && existsSync(join(dir, onnxRel))) {
@@ -67,18 +74,18 @@ const hfLoad: Plugin<HfLoadOptions> = {
 
     const hfDir = join(ctx.outDir, 'hf');
     await mkdir(hfDir);
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt']) {
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'preprocessor_config.json']) {
       if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(hfDir, f));
     }
 
     const configTok = existsSync(join(dir, 'tokenizer_config.json')) ? join(dir, 'tokenizer_config.json') : undefined;
-    const tokenizer = await loadTokenizer(tokenizerFile, configTok, options.maxLength);
+    const tokenizer = hasTokenizer ? await loadTokenizer(tokenizerFile, configTok, options.maxLength) : undefined;
     const dsDir = join(ctx.outDir, 'datasets');
     await mkdir(dsDir);
     const counts: Record<string, number> = {};
-    for (const [key, file] of Object.entries(sources)) {
-      if (!key.startsWith('data:')) continue;
+    for (const [key, file] of textSets) {
       const name = key.slice(5);
+      if (!tokenizer) continue;
       ctx.emit({ type: 'progress', message: `tokenizing ${name}` });
       const samples = await readTextDataset(file);
       const tokenized: TokenizedDataset = {
@@ -110,7 +117,8 @@ const hfLoad: Plugin<HfLoadOptions> = {
             }
           : { missingOutputs }),
         samples: counts,
-        maxLength: tokenizer.maxLength,
+        maxLength: tokenizer?.maxLength ?? null,
+        tensorData: Object.entries(sources).filter(([k, f]) => k.startsWith('data:') && isTensorDataFile(f)).map(([k]) => k.slice(5)),
       },
     };
   },

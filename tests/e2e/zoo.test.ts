@@ -2,7 +2,7 @@
 // (TorchScript onnx/model.onnx and dynamo onnx/model-dynamo.onnx) as a matrix, calibrated and
 // checked against FP32 with onnxruntime by the sensitivity step: ≥ 99% prediction agreement on the
 // evaluation split, falling back layers to float where needed (recorded). Text models load through
-// hf.load; vision models have no tokenizer, so their ONNX file is copied in by a `command` step and
+// hf.load (vision models too: no tokenizer, tensor data sets) and
 // calibration / evaluation read tensors (pixel_values) from .tensors.jsonl files.
 //   QRUN_ZOO_METHODS=minmax,percentile,entropy,mse QRUN_ZOO_TABLE=1 npx vitest run tests/e2e/zoo.test.ts
 // prints the table kept in docs/quantization.md.
@@ -50,27 +50,16 @@ function writeSplits(dir: string, source: string, vision: boolean): { calibratio
 function recipeFor(model: string, dir: string): string {
   const vision = VISION.includes(model);
   const data = writeSplits(dir, vision ? 'shapes-small.jsonl' : 'langid-small.jsonl', vision);
-  const load = vision
-    ? // No tokenizer: the graph comes in as a file (hf.load would need preprocessor_config.json support).
-      `  - id: load
-    uses: command
-    with:
-      run:
-        - cp
-        - ${join(ZOO, model, 'onnx')}/\${{ matrix.onnx }}
-        - "{outputs.model}"
-      outputs:
-        model:
-          path: model.onnx
-          kind: onnx-model
-      versionArgs: []`
-    : `  - id: load
+  // Vision models have no tokenizer: hf.load reads config.json and the graph, and the tensor data
+  // sets (.tensors.jsonl) are read by calibrate and sensitivity as they are.
+  const load = `  - id: load
     uses: hf.load
     with:
       onnx: onnx/\${{ matrix.onnx }}`;
   return `version: 1
 name: zoo-${model}
-${vision ? '' : `model: ${join(ZOO, model)}\n`}data:
+model: ${join(ZOO, model)}
+data:
   calibration: ${data.calibration}
   evaluation: ${data.evaluation}
 matrix:
