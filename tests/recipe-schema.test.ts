@@ -35,8 +35,10 @@ describe('schemas/recipe.schema.json', () => {
     const loaded = await loadRecipe(file);
     expect(loaded.ok).toBe(true);
     if (!loaded.ok) return;
-    const registry = builtinRegistry();
-    expect(await loadExternalPlugins(loaded.value, registry)).toEqual([]);
-    expect(planRecipe(loaded.value, registry).errors).toEqual([]);
+    for (const recipe of loaded.value.matrix ? loaded.value.matrix.variants : [loaded.value]) {
+      const registry = builtinRegistry();
+      expect(await loadExternalPlugins(recipe, registry)).toEqual([]);
+      expect(planRecipe(recipe, registry).errors).toEqual([]);
+    }
   });
 });

@@ -17,7 +17,25 @@ export function recipeSchemaWithPlugins(schema: Json): Json {
   };
   items.allOf = BUILTIN_PLUGINS.map((p) => ({
     if: { properties: { uses: { const: p.name } }, required: ['uses'] },
-    then: { properties: { with: { description: p.description, ...p.optionsSchema } } },
+    then: { properties: { with: { description: p.description, ...allowMatrixExpressions(p.optionsSchema) } } },
   }));
   return base as unknown as Json;
+}
+
+/** Any option value may be a `${{ matrix.NAME }}` expression in a matrix recipe. */
+const MATRIX_EXPRESSION = { type: 'string', pattern: '^\\$\\{\\{\\s*matrix\\.[A-Za-z_][A-Za-z0-9_-]*\\s*\\}\\}$' };
+
+function allowMatrixExpressions(schema: Json): Json {
+  const props = schema.properties as Record<string, Json> | undefined;
+  if (!props) return schema;
+  return {
+    ...schema,
+    properties: Object.fromEntries(
+      Object.entries(props).map(([k, v]) => {
+        const { description, ...rest } = v as Json & { description?: string };
+        const inner = allowMatrixExpressions(rest);
+        return [k, { ...(description ? { description } : {}), anyOf: [inner, MATRIX_EXPRESSION] }];
+      }),
+    ),
+  };
 }
