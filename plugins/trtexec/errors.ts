@@ -31,12 +31,24 @@ export const trtexecErrors = {
     ]),
 
   /** min ≤ opt ≤ max must hold on every axis, or TensorRT refuses the profile after a long parse. */
-  shapeOrder: (input: string, min: number[], opt: number[], max: number[]) =>
+  shapeOrder: (input: string, min: number[], opt: number[], max: number[], origin?: Record<'min' | 'opt' | 'max', string>) =>
     new QrunError([
       {
         code: 'TRTEXEC_SHAPES',
-        message: `shapes for input "${input}" are not ordered: min ${min.join('x')}, opt ${opt.join('x')}, max ${max.join('x')}`,
-        hint: 'every axis needs min ≤ opt ≤ max',
+        message:
+          `shapes for input "${input}" are not ordered: min ${min.join('x')}, opt ${opt.join('x')}, max ${max.join('x')}` +
+          (origin ? ` (min ${origin.min}; opt ${origin.opt}; max ${origin.max})` : ''),
+        hint: 'every axis needs min ≤ opt ≤ max: give the point that is off in `shapes`, or change benchShapes / maxBatchSize',
+      },
+    ]),
+
+  /** The GPU trtexec built on is not the one the cache key names: the engine must not be cached under it. */
+  deviceMismatch: (keyed: string, built: string) =>
+    new QrunError([
+      {
+        code: 'TRTEXEC_DEVICE',
+        message: `trtexec built the engine on ${built}, but the step's cache key names ${keyed} (from nvidia-smi); the engine is not kept`,
+        hint: 'CUDA and nvidia-smi number GPUs differently unless CUDA_DEVICE_ORDER=PCI_BUS_ID: set it, or pick the device with CUDA_VISIBLE_DEVICES',
       },
     ]),
 

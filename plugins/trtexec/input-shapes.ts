@@ -4,7 +4,8 @@
 import type { ModelProto, ValueInfoProto } from '../../src/onnx/types.ts';
 import { toNumber } from '../../src/onnx/types.ts';
 import { trtexecErrors } from './errors.ts';
-import type { ShapePoint, TrtexecOptions } from './options.ts';
+import type { ResolvedShapes } from './derive-shapes.ts';
+import type { ShapePoint } from './options.ts';
 
 export interface InputProfile {
   name: string;
@@ -48,7 +49,7 @@ function sizeOf(input: string, axis: Axis, index: number, point: ShapePoint, poi
   return size;
 }
 
-export function inputProfiles(model: ModelProto, shapes: TrtexecOptions['shapes']): InputProfile[] {
+export function inputProfiles(model: ModelProto, shapes: Pick<ResolvedShapes, 'min' | 'opt' | 'max'> & { origin?: ResolvedShapes['origin'] }): InputProfile[] {
   const profiles: InputProfile[] = [];
   for (const input of runtimeInputs(model)) {
     const axes = axesOf(input);
@@ -57,7 +58,7 @@ export function inputProfiles(model: ModelProto, shapes: TrtexecOptions['shapes'
     const at = (point: ShapePoint, pointName: string) => axes.map((a, i) => sizeOf(input.name, a, i, point, pointName));
     const profile = { name: input.name, min: at(shapes.min, 'min'), opt: at(shapes.opt, 'opt'), max: at(shapes.max, 'max') };
     const ordered = profile.min.every((m, i) => m <= profile.opt[i]! && profile.opt[i]! <= profile.max[i]!);
-    if (!ordered) throw trtexecErrors.shapeOrder(input.name, profile.min, profile.opt, profile.max);
+    if (!ordered) throw trtexecErrors.shapeOrder(input.name, profile.min, profile.opt, profile.max, shapes.origin);
     profiles.push(profile);
   }
   return profiles;
