@@ -6,7 +6,6 @@
 /** Kinds of artifact that flow between steps. */
 export type ArtifactKind =
   | 'hf-model'
-  | 'torch-state'
   | 'onnx-model'
   | 'qdq-model'
   | 'dataset'
