@@ -9,10 +9,11 @@ import trtexec from '../../plugins/trtexec/index.ts';
 import triton from '../../plugins/triton/index.ts';
 import bench from '../../plugins/bench/index.ts';
 import command from '../../plugins/command/index.ts';
+import { TORCH_PLUGINS } from '../../plugins/torch/index.ts';
 import type { Plugin } from './plugin.ts';
 import { PluginRegistry } from './registry.ts';
 
-export const BUILTIN_PLUGINS = [hfLoad, onnxExport, patch, qdqInsert, calibrate, sensitivity, onnxSave, trtexec, triton, bench, command] as unknown as Plugin[];
+export const BUILTIN_PLUGINS = [hfLoad, onnxExport, patch, qdqInsert, calibrate, sensitivity, onnxSave, trtexec, triton, bench, command, ...TORCH_PLUGINS] as unknown as Plugin[];
 
 export function builtinRegistry(): PluginRegistry {
   const registry = new PluginRegistry();

@@ -6,6 +6,7 @@
 /** Kinds of artifact that flow between steps. */
 export type ArtifactKind =
   | 'hf-model'
+  | 'torch-state'
   | 'onnx-model'
   | 'qdq-model'
   | 'dataset'

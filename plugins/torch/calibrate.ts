@@ -1,0 +1,48 @@
+// torch.calibrate — activation ranges of the patched model on the calibration set: max, percentile,
+// entropy (TensorRT's KL) or mse over a |x| histogram (qrun_worker/calibrators.py). Weights need no
+// calibration: per-channel max |w|. The amax values go into quant_state.safetensors.
+import { resolve } from 'node:path';
+import type { Plugin } from '../../src/engine/plugin.ts';
+import { type Device, STATE_DIR, deviceSchema, runWorker, torchFingerprint } from './common.ts';
+
+export interface TorchCalibrateOptions {
+  method: 'max' | 'percentile' | 'entropy' | 'mse';
+  percentile: number;
+  data: string;
+  samples: number;
+  batchSize: number;
+  bins?: number;
+  device: Device;
+}
+
+const torchCalibrate: Plugin<TorchCalibrateOptions> = {
+  name: 'torch.calibrate',
+  version: '1.0.0',
+  description: 'Calibrate the fake quantizers on the calibration set (max, percentile, entropy, mse)',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      method: { enum: ['max', 'percentile', 'entropy', 'mse'], default: 'percentile' },
+      percentile: { type: 'number', exclusiveMinimum: 50, maximum: 100, default: 99.99 },
+      data: { type: 'string', default: 'calibration', description: 'name of the data set under `data:`' },
+      samples: { type: 'integer', minimum: 0, default: 0, description: 'use the first N samples; 0 = all' },
+      batchSize: { type: 'integer', minimum: 1, maximum: 4096, default: 16 },
+      bins: { type: 'integer', minimum: 128, maximum: 1048576, description: 'histogram bins; default 8192 for percentile, 2048 for entropy and mse' },
+      device: deviceSchema,
+    },
+  },
+  inputs: { state: { kind: 'torch-state' }, datasets: { kind: 'dataset' } },
+  outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
+  fingerprint: (options) => torchFingerprint({ device: options.device }),
+  async run(options, inputs, _sources, ctx) {
+    const metrics = await runWorker(
+      'calibrate',
+      { ...options, bins: options.bins ?? null, stateDir: inputs.state!.path, datasetsDir: inputs.datasets!.path, outDir: resolve(ctx.outDir, STATE_DIR) },
+      ctx,
+    );
+    return { metrics };
+  },
+};
+
+export default torchCalibrate;
