@@ -94,7 +94,10 @@ export class Executor {
     const sources: Record<string, string> = {};
     const sourceDigests: Record<string, string> = {};
     for (const [name, ref] of Object.entries(sourceRefs)) {
-      if (!existsSync(ref.path)) throw errors.fileNotFound(name, ref.path, ref.location ?? step.spec.location);
+      if (!existsSync(ref.path)) {
+        const what = name.startsWith('data:') ? `data set "${name.slice(5)}"` : name;
+        throw errors.fileNotFound(what, ref.path, ref.location ?? step.spec.location);
+      }
       sources[name] = ref.path;
       sourceDigests[name] = (await digestPath(ref.path)).sha256;
     }

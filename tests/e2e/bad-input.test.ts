@@ -116,3 +116,23 @@ describe('bad input', () => {
     expect(r.stderr).toContain(`${data}:4:1: error DATA_INVALID`);
   });
 });
+
+describe('bad input keeps the cache', () => {
+  it('a missing data file names the recipe line, and earlier entries stay intact (QRUN_CACHE)', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'shared-cache');
+    const ok = writeRecipe(dir, quickRecipe(MODEL));
+    expect((await qrun([ok], { env: { QRUN_CACHE: cache } })).exitCode).toBe(0);
+    const store = new CacheStore(join(cache, 'cache'));
+    const before = await store.keys();
+    expect(before).toHaveLength(4);
+    const bad = join(dir, 'bad');
+    mkdirSync(bad);
+    const file = writeRecipe(bad, quickRecipe(MODEL, join(dir, 'missing.jsonl')));
+    const r = await qrun([file], { env: { QRUN_CACHE: cache } });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`${file}:5:16: error FILE_NOT_FOUND: step "load" (hf.load) failed: data set "calibration" not found: ${join(dir, 'missing.jsonl')}`);
+    expect(await store.keys()).toEqual(before);
+    for (const key of before) expect((await store.lookup(key)).status).toBe('hit');
+  });
+});
