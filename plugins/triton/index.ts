@@ -1,21 +1,29 @@
 // The `triton` step: writes a Triton Inference Server model repository,
-//   repository/<name>/config.pbtxt + 1/model.onnx        (onnxruntime backend)
-//   repository/<name>_trt/config.pbtxt + 1/model.plan    (tensorrt_plan, when an engine was built)
-// with dims and data types read from the ONNX graph. Same inputs and options → byte-identical files.
-// Not here yet: the tokenizer as a Python-backend model and an ensemble that chains it to the
-// model (DESIGN.md lists them; clients send token ids for now).
+//   repository/<name>/config.pbtxt + 1/model.onnx            (onnxruntime backend)
+//   repository/<name>_trt/config.pbtxt + 1/model.plan        (tensorrt_plan, when an engine was built)
+//   repository/<name>_tokenizer/config.pbtxt + 1/model.py    (Python backend, with the hf input's tokenizer.json)
+//   repository/<name>_ensemble/config.pbtxt                  (text → tokenizer → <name>; _trt_ensemble for the engine)
+// with dims and data types read from the ONNX graph, and labels.txt (config.json's id2label) on the
+// classification output. Every config is parsed back and the set checked for consistency
+// (repository-check.ts) before anything is written. Same inputs and options → byte-identical files.
 //
-// Metrics: models (names), configs (config.pbtxt paths inside the step output), maxBatchSize.
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+// Metrics: models (names), configs (config.pbtxt paths inside the step output), maxBatchSize,
+// textModel (the model a client sends raw text to, or null) and, when there is none, why.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
-import type { Artifact, Plugin, StepResult } from '../../src/engine/plugin.ts';
+import { fileURLToPath } from 'node:url';
+import { loadTokenizer } from '../../src/data/tokenizer.ts';
+import type { Artifact, Plugin, StepContext, StepResult } from '../../src/engine/plugin.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
+import { readEngineInfo, type EngineInfo } from '../trtexec/engine-info.ts';
 import { tritonErrors } from './errors.ts';
-import { buildModelConfig, type ModelConfig } from './model-config.ts';
-import { parseModelConfigText } from './model-config-schema.ts';
+import { buildModelConfig, LABELS_FILE, type ModelConfig } from './model-config.ts';
 import { MODEL_NAME_PATTERN, optionsSchema, withDefaults, type TritonOptions } from './options.ts';
 import { formatModelConfig } from './pbtxt.ts';
+import { assertRepository } from './repository-check.ts';
+import { ensembleConfig, textEnsembleBlocker, tokenizerConfig, type TokenizerSettings } from './text-ensemble.ts';
 
 const REPOSITORY = 'repository';
 
@@ -38,29 +46,75 @@ function externalDataFiles(model: ModelProto, modelPath: string): string[] {
   return [...files].sort();
 }
 
-/** Writes one model folder: config.pbtxt and version 1 with the model file(s). */
-async function writeModelFolder(outDir: string, config: ModelConfig, files: { from: string; to: string }[]): Promise<string> {
-  const text = formatModelConfig(config);
-  // Check the text against Triton's schema before anything ships: a config Triton cannot parse
-  // would only fail at server start, far from here.
-  parseModelConfigText(text);
-  const folder = join(outDir, REPOSITORY, config.name);
-  for (const f of files) {
-    await mkdir(dirname(join(folder, '1', f.to)), { recursive: true });
-    await copyFile(f.from, join(folder, '1', f.to));
+/** The Python backend's model file, shipped with the plugin (its code digest is in every key). */
+const TOKENIZER_MODEL_PY = fileURLToPath(new URL('./python/model.py', import.meta.url));
+
+/** One model folder, fully decided before anything is written. */
+interface PlannedFolder {
+  config: ModelConfig;
+  text: string;
+  /** Files of version 1, copied from `from` to `1/<to>`. */
+  files: { from: string; to: string }[];
+  labels?: string[];
+  engine?: EngineInfo;
+}
+
+function plan(config: ModelConfig, files: PlannedFolder['files'], labels?: string[], engine?: EngineInfo): PlannedFolder {
+  // A labels file only where an output points at it.
+  const withLabels = config.output.some((o) => o.labelFilename === LABELS_FILE) ? labels : undefined;
+  return { config, text: formatModelConfig(config), files, ...(withLabels ? { labels: withLabels } : {}), ...(engine ? { engine } : {}) };
+}
+
+async function writeFolder(outDir: string, folder: PlannedFolder): Promise<string> {
+  const dir = join(outDir, REPOSITORY, folder.config.name);
+  await mkdir(join(dir, '1'), { recursive: true });
+  for (const f of folder.files) {
+    await mkdir(dirname(join(dir, '1', f.to)), { recursive: true });
+    await copyFile(f.from, join(dir, '1', f.to));
   }
-  await writeFile(join(folder, 'config.pbtxt'), text);
-  return `${REPOSITORY}/${config.name}/config.pbtxt`;
+  if (folder.labels) await writeFile(join(dir, LABELS_FILE), `${folder.labels.join('\n')}\n`);
+  await writeFile(join(dir, 'config.pbtxt'), folder.text);
+  return `${REPOSITORY}/${folder.config.name}/config.pbtxt`;
+}
+
+/** What the hf-model folder offers the repository: class names and the tokenizer. */
+interface HfFolder {
+  labels?: string[];
+  tokenizer?: { file: string; settings: TokenizerSettings };
+}
+
+async function readHfFolder(dir: string): Promise<HfFolder> {
+  const configFile = join(dir, 'config.json');
+  const config = existsSync(configFile) ? (JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>) : {};
+  const out: HfFolder = {};
+  // id2label with keys 0…N-1 (transformers writes them as strings): labels in class order.
+  const id2label = config.id2label as Record<string, string> | undefined;
+  if (id2label && Object.keys(id2label).length > 0) {
+    const labels = Object.keys(id2label).map((_, i) => id2label[String(i)]);
+    if (labels.every((l): l is string => typeof l === 'string')) out.labels = labels;
+  }
+  const tokenizerFile = join(dir, 'tokenizer.json');
+  if (existsSync(tokenizerFile)) {
+    // The same tokenizer settings hf.load tokenized the data sets with, capped by the position
+    // embeddings (a longer input would index past them).
+    const tokConfig = join(dir, 'tokenizer_config.json');
+    const tok = await loadTokenizer(tokenizerFile, existsSync(tokConfig) ? tokConfig : undefined);
+    const positions = [config.max_position_embeddings, config.n_positions].find((v): v is number => typeof v === 'number' && v > 0);
+    out.tokenizer = { file: tokenizerFile, settings: { maxLength: positions ? Math.min(tok.maxLength, positions) : tok.maxLength, padId: tok.padId } };
+  }
+  return out;
 }
 
 const plugin: Plugin<TritonOptions> = {
   name: 'triton',
-  version: '1.0.0',
-  description: 'Writes a Triton Inference Server model repository: config.pbtxt for the onnxruntime backend and, when an engine was built, for tensorrt_plan.',
+  version: '1.1.0',
+  description:
+    'Writes a Triton Inference Server model repository: config.pbtxt for the onnxruntime backend, for tensorrt_plan when an engine was built, and a Python-backend tokenizer with an ensemble so clients can send text.',
   optionsSchema,
   inputs: {
     model: { kind: ['qdq-model', 'onnx-model'], description: 'The ONNX model to serve.' },
     engine: { kind: 'engine', optional: true, description: 'A TensorRT engine of the same model (from trtexec); adds a tensorrt_plan model.' },
+    hf: { kind: 'hf-model', optional: true, description: 'config.json (id2label → labels.txt) and tokenizer.json (the tokenizer model and the text ensemble).' },
   },
   outputs: {
     repository: { kind: 'triton-repo', path: REPOSITORY, description: 'The model repository: tritonserver --model-repository=<this folder>.' },
@@ -73,32 +127,70 @@ const plugin: Plugin<TritonOptions> = {
     const modelArtifact = inputs.model as Artifact;
     const model = await readModel(modelArtifact.path);
     const name = options.name ?? defaultModelName(modelArtifact.path);
-    const configs: string[] = [];
-    const models: string[] = [];
+    const hf = inputs.hf ? await readHfFolder(inputs.hf.path) : {};
     if (options.dynamicBatching && options.maxBatchSize === 0) {
       ctx.emit({ type: 'log', level: 'info', message: 'maxBatchSize is 0: no dynamic_batching is written (Triton can only batch along a batch axis)' });
     }
 
-    const onnxConfig = buildModelConfig(model, { name, runtime: 'onnxruntime' }, options);
+    const folders: PlannedFolder[] = [];
+    const onnxConfig = buildModelConfig(model, { name, runtime: 'onnxruntime', labels: hf.labels }, options);
     const modelDir = dirname(modelArtifact.path);
     const onnxFiles = [
       { from: modelArtifact.path, to: 'model.onnx' },
       ...externalDataFiles(model, modelArtifact.path).map((f) => ({ from: join(modelDir, f), to: f })),
     ];
-    configs.push(await writeModelFolder(ctx.outDir, onnxConfig, onnxFiles));
-    models.push(name);
+    folders.push(plan(onnxConfig, onnxFiles, hf.labels));
 
+    let trtConfig: ModelConfig | undefined;
     const engine = inputs.engine;
     if (engine) {
-      // The engine was built from this ONNX model, so its bindings have the graph's names and types.
-      // Its optimisation profile must cover maxBatchSize (trtexec's shapes.max.batch).
-      const trtConfig = buildModelConfig(model, { name: `${name}_trt`, runtime: 'tensorrt' }, options);
-      configs.push(await writeModelFolder(ctx.outDir, trtConfig, [{ from: engine.path, to: 'model.plan' }]));
-      models.push(trtConfig.name);
+      // The engine was built from this ONNX model, so its bindings have the graph's names and types;
+      // engine.json (from the trtexec step) says which shapes its profile takes.
+      const info = await readEngineInfo(engine.path);
+      if (!info) ctx.emit({ type: 'log', level: 'warn', message: `no engine.json beside ${engine.path}: max_batch_size is not checked against the engine's profile` });
+      trtConfig = buildModelConfig(model, { name: `${name}_trt`, runtime: 'tensorrt', labels: hf.labels }, options);
+      folders.push(plan(trtConfig, [{ from: engine.path, to: 'model.plan' }], hf.labels, info));
     }
+
+    const textModel = planTextEnsemble(options, name, hf, onnxConfig, trtConfig, folders, ctx);
+
+    assertRepository(folders.map((f) => ({ folder: f.config.name, text: f.text, engine: f.engine })));
+    const configs: string[] = [];
+    for (const f of folders) configs.push(await writeFolder(ctx.outDir, f));
+    const models = folders.map((f) => f.config.name);
     ctx.emit({ type: 'progress', message: `wrote ${models.length} model(s): ${models.join(', ')}` });
-    return { metrics: { models, configs, maxBatchSize: options.maxBatchSize } };
+    return { metrics: { models, configs, maxBatchSize: options.maxBatchSize, textModel: textModel.name ?? null, ...(textModel.why ? { noTextModel: textModel.why } : {}) } };
   },
 };
+
+/** Adds the tokenizer and ensemble folders when they can be made; says why not otherwise. */
+function planTextEnsemble(
+  options: TritonOptions,
+  name: string,
+  hf: HfFolder,
+  onnxConfig: ModelConfig,
+  trtConfig: ModelConfig | undefined,
+  folders: PlannedFolder[],
+  ctx: StepContext,
+): { name?: string; why?: string } {
+  if (!options.textEnsemble) return { why: 'textEnsemble: false' };
+  if (!hf.tokenizer) return { why: 'no hf-model input with tokenizer.json' };
+  const blocker = textEnsembleBlocker(onnxConfig);
+  if (blocker) {
+    ctx.emit({ type: 'log', level: 'info', message: `no text ensemble: ${blocker}` });
+    return { why: blocker };
+  }
+  const tokenizer = tokenizerConfig(`${name}_tokenizer`, onnxConfig, hf.tokenizer.settings, options.instanceGroup.count);
+  folders.push(
+    plan(tokenizer, [
+      { from: TOKENIZER_MODEL_PY, to: 'model.py' },
+      { from: hf.tokenizer.file, to: 'tokenizer.json' },
+    ]),
+  );
+  const ensemble = ensembleConfig(`${name}_ensemble`, tokenizer, onnxConfig);
+  folders.push(plan(ensemble, [], hf.labels));
+  if (trtConfig) folders.push(plan(ensembleConfig(`${name}_trt_ensemble`, tokenizer, trtConfig), [], hf.labels));
+  return { name: ensemble.name };
+}
 
 export default plugin;

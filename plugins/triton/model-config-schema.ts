@@ -23,7 +23,13 @@ const definition = {
           fields: { name: field(1, 'string'), data_type: field(2, 'DataType'), dims: field(4, 'int64', true), reshape: field(5, 'ModelTensorReshape') },
         },
         ModelOutput: {
-          fields: { name: field(1, 'string'), data_type: field(2, 'DataType'), dims: field(3, 'int64', true), reshape: field(5, 'ModelTensorReshape') },
+          fields: {
+            name: field(1, 'string'),
+            data_type: field(2, 'DataType'),
+            dims: field(3, 'int64', true),
+            label_filename: field(4, 'string'),
+            reshape: field(5, 'ModelTensorReshape'),
+          },
         },
         ModelInstanceGroup: {
           nested: { Kind: { values: { KIND_AUTO: 0, KIND_GPU: 1, KIND_CPU: 2, KIND_MODEL: 3 } } },
@@ -34,15 +40,30 @@ const definition = {
         },
         ModelOptimizationPolicy: {
           nested: {
+            Graph: { fields: { level: field(1, 'int32') } },
             ExecutionAccelerators: {
               nested: { Accelerator: { fields: { name: field(1, 'string'), parameters: { id: 2, keyType: 'string', type: 'string' } } } },
               fields: { gpu_execution_accelerator: field(1, 'Accelerator', true), cpu_execution_accelerator: field(2, 'Accelerator', true) },
             },
           },
-          fields: { execution_accelerators: field(4, 'ExecutionAccelerators') },
+          fields: { graph: field(1, 'Graph'), execution_accelerators: field(4, 'ExecutionAccelerators') },
         },
+        ModelEnsembling: {
+          nested: {
+            Step: {
+              fields: {
+                model_name: field(1, 'string'),
+                model_version: field(2, 'int64'),
+                input_map: { id: 3, keyType: 'string', type: 'string' },
+                output_map: { id: 4, keyType: 'string', type: 'string' },
+              },
+            },
+          },
+          fields: { step: field(1, 'Step', true) },
+        },
+        ModelParameter: { fields: { string_value: field(1, 'string') } },
         ModelConfig: {
-          oneofs: { scheduling_choice: { oneof: ['dynamic_batching'] } },
+          oneofs: { scheduling_choice: { oneof: ['dynamic_batching', 'ensemble_scheduling'] } },
           fields: {
             name: field(1, 'string'),
             platform: field(2, 'string'),
@@ -52,7 +73,9 @@ const definition = {
             output: field(6, 'ModelOutput', true),
             optimization: field(12, 'ModelOptimizationPolicy'),
             dynamic_batching: field(11, 'ModelDynamicBatching'),
+            ensemble_scheduling: field(15, 'ModelEnsembling'),
             instance_group: field(7, 'ModelInstanceGroup', true),
+            parameters: { id: 14, keyType: 'string', type: 'ModelParameter' },
           },
         },
       },

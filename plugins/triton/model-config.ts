@@ -14,6 +14,19 @@ export interface TensorConfig {
   dataType: string;
   dims: number[];
   reshape?: { shape: number[] };
+  /** A labels file beside config.pbtxt, one label per class (outputs only; Triton's classification extension). */
+  labelFilename?: string;
+}
+
+/** One step of an ensemble: the model it runs and how its tensors map to the ensemble's. */
+export interface EnsembleStep {
+  modelName: string;
+  /** -1: the latest version. */
+  modelVersion: number;
+  /** Model input name → ensemble tensor name. */
+  inputMap: Record<string, string>;
+  /** Model output name → ensemble tensor name. */
+  outputMap: Record<string, string>;
 }
 
 export interface ModelConfig {
@@ -23,9 +36,13 @@ export interface ModelConfig {
   maxBatchSize: number;
   input: TensorConfig[];
   output: TensorConfig[];
-  optimization?: { gpuExecutionAccelerator: { name: string; parameters: Record<string, string> }[] };
+  optimization?: { graphLevel?: number; gpuExecutionAccelerator?: { name: string; parameters: Record<string, string> }[] };
   dynamicBatching?: { preferredBatchSize: number[]; maxQueueDelayMicroseconds: number };
+  ensembleScheduling?: { step: EnsembleStep[] };
+  /** Empty for an ensemble, which has no instances of its own. */
   instanceGroup: { count: number; kind: 'KIND_CPU' | 'KIND_GPU' }[];
+  /** Model parameters (map<string, ModelParameter>): backend settings, or the tokenizer's. */
+  parameters?: Record<string, string>;
 }
 
 /** ONNX TensorProto.DataType → Triton TYPE_* (the Datatypes table of the configuration guide). */
@@ -47,7 +64,7 @@ const TRITON_TYPES: Record<number, string> = {
 };
 
 /** Graph inputs fed at run time: initializers listed as inputs (an IR < 4 habit) are not. */
-function runtimeInputs(model: ModelProto): ValueInfoProto[] {
+export function runtimeInputs(model: ModelProto): ValueInfoProto[] {
   const initializers = new Set(model.graph.initializer.map((t) => t.name));
   return model.graph.input.filter((i) => !initializers.has(i.name));
 }
@@ -72,7 +89,40 @@ export interface ModelConfigSpec {
   name: string;
   /** Which Triton backend serves the file in the version folder. */
   runtime: 'onnxruntime' | 'tensorrt';
+  /** Class names by index: a labels file is attached to the output with that many classes. */
+  labels?: string[];
 }
+
+/** The labels file written beside config.pbtxt when the model config has id2label. */
+export const LABELS_FILE = 'labels.txt';
+
+/**
+ * The output a labels file belongs to: the one whose last axis has one entry per class (the
+ * logits of a classifier). None, or more than one, and no labels are attached.
+ */
+export function classificationOutput(outputs: TensorConfig[], classes: number): TensorConfig | undefined {
+  const hits = outputs.filter((o) => o.dims[o.dims.length - 1] === classes && /^TYPE_(FP16|FP32|FP64|BF16)$/.test(o.dataType));
+  return hits.length === 1 ? hits[0] : undefined;
+}
+
+/** Onnxruntime-backend parameters ("Model Config Options" of its README), sorted by key when written. */
+function onnxRuntimeParameters(s: TritonOptions['onnxruntime']): Record<string, string> {
+  const p: Record<string, string> = {};
+  if (s.intraOpThreads !== undefined) p.intra_op_thread_count = String(s.intraOpThreads);
+  if (s.interOpThreads !== undefined) p.inter_op_thread_count = String(s.interOpThreads);
+  if (s.executionMode !== undefined) p.execution_mode = s.executionMode === 'parallel' ? '1' : '0';
+  if (s.memArena !== undefined) p.enable_mem_arena = s.memArena ? '1' : '0';
+  if (s.memPattern !== undefined) p.enable_mem_pattern = s.memPattern ? '1' : '0';
+  return p;
+}
+
+/**
+ * optimization.graph.level as the onnxruntime backend reads it: -1 → ORT_ENABLE_BASIC, 1 →
+ * ORT_ENABLE_EXTENDED, anything else (or no graph section) → ORT_ENABLE_ALL. Its README documents
+ * 2 as "disabled" in newer releases, so "all" writes no level at all rather than a number whose
+ * meaning changed.
+ */
+const GRAPH_LEVEL = { basic: -1, extended: 1, all: undefined } as const;
 
 export function buildModelConfig(model: ModelProto, spec: ModelConfigSpec, options: TritonOptions): ModelConfig {
   const { maxBatchSize } = options;
@@ -93,6 +143,16 @@ export function buildModelConfig(model: ModelProto, spec: ModelConfigSpec, optio
     const parameters: Record<string, string> = { precision_mode: accelerator.precisionMode };
     if (accelerator.maxWorkspaceSizeBytes !== undefined) parameters.max_workspace_size_bytes = String(accelerator.maxWorkspaceSizeBytes);
     config.optimization = { gpuExecutionAccelerator: [{ name: 'tensorrt', parameters }] };
+  }
+  if (spec.runtime === 'onnxruntime') {
+    const level = options.onnxruntime.graphOptimization ? GRAPH_LEVEL[options.onnxruntime.graphOptimization] : undefined;
+    if (level !== undefined) config.optimization = { graphLevel: level, ...config.optimization };
+    const parameters = onnxRuntimeParameters(options.onnxruntime);
+    if (Object.keys(parameters).length) config.parameters = parameters;
+  }
+  if (spec.labels) {
+    const target = classificationOutput(config.output, spec.labels.length);
+    if (target) target.labelFilename = LABELS_FILE;
   }
   // Dynamic batching needs a batch axis: with max_batch_size 0 there is nothing to batch.
   if (options.dynamicBatching && maxBatchSize > 0) {

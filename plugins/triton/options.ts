@@ -8,6 +8,20 @@ export interface DynamicBatching {
   maxQueueDelayMicroseconds: number;
 }
 
+/**
+ * Session options of Triton's onnxruntime backend (its README, "Model Config Options"): the graph
+ * optimisation level goes to `optimization { graph { level } }`, the rest to `parameters`.
+ */
+export interface OnnxRuntimeSettings {
+  /** basic → level -1, extended → level 1; all (onnxruntime's own default) writes nothing. */
+  graphOptimization?: 'basic' | 'extended' | 'all';
+  intraOpThreads?: number;
+  interOpThreads?: number;
+  executionMode?: 'sequential' | 'parallel';
+  memArena?: boolean;
+  memPattern?: boolean;
+}
+
 export interface TritonOptions {
   /** Model name, which is also its folder name in the repository. */
   name?: string;
@@ -17,6 +31,12 @@ export interface TritonOptions {
   backend: 'onnxruntime';
   /** ONNX Runtime's TensorRT execution provider for the onnxruntime model (GPU instances). */
   tensorrtAccelerator: { precisionMode: 'FP32' | 'FP16' | 'INT8'; maxWorkspaceSizeBytes?: number } | false;
+  onnxruntime: OnnxRuntimeSettings;
+  /**
+   * With an hf-model input that has tokenizer.json: a Python-backend tokenizer model and an ensemble
+   * text → tokens → model → outputs, so clients can send raw text.
+   */
+  textEnsemble: boolean;
 }
 
 export const DEFAULTS = {
@@ -25,6 +45,8 @@ export const DEFAULTS = {
   instanceGroup: { count: 1, kind: 'KIND_GPU' as const },
   backend: 'onnxruntime' as const,
   tensorrtAccelerator: false as const,
+  onnxruntime: {} as OnnxRuntimeSettings,
+  textEnsemble: true,
 };
 
 /** Triton finds a model by its folder name: keep it a plain, portable file name. */
@@ -87,6 +109,25 @@ export const optionsSchema = {
       ],
       default: DEFAULTS.tensorrtAccelerator,
     },
+    onnxruntime: {
+      type: 'object',
+      additionalProperties: false,
+      description: "Session options of the onnxruntime backend: graph optimisation level (optimization.graph.level) and the backend's parameters.",
+      properties: {
+        graphOptimization: { enum: ['basic', 'extended', 'all'], description: 'basic → level -1, extended → level 1, all → onnxruntime\'s default (nothing written).' },
+        intraOpThreads: { type: 'integer', minimum: 0, description: 'intra_op_thread_count (0 = onnxruntime picks).' },
+        interOpThreads: { type: 'integer', minimum: 0, description: 'inter_op_thread_count (used with executionMode: parallel).' },
+        executionMode: { enum: ['sequential', 'parallel'], description: 'execution_mode 0 or 1.' },
+        memArena: { type: 'boolean', description: 'enable_mem_arena.' },
+        memPattern: { type: 'boolean', description: 'enable_mem_pattern.' },
+      },
+      default: DEFAULTS.onnxruntime,
+    },
+    textEnsemble: {
+      type: 'boolean',
+      description: 'With an hf-model input holding tokenizer.json: add <name>_tokenizer (Python backend) and <name>_ensemble (text in, model outputs out).',
+      default: DEFAULTS.textEnsemble,
+    },
   },
 } as const;
 
@@ -100,5 +141,7 @@ export function withDefaults(options: Partial<TritonOptions>): TritonOptions {
     instanceGroup: { ...DEFAULTS.instanceGroup, ...options.instanceGroup },
     backend: options.backend ?? DEFAULTS.backend,
     tensorrtAccelerator: options.tensorrtAccelerator ?? DEFAULTS.tensorrtAccelerator,
+    onnxruntime: options.onnxruntime ?? DEFAULTS.onnxruntime,
+    textEnsemble: options.textEnsemble ?? DEFAULTS.textEnsemble,
   };
 }

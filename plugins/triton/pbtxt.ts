@@ -1,7 +1,7 @@
 // ModelConfig → config.pbtxt, protobuf text format in the layout of Triton's documentation. Fields
 // are written in one fixed order with two-space indents and a final newline, and map entries sorted
 // by key, so the same config always gives the same bytes.
-import type { ModelConfig, TensorConfig } from './model-config.ts';
+import type { EnsembleStep, ModelConfig, TensorConfig } from './model-config.ts';
 
 /** One text-format field: a literal, a list of literals, a message, or a list of messages. */
 type Field =
@@ -50,7 +50,24 @@ function tensorFields(t: TensorConfig): Field[] {
     { name: 'dims', list: t.dims.map(String) },
   ];
   if (t.reshape) fields.push({ name: 'reshape', message: [{ name: 'shape', list: t.reshape.shape.map(String) }] });
+  if (t.labelFilename !== undefined) fields.push({ name: 'label_filename', literal: quote(t.labelFilename) });
   return fields;
+}
+
+/** A map<string, string> field: one `name { key value }` entry per key, sorted. */
+function stringMap(name: string, map: Record<string, string>): Field[] {
+  return Object.keys(map)
+    .sort()
+    .map((k): Field => ({ name, message: [{ name: 'key', literal: quote(k) }, { name: 'value', literal: quote(map[k]!) }] }));
+}
+
+function stepFields(s: EnsembleStep): Field[] {
+  return [
+    { name: 'model_name', literal: quote(s.modelName) },
+    { name: 'model_version', literal: String(s.modelVersion) },
+    ...stringMap('input_map', s.inputMap),
+    ...stringMap('output_map', s.outputMap),
+  ];
 }
 
 function configFields(c: ModelConfig): Field[] {
@@ -61,14 +78,17 @@ function configFields(c: ModelConfig): Field[] {
   fields.push({ name: 'input', messages: c.input.map(tensorFields) });
   fields.push({ name: 'output', messages: c.output.map(tensorFields) });
   if (c.optimization) {
-    const accelerators = c.optimization.gpuExecutionAccelerator.map((a): Field[] => [
-      { name: 'name', literal: quote(a.name) },
-      // A map<string, string> is written as repeated { key value } entries.
-      ...Object.keys(a.parameters)
-        .sort()
-        .map((k): Field => ({ name: 'parameters', message: [{ name: 'key', literal: quote(k) }, { name: 'value', literal: quote(a.parameters[k]!) }] })),
-    ]);
-    fields.push({ name: 'optimization', message: [{ name: 'execution_accelerators', message: [{ name: 'gpu_execution_accelerator', messages: accelerators }] }] });
+    const optimization: Field[] = [];
+    if (c.optimization.graphLevel !== undefined) optimization.push({ name: 'graph', message: [{ name: 'level', literal: String(c.optimization.graphLevel) }] });
+    if (c.optimization.gpuExecutionAccelerator) {
+      const accelerators = c.optimization.gpuExecutionAccelerator.map((a): Field[] => [
+        { name: 'name', literal: quote(a.name) },
+        // A map<string, string> is written as repeated { key value } entries.
+        ...stringMap('parameters', a.parameters),
+      ]);
+      optimization.push({ name: 'execution_accelerators', message: [{ name: 'gpu_execution_accelerator', messages: accelerators }] });
+    }
+    fields.push({ name: 'optimization', message: optimization });
   }
   if (c.dynamicBatching) {
     const batching: Field[] = [];
@@ -76,7 +96,14 @@ function configFields(c: ModelConfig): Field[] {
     batching.push({ name: 'max_queue_delay_microseconds', literal: String(c.dynamicBatching.maxQueueDelayMicroseconds) });
     fields.push({ name: 'dynamic_batching', message: batching });
   }
-  fields.push({ name: 'instance_group', messages: c.instanceGroup.map((g) => [{ name: 'count', literal: String(g.count) }, { name: 'kind', literal: g.kind }]) });
+  if (c.ensembleScheduling) fields.push({ name: 'ensemble_scheduling', message: [{ name: 'step', messages: c.ensembleScheduling.step.map(stepFields) }] });
+  if (c.instanceGroup.length) {
+    fields.push({ name: 'instance_group', messages: c.instanceGroup.map((g) => [{ name: 'count', literal: String(g.count) }, { name: 'kind', literal: g.kind }]) });
+  }
+  // map<string, ModelParameter>: the value is a message with its string_value.
+  for (const k of Object.keys(c.parameters ?? {}).sort()) {
+    fields.push({ name: 'parameters', message: [{ name: 'key', literal: quote(k) }, { name: 'value', message: [{ name: 'string_value', literal: quote(c.parameters![k]!) }] }] });
+  }
   return fields;
 }
 

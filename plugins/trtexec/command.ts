@@ -9,6 +9,9 @@ import type { TrtexecOptions } from './options.ts';
 
 export const ENGINE_FILE = 'model.plan';
 export const TIMING_CACHE_FILE = 'timing.cache';
+export const TIMES_FILE = 'times.json';
+export const PROFILE_FILE = 'profile.json';
+export const LAYER_INFO_FILE = 'layers.json';
 
 export function trtexecArgs(modelPath: string, profiles: InputProfile[], options: TrtexecOptions): string[] {
   const args = [`--onnx=${modelPath}`, `--saveEngine=${ENGINE_FILE}`, ...inputShapeFlags(profiles)];
@@ -18,14 +21,26 @@ export function trtexecArgs(modelPath: string, profiles: InputProfile[], options
   } else {
     // --int8 also for an explicitly quantized (QDQ) model: it enables INT8 kernels, and with Q/DQ
     // nodes present TensorRT takes the scales from the graph and needs no calibration cache.
-    if (options.precision.includes('int8')) args.push('--int8');
-    if (options.precision.includes('fp16')) args.push('--fp16');
+    // --best enables every precision, so it makes --int8 / --fp16 redundant.
+    if (options.precision.includes('best')) args.push('--best');
+    else {
+      if (options.precision.includes('int8')) args.push('--int8');
+      if (options.precision.includes('fp16')) args.push('--fp16');
+    }
   }
   if (options.workspaceMiB !== undefined) args.push(`--memPoolSize=workspace:${options.workspaceMiB}M`);
   if (options.timingCache) args.push(`--timingCacheFile=${TIMING_CACHE_FILE}`);
   if (options.optimizationLevel !== undefined) args.push(`--builderOptimizationLevel=${options.optimizationLevel}`);
   if (options.skipInference) args.push('--skipInference');
   if (options.verbose) args.push('--verbose');
+  // Layer names, tensor formats and precisions are only in the engine with detailed verbosity.
+  if (options.exportLayerInfo) args.push('--profilingVerbosity=detailed', `--exportLayerInfo=${LAYER_INFO_FILE}`);
+  if (!options.skipInference) {
+    if (options.exportTimes) args.push(`--exportTimes=${TIMES_FILE}`);
+    // Without --separateProfileRun the profiler is attached to the timed run and slows every
+    // number in the performance summary; with it, trtexec profiles in a second run.
+    if (options.exportProfile) args.push('--separateProfileRun', `--exportProfile=${PROFILE_FILE}`);
+  }
   return [...args, ...options.extraArgs];
 }
 

@@ -23,6 +23,12 @@ describe('parseTrtexecOutput', () => {
     expect(s.totalGpuComputeS).toBe(0.940749);
   });
 
+  it('reads the device trtexec ran on and the shapes it timed', () => {
+    const s = parseTrtexecOutput(buildLog);
+    expect(s.device).toEqual({ name: 'NVIDIA H100 80GB HBM3', computeCapability: '9.0' });
+    expect(s.inferenceShapes).toEqual({ attention_mask: [8, 128], input_ids: [8, 128] });
+  });
+
   it('ignores the per-run trace lines above the summary', () => {
     const traceOnly = buildLog.split('=== Performance summary ===')[0]!;
     const s = parseTrtexecOutput(traceOnly);

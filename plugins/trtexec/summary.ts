@@ -18,6 +18,10 @@ export interface TrtexecSummary {
   totalHostWalltimeS?: number;
   totalGpuComputeS?: number;
   engineBuildSeconds?: number;
+  /** The GPU trtexec ran on, from its "=== Device Information ===" block. */
+  device?: { name: string; computeCapability?: string };
+  /** The shapes the timed inference ran at (trtexec's default: the profile's opt point). */
+  inferenceShapes?: Record<string, number[]>;
   passed: boolean;
 }
 
@@ -74,6 +78,13 @@ export function parseTrtexecOutput(output: string): TrtexecSummary {
     const line = message(raw);
     const built = /^Engine built in ([\d.]+) sec/.exec(line);
     if (built) summary.engineBuildSeconds = Number(built[1]);
+    const selected = /^Selected Device: (.+)$/.exec(line);
+    if (selected) summary.device = { ...summary.device, name: selected[1]!.trim() };
+    const cc = /^Compute Capability: (\d+\.\d+)/.exec(line);
+    if (cc && summary.device) summary.device.computeCapability = cc[1];
+    // `Input inference shape : input_ids=8x128` (one line per input; TensorRT 8 says "shapes").
+    const shape = /^Input inference shapes? ?: ?([^=]+)=([\dx]+)$/.exec(line);
+    if (shape) summary.inferenceShapes = { ...summary.inferenceShapes, [shape[1]!.trim()]: shape[2]!.split('x').map(Number) };
     if (line.startsWith('=== ')) inSummary = line.startsWith('=== Performance summary');
     // Only the summary block: the "Trace details" and per-iteration lines above it look alike.
     if (!inSummary) continue;
