@@ -45,6 +45,12 @@ describe('resolveShapes', () => {
 });
 
 describe('nvidia-smi rows and the CUDA device', () => {
+  it('reads nvidia-smi --query-gpu=index,uuid,name,compute_cap --format=csv,noheader as printed on an H100 (driver 580)', () => {
+    expect(parseGpuQuery('0, GPU-b445e510-d6a9-df22-1365-9df0d096077a, NVIDIA H100 80GB HBM3, 9.0\n')).toEqual([
+      { index: 0, uuid: 'GPU-b445e510-d6a9-df22-1365-9df0d096077a', name: 'NVIDIA H100 80GB HBM3', computeCapability: '9.0' },
+    ]);
+  });
+
   const rows = parseGpuQuery('0, GPU-aaa, NVIDIA H100 80GB HBM3, 9.0\n1, GPU-bbb, NVIDIA L4, 8.9\n2, GPU-ccc, Tesla T4, [N/A]\n');
 
   it('parses the CSV rows, leaving out a compute capability the driver does not know', () => {

@@ -91,7 +91,11 @@ describe('trtexec plugin', () => {
 
     expect(result.skipped).toBeUndefined();
     const m = result.metrics!;
-    expect(m.command).toBe(`${fake.path} ${calls[0]!.args.join(' ')}`);
+    // The report shows the model as $MODEL (its cache path differs from cache to cache); the
+    // progress event, like the log, has the real command.
+    expect(m.command).toBe(`${fake.path} --onnx="$MODEL" ${calls[0]!.args.slice(1).join(' ')}`);
+    expect(m.argv).toEqual(['--onnx="$MODEL"', ...calls[0]!.args.slice(1)]);
+    expect(events).toContainEqual({ type: 'progress', message: `running ${fake.path} ${calls[0]!.args.join(' ')}` });
     expect(m.tensorrtVersion).toBe('10.6.0');
     expect(m.throughputQps).toBe(10801.9);
     expect(m.latencyMs).toMatchObject({ median: 0.0566406, p99: 0.0654297 });
@@ -150,7 +154,7 @@ describe('trtexec plugin', () => {
       fix: expect.stringMatching(/install TensorRT .*put trtexec on PATH, or set QRUN_TRTEXEC=\/path\/to\/trtexec/),
     });
     expect(result.metrics?.command).toBe(
-      `trtexec --onnx=${modelPath} --saveEngine=model.plan --minShapes=input_ids:1x16,attention_mask:1x16 --optShapes=input_ids:8x128,attention_mask:8x128 --maxShapes=input_ids:32x256,attention_mask:32x256 --int8 --fp16 --timingCacheFile=timing.cache`,
+      'trtexec --onnx="$MODEL" --saveEngine=model.plan --minShapes=input_ids:1x16,attention_mask:1x16 --optShapes=input_ids:8x128,attention_mask:8x128 --maxShapes=input_ids:32x256,attention_mask:32x256 --int8 --fp16 --timingCacheFile=timing.cache',
     );
     await expect(stat(join(ctx.outDir, 'model.plan'))).rejects.toThrow();
   });

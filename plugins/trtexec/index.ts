@@ -2,7 +2,9 @@
 // reads its timing summary. trtexec is an external tool; where it is absent the step returns
 // `skipped` with the fix, and the engine decides whether that is allowed (`optional: true`).
 //
-// Metrics: command (the exact command line, also when skipped), argv, shapes (per input:
+// Metrics: command and argv (the command line, also when skipped, with the model's cache path
+// written as "$MODEL": the report must be the same from any cache; the log and the progress
+// events have the real path), shapes (per input:
 // min/opt/max) and shapeOrigin (recipe or derived, and from what), tensorrtVersion, device (the GPU
 // trtexec reports), inferenceShapes, engineBuildSeconds, and unless skipInference: throughputQps,
 // latencyMs, gpuComputeMs, enqueueTimeMs, h2dLatencyMs, d2hLatencyMs ({min,max,mean,median,p90,
@@ -24,6 +26,9 @@ import { parseTrtexecOutput, tailLines } from './summary.ts';
 import { deviceIndex, gpuModel, locateTrtexec, queryGpus, selectGpu, tensorrtVersionOf, type LocatedTool } from './tool.ts';
 
 const LOG_FILE = 'trtexec.log';
+
+/** The model argument as the report shows it: set MODEL to the model file to paste the command. */
+const MODEL_ARG = '--onnx="$MODEL"';
 
 const INSTALL_FIX =
   'install TensorRT (https://developer.nvidia.com/tensorrt, or run inside an NGC container such as nvcr.io/nvidia/tensorrt where trtexec is /opt/tensorrt/bin/trtexec) and put trtexec on PATH, or set QRUN_TRTEXEC=/path/to/trtexec';
@@ -101,7 +106,8 @@ const plugin: Plugin<TrtexecOptions> = {
     const tool = await locateTrtexec(options.trtexec);
     const command = renderCommand(tool.path ?? tool.wanted, args);
     const shapes = Object.fromEntries(profiles.map((p) => [p.name, { min: p.min, opt: p.opt, max: p.max }]));
-    const described = { command, argv: args, shapes, shapeOrigin: resolved.origin };
+    const portable = args.map((a) => (a === `--onnx=${model.path}` ? MODEL_ARG : a));
+    const described = { command: renderCommand(tool.path ?? tool.wanted, portable).replace(`'${MODEL_ARG}'`, MODEL_ARG), argv: portable, shapes, shapeOrigin: resolved.origin };
     if (!tool.path) return { skipped: notFound(tool), metrics: described };
     if (options.skipInference && (options.exportTimes || options.exportProfile)) {
       ctx.emit({ type: 'log', level: 'info', message: 'skipInference: no timed run, so no times.json / profile.json' });

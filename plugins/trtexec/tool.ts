@@ -101,8 +101,10 @@ export function parseGpuQuery(stdout: string): GpuInfo[] {
 export async function queryGpus(env: NodeJS.ProcessEnv = process.env): Promise<GpuInfo[] | undefined> {
   const smi = await whichOnPath('nvidia-smi', env);
   if (!smi) return undefined;
-  // compute_cap is a query field since driver 510; an older driver rejects the whole query.
-  for (const fields of ['index,uuid,name,compute_cap', 'index,uuid,name']) {
+  // compute_cap is a query field since driver 510; an older driver rejects the whole query. The
+  // first query on a freshly started machine once printed nothing (exit 0) on an H100, so an empty
+  // answer is asked again before falling back to the query without compute_cap.
+  for (const fields of ['index,uuid,name,compute_cap', 'index,uuid,name,compute_cap', 'index,uuid,name']) {
     const r = await execa(smi, [`--query-gpu=${fields}`, '--format=csv,noheader'], { reject: false, timeout: 30_000, stdin: 'ignore' });
     if (r.exitCode === 0) {
       const gpus = parseGpuQuery(String(r.stdout));
