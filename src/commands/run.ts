@@ -250,6 +250,10 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
   let exitCode = 0;
   for (const g of gates) {
+    if (g.notEvaluated) {
+      io.out(`gate ${g.metric} ${g.op} ${g.value}: not evaluated (step not run in this invocation)`);
+      continue;
+    }
     io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
     if (!g.pass) exitCode = 3;
   }

@@ -14,6 +14,8 @@ export interface GateResult {
   value: number;
   actual: number | null;
   pass: boolean;
+  /** The gate's step did not run in this invocation (--until / --only). */
+  notEvaluated?: boolean;
 }
 
 export interface Report {
@@ -38,6 +40,9 @@ export function metricAt(steps: StepRecord[], path: string): number | null {
 
 export function evaluateGates(gates: Gate[], steps: StepRecord[]): GateResult[] {
   return gates.map((g) => {
+    const step = steps.find((s) => s.id === g.metric.split('.')[0]);
+    // A gate on a step this invocation did not reach (--until, --only) is not evaluated.
+    if (step?.status === 'not-run') return { metric: g.metric, op: g.op, value: g.value, actual: null, pass: true, notEvaluated: true };
     const actual = metricAt(steps, g.metric);
     const pass =
       actual !== null &&

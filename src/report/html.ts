@@ -269,7 +269,7 @@ function gates(report: Report): string {
     td(`<code>${escapeHtml(g.metric)}</code>`),
     td(escapeHtml(`${g.op} ${exact(g.value)}`)),
     td(escapeHtml(g.actual === null ? 'missing' : isNum(g.actual) ? String(Number(g.actual.toPrecision(6))) : 'n/a'), 'num'),
-    td(`<span class="result ${g.pass ? 'pass' : 'fail'}">${g.pass ? 'pass' : 'FAIL'}</span>`),
+    td(g.notEvaluated ? 'not evaluated' : `<span class="result ${g.pass ? 'pass' : 'fail'}">${g.pass ? 'pass' : 'FAIL'}</span>`),
   ]);
   const failed = report.gates.filter((g) => !g.pass).length;
   return section('gates', `Gates: ${failed ? `${failed} of ${report.gates.length} failed` : 'all pass'}`, table(['metric', 'condition', 'actual', 'result'], rows));

@@ -21,7 +21,7 @@ export function junitCases(report: Report, baseline: { name: string; regression:
     skipped: s.status === 'skipped' ? s.skipped?.reason ?? 'skipped' : s.status === 'not-run' ? 'not run' : undefined,
   }));
   for (const g of report.gates) {
-    cases.push({ classname: 'qrun.gates', name: `${g.metric} ${g.op} ${g.value}`, seconds: 0, failure: g.pass ? undefined : `actual ${g.actual ?? 'missing'}` });
+    cases.push({ classname: 'qrun.gates', name: `${g.metric} ${g.op} ${g.value}`, seconds: 0, failure: g.pass ? undefined : `actual ${g.actual ?? 'missing'}`, skipped: g.notEvaluated ? 'step not run in this invocation' : undefined });
   }
   for (const b of baseline) cases.push({ classname: 'qrun.baseline', name: b.name, seconds: 0, failure: b.regression ? `regression: ${b.change}` : undefined });
   return cases;

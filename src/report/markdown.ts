@@ -20,7 +20,7 @@ export function renderMarkdown(report: Report): string {
   }
   if (report.gates.length) {
     out.push('## Gates', '', '| metric | condition | actual | result |', '|---|---|---|---|');
-    for (const g of report.gates) out.push(`| ${g.metric} | ${g.op} ${g.value} | ${g.actual ?? 'missing'} | ${g.pass ? 'pass' : '**FAIL**'} |`);
+    for (const g of report.gates) out.push(`| ${g.metric} | ${g.op} ${g.value} | ${g.notEvaluated ? '—' : g.actual ?? 'missing'} | ${g.notEvaluated ? 'not evaluated' : g.pass ? 'pass' : '**FAIL**'} |`);
     out.push('');
   }
   out.push('## Steps', '', '| step | plugin | status | duration | cache key |', '|---|---|---|---|---|');
