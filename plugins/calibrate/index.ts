@@ -8,14 +8,15 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
-import { loadSampleBatches, tensorSourceFor } from '../../src/data/model-batches.ts';
+import type ort from 'onnxruntime-node';
+import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
 import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
 import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor } from '../../src/onnx/tensor.ts';
 import { DataType, type ModelProto } from '../../src/onnx/types.ts';
-import { forEachActivation, withActivationOutputs } from '../../src/quant/activation-runner.ts';
+import { forEachActivation, readModelWithOutputs } from '../../src/quant/activation-runner.ts';
 import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
 import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
-import { AbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
+import { GrowingAbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
 import { asymmetricUint8, symmetricScale } from '../../src/quant/scale-math.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
@@ -56,6 +57,22 @@ export function findActivationSlots(model: ModelProto): ActivationSlot[] {
     if (!slot.params.some((p) => p.scale === n.input[1])) slot.params.push({ scale: n.input[1]!, zeroPoint: n.input[2] ?? '' });
   }
   return [...slots.values()];
+}
+
+/**
+ * The FP32 model with every calibrated tensor as an extra output, in onnxruntime, and the data's
+ * batches. Its own function so that the model's bytes and decoded form are garbage once the session
+ * holds its copy (the session is what stays alive through calibration).
+ */
+async function openCalibrationSession(floatPath: string, fetches: string[], spec: SampleSpec): Promise<{ session: ort.InferenceSession; data: SampleBatches }> {
+  const { bytes, model } = await readModelWithOutputs(floatPath, fetches);
+  const produced = new Set([...model.graph.node.flatMap((n) => n.output), ...model.graph.input.map((i) => i.name)]);
+  for (const t of fetches) {
+    if (!produced.has(t)) throw errors.usage(`calibrate: tensor "${t}" of the QDQ model is not in the FP32 model`, 'wire `float:` to the model qdq.insert started from');
+  }
+  const data = await loadSampleBatches(model, spec);
+  const session = await createSession(bytes, { optimization: 'basic' });
+  return { session, data };
 }
 
 const calibrate: Plugin<CalibrateOptions> = {
@@ -106,22 +123,18 @@ const calibrate: Plugin<CalibrateOptions> = {
     }
 
     const meter = new PeakRssMeter();
-    // The FP32 model with every calibrated tensor as an extra output.
-    const float = await readModel(inputs.float!.path);
-    const produced = new Set([...float.graph.node.flatMap((n) => n.output), ...float.graph.input.map((i) => i.name)]);
-    for (const s of slots) {
-      if (!produced.has(s.tensor)) throw errors.usage(`calibrate: tensor "${s.tensor}" of the QDQ model is not in the FP32 model`, 'wire `float:` to the model qdq.insert started from');
-    }
-    const data = await loadSampleBatches(float, {
+    const fetches = slots.map((s) => s.tensor);
+    const { session, data } = await openCalibrationSession(inputs.float!.path, fetches, {
       name: options.data,
       tensorFile: sources.tensors,
       datasetsDir: inputs.datasets?.path,
       batchSize: options.batchSize,
       limit: options.samples,
     });
-    if (data.samples === 0) throw errors.dataEmpty(options.tensors ?? options.data);
-    const fetches = slots.map((s) => s.tensor);
-    const session = await createSession(withActivationOutputs(float, fetches), { optimization: 'basic' });
+    if (data.samples === 0) {
+      await session.release();
+      throw errors.dataEmpty(options.tensors ?? options.data);
+    }
     const batches = data.batches;
     const runAll = (pass: string, visit: (slot: number, data: Float32Array) => void) =>
       forEachActivation(session, batches, fetches, (k, t) => visit(k, t.data as Float32Array), {
@@ -132,14 +145,19 @@ const calibrate: Plugin<CalibrateOptions> = {
         },
       });
 
+    // One pass: min/max and, for the histogram methods, an |x| histogram whose range grows with
+    // the data (TensorRT's way), instead of a min/max pass and then a histogram pass.
     const ranges = slots.map(() => new MinMaxCollector());
-    await runAll('min/max', (k, d) => ranges[k]!.add(d));
+    const hists = options.method === 'minmax' ? undefined : slots.map(() => new GrowingAbsHistogram(options.bins));
+    await runAll(options.method === 'minmax' ? 'min/max' : `min/max + histogram (${options.method})`, (k, d) => {
+      const absMax = ranges[k]!.add(d);
+      hists?.[k]!.add(d, absMax);
+    });
     let thresholds = ranges.map((r) => r.absMax);
     const extra: Record<string, unknown>[] = slots.map(() => ({}));
-    if (options.method !== 'minmax') {
-      const hists = ranges.map((r) => new AbsHistogram(r.absMax, options.bins));
-      await runAll(`histogram (${options.method})`, (k, d) => hists[k]!.add(d));
-      thresholds = hists.map((h, k) => {
+    if (hists) {
+      thresholds = hists.map((g, k) => {
+        const h = g.toHistogram();
         if (options.method === 'percentile') return h.percentile(options.percentile);
         if (options.method === 'entropy') {
           const e = calibrateEntropy(h);

@@ -19,10 +19,24 @@ export const FLOAT32_MIN = -3.4028234663852886e38;
 /** `/bert/encoder/layer.0/...`-style node scope from a weight prefix, as torch.onnx.export names them. */
 export const scopeOf = (prefix: string) => `/${prefix.replace(/\.(?=[a-zA-Z_])/g, '/')}`;
 
-/** [rows, cols] → [cols, rows]: PyTorch keeps Linear weights as [out, in]; MatMul wants [in, out]. */
+/**
+ * [rows, cols] → [cols, rows]: PyTorch keeps Linear weights as [out, in]; MatMul wants [in, out].
+ * In 64 × 64 tiles, so reads and writes both stay within a few cache lines (the plain double loop
+ * wrote with a stride of `rows` floats and took 0.6 s of a BERT-base export).
+ */
 export function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c]!;
+  const tile = 64;
+  for (let r0 = 0; r0 < rows; r0 += tile) {
+    const r1 = Math.min(rows, r0 + tile);
+    for (let c0 = 0; c0 < cols; c0 += tile) {
+      const c1 = Math.min(cols, c0 + tile);
+      for (let r = r0; r < r1; r++) {
+        const from = r * cols;
+        for (let c = c0; c < c1; c++) out[c * rows + r] = values[from + c]!;
+      }
+    }
+  }
   return out;
 }
 

@@ -18,7 +18,7 @@
 //   into com.microsoft.DynamicQuantizeMatMul (activation scales computed per batch at run time;
 //   no calibration). TensorRT has no dynamic quantization: that mode is for CPU onnxruntime.
 import { attrInt, indexGraph, uniqueName, usedNames, type GraphIndex } from '../onnx/graph.ts';
-import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
+import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor, tensorDims, tensorSize, tensorToFloat32 } from '../onnx/tensor.ts';
 import { DataType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
 import { quantizeWeightsPerChannel, quantizeWeightsPerTensor } from './scale-math.ts';
 
@@ -102,6 +102,17 @@ function promoteConstantWeights(model: ModelProto, opts: QdqPlacementOptions): v
   const drop = new Set(promote);
   for (const c of promote) g.initializer.push({ ...c.attribute.find((a) => a.name === 'value')!.t!, name: c.output[0]! });
   g.node = g.node.filter((n) => !drop.has(n));
+}
+
+/**
+ * A weight's float32 values: a view of its raw_data where that is 4-byte aligned (no copy of the
+ * weight), else an aligned copy (protobufjs hands out views into the file's buffer at any offset).
+ */
+function floatWeights(t: TensorProto): Float32Array {
+  const raw = t.rawData;
+  const n = tensorSize(t);
+  if (t.dataType === DataType.FLOAT && !t.externalData?.length && raw && raw.byteLength === n * 4 && raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n);
+  return tensorToFloat32(t);
 }
 
 function isConstant(index: GraphIndex, tensor: string): boolean {
@@ -202,7 +213,7 @@ export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions
     const w = index.initializers.get(tensor)!;
     const dims = tensorDims(w);
     const axis = weightAxis(node, i, dims);
-    const values = tensorToFloat32(w);
+    const values = floatWeights(w);
     const q = uniqueName(used, `${tensor}_quantized`);
     const scale = uniqueName(used, `${tensor}_scale`);
     const zeroPoint = uniqueName(used, `${tensor}_zero_point`);

@@ -1,28 +1,57 @@
-// Streaming activation statistics. Pass 1 tracks min/max; pass 2 (percentile, entropy, mse) fills a
-// histogram of |x| over [0, absMax] fixed by pass 1, so memory stays constant however many
-// calibration batches run, and the result does not depend on batch order.
+// Streaming activation statistics, in memory that does not grow with the number of calibration
+// batches: min/max, and for percentile / entropy / mse a histogram of |x|. `AbsHistogram` has a fixed
+// range [0, absMax] known in advance; `GrowingAbsHistogram` needs no range up front, so calibration
+// runs the model once instead of twice (a min/max pass, then a histogram pass).
 
 export class MinMaxCollector {
   min = Infinity;
   max = -Infinity;
   count = 0;
 
-  add(values: Float32Array): void {
-    let lo = this.min;
-    let hi = this.max;
+  /** Adds a batch; returns the batch's largest finite |x| (0 for an empty or all-NaN batch). */
+  add(values: Float32Array): number {
+    let lo = Infinity;
+    let hi = -Infinity;
+    // Math.min/max compile to branch-free instructions: ~3× faster than compare-and-assign on
+    // activations, whose order is random. A NaN poisons them; then the batch is read again, skipping NaN.
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
     }
-    this.min = lo;
-    this.max = hi;
+    if (Number.isNaN(lo) || Number.isNaN(hi)) [lo, hi] = minMaxSkippingNaN(values);
+    if (lo < this.min) this.min = lo;
+    if (hi > this.max) this.max = hi;
     this.count += values.length;
+    if (Number.isFinite(lo) && Number.isFinite(hi)) return Math.max(-lo, hi, 0);
+    return finiteAbsMax(values);
   }
 
   get absMax(): number {
     return Math.max(Math.abs(this.min), Math.abs(this.max));
   }
+}
+
+function minMaxSkippingNaN(values: Float32Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+/** Largest |x| that is finite (±Inf and NaN skipped). */
+function finiteAbsMax(values: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    const a = v < 0 ? -v : v;
+    if (a > m && a !== Infinity) m = a;
+  }
+  return m;
 }
 
 export class AbsHistogram {
@@ -32,8 +61,10 @@ export class AbsHistogram {
   constructor(
     readonly absMax: number,
     readonly bins: number,
+    counts?: Float64Array,
   ) {
-    this.counts = new Float64Array(bins);
+    this.counts = counts ?? new Float64Array(bins);
+    if (counts) this.total = counts.reduce((a, b) => a + b, 0);
   }
 
   add(values: Float32Array): void {
@@ -62,5 +93,100 @@ export class AbsHistogram {
       if (acc >= target) return ((b + 1) / this.bins) * this.absMax;
     }
     return this.absMax;
+  }
+}
+
+/**
+ * A |x| histogram filled in one pass without knowing the range first, as TensorRT's calibrator
+ * collects it: `2 × bins` bins of width w from 0; when a batch reaches beyond the last bin, w doubles
+ * (as often as needed) and each run of 2^k neighbouring bins merges into one, so the counts stay
+ * exact counts of coarser bins. The first batch with a non-zero value sets w so that its max fills
+ * the histogram. After growing, the data's max lies in the upper half of the range, so [0, max]
+ * spans between `bins` and `2 × bins` bins of width w. Counts depend on the data and on the batch
+ * order, which calibration fixes (batches are sorted by length): the result is deterministic.
+ */
+export class GrowingAbsHistogram {
+  private counts: Float64Array;
+  private width = 0;
+  private max = 0;
+  total = 0;
+
+  constructor(readonly bins: number) {
+    this.counts = new Float64Array(2 * bins);
+  }
+
+  /**
+   * Adds a batch. `batchAbsMax`, its largest finite |x|, is computed when not given (calibration
+   * passes the one MinMaxCollector.add returns, saving a read of the batch).
+   */
+  add(values: Float32Array, batchAbsMax?: number): void {
+    const batchMax = batchAbsMax ?? finiteAbsMax(values); // ±Inf lands in the last bin
+    if (batchMax > this.max) this.max = batchMax;
+    this.total += values.length;
+    const n = this.counts.length;
+    if (this.width === 0) {
+      if (batchMax === 0) {
+        this.counts[0]! += values.length;
+        return;
+      }
+      this.width = batchMax / n;
+    }
+    let factor = 1;
+    while (batchMax > this.width * factor * n) factor *= 2;
+    if (factor > 1) this.merge(factor);
+    const k = 1 / this.width;
+    const last = n - 1;
+    const counts = this.counts;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      const b = Math.floor((v < 0 ? -v : v) * k);
+      counts[b > last ? last : b]!++;
+    }
+  }
+
+  /** Bins grow `factor` times wider: bin i's count moves to bin ⌊i / factor⌋. */
+  private merge(factor: number): void {
+    const merged = new Float64Array(this.counts.length);
+    for (let i = 0; i < this.counts.length; i++) merged[Math.floor(i / factor)]! += this.counts[i]!;
+    this.counts = merged;
+    this.width *= factor;
+  }
+
+  /**
+   * The histogram as the calibrators read it: `bins` bins over [0, max]. Each of our bins is spread
+   * over the output bins it overlaps in proportion to the overlap (values taken as uniform within a
+   * bin); an output bin is 1–2 of ours wide, so the shape keeps the resolution of `bins` bins.
+   */
+  toHistogram(): AbsHistogram {
+    const out = new Float64Array(this.bins);
+    if (this.max <= 0 || this.width === 0) {
+      out[0] = this.total;
+      return new AbsHistogram(this.max, this.bins, out);
+    }
+    const target = this.max / this.bins;
+    const last = this.bins - 1;
+    for (let i = 0; i < this.counts.length; i++) {
+      const c = this.counts[i]!;
+      if (c === 0) continue;
+      const lo = i * this.width;
+      const hi = lo + this.width;
+      const first = Math.min(last, Math.floor(lo / target));
+      const end = Math.min(last, Math.floor(hi / target));
+      if (first === end) {
+        out[first]! += c;
+        continue;
+      }
+      // Overlaps with the output bins first..end (the last output bin takes everything beyond max);
+      // shared out in proportion to their sum, so no count is lost to rounding.
+      let sum = 0;
+      const parts: number[] = [];
+      for (let j = first; j <= end; j++) {
+        const part = Math.max(0, Math.min(hi, j === last ? hi : (j + 1) * target) - Math.max(lo, j * target));
+        parts.push(part);
+        sum += part;
+      }
+      parts.forEach((part, k) => (out[first + k]! += sum > 0 ? (c * part) / sum : k === 0 ? c : 0));
+    }
+    return new AbsHistogram(this.max, this.bins, out);
   }
 }
