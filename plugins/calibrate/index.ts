@@ -4,13 +4,12 @@
 // Methods: minmax; percentile, entropy (TensorRT's KL calibrator) and mse on the |x| histogram
 // (src/quant/*-calibrator.ts). Data: the tokenized text data set `data`, or tensors (.npy, .npz,
 // .tensors.jsonl) named by `tensors:` or by the data set's own file (src/data/tensor-dataset.ts).
-import { copyFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
-import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
 import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor } from '../../src/onnx/tensor.ts';
 import { DataType, type ModelProto } from '../../src/onnx/types.ts';
 import { forEachActivation, readModelWithOutputs } from '../../src/quant/activation-runner.ts';
@@ -18,6 +17,7 @@ import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
 import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
 import { GrowingAbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
 import { asymmetricUint8, symmetricScale } from '../../src/quant/scale-math.ts';
+import { loadablePath, readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
 
@@ -64,14 +64,16 @@ export function findActivationSlots(model: ModelProto): ActivationSlot[] {
  * batches. Its own function so that the model's bytes and decoded form are garbage once the session
  * holds its copy (the session is what stays alive through calibration).
  */
-async function openCalibrationSession(floatPath: string, fetches: string[], spec: SampleSpec): Promise<{ session: ort.InferenceSession; data: SampleBatches }> {
+async function openCalibrationSession(floatPath: string, fetches: string[], tmpDir: string, spec: SampleSpec): Promise<{ session: ort.InferenceSession; data: SampleBatches }> {
   const { bytes, model } = await readModelWithOutputs(floatPath, fetches);
   const produced = new Set([...model.graph.node.flatMap((n) => n.output), ...model.graph.input.map((i) => i.name)]);
   for (const t of fetches) {
     if (!produced.has(t)) throw errors.usage(`calibrate: tensor "${t}" of the QDQ model is not in the FP32 model`, 'wire `float:` to the model qdq.insert started from');
   }
   const data = await loadSampleBatches(model, spec);
-  const session = await createSession(bytes, { optimization: 'basic' });
+  // A model with external data (over 2 GiB) loads from a path, beside links to its data files.
+  const path = await loadablePath(model, bytes, floatPath, tmpDir);
+  const session = await createSession(path ?? bytes, { optimization: 'basic' });
   return { session, data };
 }
 
@@ -111,20 +113,20 @@ const calibrate: Plugin<CalibrateOptions> = {
     return { onnxruntime: ORT_VERSION };
   },
   async run(options, inputs, sources, ctx) {
-    const qdq = await readModel(inputs.model!.path);
+    const qdq = await readModelFile(inputs.model!.path);
     const slots = findActivationSlots(qdq);
     if (slots.length === 0) {
       // Weight-only or dynamic quantization (qdq.insert mode: weight-only | dynamic): no activation
       // scale to compute. The model passes through unchanged.
       ctx.emit({ type: 'log', level: 'info', message: 'no activation QuantizeLinear in the model (weight-only or dynamic quantization): nothing to calibrate' });
-      await copyFile(inputs.model!.path, join(ctx.outDir, 'model.onnx'));
+      await writeModelFile(qdq, join(ctx.outDir, 'model.onnx'));
       await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, samples: 0, tensors: [] }, null, 1));
       return { metrics: { method: 'none (no activation quantization)', samples: 0, tensors: 0 } };
     }
 
     const meter = new PeakRssMeter();
     const fetches = slots.map((s) => s.tensor);
-    const { session, data } = await openCalibrationSession(inputs.float!.path, fetches, {
+    const { session, data } = await openCalibrationSession(inputs.float!.path, fetches, ctx.tmpDir, {
       name: options.data,
       tensorFile: sources.tensors,
       datasetsDir: inputs.datasets?.path,
@@ -190,7 +192,7 @@ const calibrate: Plugin<CalibrateOptions> = {
       }
       stats.push({ tensor: s.tensor, min: r.min, max: r.max, threshold: t, clipped: r.absMax > 0 ? 1 - t / r.absMax : 0, scale: Math.fround(scale), zeroPoint: zp, ...extra[k] });
     });
-    await writeFile(join(ctx.outDir, 'model.onnx'), encodeModel(qdq));
+    await writeModelFile(qdq, join(ctx.outDir, 'model.onnx'));
     await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, percentile: options.method === 'percentile' ? options.percentile : undefined, samples: data.samples, batches: batches.length, tensors: stats }, null, 1));
     const clipped = stats.map((s) => s.clipped as number);
     return {

@@ -5,17 +5,14 @@
 // In a recipe after hf.load, later steps take this step's model: the planner wires the latest
 // earlier `onnx-model` (src/engine/plan.ts).
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { errors, QrunError } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { CheckpointWeights, exportEncoder, OPSET, parseEncoderConfig, RandomWeights } from '../../src/export/index.ts';
-import { encodeModel } from '../../src/onnx/model-io.ts';
+import { writeModelFile } from '../../src/runtime/model-file.ts';
 import { Checkpoint } from '../../src/safetensors/index.ts';
 import { onnxExportOptionsSchema, type OnnxExportOptions } from './options.ts';
-
-/** Protobuf messages cannot exceed 2 GiB; bigger models need ONNX external data. */
-const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
 const onnxExport: Plugin<OnnxExportOptions> = {
   name: 'onnx.export',
@@ -51,20 +48,16 @@ const onnxExport: Plugin<OnnxExportOptions> = {
     const cfg = parseEncoderConfig(raw, configFile);
 
     const checkpoint = options.weights === 'checkpoint' ? await Checkpoint.open(dir!) : undefined;
-    let bytes: Uint8Array;
     let result;
     try {
       const weights = checkpoint ? new CheckpointWeights(checkpoint) : new RandomWeights(options.seed, cfg.initializerRange);
       ctx.emit({ type: 'progress', message: `building ${cfg.modelType} (${cfg.layers} layers, hidden ${cfg.hiddenSize}) from ${weights.description}` });
       result = await exportEncoder(cfg, weights, options.task);
-      bytes = encodeModel(result.model);
     } finally {
       await checkpoint?.close();
     }
-    if (bytes.byteLength > PROTOBUF_LIMIT) {
-      throw new QrunError([{ code: 'EXPORT_TOO_LARGE', message: `the exported model is ${bytes.byteLength} bytes, above protobuf's 2 GiB limit`, hint: 'models this large need ONNX external data, which the native exporter does not write yet; export with PyTorch' }]);
-    }
-    await writeFile(join(ctx.outDir, 'model.onnx'), bytes);
+    // One protobuf, or model.onnx + model.onnx.data (ONNX external data) above protobuf's 2 GiB.
+    const written = await writeModelFile(result.model, join(ctx.outDir, 'model.onnx'));
     const graph = result.model.graph;
     return {
       metrics: {
@@ -80,7 +73,8 @@ const onnxExport: Plugin<OnnxExportOptions> = {
         nodes: graph.node.length,
         inputs: graph.input.map((i) => i.name),
         outputs: graph.output.map((o) => o.name),
-        bytes: bytes.byteLength,
+        bytes: written.bytes + written.dataBytes,
+        externalData: written.dataFile ? basename(written.dataFile) : null,
       },
     };
   },

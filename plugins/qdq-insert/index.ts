@@ -1,12 +1,11 @@
 // qdq.insert — QuantizeLinear/DequantizeLinear pairs where TensorRT fuses them (see
 // src/quant/place-qdq.ts for the rules and why). Activation scales are placeholders until calibrate.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin } from '../../src/engine/plugin.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
-import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
 import { placeQdqForTensorRT, type QdqMode } from '../../src/quant/place-qdq.ts';
+import { readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
 
 export interface QdqInsertOptions {
   ops: string[];
@@ -50,7 +49,7 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
   inputs: { model: { kind: 'onnx-model' } },
   outputs: { model: { kind: 'qdq-model', path: 'model.onnx' } },
   async run(options, inputs, _sources, ctx) {
-    const model = await readModel(inputs.model!.path);
+    const model = await readModelFile(inputs.model!.path); // external data (models over 2 GiB) read in
     const opset = opsetVersion(model);
     if (opset < 13) {
       throw errors.usage(`qdq.insert needs ONNX opset ≥ 13 for per-channel DequantizeLinear; the model has opset ${opset}`, 're-export the model with opset_version=17');
@@ -76,7 +75,8 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
     if (placement.quantizedNodes.length === 0) {
       throw errors.usage(`qdq.insert found nothing to quantize (ops: ${options.ops.join(', ')}; ${placement.skippedNodes.length} node(s) skipped)`, 'check `ops` and `exclude` in the recipe');
     }
-    await writeFile(join(ctx.outDir, 'model.onnx'), encodeModel(model));
+    // One file, or model.onnx + model.onnx.data when the weights still exceed protobuf's 2 GiB.
+    await writeModelFile(model, join(ctx.outDir, 'model.onnx'));
     return {
       metrics: {
         mode: options.mode,

@@ -31,6 +31,17 @@ describe('random weights', () => {
     expect(std).toBeLessThan(0.0203);
   });
 
+  it('have normal tails (the ziggurat’s wedges and tail are sampled correctly)', () => {
+    const n = 400_000;
+    const a = seededNormal(3, 'tails', n, 1);
+    const beyond = [1, 2, 3].map((k) => a.reduce((c, v) => c + (Math.abs(v) > k ? 1 : 0), 0) / n);
+    // P(|Z| > 1, 2, 3) = 0.3173, 0.0455, 0.0027; binomial standard errors ≈ 0.0007, 0.0003, 0.00008.
+    expect(Math.abs(beyond[0]! - 0.3173)).toBeLessThan(0.003);
+    expect(Math.abs(beyond[1]! - 0.0455)).toBeLessThan(0.0015);
+    expect(Math.abs(beyond[2]! - 0.0027)).toBeLessThan(0.0004);
+    expect(a.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeGreaterThan(3.6); // samples beyond the ziggurat's base r = 3.44
+  });
+
   it('follow transformers’ init: LayerNorm 1 / 0, biases 0, the padding row of an embedding 0', async () => {
     const w = new RandomWeights(0, 0.02);
     expect(Array.from(await w.tensor('x.LayerNorm.weight', [3], 'ones'))).toEqual([1, 1, 1]);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../tests/helpers/temp.ts';
 import { percentileOf } from './agreement.ts';
-import { AbsHistogram, MinMaxCollector } from './range-collector.ts';
+import { AbsHistogram, GrowingAbsHistogram, MinMaxCollector } from './range-collector.ts';
 
 function gaussian(rand: () => number, n: number, sigma = 1): Float32Array {
   // Box–Muller; heavy enough tails to make high percentiles differ from the max.
@@ -88,5 +88,68 @@ describe('AbsHistogram', () => {
     expect(zero.total).toBe(10);
     expect(zero.percentile(99.99)).toBe(0);
     expect(new AbsHistogram(3, 16).percentile(50)).toBe(3);
+  });
+});
+
+describe('GrowingAbsHistogram (one pass, range found on the way)', () => {
+  /** Batches whose spread grows, so the histogram has to widen several times. */
+  function growingBatches(seed: number): Float32Array[] {
+    const rand = seededRandom(seed);
+    return [0.01, 0.5, 0.2, 3, 1, 40, 2].map((sigma, k) => gaussian(rand, 3000 + 700 * k, sigma));
+  }
+
+  it('keeps every count and answers percentiles as the two-pass histogram does, within one of its bins', () => {
+    const batches = growingBatches(8);
+    const mm = new MinMaxCollector();
+    for (const b of batches) mm.add(b);
+    const bins = 2048;
+    const twoPass = new AbsHistogram(mm.absMax, bins);
+    const grown = new GrowingAbsHistogram(bins);
+    for (const b of batches) {
+      twoPass.add(b);
+      grown.add(b);
+    }
+    const h = grown.toHistogram();
+    expect(h.absMax).toBe(mm.absMax);
+    expect(h.counts).toHaveLength(bins);
+    expect(h.total).toBe(twoPass.total);
+    expect(h.counts.reduce((a, b) => a + b, 0)).toBeCloseTo(twoPass.total, 6);
+    const width = mm.absMax / bins;
+    for (const p of [50, 90, 99, 99.9, 99.99, 100]) expect(Math.abs(h.percentile(p) - twoPass.percentile(p)), `p${p}`).toBeLessThanOrEqual(2 * width);
+  });
+
+  it('is deterministic, and a batch max given by MinMaxCollector gives the same counts as one it computes', () => {
+    const batches = growingBatches(9);
+    const a = new GrowingAbsHistogram(512);
+    const b = new GrowingAbsHistogram(512);
+    const c = new GrowingAbsHistogram(512);
+    const mm = new MinMaxCollector();
+    for (const x of batches) {
+      a.add(x);
+      b.add(x);
+      c.add(x, mm.add(x));
+    }
+    expect(Array.from(a.toHistogram().counts)).toEqual(Array.from(b.toHistogram().counts));
+    expect(Array.from(c.toHistogram().counts)).toEqual(Array.from(a.toHistogram().counts));
+  });
+
+  it('all zeros, then a range; ±Inf counted in the last bin and NaN ignored by the range', () => {
+    const h = new GrowingAbsHistogram(16);
+    h.add(new Float32Array(10));
+    expect(h.toHistogram().percentile(99)).toBe(0);
+    h.add(Float32Array.of(1, -2, Infinity, NaN));
+    const out = h.toHistogram();
+    expect(out.absMax).toBe(2);
+    expect(out.total).toBe(14);
+    expect(out.counts[0]).toBeGreaterThanOrEqual(10); // the zeros stay in the first bin
+    expect(out.counts[15]).toBeGreaterThanOrEqual(2); // 2 and +Inf
+  });
+
+  it('MinMaxCollector.add returns the batch’s largest finite |x|, skipping NaN as before', () => {
+    const c = new MinMaxCollector();
+    expect(c.add(Float32Array.of(-3, NaN, 2))).toBe(3);
+    expect([c.min, c.max]).toEqual([-3, 2]);
+    expect(c.add(Float32Array.of(Infinity, 1))).toBe(1);
+    expect(c.max).toBe(Infinity);
   });
 });

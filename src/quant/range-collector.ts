@@ -62,9 +62,10 @@ export class AbsHistogram {
     readonly absMax: number,
     readonly bins: number,
     counts?: Float64Array,
+    total = 0,
   ) {
     this.counts = counts ?? new Float64Array(bins);
-    if (counts) this.total = counts.reduce((a, b) => a + b, 0);
+    this.total = total;
   }
 
   add(values: Float32Array): void {
@@ -161,7 +162,7 @@ export class GrowingAbsHistogram {
     const out = new Float64Array(this.bins);
     if (this.max <= 0 || this.width === 0) {
       out[0] = this.total;
-      return new AbsHistogram(this.max, this.bins, out);
+      return new AbsHistogram(this.max, this.bins, out, this.total);
     }
     const target = this.max / this.bins;
     const last = this.bins - 1;
@@ -187,6 +188,6 @@ export class GrowingAbsHistogram {
       }
       parts.forEach((part, k) => (out[first + k]! += sum > 0 ? (c * part) / sum : k === 0 ? c : 0));
     }
-    return new AbsHistogram(this.max, this.bins, out);
+    return new AbsHistogram(this.max, this.bins, out, this.total);
   }
 }

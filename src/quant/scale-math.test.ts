@@ -117,6 +117,25 @@ describe('quantizeWeightsPerChannel', () => {
     expect(Array.from(q)).toEqual([127, 127, 2, 2, -4, -127]);
   });
 
+  it('equals the element-by-element reference (roundHalfEven of value / scale, clamped) on every layout, ties included', () => {
+    const rand = seededRandom(19);
+    const reference = (values: Float32Array, dims: number[], axis: number, scales: Float32Array) => {
+      const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+      return Int8Array.from(values, (v, i) => Math.max(-127, Math.min(127, roundHalfEven(v / scales[Math.floor(i / inner) % dims[axis]!]!))));
+    };
+    for (const [dims, axis] of [[[33, 17], 1], [[17, 33], 0], [[5, 4, 3, 3], 0], [[2, 3, 4], 1]] as const) {
+      const n = dims.reduce((a, b) => a * b, 1);
+      // Half of the values sit exactly on a tie for a power-of-two scale; NaN and ±Inf as well.
+      const values = Float32Array.from({ length: n }, (_, i) => (i % 2 ? (rand() * 2 - 1) * 8 : (Math.floor(rand() * 64) - 32 + 0.5) / 8));
+      values[3] = NaN;
+      const { q, scales } = quantizeWeightsPerChannel(values, [...dims], axis);
+      expect(Array.from(q), `dims ${dims.join('×')} axis ${axis}`).toEqual(Array.from(reference(values, [...dims], axis, scales)));
+    }
+    const inf = quantizeWeightsPerTensor(Float32Array.of(1, -Infinity, 0.5, NaN));
+    expect(inf.scale).toBe(1); // no finite range: the fallback scale
+    expect(Array.from(inf.q)).toEqual([1, -127, 0, 0]);
+  });
+
   it('an all-zero channel gets scale 1 and zeros', () => {
     const { q, scales } = quantizeWeightsPerChannel(Float32Array.of(0, 2, 0, -1), [2, 2], 1);
     expect(Array.from(scales)).toEqual([1, Math.fround(2 / 127)]);
