@@ -93,7 +93,11 @@ export function planRecipe(recipe: Recipe, registry: PluginRegistry): { steps: R
             location,
             hint: outputs.length
               ? `step "${stepId}" produces: ${outputs.join(', ')}`
-              : `earlier steps: ${[...new Set(produced.map((p) => p.step))].join(', ') || 'none'}`,
+              : (() => {
+                  const earlier = [...new Set(produced.map((p) => p.step))];
+                  const guess = didYouMean(stepId, earlier);
+                  return `${guess ? `did you mean "${guess}.${output}"? ` : ''}earlier steps: ${earlier.join(', ') || 'none'}`;
+                })(),
           });
         } else if (!accepted.includes(hit.kind)) {
           errors.push({
