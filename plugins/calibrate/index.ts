@@ -10,13 +10,11 @@ import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
-import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor } from '../../src/onnx/tensor.ts';
-import { DataType, type ModelProto } from '../../src/onnx/types.ts';
 import { forEachActivation, readModelWithOutputs } from '../../src/quant/activation-runner.ts';
 import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
 import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
 import { GrowingAbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
-import { asymmetricUint8, symmetricScale } from '../../src/quant/scale-math.ts';
+import { applyActivationScales, findActivationSlots } from '../../src/quant/activation-scales.ts';
 import { loadablePath, readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
@@ -33,30 +31,6 @@ export interface CalibrateOptions {
   samples: number;
   batchSize: number;
   bins: number;
-}
-
-interface ActivationSlot {
-  tensor: string;
-  /** Every (scale, zero point) initializer pair that quantizes this tensor (one per consumer). */
-  params: { scale: string; zeroPoint: string }[];
-  zeroPointType: number;
-}
-
-/** The activations a QDQ model quantizes: QuantizeLinear nodes fed by a non-constant tensor. */
-export function findActivationSlots(model: ModelProto): ActivationSlot[] {
-  const inits = new Map(model.graph.initializer.map((t) => [t.name ?? '', t]));
-  const slots = new Map<string, ActivationSlot>();
-  for (const n of model.graph.node) {
-    if (n.opType !== 'QuantizeLinear' || inits.has(n.input[0]!)) continue;
-    const zp = inits.get(n.input[2] ?? '');
-    let slot = slots.get(n.input[0]!);
-    if (!slot) {
-      slot = { tensor: n.input[0]!, params: [], zeroPointType: zp?.dataType ?? DataType.UINT8 };
-      slots.set(slot.tensor, slot);
-    }
-    if (!slot.params.some((p) => p.scale === n.input[1])) slot.params.push({ scale: n.input[1]!, zeroPoint: n.input[2] ?? '' });
-  }
-  return [...slots.values()];
 }
 
 /**
@@ -76,6 +50,8 @@ async function openCalibrationSession(floatPath: string, fetches: string[], tmpD
   const session = await createSession(path ?? bytes, { optimization: 'basic' });
   return { session, data };
 }
+
+export { findActivationSlots };
 
 const calibrate: Plugin<CalibrateOptions> = {
   name: 'calibrate',
@@ -174,23 +150,11 @@ const calibrate: Plugin<CalibrateOptions> = {
     await session.release();
     const peakRssDeltaMiB = meter.stop();
 
-    const inits = new Map(qdq.graph.initializer.map((t, i) => [t.name ?? '', i]));
-    const stats: Record<string, unknown>[] = [];
-    slots.forEach((s, k) => {
+    const params = applyActivationScales(qdq, slots, slots.map((_, k) => ({ min: ranges[k]!.min, max: ranges[k]!.max, threshold: thresholds[k]! })));
+    const stats = slots.map((s, k) => {
       const r = ranges[k]!;
       const t = thresholds[k]!;
-      let scale: number;
-      let zp = 0;
-      if (s.zeroPointType === DataType.INT8) scale = symmetricScale(t);
-      else ({ scale, zeroPoint: zp } = asymmetricUint8(Math.max(r.min, -t), Math.min(r.max, t)));
-      for (const p of s.params) {
-        qdq.graph.initializer[inits.get(p.scale)!] = makeFloatTensor(p.scale, [], Float32Array.of(scale));
-        if (p.zeroPoint) {
-          qdq.graph.initializer[inits.get(p.zeroPoint)!] =
-            s.zeroPointType === DataType.INT8 ? makeInt8Tensor(p.zeroPoint, [], Int8Array.of(zp)) : makeUint8Tensor(p.zeroPoint, [], Uint8Array.of(zp));
-        }
-      }
-      stats.push({ tensor: s.tensor, min: r.min, max: r.max, threshold: t, clipped: r.absMax > 0 ? 1 - t / r.absMax : 0, scale: Math.fround(scale), zeroPoint: zp, ...extra[k] });
+      return { tensor: s.tensor, min: r.min, max: r.max, threshold: t, clipped: r.absMax > 0 ? 1 - t / r.absMax : 0, scale: Math.fround(params[k]!.scale), zeroPoint: params[k]!.zeroPoint, ...extra[k] };
     });
     await writeModelFile(qdq, join(ctx.outDir, 'model.onnx'));
     await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, percentile: options.method === 'percentile' ? options.percentile : undefined, samples: data.samples, batches: batches.length, tensors: stats }, null, 1));

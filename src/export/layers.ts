@@ -20,30 +20,12 @@ export const FLOAT32_MIN = -3.4028234663852886e38;
 export const scopeOf = (prefix: string) => `/${prefix.replace(/\.(?=[a-zA-Z_])/g, '/')}`;
 
 /**
- * [rows, cols] → [cols, rows]: PyTorch keeps Linear weights as [out, in]; MatMul wants [in, out].
- * In 64 × 64 tiles, so reads and writes both stay within a few cache lines (the plain double loop
- * wrote with a stride of `rows` floats and took 0.6 s of a BERT-base export).
+ * nn.Linear as MatMul (weight [in, out]: PyTorch keeps [out, in], the source transposes it) + Add
+ * (bias): the pattern qdq.insert quantizes.
  */
-export function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(values.length);
-  const tile = 64;
-  for (let r0 = 0; r0 < rows; r0 += tile) {
-    const r1 = Math.min(rows, r0 + tile);
-    for (let c0 = 0; c0 < cols; c0 += tile) {
-      const c1 = Math.min(cols, c0 + tile);
-      for (let r = r0; r < r1; r++) {
-        const from = r * cols;
-        for (let c = c0; c < c1; c++) out[c * rows + r] = values[from + c]!;
-      }
-    }
-  }
-  return out;
-}
-
-/** nn.Linear as MatMul (weight [in, out]) + Add (bias): the pattern qdq.insert quantizes. */
 export async function linear(ctx: ExportContext, x: string, prefix: string, inF: number, outF: number, output?: string): Promise<string> {
   const { g, w } = ctx;
-  const weight = transpose2d(await w.tensor(`${prefix}.weight`, [outF, inF], { normal: true }), outF, inF);
+  const weight = await w.transposed(`${prefix}.weight`, [outF, inF], { normal: true });
   const bias = await w.tensor(`${prefix}.bias`, [outF], 'zeros');
   const scope = scopeOf(prefix);
   const mm = g.op('MatMul', [x, g.weight(`${prefix}.weight`, [inF, outF], weight)], { name: `${scope}/MatMul` });

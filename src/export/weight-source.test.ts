@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededNormal } from './seeded-normal.ts';
-import { candidateNames, RandomWeights } from './weight-source.ts';
+import { candidateNames, RandomWeights, transpose2d } from './weight-source.ts';
 
 describe('candidateNames', () => {
   it('tries the name, the name without its base-model prefix, and TF-era LayerNorm names', () => {
@@ -49,5 +49,22 @@ describe('random weights', () => {
     const table = await w.tensor('word_embeddings.weight', [4, 3], { normal: true, paddingRow: 1 });
     expect(Array.from(table.subarray(3, 6))).toEqual([0, 0, 0]);
     expect(table.subarray(0, 3).every((v) => v !== 0)).toBe(true);
+  });
+});
+
+describe('transpose2d', () => {
+  it('equals the element-by-element transpose for shapes that are not multiples of its 64 × 64 tiles', () => {
+    for (const [rows, cols] of [[70, 130], [1, 65], [64, 64], [129, 3]] as const) {
+      const v = Float32Array.from({ length: rows * cols }, (_, i) => i);
+      const t = transpose2d(v, rows, cols);
+      const expected = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) expected[c * rows + r] = v[r * cols + c]!;
+      expect(Array.from(t)).toEqual(Array.from(expected));
+    }
+  });
+
+  it('random weights come as [in, out] directly, from the same seeded stream', async () => {
+    const w = new RandomWeights(4, 0.02);
+    expect(Array.from(await w.transposed('q.weight', [3, 5], { normal: true }))).toEqual(Array.from(await w.tensor('q.weight', [5, 3], { normal: true })));
   });
 });

@@ -17,6 +17,11 @@ export interface WeightSource {
   /** For messages: the checkpoint file, or "random weights (seed N)". */
   readonly description: string;
   tensor(name: string, shape: number[], init: WeightInit): Promise<Float32Array>;
+  /**
+   * The 2-D tensor `name` of `shape` [rows, cols] (PyTorch's Linear [out, in]) laid out as
+   * [cols, rows], the [in, out] a MatMul reads.
+   */
+  transposed(name: string, shape: [number, number], init: WeightInit): Promise<Float32Array>;
 }
 
 /** Prefixes transformers puts before the base model's tensors in a *For… head model (base_model_prefix). */
@@ -55,6 +60,10 @@ export class CheckpointWeights implements WeightSource {
     }
     return this.checkpoint.readFloat32(found);
   }
+
+  async transposed(name: string, shape: [number, number]): Promise<Float32Array> {
+    return transpose2d(await this.tensor(name, shape), shape[0], shape[1]);
+  }
 }
 
 export class RandomWeights implements WeightSource {
@@ -77,4 +86,32 @@ export class RandomWeights implements WeightSource {
     }
     return values;
   }
+
+  /**
+   * Random values are independent and identically distributed, so any layout is the same
+   * distribution: generated directly as [cols, rows] (no transpose of BERT-base's 85 M weights).
+   */
+  transposed(name: string, shape: [number, number], init: WeightInit): Promise<Float32Array> {
+    return this.tensor(name, [shape[1], shape[0]], init);
+  }
+}
+
+/**
+ * [rows, cols] → [cols, rows], in 64 × 64 tiles so reads and writes both stay within a few cache
+ * lines (the plain double loop writes with a stride of `rows` floats).
+ */
+export function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(values.length);
+  const tile = 64;
+  for (let r0 = 0; r0 < rows; r0 += tile) {
+    const r1 = Math.min(rows, r0 + tile);
+    for (let c0 = 0; c0 < cols; c0 += tile) {
+      const c1 = Math.min(cols, c0 + tile);
+      for (let r = r0; r < r1; r++) {
+        const from = r * cols;
+        for (let c = c0; c < c1; c++) out[c * rows + r] = values[from + c]!;
+      }
+    }
+  }
+  return out;
 }

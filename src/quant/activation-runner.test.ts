@@ -1,5 +1,5 @@
 // Fetching activations: the appended-graph-field bytes give onnxruntime the same extra outputs as a
-// re-encoded model, and the overlapped runner visits every batch in order with the same values.
+// re-encoded model, and the runner visits every batch in order with the same values.
 import { readFileSync } from 'node:fs';
 import type ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';

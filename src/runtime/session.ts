@@ -5,6 +5,8 @@ export interface SessionSettings {
   intraOpThreads?: number;
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   optimizedModelFilePath?: string;
+  /** Per-operator timings (onnxruntime's profiler): written to `<prefix>_<date>.json` by endProfiling(). */
+  profileFilePrefix?: string;
 }
 
 export async function createSession(modelPath: string | Uint8Array, settings: SessionSettings = {}): Promise<ort.InferenceSession> {
@@ -17,6 +19,10 @@ export async function createSession(modelPath: string | Uint8Array, settings: Se
     logSeverityLevel: 3,
   };
   if (settings.optimizedModelFilePath) options.optimizedModelFilePath = settings.optimizedModelFilePath;
+  if (settings.profileFilePrefix) {
+    options.enableProfiling = true;
+    options.profileFilePrefix = settings.profileFilePrefix;
+  }
   return typeof modelPath === 'string' ? ort.InferenceSession.create(modelPath, options) : ort.InferenceSession.create(modelPath, options);
 }
 
