@@ -10,6 +10,7 @@ import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
+import type { ModelProto } from '../../src/onnx/types.ts';
 import { forEachActivation, readModelWithOutputs } from '../../src/quant/activation-runner.ts';
 import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
 import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
@@ -38,8 +39,14 @@ export interface CalibrateOptions {
  * batches. Its own function so that the model's bytes and decoded form are garbage once the session
  * holds its copy (the session is what stays alive through calibration).
  */
-async function openCalibrationSession(floatPath: string, fetches: string[], tmpDir: string, spec: SampleSpec): Promise<{ session: ort.InferenceSession; data: SampleBatches }> {
-  const { bytes, model } = await readModelWithOutputs(floatPath, fetches);
+async function openCalibrationSession(
+  floatPath: string,
+  reading: Promise<{ bytes: Uint8Array; model: ModelProto }>,
+  fetches: string[],
+  tmpDir: string,
+  spec: SampleSpec,
+): Promise<{ session: ort.InferenceSession; data: SampleBatches }> {
+  const { bytes, model } = await reading;
   const produced = new Set([...model.graph.node.flatMap((n) => n.output), ...model.graph.input.map((i) => i.name)]);
   for (const t of fetches) {
     if (!produced.has(t)) throw errors.usage(`calibrate: tensor "${t}" of the QDQ model is not in the FP32 model`, 'wire `float:` to the model qdq.insert started from');
@@ -89,8 +96,15 @@ const calibrate: Plugin<CalibrateOptions> = {
     return { onnxruntime: ORT_VERSION };
   },
   async run(options, inputs, sources, ctx) {
-    const qdq = await readModelFile(inputs.model!.path);
-    const slots = findActivationSlots(qdq);
+    // The QDQ model (which tensors to fetch) and the FP32 model are read at the same time.
+    const reading = readModelFile(inputs.model!.path).then((qdq) => ({ qdq, slots: findActivationSlots(qdq) }));
+    // `let`, dropped once the session holds its copy: the promise keeps the 440 MB of bytes alive.
+    let floatBytes: Promise<{ bytes: Uint8Array; model: ModelProto }> | undefined = readModelWithOutputs(
+      inputs.float!.path,
+      reading.then((r) => r.slots.map((s) => s.tensor)),
+    );
+    floatBytes.catch(() => undefined); // awaited below, or dropped when there is nothing to calibrate
+    const { qdq, slots } = await reading;
     if (slots.length === 0) {
       // Weight-only or dynamic quantization (qdq.insert mode: weight-only | dynamic): no activation
       // scale to compute. The model passes through unchanged.
@@ -102,13 +116,14 @@ const calibrate: Plugin<CalibrateOptions> = {
 
     const meter = new PeakRssMeter();
     const fetches = slots.map((s) => s.tensor);
-    const { session, data } = await openCalibrationSession(inputs.float!.path, fetches, ctx.tmpDir, {
+    const { session, data } = await openCalibrationSession(inputs.float!.path, floatBytes, fetches, ctx.tmpDir, {
       name: options.data,
       tensorFile: sources.tensors,
       datasetsDir: inputs.datasets?.path,
       batchSize: options.batchSize,
       limit: options.samples,
     });
+    floatBytes = undefined;
     if (data.samples === 0) {
       await session.release();
       throw errors.dataEmpty(options.tensors ?? options.data);

@@ -58,4 +58,18 @@ describe('readModelWithOutputs', () => {
     expect(appended.length).toBe(reference.length);
     appended.forEach((batch, b) => batch.forEach((values, k) => expect(values, `batch ${b} tensor ${tensors[k]}`).toEqual(reference[b]![k])));
   });
+
+  it('takes the names as a promise (read while the QDQ model is read), with room to spare or a copy when the room is short', async () => {
+    const file = readFileSync(BERT_ONNX);
+    const fromArray = await readModelWithOutputs(BERT_ONNX, tensors);
+    const fromPromise = await readModelWithOutputs(BERT_ONNX, Promise.resolve(tensors));
+    expect(Buffer.from(fromPromise.bytes).equals(Buffer.from(fromArray.bytes))).toBe(true);
+    // More than the 1 MiB + 1 % reserved for names not known up front: the bytes are copied.
+    const many = Array.from({ length: 20_000 }, (_, i) => `a_rather_long_made_up_tensor_name_to_fill_the_reserved_room_${i}`);
+    const big = await readModelWithOutputs(BERT_ONNX, Promise.resolve(many));
+    expect(big.bytes.byteLength).toBeGreaterThan(file.byteLength + 2 ** 20 + file.byteLength / 100);
+    expect(Buffer.from(big.bytes.subarray(0, file.byteLength)).equals(file)).toBe(true);
+    expect(big.bytes[file.byteLength]).toBe((7 << 3) | 2);
+    expect(big.model.graph.node.length).toBe(fromArray.model.graph.node.length);
+  });
 });

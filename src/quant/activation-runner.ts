@@ -26,29 +26,42 @@ export function withActivationOutputs(model: ModelProto, tensors: string[]): Uin
  * and skips a 0.4 s encode. `model` decodes the file's own bytes (protobufjs would not merge the
  * second graph field, so it must never read the whole buffer).
  */
-export async function readModelWithOutputs(file: string, tensors: string[]): Promise<{ bytes: Uint8Array; model: ModelProto }> {
+export async function readModelWithOutputs(file: string, tensors: string[] | Promise<string[]>): Promise<{ bytes: Uint8Array; model: ModelProto }> {
   const handle = await open(file, 'r');
+  let buffer: Uint8Array;
+  let size: number;
+  let room: number;
   try {
-    const size = (await handle.stat()).size;
-    // The extra outputs are known only after decoding (to skip tensors that already are outputs), so
-    // read into a buffer with generous room: one ValueInfoProto per tensor is its name plus ~10 bytes.
-    const room = 16 + tensors.reduce((a, t) => a + Buffer.byteLength(t) + 24, 0);
-    const buffer = new Uint8Array(size + room);
+    size = (await handle.stat()).size;
+    // Room for the extra outputs (a ValueInfoProto is a name plus ~10 bytes each). The names may
+    // still be on their way (calibration reads the QDQ model at the same time): then reserve 1 MiB
+    // plus 1 % of the model, and copy into a bigger buffer in the rare case that is not enough.
+    room = Array.isArray(tensors) ? 16 + tensors.reduce((a, t) => a + Buffer.byteLength(t) + 24, 0) : 2 ** 20 + Math.ceil(size / 100);
+    buffer = new Uint8Array(size + room);
     for (let done = 0; done < size; ) {
       const { bytesRead } = await handle.read(buffer, done, size - done, done);
       if (bytesRead === 0) throw new Error(`${file} ended after ${done} of ${size} bytes`);
       done += bytesRead;
     }
-    const model = decodeModel(buffer.subarray(0, size), file);
-    const existing = new Set(model.graph.output.map((o) => o.name));
-    const output = tensors.filter((t) => !existing.has(t)).map((name) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } }));
-    const extra = ModelProtoType.encode(ModelProtoType.fromObject({ graph: { output } })).finish();
-    if (extra.byteLength > room) throw new Error(`internal: ${extra.byteLength} bytes of extra outputs exceed the ${room} reserved`);
-    buffer.set(extra, size);
-    return { bytes: buffer.subarray(0, size + extra.byteLength), model };
   } finally {
     await handle.close();
   }
+  const model = decodeModel(buffer.subarray(0, size), file);
+  const existing = new Set(model.graph.output.map((o) => o.name));
+  const output = (await tensors).filter((t) => !existing.has(t)).map((name) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } }));
+  const extra = ModelProtoType.encode(ModelProtoType.fromObject({ graph: { output } })).finish();
+  if (extra.byteLength > room) {
+    const bigger = new Uint8Array(size + extra.byteLength);
+    bigger.set(buffer.subarray(0, size));
+    buffer = bigger;
+    return { bytes: appendAt(buffer, size, extra), model: decodeModel(buffer.subarray(0, size), file) };
+  }
+  return { bytes: appendAt(buffer, size, extra), model };
+}
+
+function appendAt(buffer: Uint8Array, at: number, extra: Uint8Array): Uint8Array {
+  buffer.set(extra, at);
+  return buffer.subarray(0, at + extra.byteLength);
 }
 
 /**

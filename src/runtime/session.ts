@@ -7,6 +7,12 @@ export interface SessionSettings {
   optimizedModelFilePath?: string;
   /** Per-operator timings (onnxruntime's profiler): written to `<prefix>_<date>.json` by endProfiling(). */
   profileFilePrefix?: string;
+  /**
+   * Whether idle pool threads spin before sleeping (onnxruntime's default: yes). Several sessions
+   * timed in turns in one process should not spin: a session's spinning threads take the cores
+   * from the next session's run.
+   */
+  allowSpinning?: boolean;
 }
 
 export async function createSession(modelPath: string | Uint8Array, settings: SessionSettings = {}): Promise<ort.InferenceSession> {
@@ -19,6 +25,7 @@ export async function createSession(modelPath: string | Uint8Array, settings: Se
     logSeverityLevel: 3,
   };
   if (settings.optimizedModelFilePath) options.optimizedModelFilePath = settings.optimizedModelFilePath;
+  if (settings.allowSpinning === false) options.extra = { session: { 'intra_op.allow_spinning': '0' } };
   if (settings.profileFilePrefix) {
     options.enableProfiling = true;
     options.profileFilePrefix = settings.profileFilePrefix;
