@@ -1,6 +1,6 @@
 // hf.load on a checkpoint without ONNX: the model output is absent with a reason, and a recipe
 // with onnx.export after it runs with no Python anywhere.
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { qrun, REPO, tempDir } from '../../tests/helpers/cli.ts';
@@ -41,5 +41,36 @@ describe('hf.load without an ONNX file', () => {
     const { report } = latestReport(join(dir, 'c'));
     expect(step(report, 'load').outputs.model).toBeUndefined();
     expect((step(report, 'qdq').metrics as { quantizedNodes: number }).quantizedNodes).toBe(34);
+  });
+});
+
+describe('hub ids through the local Hugging Face cache', () => {
+  const commit = 'a'.repeat(40);
+  function fakeCache(): string {
+    const home = tempDir();
+    const repo = join(home, 'hub', 'models--qrun--bert-langid');
+    cpSync(join(REPO, 'models/bert-langid'), join(repo, 'snapshots', commit), { recursive: true });
+    mkdirSync(join(repo, 'refs'), { recursive: true });
+    writeFileSync(join(repo, 'refs', 'main'), commit);
+    return home;
+  }
+
+  it('`model: org/name` resolves to the cached snapshot; the revision is in the report', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'r.yaml'), `name: hub\nmodel: qrun/bert-langid\nsteps:\n  - { id: load, uses: hf.load }\n`);
+    const r = await qrun([join(dir, 'r.yaml'), '--cache', join(dir, 'c')], { env: { HF_HOME: fakeCache() } });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const { report } = latestReport(join(dir, 'c'));
+    expect(step(report, 'load').metrics).toMatchObject({ hubId: 'qrun/bert-langid', revision: commit, modelType: 'bert' });
+  });
+
+  it('a hub id that is not in the cache is a recipe error with the fix; nothing is downloaded', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'r.yaml'), `name: hub\nmodel: qrun/not-cached\nsteps:\n  - { id: load, uses: hf.load }\n`);
+    const r = await qrun([join(dir, 'r.yaml'), '--cache', join(dir, 'c')], { env: { HF_HOME: fakeCache() } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/r\.yaml:2:8: error MODEL_NOT_FOUND: "qrun\/not-cached" is not a local folder and not in the Hugging Face cache/);
+    expect(r.stderr).toMatch(/hint: download it on a connected machine \(huggingface-cli download qrun\/not-cached\)/);
   });
 });

@@ -42,6 +42,9 @@ const hfLoad: Plugin<HfLoadOptions> = {
   },
   async run(options, _inputs, sources, ctx) {
     const dir = sources.model!;
+    // A hub id resolved through the local cache: its commit is in the snapshot folder's name.
+    const snapshot = /models--([^/]+)--([^/]+)\/snapshots\/([0-9a-f]{40})\/?$/.exec(dir);
+    const hub = snapshot ? { id: `${snapshot[1]}/${snapshot[2]}`, revision: snapshot[3]! } : undefined;
     const configFile = join(dir, 'config.json');
     if (!existsSync(configFile)) throw errors.modelDirInvalid(dir, 'config.json is missing');
     let config: { model_type?: string; id2label?: Record<string, string>; num_labels?: number };
@@ -104,6 +107,7 @@ const hfLoad: Plugin<HfLoadOptions> = {
     return {
       metrics: {
         modelType: config.model_type ?? 'unknown',
+        ...(hub ? { hubId: hub.id, revision: hub.revision } : {}),
         labels: config.id2label ? Object.keys(config.id2label).length : config.num_labels,
         onnx: model ? onnxRel : null,
         ...(model

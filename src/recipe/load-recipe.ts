@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import type { Diagnostic } from '../errors.ts';
@@ -13,6 +13,7 @@ import { structuralSchema } from './structural-schema.ts';
 import type { Gate, Recipe, StepSpec } from './recipe.ts';
 import { YamlLocator } from './yaml-positions.ts';
 import { expandMatrix } from './matrix.ts';
+import { looksLikeHubId, resolveHubId } from './hf-cache.ts';
 
 export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: false; errors: Diagnostic[] };
 
@@ -126,6 +127,16 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
       errors.push({ code: 'RECIPE_GATE', message: `gate "${g.metric}" names step "${stepId}", which the recipe does not have`, location: g.location, hint: `steps: ${[...ids.keys()].join(', ')}` });
     }
   }
+  let modelRef: Recipe['model'];
+  if (data.model) {
+    const location = { file, ...locator.locate(['model']) };
+    const local = resolve(dir, data.model);
+    if (!existsSync(local) && looksLikeHubId(data.model)) {
+      const hub = resolveHubId(data.model);
+      if (hub.ok) modelRef = { path: hub.path, location, hub: { id: data.model, revision: hub.revision } };
+      else errors.push({ code: 'MODEL_NOT_FOUND', message: hub.reason, location, hint: hub.hint });
+    } else modelRef = { path: local, location };
+  }
   if (errors.length) return { ok: false, errors };
   const recipe: Recipe = {
     file,
@@ -134,7 +145,7 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
     description: data.description,
     hash: sha256(canonicalJson(raw)),
     raw: raw as Record<string, unknown>,
-    model: data.model ? { path: resolve(dir, data.model), location: { file, ...locator.locate(['model']) } } : undefined,
+    model: modelRef,
     data: Object.fromEntries(
       Object.entries(data.data ?? {}).map(([k, v]) => [k, { path: resolve(dir, v), location: { file, ...locator.locate(['data', k]) } }]),
     ),

@@ -27,7 +27,8 @@ export interface Recipe {
   hash: string;
   /** The recipe as parsed, for the report. */
   raw: Record<string, unknown>;
-  model?: { path: string; location: SourceLocation };
+  /** The model folder; for a hub id, the cache snapshot it resolved to and its commit. */
+  model?: { path: string; location: SourceLocation; hub?: { id: string; revision: string } };
   data: Record<string, { path: string; location: SourceLocation }>;
   steps: StepSpec[];
   gates: Gate[];
