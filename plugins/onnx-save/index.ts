@@ -1,11 +1,10 @@
 // onnx.save — the deployable model: checked to decode and to load in onnxruntime, written with
 // deterministic bytes (protobufjs encodes in field order; inputs are themselves deterministic).
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Plugin } from '../../src/engine/plugin.ts';
-import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
-import { sha256 } from '../../src/util/hash.ts';
+import { sha256File } from '../../src/util/hash.ts';
+import { readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
 
 export interface OnnxSaveOptions {
   /** Key/values stored in the model's metadata_props (e.g. the recipe name). */
@@ -29,20 +28,30 @@ const onnxSave: Plugin<OnnxSaveOptions> = {
     return { onnxruntime: ORT_VERSION };
   },
   async run(options, inputs, _sources, ctx) {
-    const model = await readModel(inputs.model!.path);
+    // readModelFile/writeModelFile: a model whose weights pass protobuf's 2 GiB limit comes in and
+    // goes out with ONNX external data (model.onnx.data beside model.onnx); smaller ones are one file.
+    const model = await readModelFile(inputs.model!.path);
     for (const [key, value] of Object.entries(options.metadata).sort(([a], [b]) => (a < b ? -1 : 1))) {
       const existing = model.metadataProps.find((p) => p.key === key);
       if (existing) existing.value = value;
       else model.metadataProps.push({ key, value });
     }
-    const bytes = encodeModel(model);
+    const file = join(ctx.outDir, 'model.onnx');
+    const written = await writeModelFile(model, file);
     ctx.emit({ type: 'progress', message: 'checking the model loads in onnxruntime' });
-    const session = await createSession(bytes, { optimization: 'basic' });
+    const session = await createSession(file, { optimization: 'basic' });
     await session.release();
-    await writeFile(join(ctx.outDir, 'model.onnx'), bytes);
     const ops: Record<string, number> = {};
     for (const n of model.graph.node) ops[n.opType] = (ops[n.opType] ?? 0) + 1;
-    return { metrics: { bytes: bytes.byteLength, sha256: sha256(bytes), nodes: model.graph.node.length, ops } };
+    return {
+      metrics: {
+        bytes: written.bytes,
+        sha256: await sha256File(file),
+        ...(written.dataFile ? { externalDataBytes: written.dataBytes, externalTensors: written.externalTensors } : {}),
+        nodes: model.graph.node.length,
+        ops,
+      },
+    };
   },
 };
 
