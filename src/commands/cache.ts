@@ -1,25 +1,12 @@
 // `qrun cache ls | gc | verify` over a cache folder (.qrun beside a recipe, --cache DIR or $QRUN_CACHE).
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CacheStore } from '../cache/store.ts';
 import { errors } from '../errors.ts';
-import type { JournalEvent } from '../engine/journal.ts';
+import { readJournal } from '../engine/journal.ts';
 import { formatTable } from '../report/summary.ts';
 import type { Output } from './run.ts';
-
-function readJournal(file: string): JournalEvent[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as JournalEvent];
-      } catch {
-        return [];
-      }
-    });
-}
 
 /** Run ids, newest first, with the keys each run used. */
 function runs(root: string): { id: string; keys: Set<string> }[] {

@@ -1,11 +1,11 @@
 // `qrun plan recipe.yaml` (or `qrun run --dry-run`): every step with hit or miss, and for a miss
 // why — which option, input, source file or tool changed since the last run of that step.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CacheStore } from '../cache/store.ts';
 import type { KeyMaterial } from '../cache/fingerprint.ts';
 import { Executor } from '../engine/executor.ts';
-import type { JournalEvent } from '../engine/journal.ts';
+import { readJournal } from '../engine/journal.ts';
 import { formatTable } from '../report/summary.ts';
 import { cacheRootFor, loadAndPlan, loadAndPlanAll, type Output } from './run.ts';
 import type { Recipe } from '../recipe/recipe.ts';
@@ -26,16 +26,7 @@ function previousKeys(runsDir: string, recipeFile: string, variant?: string): Ma
   for (const id of readdirSync(runsDir).sort().reverse()) {
     const file = join(runsDir, id, 'journal.jsonl');
     if (!existsSync(file)) continue;
-    const events = readFileSync(file, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as JournalEvent];
-        } catch {
-          return [];
-        }
-      });
+    const events = readJournal(file);
     const start = events[0];
     if (start?.event !== 'start' || start.recipe !== recipeFile || start.variant !== variant) continue;
     for (const e of events) if (e.event === 'step' && e.key && !keys.has(e.id)) keys.set(e.id, e.key);

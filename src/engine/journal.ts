@@ -27,7 +27,8 @@ export interface InterruptedRun {
   finishedSteps: string[];
 }
 
-function readJournal(file: string): JournalEvent[] {
+/** The events of a journal file; a line cut by a crash is skipped. */
+export function readJournal(file: string): JournalEvent[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter(Boolean)
