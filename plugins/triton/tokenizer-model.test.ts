@@ -60,6 +60,7 @@ interface Run {
   tokenizerCalls: unknown[][];
 }
 
+// skip-reason: python3 has no numpy here, and the stand-in backend needs it.
 describe.skipIf(!hasNumpy)('tokenizer model.py under a stand-in Python backend (python3 with numpy)', () => {
   let root: string;
   let folder: string;
@@ -109,6 +110,7 @@ describe.skipIf(!hasNumpy)('tokenizer model.py under a stand-in Python backend (
   });
 });
 
+// skip-reason: python3 has no `tokenizers` here (not installed on the machines CI runs on).
 describe.skipIf(!hasTokenizers)('tokenizer model.py with the real `tokenizers` library', () => {
   it('gives the ids, masks and token types of qrun\'s TypeScript tokenizer on the evaluation set and odd texts', async () => {
     const root = await mkdtemp(join(tmpdir(), 'qrun-pymodel-real-'));

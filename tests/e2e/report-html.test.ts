@@ -158,6 +158,7 @@ describe('report.html in headless Chromium', () => {
     ? 'renders the latency, calibration and step charts (pixels of the bar colours in a 1280 px screenshot)'
     : `renders the charts in a screenshot — skipped: ${CHROMIUM} not found (apt-get install chromium to run it)`;
 
+  // skip-reason: chromium is the README's optional install; without it the title says what is missing.
   it.skipIf(!HAS_CHROMIUM)(title, async () => {
     const dir = process.env.QRUN_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'qrun-html-'));
     mkdirSync(dir, { recursive: true });

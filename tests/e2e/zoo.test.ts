@@ -6,7 +6,7 @@
 // calibration / evaluation read tensors (pixel_values) from .tensors.jsonl files.
 //   QRUN_ZOO_METHODS=minmax,percentile,entropy,mse QRUN_ZOO_TABLE=1 npx vitest run tests/e2e/zoo.test.ts
 // prints the table kept in docs/quantization.md.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { qrun, REPO, tempDir, type QrunResult } from '../helpers/cli.ts';
@@ -17,7 +17,6 @@ const TEXT = ['bert', 'distilbert', 'electra', 'mpnet', 'roberta', 'xlm-roberta'
 const VISION = ['vit', 'resnet'];
 const EXPORTERS = { 'model.onnx': 'torchscript', 'model-dynamo.onnx': 'dynamo' } as const;
 const METHODS = (process.env.QRUN_ZOO_METHODS ?? 'percentile').split(',');
-const available = existsSync(join(ZOO, 'langid-small.jsonl'));
 
 interface VariantResult {
   model: string;
@@ -115,7 +114,7 @@ function variantResults(model: string, cache: string): VariantResult[] {
   });
 }
 
-describe.skipIf(!available)('model zoo: qrun on each model and each exporter', () => {
+describe('model zoo: qrun on each model and each exporter', () => {
   const results = new Map<string, { run: QrunResult; variants: VariantResult[] }>();
 
   beforeAll(async () => {
