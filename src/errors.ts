@@ -87,6 +87,12 @@ export const errors = {
     make('OUTPUT_MISSING', `step "${stepId}" (${plugin}) declared output "${output}" but did not write ${path}`, 'this is a bug in the plugin: it must write every output it declares'),
   cacheUnwritable: (dir: string, reason: string) =>
     make('CACHE_UNWRITABLE', `cannot write the cache directory ${dir}: ${reason}`, 'pass --cache DIR or set QRUN_CACHE to a writable folder'),
+  linkDangling: (link: string, target: string) =>
+    make('LINK_DANGLING', `${link} is a symbolic link to ${target}, which does not exist`, 'a Hugging Face, DVC or git-annex checkout whose content was not fetched looks like this: fetch it (huggingface-cli download, dvc pull, git annex get) or remove the link'),
+  linkCycle: (link: string, target: string) =>
+    make('LINK_CYCLE', `${link} is a symbolic link to ${target}, which leads back to itself (a cycle of links)`, 'point the link at a file, or at a folder that does not hold the link'),
+  commandFilesUnmatched: (pattern: string, dir: string, location?: SourceLocation) =>
+    make('COMMAND_FILES', `files: pattern "${pattern}" matches no file in ${dir}`, 'patterns are globs relative to the recipe folder (e.g. tools/**/*.py); fix the pattern or remove it', location),
   gateFailed: (lines: string[]) =>
     new QrunError(lines.map((message) => ({ code: 'GATE_FAILED', message })), EXIT.gateFailed),
 };

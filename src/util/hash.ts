@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import { errors } from '../errors.ts';
 
 /** JSON with object keys sorted at every level: the stable text behind every cache key and hash. */
 export function canonicalJson(value: unknown): string {
@@ -27,18 +28,58 @@ export function sha256File(file: string): Promise<string> {
   });
 }
 
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
+const isErrno = (e: unknown, code: string): boolean => (e as NodeJS.ErrnoException | undefined)?.code === code;
+
+/** What a symbolic link points to, for an error message (the link text as written). */
+async function linkText(link: string): Promise<string> {
+  return readlink(link).catch(() => '?');
+}
+
+/**
+ * stat() that follows links, with a link's failure named: a dangling link (a Hugging Face, DVC or
+ * git-annex checkout whose content was never fetched) or a loop of links is an error, never a file
+ * silently left out of a digest.
+ */
+async function statFollowing(path: string): Promise<Stats> {
+  try {
+    return await stat(path);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') && (await lstat(path).catch(() => undefined))?.isSymbolicLink()) throw errors.linkDangling(path, await linkText(path));
+    if (isErrno(e, 'ELOOP')) throw errors.linkCycle(path, await linkText(path));
+    throw e;
+  }
+}
+
+/**
+ * Every file under `dir`, links followed: a Hugging Face hub snapshot (`snapshots/<commit>/config.json
+ * -> ../../blobs/<sha>`), a DVC or git-annex checkout is nothing but links, and what a step reads is
+ * what they point to. A link to a folder is walked like the folder; a link back to a folder being
+ * walked is a cycle and an error.
+ */
+async function listFiles(dir: string): Promise<{ path: string; size: number }[]> {
+  const out: { path: string; size: number }[] = [];
+  // Real paths of the folders on the current walk: a link into one of them would never end.
+  const walking: string[] = [];
   const walk = async (d: string) => {
+    walking.push(await realpath(d));
     const entries = await readdir(d, { withFileTypes: true });
     for (const e of entries) {
       const p = join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else if (e.isFile()) out.push(p);
+      else if (e.isFile()) out.push({ path: p, size: (await stat(p)).size });
+      else if (e.isSymbolicLink()) {
+        const st = await statFollowing(p);
+        if (st.isDirectory()) {
+          if (walking.includes(await realpath(p))) throw errors.linkCycle(p, await linkText(p));
+          await walk(p);
+        } else if (st.isFile()) out.push({ path: p, size: st.size });
+      }
+      // Sockets, FIFOs and devices hold no content to digest.
     }
+    walking.pop();
   };
   await walk(dir);
-  return out.sort();
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 export interface PathDigest {
@@ -50,17 +91,18 @@ export interface PathDigest {
 
 /**
  * Content digest of a file, or of a folder as the sha256 of its sorted "digest  relpath" lines:
- * names and bytes count, timestamps and permissions do not.
+ * names and bytes count, timestamps and permissions do not. Symbolic links are followed (a link and a
+ * copy of what it points to digest the same); a dangling link or a cycle is an error that names it.
  */
 export async function digestPath(path: string): Promise<PathDigest> {
-  const st = await stat(path);
+  const st = await statFollowing(path);
   if (st.isFile()) return { sha256: await sha256File(path), size: st.size };
   const files: Record<string, string> = {};
   let size = 0;
   for (const f of await listFiles(path)) {
-    const rel = relative(path, f).split(sep).join('/');
-    files[rel] = await sha256File(f);
-    size += (await stat(f)).size;
+    const rel = relative(path, f.path).split(sep).join('/');
+    files[rel] = await sha256File(f.path);
+    size += f.size;
   }
   const lines = Object.entries(files).map(([rel, d]) => `${d}  ${rel}\n`);
   return { sha256: sha256(lines.join('')), size, files };
