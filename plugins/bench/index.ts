@@ -10,11 +10,13 @@ import type ort from 'onnxruntime-node';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
-import { compareLogits, percentileOf } from '../../src/quant/agreement.ts';
+import { compareLogits } from '../../src/quant/agreement.ts';
 import { encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
 import { loadSampleBatches, rowsOf, tensorSourceFor, type SampleBatches } from '../../src/data/model-batches.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
+import { formatWithInterval } from '../../src/stats/noise.ts';
+import { latencyRow, overallSpeedup, timeInterleavedBlocks, type LatencyRow } from './latency.ts';
 
 export interface BenchOptions {
   data: string;
@@ -23,19 +25,13 @@ export interface BenchOptions {
   shapes: { batch: number; sequence: number }[];
   warmup: number;
   iterations: number;
+  /** The iterations are timed in this many blocks; their spread is the measurement's noise. */
+  blocks: number;
   threads: number;
   batchSize: number;
 }
 
-export interface LatencyRow {
-  batch: number;
-  sequence: number;
-  fp32: { p50: number; p90: number; p99: number; mean: number };
-  int8: { p50: number; p90: number; p99: number; mean: number };
-  /** INT8 median / FP32 median: below 1 is faster. */
-  ratio: number;
-  speedup: number;
-}
+export type { LatencyRow } from './latency.ts';
 
 /** A batch of `batch` copies of the first sample of `feeds` (whose first axis is the batch). */
 function tileFirstSample(feeds: Record<string, ort.Tensor>, batch: number): Record<string, ort.Tensor> {
@@ -49,11 +45,6 @@ function tileFirstSample(feeds: Record<string, ort.Tensor>, batch: number): Reco
     out[name] = new ortRuntime.Tensor(t.type as 'float32', data as unknown as Float32Array, [batch, ...t.dims.slice(1)]);
   }
   return out;
-}
-
-function summarize(times: number[]) {
-  const s = [...times].sort((a, b) => a - b);
-  return { p50: percentileOf(s, 50), p90: percentileOf(s, 90), p99: percentileOf(s, 99), mean: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
 /** Rows of `sequence` real token ids, cycling through the data set so shapes hold real text. */
@@ -89,6 +80,12 @@ const bench: Plugin<BenchOptions> = {
       },
       warmup: { type: 'integer', minimum: 0, default: 10 },
       iterations: { type: 'integer', minimum: 1, default: 50 },
+      blocks: {
+        type: 'integer',
+        minimum: 1,
+        default: 10,
+        description: 'the iterations are timed in this many blocks of interleaved FP32/INT8 pairs; the spread of the blocks’ INT8/FP32 ratios gives each ratio a 95% bootstrap interval (1 = no noise estimate)',
+      },
       threads: { type: 'integer', minimum: 0, default: 0, description: 'intra-op threads; 0 = all cores' },
       batchSize: { type: 'integer', minimum: 1, default: 32, description: 'batch size for the accuracy pass' },
     },
@@ -155,44 +152,22 @@ const bench: Plugin<BenchOptions> = {
       return tileFirstSample(data.batches[0]!.feeds(), batch);
     };
 
-    // Latency, interleaved: each iteration runs both models, alternating which goes first.
+    // Latency and its noise per shape: interleaved pairs in blocks (plugins/bench/latency.ts).
     const latency: LatencyRow[] = [];
     for (const shape of options.shapes) {
-      const feedsRef = shapeFeeds(refModel, refData, shape.batch, shape.sequence);
-      const feedsCand = shapeFeeds(candModel, candData, shape.batch, shape.sequence);
-      const time = async (s: ort.InferenceSession, feeds: Record<string, ort.Tensor>) => {
-        const t0 = performance.now();
-        await s.run(feeds);
-        return performance.now() - t0;
-      };
-      for (let i = 0; i < options.warmup; i++) {
-        await time(fp32, feedsRef);
-        await time(int8, feedsCand);
-      }
-      const tRef: number[] = [];
-      const tCand: number[] = [];
-      for (let i = 0; i < options.iterations; i++) {
-        if (ctx.signal.aborted) throw new Error('interrupted');
-        if (i % 2 === 0) {
-          tRef.push(await time(fp32, feedsRef));
-          tCand.push(await time(int8, feedsCand));
-        } else {
-          tCand.push(await time(int8, feedsCand));
-          tRef.push(await time(fp32, feedsRef));
-        }
-      }
-      const a = summarize(tRef);
-      const b = summarize(tCand);
-      latency.push({ batch: shape.batch, sequence: shape.sequence, fp32: a, int8: b, ratio: b.p50 / a.p50, speedup: a.p50 / b.p50 });
-      ctx.emit({ type: 'progress', message: `latency ${shape.batch}×${shape.sequence}: INT8/FP32 ${(b.p50 / a.p50).toFixed(2)}` });
+      const feeds = { fp32: shapeFeeds(refModel, refData, shape.batch, shape.sequence), int8: shapeFeeds(candModel, candData, shape.batch, shape.sequence) };
+      const sessions = { fp32, int8 };
+      const blocks = await timeInterleavedBlocks((m) => sessions[m].run(feeds[m]), { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, signal: ctx.signal });
+      const row = latencyRow(shape, blocks);
+      latency.push(row);
+      ctx.emit({ type: 'progress', message: `latency ${shape.batch}×${shape.sequence}: INT8/FP32 ${formatWithInterval({ value: row.ratio, interval: row.ratioInterval })}` });
     }
     await fp32.release();
     await int8.release();
 
     const sizes = { fp32: (await stat(inputs.reference!.path)).size, int8: (await stat(inputs.candidate!.path)).size };
-    const result = { data: options.data, samples, accuracy, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, threads: options.threads, onnxruntime: ORT_VERSION } };
+    const result = { data: options.data, samples, accuracy, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
     await writeFile(join(ctx.outDir, 'bench.json'), JSON.stringify(result, null, 1));
-    const ratios = latency.map((l) => l.ratio);
     return {
       metrics: {
         agreement: accuracy.agreement,
@@ -205,7 +180,8 @@ const bench: Plugin<BenchOptions> = {
         sizeRatio: sizes.int8 / sizes.fp32,
         sizes,
         latency,
-        speedup: Math.exp(-ratios.reduce((s, r) => s + Math.log(r), 0) / ratios.length),
+        // Geometric mean of the shapes' speed-ups, with its interval (speedupInterval).
+        ...overallSpeedup(latency),
       },
     };
   },
