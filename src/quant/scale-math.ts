@@ -1,6 +1,16 @@
 // Scale maths for symmetric and asymmetric linear quantization, as ONNX defines it:
-// QuantizeLinear y = saturate(round(x / scale) + zero_point), round half to even.
-// https://onnx.ai/onnx/operators/onnx__QuantizeLinear.html
+// QuantizeLinear y = saturate(round(x / scale) + zero_point), round half to even, with x / scale
+// computed in float32 for float32 x (onnxruntime divides with single-precision SIMD: MLAS
+// MlasQuantizeLinear). https://onnx.ai/onnx/operators/onnx__QuantizeLinear.html
+//
+// Why the float32 division matters: the float64 quotient of two float32 values can sit just below a
+// tie that its float32 rounding lands on. x = 0.17082490026950836, scale = 0.0021487409248948097
+// (both float32): x / scale = 79.49999848… in float64 → 79, but float32 x / scale = 79.5 → 80 (half to
+// even), which is what onnxruntime and TensorRT compute from the same scale. So every quotient here
+// is Math.fround(x / s): the float64 division of two float32 values followed by a rounding to float32
+// equals IEEE float32 division exactly (double rounding is innocuous when 53 ≥ 2·24 + 2, Figueroa
+// 1995), and costs one cvtsd2ss/cvtss2sd pair. A multiplication by 1 / s would be faster and is NOT
+// the same: it is off by one code on some ties.
 
 /** Round half to even, as QuantizeLinear does (Math.round rounds half up). */
 export function roundHalfEven(x: number): number {
@@ -36,9 +46,13 @@ export function asymmetricUint8(min: number, max: number): { scale: number; zero
  */
 const ROUNDING_BIAS = 6755399441055744;
 
-/** clamp(roundHalfEven(x), −127, 127); NaN gives NaN (stored as 0 in an Int8Array, as before). */
-function quantizeToInt8(x: number): number {
-  const clamped = x > 127 ? 127 : x < -127 ? -127 : x; // ±INT8_MAX
+/**
+ * clamp(roundHalfEven(fround(x / s)), −127, 127) for float32 x and s: QuantizeLinear with zero point 0
+ * and the symmetric range. NaN gives NaN (stored as 0 in an Int8Array, as before).
+ */
+function quantizeToInt8(x: number, s: number): number {
+  const q = Math.fround(x / s);
+  const clamped = q > 127 ? 127 : q < -127 ? -127 : q; // ±INT8_MAX
   return clamped + ROUNDING_BIAS - ROUNDING_BIAS;
 }
 
@@ -88,11 +102,11 @@ function absMaxPerBlock(values: Float32Array, inner: number, absMax: Float64Arra
   }
 }
 
-// Division (not a multiply by 1/scale) keeps the bytes identical to QuantizeLinear's x / scale.
+// A float32 division (not a multiply by 1/scale) keeps the bytes identical to QuantizeLinear's x / scale.
 function quantizeColumns(values: Float32Array, scales: Float32Array, q: Int8Array): void {
   const channels = scales.length;
   for (let base = 0; base < values.length; base += channels) {
-    for (let c = 0; c < channels; c++) q[base + c] = quantizeToInt8(values[base + c]! / scales[c]!);
+    for (let c = 0; c < channels; c++) q[base + c] = quantizeToInt8(values[base + c]!, scales[c]!);
   }
 }
 
@@ -100,7 +114,7 @@ function quantizeBlocks(values: Float32Array, inner: number, scales: Float32Arra
   const channels = scales.length;
   for (let base = 0, c = 0; base < values.length; base += inner) {
     const s = scales[c]!;
-    for (let i = base; i < base + inner; i++) q[i] = quantizeToInt8(values[i]! / s);
+    for (let i = base; i < base + inner; i++) q[i] = quantizeToInt8(values[i]!, s);
     if (++c === channels) c = 0;
   }
 }
@@ -113,6 +127,41 @@ export function quantizeWeightsPerTensor(values: Float32Array): { q: Int8Array; 
   }
   const scale = Math.fround(symmetricScale(absMax));
   const q = new Int8Array(values.length);
-  for (let i = 0; i < values.length; i++) q[i] = quantizeToInt8(values[i]! / scale);
+  for (let i = 0; i < values.length; i++) q[i] = quantizeToInt8(values[i]!, scale);
   return { q, scale };
+}
+
+/** The integer types QuantizeLinear writes here; the zero point's type chooses (as in ONNX). */
+const SATURATION = { int8: [-128, 127], uint8: [0, 255] } as const;
+
+/**
+ * ONNX QuantizeLinear of float32 values, bit for bit as onnxruntime computes it:
+ * y = saturate(roundHalfEven(fround(x / scale)) + zeroPoint) over the zero point's type's full range.
+ * `scale` and `zeroPoint` hold one value (per tensor) or one per index of `axis` (per axis, ONNX's
+ * default axis 1), and `scale` is float32 as the initializer holds it. The weight quantizers above are
+ * this function's fast special case (zero point 0, range ±127); tests check both against
+ * onnxruntime. NaN has no defined result in ONNX and is written as 0.
+ */
+export function quantizeLinear(values: Float32Array, dims: readonly number[], scale: Float32Array, zeroPoint: Int8Array | Uint8Array, axis = 1): Int8Array | Uint8Array {
+  if (scale.length !== zeroPoint.length) throw new Error(`quantizeLinear: ${scale.length} scales but ${zeroPoint.length} zero points`);
+  const [lo, hi] = SATURATION[zeroPoint instanceof Int8Array ? 'int8' : 'uint8'];
+  const out = zeroPoint instanceof Int8Array ? new Int8Array(values.length) : new Uint8Array(values.length);
+  // One scale is per tensor (per axis with an axis of size 1 is the same computation).
+  const perTensor = scale.length === 1;
+  const a = axis < 0 ? axis + dims.length : axis;
+  const channels = perTensor ? 1 : dims[a];
+  if (!perTensor && channels !== scale.length) throw new Error(`quantizeLinear: ${scale.length} scales for axis ${axis} of size ${channels ?? 'none'}`);
+  const inner = perTensor ? values.length : dims.slice(a + 1).reduce((p, d) => p * d, 1);
+  for (let base = 0, c = 0; base < values.length; base += inner) {
+    const s = scale[c]!;
+    const zp = zeroPoint[c]!;
+    for (let i = base; i < base + inner; i++) {
+      const q = Math.fround(values[i]! / s) + ROUNDING_BIAS - ROUNDING_BIAS + zp;
+      // Saturating after rounding equals ONNX's order; a quotient beyond ±2^51 (where the rounding
+      // trick is inexact) or ±Infinity is far outside the range and saturates either way.
+      out[i] = q < lo ? lo : q > hi ? hi : q;
+    }
+    if (++c === channels) c = 0;
+  }
+  return out;
 }
