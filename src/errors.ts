@@ -1,6 +1,8 @@
 // Every user-facing failure is a QrunError made by a named factory below: a stable code, a message,
 // where it applies (file:line:col when there is one) and a hint the user can act on.
 // Only src/cli.ts turns these into output and exit codes.
+import { constants as osConstants } from 'node:os';
+import { dirname } from 'node:path';
 
 export interface SourceLocation {
   file: string;
@@ -17,6 +19,14 @@ export interface Diagnostic {
 
 /** Exit codes: 1 = a step failed, 2 = the recipe or the command line is wrong, 3 = a gate failed. */
 export const EXIT = { ok: 0, stepFailed: 1, usage: 2, gateFailed: 3, internal: 70 } as const;
+
+/** The shell's convention for a process stopped by a signal: 128 + its number (SIGINT 130, SIGTERM 143). */
+export function exitCodeOfSignal(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 0);
+}
+
+// Errno codes of a file system that cannot take a write: full, over quota, read-only.
+const DISK_FULL_WHY: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'the disk quota is exceeded', EROFS: 'the file system is read-only' };
 
 export class QrunError extends Error {
   readonly diagnostics: Diagnostic[];
@@ -67,7 +77,14 @@ export const errors = {
   toolMissing: (tool: string, fix: string) => make('TOOL_MISSING', `${tool} not found`, fix),
   stepFailed: (stepId: string, plugin: string, done: string[], cause: unknown) => {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    const inner = cause instanceof QrunError ? cause.diagnostics[0] : undefined;
+    // A plugin that ran out of disk writing its outputs gets the disk-full code and fix, not STEP_FAILED.
+    const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const inner =
+      cause instanceof QrunError
+        ? cause.diagnostics[0]
+        : errno && errno in DISK_FULL_WHY
+          ? errors.diskFull('the step\'s output', (cause as NodeJS.ErrnoException).path ?? 'the build folder in the cache', errno).diagnostics[0]
+          : undefined;
     return new QrunError(
       [
         {
@@ -93,6 +110,83 @@ export const errors = {
     make('LINK_CYCLE', `${link} is a symbolic link to ${target}, which leads back to itself (a cycle of links)`, 'point the link at a file, or at a folder that does not hold the link'),
   commandFilesUnmatched: (pattern: string, dir: string, location?: SourceLocation) =>
     make('COMMAND_FILES', `files: pattern "${pattern}" matches no file in ${dir}`, 'patterns are globs relative to the recipe folder (e.g. tools/**/*.py); fix the pattern or remove it', location),
+  /**
+   * A write failed because its file system is full (ENOSPC), over quota (EDQUOT) or read-only (EROFS).
+   * `what` names the file for the user ("the run report"). Made by src/util/disk-full.ts.
+   */
+  diskFull: (what: string, path: string, errno: string, options?: { cause?: unknown }) =>
+    new QrunError(
+      [
+        {
+          code: errno === 'EROFS' ? 'READ_ONLY_FS' : 'DISK_FULL',
+          message: `cannot write ${what} ${path}: ${DISK_FULL_WHY[errno] ?? errno} (${errno})`,
+          hint:
+            `${errno === 'EROFS' ? 'remount it writable' : `free space there (\`df -h ${dirname(path)}\` shows how much is left)`}, ` +
+            'or write elsewhere: --cache DIR (or QRUN_CACHE) moves the cache and the run folders, --junit FILE the JUnit XML',
+        },
+      ],
+      EXIT.stepFailed,
+      options,
+    ),
+  /** Plugin code called process.exit while its step ran (src/engine/plugin-exit-guard.ts). */
+  pluginExited: (exitCode: string, calledAt?: SourceLocation) =>
+    make(
+      'PLUGIN_EXITED',
+      `called process.exit(${exitCode}); plugins must return or throw`,
+      'process.exit would end qrun itself, before the gates are checked and the report is written: throw an Error instead (or return { skipped } when the step cannot run here)',
+      calledAt,
+    ),
+  /** The run was stopped by SIGINT or SIGTERM; steps were stopped and cleaned up, the report written. */
+  interrupted: (signal: NodeJS.Signals, report: string) =>
+    make('INTERRUPTED', `interrupted by ${signal}; finished steps are cached and the next run starts at the first unfinished one`, `report: ${report}`, undefined, exitCodeOfSignal(signal)),
+  /** The process is exiting before the run finished (cli.ts's backstop: an exit nothing else caught). */
+  exitedEarly: (exitCode: string) =>
+    make(
+      'EXITED_EARLY',
+      `qrun is exiting (process.exit(${exitCode})) before the run finished: gates were not checked and the report was not written`,
+      'something in the qrun process called process.exit: a plugin, when its module loaded, in fingerprint() or in a callback; plugins must return or throw instead',
+    ),
   gateFailed: (lines: string[]) =>
     new QrunError(lines.map((message) => ({ code: 'GATE_FAILED', message })), EXIT.gateFailed),
+  /** A baseline that did not pass has no complete metrics to compare against: every check would pass vacuously. */
+  baselineNotPassed: (file: string, status: string) =>
+    make(
+      'BASELINE_NOT_PASSED',
+      `the baseline ${file} is a run that did not pass (${status}): there is nothing complete to compare against`,
+      'compare against the report.json of a run that passed (runs/<id>/report.json of a run whose status is passed)',
+      { file },
+      EXIT.usage,
+    ),
+  lockTimeout: (file: string, holder: string, seconds: number) =>
+    make(
+      'LOCK_TIMEOUT',
+      `gave up after ${seconds} s waiting for the lock ${file}, held by ${holder}`,
+      `if that process is still working, wait for it or raise QRUN_LOCK_TIMEOUT (seconds); if it is gone or hung, remove the lock with \`rm -r '${file}'\` (qrun takes a lock over by itself once its holder's heartbeat has stopped for QRUN_LOCK_STALE seconds, 60 by default)`,
+    ),
+  lockLost: (file: string, reason: string) =>
+    make(
+      'LOCK_LOST',
+      `lost the lock ${file} (${reason}): another process took it over because this one's heartbeat stopped for longer than QRUN_LOCK_STALE seconds (the machine slept, the process was stopped, or the event loop was blocked)`,
+      'run again; on a slow or network file system raise QRUN_LOCK_STALE (seconds, 60 by default)',
+    ),
+  cacheReadFailed: (file: string, reason: string) =>
+    make(
+      'CACHE_READ_FAILED',
+      `cannot read ${file}: ${reason}`,
+      'the cache entry was left as it is (a read error is not damage): check permissions, free file handles (ulimit -n) and the disk, then run again',
+    ),
+  excludeMatchesNothing: (pattern: string, closest: string[]) =>
+    make(
+      'EXCLUDE_NO_MATCH',
+      `exclude pattern ${JSON.stringify(pattern)} matches no node of the model, so nothing it was meant to keep in float is kept${closest.length ? `; the closest node names: ${closest.join(', ')}` : ''}`,
+      'patterns are regular expressions tested against node names (a part of the name is enough); `qrun inspect <model>` lists every quantizable node with its name',
+    ),
+  notACache: (root: string, found: string) =>
+    make(
+      'NOT_A_QRUN_CACHE',
+      `${root} is not a qrun cache (${found}), so \`qrun cache gc\` will not delete anything in it`,
+      'pass the folder a recipe run made (.qrun beside the recipe, --cache DIR or $QRUN_CACHE): it holds cache/CACHEDIR.TAG',
+      undefined,
+      EXIT.usage,
+    ),
 };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin } from '../../src/engine/plugin.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
+import { checkExcludePatterns } from '../../src/quant/exclude-patterns.ts';
 import { placeQdqForTensorRT, type QdqMode } from '../../src/quant/place-qdq.ts';
 import { readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
 
@@ -61,6 +62,7 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
         throw errors.usage(`qdq.insert: exclude.nodes has an invalid regular expression ${JSON.stringify(r)}: ${(e as Error).message}`);
       }
     }
+    checkExcludePatterns(options.exclude.nodes, model.graph.node, (n) => options.ops.includes(n.opType));
     ctx.emit({ type: 'progress', message: 'placing QDQ nodes' });
     const placement = placeQdqForTensorRT(model, {
       ops: options.ops,

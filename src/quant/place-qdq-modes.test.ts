@@ -247,3 +247,25 @@ describe('qdq.insert plugin options', () => {
     expect((m.skipped as unknown[]).length).toBe(20);
   });
 });
+
+describe('qdq.insert exclude patterns that match nothing', () => {
+  it('a misspelt exclude pattern (matching no node) is EXCLUDE_NO_MATCH naming the pattern and the closest node names, not a silent full quantization', async () => {
+    const ctx = stepContext(root, 'qdq');
+    const names = (await readModel(BERT_ONNX)).graph.node.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').map((n) => n.name);
+    const classifier = names.find((n) => /classifier/.test(n));
+    expect(classifier).toBeDefined();
+    const err = await qdqInsert.run(withDefaults(qdqInsert, { exclude: { nodes: ['clasifier'] } }), { model: artifact('onnx-model', BERT_ONNX) }, {}, ctx).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message: string; diagnostics?: { hint?: string }[] },
+    );
+    expect(err?.code).toBe('EXCLUDE_NO_MATCH');
+    expect(err!.message).toContain('"clasifier" matches no node');
+    expect(err!.message).toContain(classifier!);
+    expect(err!.diagnostics?.[0]?.hint).toContain('qrun inspect');
+  });
+
+  it('a pattern that matches a node of any op type is accepted', async () => {
+    const ctx = stepContext(root, 'qdq');
+    await expect(qdqInsert.run(withDefaults(qdqInsert, { exclude: { nodes: ['classifier'] } }), { model: artifact('onnx-model', BERT_ONNX) }, {}, ctx)).resolves.toBeTruthy();
+  });
+});
