@@ -6,6 +6,7 @@ import { validateCommand } from './commands/validate.ts';
 import { planCommand } from './commands/plan.ts';
 import { cacheCommand } from './commands/cache.ts';
 import { compareCommand } from './commands/compare.ts';
+import { inspectCommand } from './commands/inspect.ts';
 import { QRUN_VERSION } from './version.ts';
 
 const HELP = `qrun ${QRUN_VERSION} — Hugging Face transformer → INT8 deployment, from a YAML recipe
@@ -17,6 +18,9 @@ usage:
   qrun plan <recipe.yaml>               which steps would run, and why (same as run --dry-run)
   qrun compare <a/report.json> <b/report.json> [--tolerance 0.02] [--latency-tolerance 0.2]
                                         what changed between two runs; exit 3 on a regression
+  qrun inspect <model | run> [--json]   inputs, outputs, ops and every quantizable node (names for
+                                        exclude.nodes); for a run folder or report.json, which nodes
+                                        are int8 and which stayed float (and why), with their ranges
   qrun cache ls|verify|gc [--cache DIR] [--keep-last N]
                                         list, check or prune a cache (default ./.qrun)
 
@@ -59,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       ci: { type: 'boolean' },
       junit: { type: 'string' },
       baseline: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -77,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 0)) throw new QrunError([{ code: 'USAGE', message: `--keep-last must be a whole number, got ${values['keep-last']}` }], EXIT.usage);
     return cacheCommand(rest[0], { cache: values.cache, keepLast }, io);
   }
+  if (first === 'inspect') return inspectCommand(rest[0], { json: values.json }, io);
   if (first === 'compare') {
     const tolerance = values.tolerance === undefined ? undefined : Number(values.tolerance);
     if (tolerance !== undefined && !(tolerance >= 0)) throw new QrunError([{ code: 'USAGE', message: `--tolerance must be a number ≥ 0, got ${values.tolerance}` }], EXIT.usage);
