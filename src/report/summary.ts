@@ -1,6 +1,7 @@
 // The FP32-vs-INT8 summary table, shared by the terminal and report.md.
 import type { Report } from './build-report.ts';
 import type { LatencyRow } from '../../plugins/bench/index.ts';
+import { formatWithInterval } from '../stats/noise.ts';
 
 export interface SummaryRow {
   label: string;
@@ -42,7 +43,8 @@ export function summaryRows(report: Report): SummaryRow[] {
       label: `latency ${l.batch}×${l.sequence} p50/p90`,
       fp32: `${ms(l.fp32.p50)} / ${ms(l.fp32.p90)}`,
       int8: `${ms(l.int8.p50)} / ${ms(l.int8.p90)}`,
-      change: `${l.speedup.toFixed(2)}× faster`.replace(/^(0\.\d+)× faster$/, '$1× (slower)'),
+      // INT8/FP32 with the 95% interval the bench measured: "0.63× [0.58–0.69]" (size's row is INT8/FP32 too).
+      change: formatWithInterval({ value: l.ratio, interval: l.ratioInterval }),
     });
   }
   return rows;
