@@ -6,8 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { CacheStore } from '../../src/cache/store.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
+import { readTrace, traceIndex } from '../helpers/trace.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import type { Report } from '../../src/report/build-report.ts';
 
 const COUNTER = join(REPO, 'tests/fixtures/plugins/counter');
+const BLOCKER = join(REPO, 'tests/fixtures/plugins/blocker');
+const MARK = join(REPO, 'tests/fixtures/plugins/mark');
 
 function counterRecipe(dir: string, opts: { value?: string; sleepMs?: number; behaviour?: string; extra?: string } = {}): { file: string; counter: string } {
   const counter = join(dir, 'invocations.log');
@@ -30,21 +35,6 @@ ${opts.extra ?? ''}`,
 const invocations = (counter: string) => (existsSync(counter) ? readFileSync(counter, 'utf8').split('\n').filter((l) => l.endsWith(' done')).length : 0);
 const starts = (counter: string) => (existsSync(counter) ? readFileSync(counter, 'utf8').split('\n').filter((l) => l.endsWith(' start')).length : 0);
 
-function waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (cond()) {
-        clearInterval(timer);
-        resolve();
-      } else if (Date.now() - t0 > timeoutMs) {
-        clearInterval(timer);
-        reject(new Error('timed out waiting'));
-      }
-    }, 20);
-  });
-}
-
 describe('cache', () => {
   it('runs a step once, reuses it, and re-runs exactly the step whose option changed', async () => {
     const dir = tempDir();
@@ -64,15 +54,69 @@ describe('cache', () => {
     expect(invocations(counter)).toBe(4);
   });
 
-  it('two processes running the same recipe at once build each step once', async () => {
+  it('two processes running the same recipe at once, overlapping inside a step: the second waits and gets the first one\'s build', async () => {
     const dir = tempDir();
     const cache = join(dir, 'c');
-    const { file, counter } = counterRecipe(dir, { sleepMs: 1500 });
-    const [a, b] = await Promise.all([qrun([file, '--cache', cache]), qrun([file, '--cache', cache])]);
-    expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
-    expect(starts(counter)).toBe(2);
-    expect(invocations(counter)).toBe(2);
-    expect(await new CacheStore(join(cache, 'cache')).keys()).toHaveLength(2);
+    const trace = join(dir, 'trace.log');
+    const release = join(dir, 'release');
+    const file = join(dir, 'recipe.yaml');
+    // enter and after are never cached, so each process leaves a line when it reaches them; shared
+    // stays inside its step until the test creates the release file.
+    writeFileSync(
+      file,
+      `name: overlap
+steps:
+  - { id: enter, uses: ${MARK}, with: { trace: ${trace} } }
+  - { id: shared, uses: ${BLOCKER}, with: { trace: ${trace}, release: ${release}, value: built-once } }
+  - { id: after, uses: ${MARK}, with: { trace: ${trace} } }
+`,
+    );
+    const a = startQrun([file, '--cache', cache]);
+    await waitFor(() => traceIndex(readTrace(trace), { pid: a.pid, step: 'shared', event: 'start' }) >= 0, 'A to be inside the shared step', { child: a });
+    const b = startQrun([file, '--cache', cache]);
+    let bOutput = '';
+    b.stdout?.on('data', (d: Buffer) => (bOutput += String(d)));
+    b.stderr?.on('data', (d: Buffer) => (bOutput += String(d)));
+    await waitFor(() => traceIndex(readTrace(trace), { pid: b.pid, step: 'enter' }) >= 0, 'B to reach its first step', { child: b });
+    // Hold A inside the step until B has reached the step's key: B says it is waiting (issue 11
+    // asks for that line in plain mode), or B starts building it itself (a broken lock, which the
+    // assertions below catch). The 5 s fallback only keeps this test from hanging where B says
+    // nothing; it cannot make a broken lock pass, only miss it if B takes longer to get there.
+    const bEntered = Date.now();
+    await waitFor(
+      () => /waiting/i.test(bOutput) || traceIndex(readTrace(trace), { pid: b.pid, step: 'shared' }) >= 0 || Date.now() - bEntered > 5_000,
+      'B to wait for the shared step',
+      { child: b },
+    );
+    writeFileSync(release, '');
+    const [ra, rb] = await Promise.all([a, b]);
+    expect([ra.exitCode, rb.exitCode], String(ra.stderr) + String(rb.stderr)).toEqual([0, 0]);
+
+    const events = readTrace(trace);
+    // The step ran exactly once, in A.
+    expect(events.filter((e) => e.step === 'shared').map((e) => [e.pid, e.event])).toEqual([
+      [a.pid, 'start'],
+      [a.pid, 'done'],
+    ]);
+    // The two overlapped: B was in its run before A's build finished, and B went on past the step
+    // only after it: A started shared < B entered < A finished shared < B's next step.
+    const order = [
+      traceIndex(events, { pid: a.pid, step: 'shared', event: 'start' }),
+      traceIndex(events, { pid: b.pid, step: 'enter' }),
+      traceIndex(events, { pid: a.pid, step: 'shared', event: 'done' }),
+      traceIndex(events, { pid: b.pid, step: 'after' }),
+    ];
+    expect(order.every((i) => i >= 0), events.map((e) => `${e.pid} ${e.step} ${e.event}`).join('\n')).toBe(true);
+    expect([...order].sort((x, y) => x - y)).toEqual(order);
+
+    // B's report: the step is a cache hit with A's bytes, not a build of its own.
+    const reports = readdirSync(join(cache, 'runs')).map((id) => JSON.parse(readFileSync(join(cache, 'runs', id, 'report.json'), 'utf8')) as Report);
+    expect(reports).toHaveLength(2);
+    const of = (pid: number | undefined) => reports.find((r) => step(r, 'enter').metrics.pid === pid)!;
+    expect(step(of(a.pid), 'shared').status).toBe('ran');
+    expect(step(of(b.pid), 'shared').status).toBe('hit');
+    expect(step(of(b.pid), 'shared').outputs.out!.sha256).toBe(step(of(a.pid), 'shared').outputs.out!.sha256);
+    expect(step(of(b.pid), 'shared').metrics).toEqual({ pid: a.pid, value: 'built-once' });
   });
 
   it('a damaged cache entry is detected, rebuilt, and the report says so', async () => {
@@ -144,7 +188,7 @@ describe('failures lose nothing', () => {
     const cache = join(dir, 'c');
     const { file, counter } = counterRecipe(dir, { sleepMs: 20_000 });
     const child = startQrun([file, '--cache', cache]);
-    await waitFor(() => starts(counter) === 2);
+    await waitFor(() => starts(counter) === 2, 'the second step to start', { child });
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode).toBe(130);
