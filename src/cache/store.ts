@@ -1,13 +1,15 @@
 // Content-addressed store of step outputs. An entry is a folder named by its key holding
-// manifest.json and out/. Entries are built in tmp/ and renamed into entries/, so a crash never
-// leaves a half entry; a lock per key keeps two processes from building the same key twice.
+// manifest.json and out/. Entries are built in tmp/<key>.build-*, and renamed into entries/, so a
+// crash never leaves a half entry; a lock per key (src/cache/lock.ts) keeps two processes from
+// building the same key twice and tells `qrun cache gc` which entries and builds are in use.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errors } from '../errors.ts';
+import { errors, QrunError } from '../errors.ts';
 import type { ArtifactKind } from '../engine/plugin.ts';
 import { digestPath } from '../util/hash.ts';
+import { acquireLock, inspectLock, tryLock, type HeldLock, type LockHolder, type LockState } from './lock.ts';
 
 export interface ManifestOutput {
   kind: ArtifactKind;
@@ -39,21 +41,46 @@ export interface CacheEntry {
 
 export type Lookup = { status: 'hit'; entry: CacheEntry } | { status: 'miss' } | { status: 'corrupt'; reason: string };
 
+/** A folder in tmp/ and the key it belongs to: `<key>.build-*` (a build), `<key>.old-*` (being deleted). */
+export interface TmpItem {
+  name: string;
+  path: string;
+  key?: string;
+}
+
+/**
+ * The Cache Directory Tagging standard (https://bford.info/cachedir/): backup tools skip the folder,
+ * and `qrun cache gc` deletes only in a folder that carries it (with the qrun line).
+ */
+const CACHEDIR_TAG = [
+  'Signature: 8a477f597d28d172789f06886806bc55',
+  '# This file is a cache directory tag created by qrun.',
+  '# qrun cache: step outputs by key; anything here is rebuilt when needed and `qrun cache gc` may delete it.',
+  '# For information about cache directory tags, see https://bford.info/cachedir/',
+  '',
+].join('\n');
+
+const isNotFound = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
+const reasonOf = (e: unknown) => `${(e as NodeJS.ErrnoException).code ?? 'error'}: ${(e as Error).message}`;
+
 export class CacheStore {
   readonly entriesDir: string;
   readonly tmpDir: string;
   readonly locksDir: string;
+  readonly markerFile: string;
 
   constructor(readonly root: string) {
     this.entriesDir = join(root, 'entries');
     this.tmpDir = join(root, 'tmp');
     this.locksDir = join(root, 'locks');
+    this.markerFile = join(root, 'CACHEDIR.TAG');
   }
 
   async init(): Promise<void> {
     try {
       for (const d of [this.entriesDir, this.tmpDir, this.locksDir]) await mkdir(d, { recursive: true });
-      const probe = join(this.tmpDir, `.probe-${process.pid}`);
+      await this.writeMarker();
+      const probe = join(this.tmpDir, `.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
       await writeFile(probe, '');
       await rm(probe);
     } catch (e) {
@@ -61,47 +88,100 @@ export class CacheStore {
     }
   }
 
+  async writeMarker(): Promise<void> {
+    await writeFile(this.markerFile, CACHEDIR_TAG, { flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+
+  /** Whether this folder carries qrun's cache tag. */
+  async hasMarker(): Promise<boolean> {
+    const text = await readFile(this.markerFile, 'utf8').catch(() => '');
+    return text.startsWith('Signature: 8a477f597d28d172789f06886806bc55') && /qrun/.test(text);
+  }
+
   entryDir(key: string): string {
     return join(this.entriesDir, key.slice(0, 2), key);
   }
 
+  lockFile(key: string): string {
+    return join(this.locksDir, `${key}.lock`);
+  }
+
+  /**
+   * The manifest of `key`, or undefined when it is missing or is not JSON (the entry is damaged).
+   * A manifest that exists but cannot be read (EACCES, EMFILE, EIO, …) is not evidence of damage:
+   * that throws CACHE_READ_FAILED, so nobody evicts an entry because of a passing read error.
+   */
   async readManifest(key: string): Promise<Manifest | undefined> {
+    const file = join(this.entryDir(key), 'manifest.json');
+    let text: string;
     try {
-      return JSON.parse(await readFile(join(this.entryDir(key), 'manifest.json'), 'utf8')) as Manifest;
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw errors.cacheReadFailed(file, reasonOf(e));
+    }
+    try {
+      return JSON.parse(text) as Manifest;
     } catch {
       return undefined;
     }
   }
 
-  /** A hit is verified file by file against the manifest; a damaged entry is reported, not used. */
-  async lookup(key: string, opts: { verify?: boolean } = {}): Promise<Lookup> {
+  /**
+   * A hit is verified file by file against the manifest. Only a verified mismatch — manifest missing
+   * or not JSON, another key, an output missing or with another sha256 — makes an entry 'corrupt';
+   * a file that cannot be read throws CACHE_READ_FAILED naming it. `touch` marks the entry as used
+   * now (its manifest's mtime), which `qrun cache gc` reads to keep what live runs use.
+   */
+  async lookup(key: string, opts: { verify?: boolean; touch?: boolean } = {}): Promise<Lookup> {
     const dir = this.entryDir(key);
     if (!existsSync(dir)) return { status: 'miss' };
     const manifest = await this.readManifest(key);
-    if (!manifest || manifest.key !== key) return { status: 'corrupt', reason: 'manifest.json is missing or unreadable' };
+    if (!manifest) return { status: 'corrupt', reason: 'manifest.json is missing or is not JSON' };
+    if (manifest.key !== key) return { status: 'corrupt', reason: `manifest.json is for another key (${String(manifest.key).slice(0, 12)})` };
     const outDir = join(dir, 'out');
     if (opts.verify !== false) {
       for (const [name, out] of Object.entries(manifest.outputs)) {
         const p = join(outDir, out.path);
-        if (!existsSync(p)) return { status: 'corrupt', reason: `output "${name}" (${out.path}) is missing` };
-        const d = await digestPath(p);
-        if (d.sha256 !== out.sha256) return { status: 'corrupt', reason: `output "${name}" (${out.path}) does not match its sha256` };
+        let sha256: string;
+        try {
+          sha256 = (await digestPath(p)).sha256;
+        } catch (e) {
+          if (isNotFound(e)) return { status: 'corrupt', reason: `output "${name}" (${out.path}) is missing` };
+          if (e instanceof QrunError) throw e;
+          throw errors.cacheReadFailed(p, reasonOf(e));
+        }
+        if (sha256 !== out.sha256) return { status: 'corrupt', reason: `output "${name}" (${out.path}) does not match its sha256` };
       }
+    }
+    if (opts.touch) {
+      const now = new Date();
+      await utimes(join(dir, 'manifest.json'), now, now).catch(() => undefined);
     }
     return { status: 'hit', entry: { dir, outDir, manifest } };
   }
 
-  /** Moves a damaged entry out of the way (renamed first, so a reader never sees it half-deleted). */
-  async evict(key: string): Promise<void> {
-    const dir = this.entryDir(key);
-    const trash = join(this.tmpDir, `evicted-${key}-${randomBytes(4).toString('hex')}`);
-    await rename(dir, trash).catch(() => undefined);
+  /**
+   * Removes an entry: renamed into tmp/ first, so a reader never sees it half-deleted. Returns
+   * whether there was an entry to remove. Call it holding the key's lock.
+   */
+  async evict(key: string): Promise<boolean> {
+    const trash = join(this.tmpDir, `${key}.old-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(this.entryDir(key), trash);
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
     await rm(trash, { recursive: true, force: true });
+    return true;
   }
 
-  /** A fresh build folder: out/ for the outputs and scratch/ for temporary files. */
+  /** A fresh build folder named by its key (gc tells a live build by the key's lock): out/ and scratch/. */
   async newBuild(key: string): Promise<{ dir: string; outDir: string; scratchDir: string }> {
-    const dir = join(this.tmpDir, `${key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const dir = join(this.tmpDir, `${key}.build-${randomBytes(4).toString('hex')}`);
     const outDir = join(dir, 'out');
     const scratchDir = join(dir, 'scratch');
     await mkdir(outDir, { recursive: true });
@@ -109,20 +189,53 @@ export class CacheStore {
     return { dir, outDir, scratchDir };
   }
 
-  /** Writes the manifest and renames the build into place. If another process won, keeps theirs. */
-  async commit(build: { dir: string; scratchDir: string }, manifest: Manifest): Promise<CacheEntry> {
+  /**
+   * Writes the manifest and renames the build into place; returns the entry that is on disk after.
+   * With `replace` (the step was forced, its entry damaged, or it is never a cache hit) an existing
+   * entry is swapped out: renamed aside, the build renamed in, the old one deleted. Without it, an
+   * existing entry is a concurrent winner (possible only when this process lost its lock): the
+   * build is dropped and the winner's manifest returned, never one that is not on disk.
+   */
+  async commit(build: { dir: string; scratchDir: string }, manifest: Manifest, opts: { replace?: boolean } = {}): Promise<CacheEntry> {
     await rm(build.scratchDir, { recursive: true, force: true });
     await writeFile(join(build.dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     const target = this.entryDir(manifest.key);
+    const ours: CacheEntry = { dir: target, outDir: join(target, 'out'), manifest };
     await mkdir(join(this.entriesDir, manifest.key.slice(0, 2)), { recursive: true });
+    if (await this.renameIn(build.dir, target)) return ours;
+    if (!opts.replace) {
+      const theirs = await this.readManifest(manifest.key);
+      if (theirs?.key === manifest.key) {
+        await this.discard(build);
+        return { dir: target, outDir: join(target, 'out'), manifest: theirs };
+      }
+      // Theirs is damaged: ours replaces it.
+    }
+    const aside = join(this.tmpDir, `${manifest.key}.old-${randomBytes(4).toString('hex')}`);
+    await rename(target, aside).catch((e) => {
+      if (!isNotFound(e)) throw e;
+    });
     try {
-      await rename(build.dir, target);
+      if (!(await this.renameIn(build.dir, target))) throw new Error(`${target} was recreated while it was being replaced`);
+    } catch (e) {
+      await rename(aside, target).catch(() => undefined);
+      await this.discard(build);
+      throw e;
+    }
+    await rm(aside, { recursive: true, force: true });
+    return ours;
+  }
+
+  /** Renames `from` to `to`; false when `to` is an entry already (rename onto a non-empty folder fails). */
+  private async renameIn(from: string, to: string): Promise<boolean> {
+    try {
+      await rename(from, to);
+      return true;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-      await rm(build.dir, { recursive: true, force: true });
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+      throw e;
     }
-    return { dir: target, outDir: join(target, 'out'), manifest };
   }
 
   async discard(build: { dir: string }): Promise<void> {
@@ -130,36 +243,21 @@ export class CacheStore {
   }
 
   /**
-   * Takes the lock for `key`, waiting while a live process holds it. A lock whose process is gone
-   * (killed mid-step) is taken over. Returns the release function.
+   * Takes the lock for `key`, waiting while a live process holds it (at most QRUN_LOCK_TIMEOUT
+   * seconds). A lock whose holder stopped its heartbeat, or provably exited, is taken over.
    */
-  async lock(key: string, onWait?: (pid: number) => void): Promise<() => Promise<void>> {
-    const file = join(this.locksDir, `${key}.lock`);
-    let warned = false;
-    for (;;) {
-      try {
-        const fh = await open(file, 'wx');
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        return async () => {
-          await rm(file, { force: true });
-        };
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      const pid = Number(await readFile(file, 'utf8').catch(() => ''));
-      if (!pid || !isAlive(pid)) {
-        // Stale (or being written this instant: an empty file younger than a second is left alone).
-        const age = await stat(file).then((s) => Date.now() - s.mtimeMs).catch(() => Infinity);
-        if (pid || age > 1000) await rm(file, { force: true });
-        continue;
-      }
-      if (!warned) {
-        onWait?.(pid);
-        warned = true;
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  lock(key: string, onWait?: (holder: LockHolder | undefined, file: string) => void): Promise<HeldLock> {
+    const file = this.lockFile(key);
+    return acquireLock(file, (holder) => onWait?.(holder, file));
+  }
+
+  /** The lock for `key` if nobody holds it now (gc: an entry or build whose lock is held is in use). */
+  tryLock(key: string): Promise<HeldLock | undefined> {
+    return tryLock(this.lockFile(key));
+  }
+
+  inspectLock(key: string): Promise<LockState> {
+    return inspectLock(this.lockFile(key));
   }
 
   async keys(): Promise<string[]> {
@@ -169,14 +267,10 @@ export class CacheStore {
     }
     return out.sort();
   }
-}
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  /** What is in tmp/, with the key each build or removal belongs to. */
+  async tmpItems(): Promise<TmpItem[]> {
+    const names = await readdir(this.tmpDir).catch(() => []);
+    return names.map((name) => ({ name, path: join(this.tmpDir, name), key: /^([0-9a-f]{16,})\.(build|old)-[0-9a-f]+$/.exec(name)?.[1] }));
   }
 }

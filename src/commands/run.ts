@@ -6,7 +6,7 @@ import { Listr, type ListrTask } from 'listr2';
 import { builtinRegistry } from '../engine/builtin-plugins.ts';
 import { loadExternalPlugins } from '../engine/load-plugin.ts';
 import { Executor, type StepRecord } from '../engine/executor.ts';
-import { findInterruptedRun, newRunId, RunJournal } from '../engine/journal.ts';
+import { findInterruptedRun, newRunId, RunJournal, startIdentity } from '../engine/journal.ts';
 import { planRecipe, type ResolvedStep } from '../engine/plan.ts';
 import { CacheStore } from '../cache/store.ts';
 import { errors, QrunError } from '../errors.ts';
@@ -108,15 +108,16 @@ function statusTitle(step: ResolvedStep, r: StepRecord): string {
 
 export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ reports: Report[]; exitCode: number }> {
   const planned = await loadAndPlanAll(file);
+  const invocation = newRunId();
   if (planned.length === 1 && !planned[0]!.recipe.variant) {
-    const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io);
+    const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io, invocation);
     return { reports: [report], exitCode };
   }
   const reports: Report[] = [];
   let exitCode = 0;
   for (const [i, { recipe, steps }] of planned.entries()) {
     io.out(`\n▶ variant ${i + 1}/${planned.length}: ${recipe.variant!.label}`);
-    const r = await runOne(recipe, steps, flags, io);
+    const r = await runOne(recipe, steps, flags, io, invocation);
     reports.push(r.report);
     exitCode = Math.max(exitCode, r.exitCode);
   }
@@ -125,7 +126,8 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   return { reports, exitCode };
 }
 
-async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io: Output): Promise<{ report: Report; exitCode: number }> {
+/** `invocation`: one id per `qrun run`, shared by a matrix's variants (gc's --keep-last counts invocations). */
+async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io: Output, invocation: string): Promise<{ report: Report; exitCode: number }> {
   const indexOf = (flag: string, id: string) => {
     const i = steps.findIndex((s) => s.spec.id === id);
     if (i < 0) throw errors.usage(`--${flag} ${id}: the recipe has no step "${id}"`, `steps: ${steps.map((s) => s.spec.id).join(', ')}`);
@@ -147,11 +149,13 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   const store = new CacheStore(join(root, 'cache'));
   await store.init();
   const runsDir = join(root, 'runs');
-  const interrupted = findInterruptedRun(runsDir, recipe.file, recipe.variant?.label);
+  const interrupted = await findInterruptedRun(runsDir, recipe.file, recipe.variant?.label);
   const runId = newRunId();
   const journal = new RunJournal(join(runsDir, runId));
+  // Held until the end event: tells resume and `qrun cache gc` (on any host) that this run is live.
+  const runLock = await journal.lock();
   const startedAt = new Date();
-  journal.append({ event: 'start', runId, recipe: recipe.file, ...(recipe.variant ? { variant: recipe.variant.label } : {}), recipeHash: recipe.hash, pid: process.pid, at: startedAt.toISOString() });
+  journal.append({ event: 'start', runId, recipe: recipe.file, ...(recipe.variant ? { variant: recipe.variant.label } : {}), recipeHash: recipe.hash, invocation, ...startIdentity(), at: startedAt.toISOString() });
   if (interrupted) {
     io.err(`qrun: resuming after interrupted run ${interrupted.runId} (${interrupted.finishedSteps.length} step(s) finished and cached: ${interrupted.finishedSteps.join(', ') || 'none'})`);
   }
@@ -226,6 +230,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   await writeFile(join(journal.dir, 'report.md'), renderMarkdown(report));
   await writeFile(join(journal.dir, 'report.html'), renderHtml(report, await htmlExtras(report, join(root, 'cache'))));
   journal.append({ event: 'end', status, at: finishedAt.toISOString() });
+  await runLock.release();
 
   let baselineRows: Awaited<ReturnType<typeof baselineCheck>> = [];
   if (!failure && flags.baseline) baselineRows = await baselineCheck(flags.baseline, report);

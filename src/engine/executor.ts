@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { errors, QrunError } from '../errors.ts';
 import { qrunCodeDigest } from '../cache/code-digest.ts';
 import { cacheKey, explainKeyChange, type KeyMaterial } from '../cache/fingerprint.ts';
+import { describeHolder, type HeldLock } from '../cache/lock.ts';
 import type { CacheStore, Manifest, ManifestOutput } from '../cache/store.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import { digestPath } from '../util/hash.ts';
@@ -153,12 +154,23 @@ export class Executor {
     const cacheable = step.plugin.cacheable !== false;
     let cacheNote: string | undefined = this.options.force?.has(step.spec.id) ? 'forced' : undefined;
 
-    const release = await this.store.lock(info.key, (pid) =>
-      onEvent({ type: 'log', level: 'info', message: `waiting for process ${pid}, which is building the same step` }),
-    );
+    const key = info.key;
+    const fail = (e: unknown): never => {
+      this.records.set(step.spec.id, { ...base, key, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message });
+      throw errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+    };
+    let lock: HeldLock;
+    try {
+      // At warn level: plain/CI output shows warnings only, and a wait nobody sees looks like a hang.
+      lock = await this.store.lock(key, (holder, file) => onEvent({ type: 'log', level: 'warn', message: `waiting for ${file} held by ${describeHolder(holder)}` }));
+    } catch (e) {
+      return fail(e);
+    }
     try {
       if (cacheable && !cacheNote) {
-        const lookup = await this.store.lookup(info.key, { verify: this.options.verify });
+        // A read error (EACCES, EMFILE, EIO) fails the step and leaves the entry alone; only a
+        // verified mismatch ('corrupt') evicts it.
+        const lookup = await this.store.lookup(info.key, { verify: this.options.verify, touch: true }).catch(fail);
         if (lookup.status === 'hit') {
           this.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
           const record: StepRecord = {
@@ -198,15 +210,14 @@ export class Executor {
           outDir: build.outDir,
           tmpDir: build.scratchDir,
           recipeDir: this.recipe.dir,
-          signal: this.options.signal ?? new AbortController().signal,
+          // Also stopped when our lock is taken over: another process is building this key now.
+          signal: AbortSignal.any([this.options.signal ?? new AbortController().signal, lock.lost]),
           emit: onEvent,
           artifactOf: (ref) => this.artifacts.get(ref),
         });
       } catch (e) {
         await this.store.discard(build);
-        const record: StepRecord = { ...base, key: info.key, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message };
-        this.records.set(step.spec.id, record);
-        throw errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+        return fail(lock.lost.aborted ? lock.lost.reason : e);
       }
 
       if (result?.skipped) {
@@ -257,7 +268,16 @@ export class Executor {
         createdAt: new Date().toISOString(),
         durationMs,
       };
-      const entry = await this.store.commit(build, manifest);
+      if (lock.lost.aborted) {
+        await this.store.discard(build);
+        return fail(lock.lost.reason);
+      }
+      // We chose to build although an entry may exist (forced, damaged, or never a hit): ours
+      // replaces it. Otherwise an existing entry won a race and commit returns what is on disk.
+      const entry = await this.store.commit(build, manifest, { replace: !cacheable || cacheNote !== undefined }).catch(async (e) => {
+        await this.store.discard(build);
+        return fail(e);
+      });
       this.adoptOutputs(step, entry.manifest, entry.outDir);
       const record: StepRecord = {
         ...base,
@@ -265,14 +285,14 @@ export class Executor {
         status: 'ran',
         cacheNote,
         durationMs,
-        metrics: manifest.metrics,
+        metrics: entry.manifest.metrics,
         outputs: this.outputsOf(step),
         fingerprint: info.material.fingerprint,
       };
       this.records.set(step.spec.id, record);
       return record;
     } finally {
-      await release();
+      await lock.release();
     }
   }
 
