@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CacheStore } from '../../src/cache/store.ts';
 import { digestPath } from '../../src/util/hash.ts';
 import { Ajv } from 'ajv';
 import { qrun, REPO, tempDir, type QrunResult } from '../helpers/cli.ts';
@@ -29,6 +30,8 @@ describe('qrun recipes/bert-int8.yaml', () => {
     expect(first.stdout).toMatch(/latency 8×128 p50\/p90/);
     expect(first.stdout).toMatch(/report: .*report\.md/);
     expect(existsSync(join(runDir, 'report.md'))).toBe(true);
+    // A fresh cache: every step built its result (the engine is skipped: no trtexec here).
+    expect(report.steps.map((s) => [s.id, s.status])).toEqual(['load', 'patch', 'qdq', 'calibrate', 'save', 'engine', 'triton', 'bench'].map((id) => [id, id === 'engine' ? 'skipped' : 'ran']));
   });
 
   it('keeps INT8 accurate: ≥ 99% agreement with FP32, label accuracy within 1 point', () => {
@@ -74,11 +77,15 @@ describe('qrun recipes/bert-int8.yaml', () => {
   });
 
   it('records every artifact with a sha256 that matches the bytes in the cache', async () => {
+    const checked: string[] = [];
     for (const s of report.steps) {
-      for (const o of Object.values(s.outputs)) {
-        expect((await digestPath(join(cache, 'cache', o.path))).sha256).toBe(o.sha256);
+      for (const [name, o] of Object.entries(s.outputs)) {
+        expect((await digestPath(join(cache, 'cache', o.path))).sha256, `${s.id}.${name}`).toBe(o.sha256);
+        checked.push(s.id);
       }
     }
+    // Every step that ran recorded outputs: the loop above did not pass by having nothing to check.
+    expect([...new Set(checked)]).toEqual(report.steps.filter((s) => s.status === 'ran').map((s) => s.id));
     expect(report.recipe.hash).toMatch(/^[0-9a-f]{64}$/);
     const ajv = new Ajv({ allErrors: true, strict: false });
     const validate = ajv.compile(JSON.parse(readFileSync(join(REPO, 'schemas/report.schema.json'), 'utf8')));
@@ -86,16 +93,24 @@ describe('qrun recipes/bert-int8.yaml', () => {
     expect(report.tools['onnxruntime-node']).toBe('1.30.0');
   });
 
-  it('a second run is all cache hits, says so, and is much faster', async () => {
+  it('a second run builds nothing: every cacheable step is a hit in report.json and the journal, and every cache entry is the first run\'s', async () => {
+    const store = new CacheStore(join(cache, 'cache'));
+    const before = await entries(store);
+    expect(Object.keys(before)).toHaveLength(7);
     const second = await qrun([RECIPE, '--cache', cache]);
-    expect(second.exitCode).toBe(0);
-    const { report: again } = latestReport(cache);
-    expect(again.cache.ran).toBe(0);
-    expect(again.cache.hits).toBe(again.steps.length - 1);
+    expect(second.exitCode, second.stdout + second.stderr).toBe(0);
+    const { report: again, dir } = latestReport(cache);
+    expect(dir).not.toBe(runDir);
+    // The engine step stays skipped (no trtexec); every other step is a hit, under the first run's key.
+    const expected = report.steps.map((s) => [s.id, s.id === 'engine' ? 'skipped' : 'hit', s.key]);
+    expect(again.steps.map((s) => [s.id, s.status, s.key])).toEqual(expected);
+    expect(again.cache).toMatchObject({ hits: 7, ran: 0, skipped: 1, failed: 0 });
+    expect(journalSteps(dir)).toEqual(expected.map(([id, status]) => [id, status]));
     expect(second.stdout).toMatch(/all 7 cacheable steps were cache hits/);
+    // Nothing was built again: the same entries, each with the manifest the first run wrote.
+    expect(await entries(store)).toEqual(before);
     // Same numbers as the run that built them.
     expect(step(again, 'bench').metrics).toEqual(step(report, 'bench').metrics);
-    expect(again.run.durationMs * 10).toBeLessThan(report.run.durationMs);
   });
 
   it('--baseline: no regression against itself; a better baseline makes exit code 3', async () => {
@@ -143,6 +158,27 @@ function withoutTimings(r: Report): unknown {
 
 function digests(outputs: Record<string, { sha256: string }>) {
   return Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.sha256]));
+}
+
+/** Every cache entry's key → the createdAt of its manifest: a rebuilt entry would have a new one. */
+async function entries(store: CacheStore): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const key of await store.keys()) {
+    const lookup = await store.lookup(key);
+    if (lookup.status !== 'hit') throw new Error(`cache entry ${key} is ${lookup.status}`);
+    out[key] = lookup.entry.manifest.createdAt;
+  }
+  return out;
+}
+
+/** [step id, status] of each step event in a run's journal. */
+function journalSteps(runDir: string): string[][] {
+  return readFileSync(join(runDir, 'journal.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { event: string; id?: string; status?: string })
+    .filter((e) => e.event === 'step')
+    .map((e) => [e.id!, e.status!]);
 }
 
 function readdirNames(dir: string): string[] {
