@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
+import { hubSnapshotOf } from '../../src/recipe/hf-cache.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { readTextDataset } from '../../src/data/text-dataset.ts';
 import { isTensorDataFile } from '../../src/data/tensor-dataset.ts';
@@ -32,6 +33,10 @@ const hfLoad: Plugin<HfLoadOptions> = {
     if (options.model) out.model = { path: resolve(recipe.dir, options.model) };
     else if (recipe.model) out.model = recipe.model;
     else throw errors.usage(`${recipe.file}: hf.load needs a model: set \`model:\` at the top of the recipe or \`with: { model: DIR }\``);
+    // The hub id and commit are in this step's metrics: they join its key, for a hub id resolved by
+    // the recipe (recipe.model.revision) and for a snapshot folder named by its path alike.
+    const hub = hubSnapshotOf(out.model.path);
+    if (hub) out.model = { ...out.model, revision: `${hub.id}@${hub.revision}` };
     const names = options.data ?? Object.keys(recipe.data);
     for (const name of names) {
       const ref = recipe.data[name];
@@ -43,8 +48,7 @@ const hfLoad: Plugin<HfLoadOptions> = {
   async run(options, _inputs, sources, ctx) {
     const dir = sources.model!;
     // A hub id resolved through the local cache: its commit is in the snapshot folder's name.
-    const snapshot = /models--([^/]+)--([^/]+)\/snapshots\/([0-9a-f]{40})\/?$/.exec(dir);
-    const hub = snapshot ? { id: `${snapshot[1]}/${snapshot[2]}`, revision: snapshot[3]! } : undefined;
+    const hub = hubSnapshotOf(dir);
     const configFile = join(dir, 'config.json');
     if (!existsSync(configFile)) throw errors.modelDirInvalid(dir, 'config.json is missing');
     let config: { model_type?: string; id2label?: Record<string, string>; num_labels?: number };

@@ -70,6 +70,11 @@ const patch: Plugin<PatchOptions> = {
   async fingerprint(options) {
     return options.smoothquant ? { onnxruntime: ORT_VERSION } : {};
   },
+  // The graph rules are exact edits; only SmoothQuant computes (activation maxima in onnxruntime).
+  cpuKernels: (options) =>
+    options.smoothquant
+      ? { dependent: true, why: "SmoothQuant's scales come from activation maxima computed by onnxruntime" }
+      : { dependent: false, why: 'the graph rules are exact edits; onnxruntime is loaded only for SmoothQuant' },
   async run(options, inputs, sources, ctx) {
     const model = await readModel(inputs.model!.path);
     const results: Record<string, string> = {};

@@ -3,7 +3,7 @@
 // calibration: per-channel max |w|. The amax values go into quant_state.safetensors.
 import { resolve } from 'node:path';
 import type { Plugin } from '../../src/engine/plugin.ts';
-import { type Device, STATE_DIR, deviceSchema, runWorker, torchFingerprint } from './common.ts';
+import { type Device, STATE_DIR, deviceSchema, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
 
 export interface TorchCalibrateOptions {
   method: 'max' | 'percentile' | 'entropy' | 'mse';
@@ -35,6 +35,7 @@ const torchCalibrate: Plugin<TorchCalibrateOptions> = {
   inputs: { state: { kind: 'torch-state' }, datasets: { kind: 'dataset' } },
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
   fingerprint: (options) => torchFingerprint({ device: options.device }),
+  cpuKernels: torchCpuKernels,
   async run(options, inputs, _sources, ctx) {
     const metrics = await runWorker(
       'calibrate',

@@ -51,6 +51,12 @@ export async function torchFingerprint(options: { device?: Device; extraPackages
   return out;
 }
 
+/**
+ * PyTorch picks its CPU kernels (oneDNN, FBGEMM) by instruction set, as onnxruntime does; qrun's
+ * import scan sees only the worker's Python files, not torch, so the torch plugins say it themselves.
+ */
+export const torchCpuKernels = () => ({ dependent: true, why: 'PyTorch in the worker picks CPU kernels (oneDNN, FBGEMM) by instruction set' });
+
 export async function runWorker(
   method: string,
   params: Record<string, unknown>,

@@ -5,7 +5,7 @@
 // compares onnxruntime with torch on `verifyData` when onnxruntime is installed. The result is a
 // qdq-model, so onnx.save, trtexec, triton and bench take it as they take the ONNX path's.
 import type { Plugin } from '../../src/engine/plugin.ts';
-import { runWorker, torchFingerprint } from './common.ts';
+import { runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
 
 export interface TorchExportOptions {
   opset: number;
@@ -27,6 +27,7 @@ const torchExport: Plugin<TorchExportOptions> = {
   inputs: { state: { kind: 'torch-state' }, datasets: { kind: 'dataset', optional: true } },
   outputs: { model: { kind: 'qdq-model', path: 'model.onnx' } },
   fingerprint: () => torchFingerprint({ extraPackages: ['onnx'] }),
+  cpuKernels: torchCpuKernels,
   async run(options, inputs, _sources, ctx) {
     const verify = options.verifyData && inputs.datasets ? options.verifyData : null;
     const metrics = await runWorker(

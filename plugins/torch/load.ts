@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
-import { STATE_DIR, runWorker, torchFingerprint } from './common.ts';
+import { STATE_DIR, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
 
 export interface TorchLoadOptions {
   /** Model directory, overriding the recipe's `model:` (relative to the recipe). */
@@ -34,6 +34,7 @@ const torchLoad: Plugin<TorchLoadOptions> = {
     return out;
   },
   fingerprint: () => torchFingerprint(),
+  cpuKernels: torchCpuKernels,
   async run(options, _inputs, sources, ctx) {
     const metrics = await runWorker('load', { modelDir: sources.model, outDir: resolve(ctx.outDir, STATE_DIR), architecture: options.architecture ?? null }, ctx);
     return { metrics };

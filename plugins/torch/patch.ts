@@ -5,7 +5,7 @@
 // state. The output holds the patched source (patched/*.py) for reading.
 import { resolve } from 'node:path';
 import type { Plugin } from '../../src/engine/plugin.ts';
-import { AST_RULES, STATE_DIR, runWorker, torchFingerprint } from './common.ts';
+import { AST_RULES, STATE_DIR, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
 
 export interface TorchPatchOptions {
   rules: string[];
@@ -30,6 +30,7 @@ const torchPatch: Plugin<TorchPatchOptions> = {
   inputs: { state: { kind: 'torch-state' } },
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
   fingerprint: () => torchFingerprint(),
+  cpuKernels: torchCpuKernels,
   async run(options, inputs, _sources, ctx) {
     for (const p of options.exclude) {
       try {

@@ -5,7 +5,7 @@
 // decay, seeded and with deterministic algorithms, so a re-run on the same machine repeats it.
 import { resolve } from 'node:path';
 import type { Plugin } from '../../src/engine/plugin.ts';
-import { type Device, STATE_DIR, deviceSchema, runWorker, torchFingerprint } from './common.ts';
+import { type Device, STATE_DIR, deviceSchema, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
 
 export interface TorchQatOptions {
   data: string;
@@ -47,6 +47,7 @@ const torchQat: Plugin<TorchQatOptions> = {
   inputs: { state: { kind: 'torch-state' }, datasets: { kind: 'dataset' } },
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
   fingerprint: (options) => torchFingerprint({ device: options.device }),
+  cpuKernels: torchCpuKernels,
   async run(options, inputs, _sources, ctx) {
     const metrics = await runWorker(
       'qat',

@@ -3,16 +3,16 @@
 // build folder, check every declared output exists, hash it and commit the entry atomically.
 // Failures and skips are never cached.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { errors, QrunError } from '../errors.ts';
-import { qrunCodeDigest } from '../cache/code-digest.ts';
-import { cacheKey, explainKeyChange, type KeyMaterial } from '../cache/fingerprint.ts';
+import { codeClosures, QRUN_ROOT } from '../cache/code-closure.ts';
+import { cacheKey, cpuKernelsOf, explainKeyChange, KEY_FORMAT, runtimeOf, type KeyMaterial } from '../cache/fingerprint.ts';
 import { describeHolder, type HeldLock } from '../cache/lock.ts';
 import type { CacheStore, Manifest, ManifestOutput } from '../cache/store.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import { digestPath } from '../util/hash.ts';
 import type { ResolvedStep } from './plan.ts';
-import type { Artifact, RecipeContext, StepEvent } from './plugin.ts';
+import type { Artifact, RecipeContext, SourceRef, StepEvent } from './plugin.ts';
 
 export type StepStatus = 'hit' | 'ran' | 'skipped' | 'failed' | 'not-run';
 
@@ -51,7 +51,11 @@ export interface KeyInfo {
 }
 
 export function recipeContext(recipe: Recipe): RecipeContext {
-  return { file: recipe.file, dir: recipe.dir, model: recipe.model, data: recipe.data };
+  const m = recipe.model;
+  // A hub id's revision travels with the model's SourceRef, so every plugin that reads the model
+  // keys on it (`org/name@commit`; the id without the `@branch` the recipe may have named).
+  const model = m && { path: m.path, location: m.location, ...(m.hub ? { revision: `${m.hub.id.split('@')[0]}@${m.hub.revision}` } : {}) };
+  return { file: recipe.file, dir: recipe.dir, model, data: recipe.data };
 }
 
 export class Executor {
@@ -91,10 +95,20 @@ export class Executor {
         ]);
       }
     }
-    const sourceRefs = step.plugin.sources?.(step.options, recipeContext(this.recipe)) ?? {};
+    const context = recipeContext(this.recipe);
+    let sourceRefs: Record<string, SourceRef>;
+    try {
+      sourceRefs = step.plugin.sources?.(step.options, context) ?? {};
+    } catch (e) {
+      // A plugin sees no recipe positions: an error about its options points at its step.
+      const first = e instanceof QrunError ? e.diagnostics[0] : undefined;
+      if (first && !first.location) first.location = step.spec.location;
+      throw e;
+    }
     const sources: Record<string, string> = {};
     const sourceDigests: Record<string, string> = {};
     for (const [name, ref] of Object.entries(sourceRefs)) {
+    const revisions: Record<string, string> = {};
       if (!existsSync(ref.path)) {
         const what = name.startsWith('data:') ? `data set "${name.slice(5)}"` : name;
         throw errors.fileNotFound(what, ref.path, ref.location ?? step.spec.location);
@@ -102,7 +116,12 @@ export class Executor {
       sources[name] = ref.path;
       sourceDigests[name] = (await digestPath(ref.path)).sha256;
     }
-    const fingerprint = (await step.plugin.fingerprint?.(step.options)) ?? {};
+      if (ref.revision) revisions[name] = ref.revision;
+    const fingerprint = (await step.plugin.fingerprint?.(step.options, context)) ?? {};
+    // Built-ins are keyed on paths relative to qrun's folder, external plugins on paths relative to
+    // their own: moving either keeps its cache.
+    const entry = step.plugin.entry;
+    const closure = entry ? codeClosures.of(entry, this.pluginRoot(entry)) : { entry: '', files: {}, packages: {} };
     const material: KeyMaterial = {
       plugin: step.plugin.name,
       pluginVersion: step.plugin.version,
@@ -110,13 +129,22 @@ export class Executor {
       inputs: Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a.sha256])),
       sources: sourceDigests,
       fingerprint,
-      code: qrunCodeDigest(),
-      keyFormat: 1,
+      revisions,
+      code: { entry: closure.entry, files: closure.files },
+      packages: closure.packages,
+      runtime: runtimeOf(),
+      cpuKernels: cpuKernelsOf(step.plugin, step.options, closure),
+      keyFormat: KEY_FORMAT,
     };
     return { key: cacheKey(material), material, sources, inputs };
   }
 
   /** Why a step will run or not, without running it (for `qrun plan`). */
+  private pluginRoot(entry: string): string {
+    const rel = relative(QRUN_ROOT, entry);
+    return rel.startsWith('..') || isAbsolute(rel) ? dirname(entry) : QRUN_ROOT;
+  }
+
   async explain(step: ResolvedStep, info: KeyInfo, previous?: KeyMaterial): Promise<{ hit: boolean; reasons: string[] }> {
     if (this.options.force?.has(step.spec.id)) return { hit: false, reasons: ['--force'] };
     const lookup = await this.store.lookup(info.key, { verify: false });

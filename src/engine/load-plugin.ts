@@ -1,12 +1,12 @@
 // External plugins: `uses: ./plugins-local/my-step` (a file or folder, relative to the recipe) or
 // `uses: my-qrun-plugin` (an npm package installed where the recipe can resolve it). They follow the
-// same contract as the built-ins; their own source digest joins their cache keys.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+// same contract as the built-ins and are keyed the same way: on the modules they import, the files
+// those name with `new URL('…', import.meta.url)`, and the installed versions of their packages.
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Diagnostic } from '../errors.ts';
 import type { Recipe } from '../recipe/recipe.ts';
-import { digestPath } from '../util/hash.ts';
 import type { Plugin } from './plugin.ts';
 import { isExternalReference, type PluginRegistry } from './registry.ts';
 
@@ -84,14 +84,9 @@ export async function loadExternalPlugins(recipe: Recipe, registry: PluginRegist
       diagnostics.push({ code: 'PLUGIN_CONTRACT', message: `step "${step.id}": ${entry} is not a qrun plugin: ${problems.join('; ')}`, location, hint: 'see docs/plugins.md for the contract' });
       continue;
     }
-    const p = plugin as Plugin;
-    const source = (await digestPath(external ? where : dirname(entry))).sha256;
-    const inner = p.fingerprint?.bind(p);
-    registry.registerAs(step.uses, {
-      ...p,
-      // The plugin's own code is part of its key, as qrun's code is for the built-ins.
-      fingerprint: async (options) => ({ ...((await inner?.(options)) ?? {}), pluginSource: source }),
-    });
+    // Keyed as the built-ins are: on the entry's import closure (src/cache/code-closure.ts), paths
+    // relative to the plugin's folder, and the versions of the packages it imports.
+    registry.registerAs(step.uses, { ...(plugin as Plugin), entry: realpathSync(entry) });
   }
   return diagnostics;
 }

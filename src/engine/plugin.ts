@@ -67,6 +67,11 @@ export interface StepContext {
 /** A source file or folder the step reads directly from the user's disk (e.g. the model directory). */
 export interface SourceRef {
   path: string;
+  /**
+   * What the source is known as besides its content, when the step reports it: a hub model's
+   * `org/name@commit`. It joins the key (KeyMaterial.revisions).
+   */
+  revision?: string;
   /** Where the recipe names it, for error messages. */
   location?: { file: string; line?: number; col?: number };
 }
@@ -93,8 +98,25 @@ export interface Plugin<Options = Record<string, unknown>> {
    * content digests join the cache key, so editing a data file re-runs the step.
    */
   sources?(options: Options, recipe: RecipeContext): Record<string, SourceRef>;
-  /** Versions of tools that change results (runtime, TensorRT, GPU). Part of the cache key. */
-  fingerprint?(options: Options): Promise<Record<string, unknown>>;
+  /**
+   * Versions of tools outside Node that change results (TensorRT, GPU, a command's --version). Part
+   * of the cache key. The plugin's own code, the npm packages it imports, Node and the CPU kernel
+   * family are keyed by the engine (src/cache/fingerprint.ts), not here.
+   */
+  fingerprint?(options: Options, recipe?: RecipeContext): Promise<Record<string, unknown>>;
+  /**
+   * Whether the step's outputs depend on the CPU's instruction set (onnxruntime's MLAS and PyTorch
+   * pick kernels by it, and the kernels do not round alike). When they do, the CPU kernel family joins
+   * the key. Left out, a plugin whose code imports onnxruntime-node depends on it; a plugin that loads
+   * onnxruntime only to check that a model loads says `{ dependent: false, why }`, and one that
+   * computes through something qrun cannot see (a Python worker) says `{ dependent: true, why }`.
+   */
+  cpuKernels?(options: Options): { dependent: boolean; why: string };
+  /**
+   * The module file that defines the plugin. The engine sets it (the built-in table, the external
+   * plugin loader) and keys the plugin on that module's import closure (src/cache/code-closure.ts).
+   */
+  entry?: string;
   /**
    * Steps whose result depends on something outside the key (timings, an external tool) may set
    * this to false to be re-run every time. Defaults to true.

@@ -37,3 +37,12 @@ export function resolveHubId(id: string, env: NodeJS.ProcessEnv = process.env): 
   if (!existsSync(path)) return { ok: false, reason: `"${id}": snapshot ${commit} is missing from ${repoDir}`, hint };
   return { ok: true, path, revision: commit };
 }
+
+/**
+ * `…/models--org--name/snapshots/<commit>` → the hub id and commit it holds, for a model folder
+ * named by its path rather than its id. hf.load reports them, and they join its cache key.
+ */
+export function hubSnapshotOf(path: string): { id: string; revision: string } | undefined {
+  const m = /models--([^/\\]+?)--([^/\\]+)[/\\]snapshots[/\\]([0-9a-f]{40})[/\\]?$/.exec(path);
+  return m ? { id: `${m[1]}/${m[2]}`, revision: m[3]! } : undefined;
+}
