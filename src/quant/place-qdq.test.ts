@@ -160,6 +160,7 @@ describe('placeQdqForTensorRT options on the shipped BERT', () => {
     placeQdqForTensorRT(m, { ...DEFAULTS, weights: 'per-tensor' });
     const index = indexGraph(m.graph);
     const weightDqs = m.graph.node.filter((n) => n.opType === 'DequantizeLinear' && index.initializers.has(n.input[0]!));
+    expect(weightDqs).toHaveLength(WEIGHT_MATMULS + GEMMS);
     for (const dq of weightDqs) {
       expect(dq.attribute).toEqual([]);
       expect(tensorDims(index.initializers.get(dq.input[1]!)!)).toEqual([]);

@@ -109,6 +109,7 @@ describe('examples/triton-client.ts against the bert-int8 recipe\'s Triton repos
     expect(out.map((p) => p.text)).toEqual(TEXTS);
     expect(out.map((p) => p.label)).toEqual(expected.map((e) => e.label));
     // Batched and padded on the server, one by one here: the attention mask hides the padding.
+    expect(out.map((p) => p.logits.length)).toEqual(expected.map(() => 9));
     out.forEach((p, i) => p.logits.forEach((v, j) => expect(v).toBeCloseTo(expected[i]!.logits[j]!, 3)));
   });
 
