@@ -43,9 +43,11 @@ describe('bench latency', () => {
     expect(runs).toBe(4);
   });
 
-  it('reports the median of per-block ratios with a bootstrap interval that covers the true ratio', () => {
-    const row = latencyRow({ batch: 1, sequence: 32 }, blocks(10, 4, 0.6, 3));
-    expect(row.blockRatios).toHaveLength(10);
+  it('reports the median of the pairs\' ratios with a block-bootstrap interval that covers the true ratio', () => {
+    const timed = blocks(10, 4, 0.6, 3);
+    const row = latencyRow({ batch: 1, sequence: 32 }, timed);
+    expect(row.pairRatios!.map((b) => b.length)).toEqual(Array(10).fill(4));
+    expect(row.pairRatios![2]![1]).toBe(timed[2]!.int8[1]! / timed[2]!.fp32[1]!);
     expect(row.ratioInterval!.low).toBeLessThanOrEqual(row.ratio);
     expect(row.ratioInterval!.high).toBeGreaterThanOrEqual(row.ratio);
     expect(row.ratioInterval!.low).toBeLessThan(0.6);

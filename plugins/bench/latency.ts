@@ -1,13 +1,19 @@
 // The bench step's latency measurement and its noise. On a shared machine one INT8/FP32 ratio says
 // little: the same model's 1×128 speed-up ranged 0.98× to 6.81× over six runs on a loaded 2-core
-// machine. So the iterations are split into blocks; within a block FP32 and INT8 run in interleaved
-// pairs (alternating which goes first) so both see the same machine state, each block gives one
-// INT8/FP32 ratio of medians, and the ratio reported is the median over blocks with a bootstrap
-// interval over blocks (src/stats/bootstrap.ts). Load that comes and goes during the run spreads the
-// block ratios and so widens the interval; compare, --baseline and the matrix read the interval to
-// tell a change from noise. The total number of runs is what it was (warm-up + iterations pairs).
+// machine. So FP32 and INT8 run in interleaved pairs (alternating which goes first), each pair gives
+// one INT8/FP32 ratio measured under the same machine state, and the ratio reported is the median
+// of the pairs' ratios — robust to a pair that a burst of load hit on one side. Its 95% interval is a
+// block bootstrap (src/stats/bootstrap.ts): the pairs are timed in consecutive blocks and whole
+// blocks are resampled, because a burst of load spans neighbouring pairs. Load that comes and goes
+// during the run widens the interval; compare, --baseline and the matrix read the interval to tell
+// a change from noise. The number of runs is what it was (warm-up + iterations pairs).
+//
+// Measured on the 2-core machine under a load average of 8 (five runs of the same models): the
+// median of pair ratios ranged 0.33–0.75 and every interval overlapped every other; the old single
+// p50 ratio ranged 0.20–0.71. A ratio of block medians gave intervals 1.5–3× wider, since a block's
+// median of two to five runs is itself fragile.
 import { percentileOf } from '../../src/quant/agreement.ts';
-import { bootstrapInterval, geometricMean, median, medianInterval, type Interval } from '../../src/stats/bootstrap.ts';
+import { blockBootstrapInterval, geometricMean, median, type Interval } from '../../src/stats/bootstrap.ts';
 
 export interface LatencySummary {
   p50: number;
@@ -22,12 +28,12 @@ export interface LatencyRow {
   /** Over every timed run of the shape. */
   fp32: LatencySummary;
   int8: LatencySummary;
-  /** INT8/FP32: the median over blocks of each block's INT8 median ÷ FP32 median; below 1 is faster. */
+  /** INT8/FP32: the median over interleaved pairs of INT8 time ÷ FP32 time; below 1 is faster. */
   ratio: number;
-  /** 95% bootstrap interval of `ratio` over blocks. Absent with a single block, and in reports from before qrun measured its noise. */
+  /** 95% block-bootstrap interval of `ratio`. Absent with a single block, and in reports from before qrun measured its noise. */
   ratioInterval?: Interval;
-  /** Each block's INT8/FP32 ratio: the samples behind `ratio` and its interval. */
-  blockRatios?: number[];
+  /** Each block's pair ratios (INT8/FP32), in the order timed: the samples behind `ratio` and its interval. */
+  pairRatios?: number[][];
   /** 1 / ratio. */
   speedup: number;
 }
@@ -81,30 +87,30 @@ function summarize(times: number[]): LatencySummary {
   return { p50: percentileOf(s, 50), p90: percentileOf(s, 90), p99: percentileOf(s, 99), mean: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
-/** The report's row for one shape from its blocks of timings. */
+/** The report's row for one shape from its blocks of timings (fp32[i] and int8[i] are pair i). */
 export function latencyRow(shape: { batch: number; sequence: number }, blocks: { fp32: number[]; int8: number[] }[]): LatencyRow {
-  const blockRatios = blocks.map((b) => median(b.int8) / median(b.fp32));
-  const ratio = median(blockRatios);
+  const pairRatios = blocks.map((b) => b.int8.map((t, i) => t / b.fp32[i]!));
+  const ratio = median(pairRatios.flat());
   return {
     batch: shape.batch,
     sequence: shape.sequence,
     fp32: summarize(blocks.flatMap((b) => b.fp32)),
     int8: summarize(blocks.flatMap((b) => b.int8)),
     ratio,
-    // One block is one sample: it says nothing about noise, and a zero-width interval would claim it does.
-    ...(blockRatios.length > 1 ? { ratioInterval: medianInterval(blockRatios) } : {}),
-    blockRatios,
+    // One block is one sample of the machine's state: a zero-width interval would claim it had no noise.
+    ...(pairRatios.length > 1 ? { ratioInterval: blockBootstrapInterval([pairRatios], ([pooled]) => median(pooled!)) } : {}),
+    pairRatios,
     speedup: 1 / ratio,
   };
 }
 
 /**
- * The overall speed-up: geometric mean over shapes of FP32/INT8, with a bootstrap interval that
- * resamples each shape's blocks separately (the shapes were measured separately).
+ * The overall speed-up: geometric mean over shapes of FP32/INT8, with a block-bootstrap interval
+ * that resamples each shape's blocks separately (the shapes were measured one after the other).
  */
 export function overallSpeedup(rows: LatencyRow[]): { speedup: number; speedupInterval?: Interval } {
   const speedup = geometricMean(rows.map((r) => r.speedup));
-  const groups = rows.map((r) => r.blockRatios ?? []);
+  const groups = rows.map((r) => r.pairRatios ?? []);
   if (rows.length === 0 || groups.some((g) => g.length < 2)) return { speedup };
-  return { speedup, speedupInterval: bootstrapInterval(groups, (gs) => geometricMean(gs.map((g) => 1 / median(g)))) };
+  return { speedup, speedupInterval: blockBootstrapInterval(groups, (pooled) => geometricMean(pooled.map((p) => 1 / median(p)))) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bootstrapInterval, geometricMean, median, medianInterval, quantileSorted, seededUniform } from './bootstrap.ts';
+import { blockBootstrapInterval, bootstrapInterval, geometricMean, median, medianInterval, quantileSorted, seededUniform } from './bootstrap.ts';
 import { formatWithInterval, shiftBeyondNoise } from './noise.ts';
 
 /** n draws from an exponential distribution of rate 1 (median ln 2), by inversion. */
@@ -51,6 +51,17 @@ describe('bootstrap statistics', () => {
     const ci = bootstrapInterval([[1, 1, 1], [0, 10]], ([a, b]) => median(a!) + median(b!));
     expect(ci.low).toBe(1);
     expect(ci.high).toBe(11);
+  });
+
+  it('the block bootstrap resamples whole blocks', () => {
+    const blocks = [[1, 2], [3, 4], [5, 6]];
+    const seen: number[][] = [];
+    blockBootstrapInterval([blocks], ([pooled]) => (seen.push(pooled!), median(pooled!)), { resamples: 200 });
+    for (const pooled of seen) {
+      expect(pooled).toHaveLength(6);
+      for (const [a, b] of blocks) expect(pooled.filter((x) => x === a).length).toBe(pooled.filter((x) => x === b).length);
+    }
+    expect(new Set(seen.map((p) => p.join())).size).toBeGreaterThan(5);
   });
 
   it('detects a clearly shifted distribution, and calls two samples of one distribution within noise', () => {

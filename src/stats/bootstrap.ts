@@ -78,6 +78,17 @@ export function bootstrapInterval(groups: readonly (readonly number[])[], statis
   return { low: quantileSorted(sorted, tail), high: quantileSorted(sorted, 1 - tail), confidence };
 }
 
+/**
+ * Block bootstrap (non-overlapping blocks, E. Carlstein, Annals of Statistics 14(3), 1986): when
+ * values measured close together share a cause (a burst of load on the machine), resampling single
+ * values understates the noise; resampling whole blocks keeps what a block shares. Each group's
+ * blocks are drawn with replacement and pooled, and `statistic` sees one pooled array per group.
+ */
+export function blockBootstrapInterval(groups: readonly (readonly (readonly number[])[])[], statistic: (pooled: number[][]) => number, options?: BootstrapOptions): Interval {
+  const indices = groups.map((blocks) => blocks.map((_, i) => i));
+  return bootstrapInterval(indices, (picked) => statistic(picked.map((idx, g) => idx.flatMap((k) => groups[g]![k]!))), options);
+}
+
 /** Interval of the median of one sample. */
 export function medianInterval(samples: readonly number[], options?: BootstrapOptions): Interval {
   return bootstrapInterval([samples], ([s]) => median(s!), options);
