@@ -174,7 +174,7 @@ function latency(rows: LatencyRow[]): string {
   });
   return (
     `<figure id="latency"><h3>Latency by shape</h3><div class="chart-wrap">${chart}</div>` +
-    '<figcaption class="caption">Median (p50) latency per input shape with onnxruntime on CPU; the whisker reaches the 90th percentile; the speed-up over each pair is FP32 p50 ÷ INT8 p50. ' +
+    '<figcaption class="caption">Median (p50) latency per input shape with onnxruntime on CPU; the whisker reaches the 90th percentile; the speed-up over each pair of bars is the median over interleaved runs of FP32 time ÷ INT8 time (its 95% interval is in the table below). ' +
     'Absolute times depend on the machine: compare the ratios.</figcaption></figure>'
   );
 }
