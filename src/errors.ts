@@ -74,6 +74,8 @@ export const errors = {
     make('DATA_INVALID', `${reason}`, 'each line is a JSON object like {"text": "...", "label": "..."}', { file, line, col: 1 }),
   dataEmpty: (file: string, location?: SourceLocation) =>
     make('DATA_EMPTY', `data set ${file} has no samples`, 'calibration needs at least one sample; 128–512 is typical', location),
+  labelsMismatch: (message: string, hint: string, location?: SourceLocation) => make('LABELS_MISMATCH', message, hint, location),
+  logitsOutputUnclear: (message: string, hint: string) => make('LOGITS_OUTPUT_UNCLEAR', message, hint),
   toolMissing: (tool: string, fix: string) => make('TOOL_MISSING', `${tool} not found`, fix),
   stepFailed: (stepId: string, plugin: string, done: string[], cause: unknown) => {
     const reason = cause instanceof Error ? cause.message : String(cause);

@@ -1,14 +1,15 @@
 // bench — FP32 vs INT8 with onnxruntime-node on CPU: accuracy on the evaluation set (label accuracy,
 // agreement with FP32, max error, cosine) and latency percentiles over batch × sequence shapes,
 // measured interleaved after warm-up so both models see the same machine state.
-import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import ortRuntime from 'onnxruntime-node';
 import type ort from 'onnxruntime-node';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
+import { labelsForScoring, readModelClasses } from '../../src/data/labels.ts';
+import { selectLogitsOutput } from '../../src/runtime/logits-output.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import { compareLogits } from '../../src/quant/agreement.ts';
 import { encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
@@ -29,6 +30,8 @@ export interface BenchOptions {
   blocks: number;
   threads: number;
   batchSize: number;
+  /** The graph output holding the logits; default: chosen by name and shape (src/runtime/logits-output.ts). */
+  output?: string;
 }
 
 export type { LatencyRow } from './latency.ts';
@@ -55,7 +58,7 @@ function rowsFor(samples: { ids: number[] }[], batch: number, sequence: number):
 
 const bench: Plugin<BenchOptions> = {
   name: 'bench',
-  version: '1.0.0',
+  version: '1.1.0', // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts)
   description: 'Accuracy and latency of the INT8 model against FP32 with onnxruntime-node (CPU)',
   optionsSchema: {
     type: 'object',
@@ -88,6 +91,11 @@ const bench: Plugin<BenchOptions> = {
       },
       threads: { type: 'integer', minimum: 0, default: 0, description: 'intra-op threads; 0 = all cores' },
       batchSize: { type: 'integer', minimum: 1, default: 32, description: 'batch size for the accuracy pass' },
+      output: {
+        type: 'string',
+        minLength: 1,
+        description: 'the graph output holding the [batch, classes] logits; default: the one named logits (or containing it, or the one of that shape), an error when that is unclear',
+      },
     },
   },
   inputs: {
@@ -104,18 +112,22 @@ const bench: Plugin<BenchOptions> = {
   },
   sources(options, recipe): Record<string, SourceRef> {
     const file = tensorSourceFor(options.data, undefined, recipe, resolve);
-    return file ? { tensors: { path: file } } : {};
+    if (file) return { tensors: { path: file } };
+    // A text data set is read through hf.load; its file is named here so a label that fits none of
+    // the model's classes is reported at its line in the file the user wrote.
+    const text = recipe.data[options.data];
+    return text ? { labels: text } : {};
   },
   async run(options, inputs, sources, ctx) {
-    let id2label: Record<string, string> | undefined;
-    const configPath = inputs.hf ? join(inputs.hf.path, 'config.json') : undefined;
-    if (configPath && existsSync(configPath)) id2label = (JSON.parse(await readFile(configPath, 'utf8')) as { id2label?: Record<string, string> }).id2label;
-    const labelIndex = new Map(Object.entries(id2label ?? {}).map(([k, v]) => [v, Number(k)]));
-
+    const classes = await readModelClasses(inputs.hf?.path);
     const refModel = await readModel(inputs.reference!.path);
     const candModel = await readModel(inputs.candidate!.path);
-    const refOut = refModel.graph.output[0]!.name;
-    const candOut = candModel.graph.output[0]!.name;
+    // The logits by name and shape, not position: a model exported with a hidden state first would
+    // otherwise be scored on it. The INT8 model must have the same output.
+    const logitsOutput = selectLogitsOutput(refModel, classes?.count, options.output, 'the FP32 model');
+    const refOut = logitsOutput.name;
+    const candOut = selectLogitsOutput(candModel, classes?.count, refOut, 'the INT8 model').name;
+    ctx.emit({ type: 'log', level: 'info', message: `logits: output "${refOut}" (${logitsOutput.reason})` });
     const settings = { intraOpThreads: options.threads, optimization: 'all' as const };
     const fp32 = await createSession(inputs.reference!.path, settings);
     const int8 = await createSession(inputs.candidate!.path, settings);
@@ -140,7 +152,8 @@ const bench: Plugin<BenchOptions> = {
       });
       ctx.emit({ type: 'progress', message: `accuracy: batch ${b + 1}/${refData.batches.length}`, done: b + 1, total: refData.batches.length });
     }
-    const labels = refData.labels.map((l) => (l !== null && labelIndex.has(l) ? labelIndex.get(l)! : null));
+    const labelFile = refData.labelFile ?? sources.labels ?? `data set "${options.data}"`;
+    const labels = labelsForScoring(refData, classes, { output: refOut, width: refLogits[0]?.length ?? 0 }, labelFile);
     const accuracy = compareLogits(refLogits, candLogits, labels);
     const samples = refData.samples;
 
@@ -166,10 +179,12 @@ const bench: Plugin<BenchOptions> = {
     await int8.release();
 
     const sizes = { fp32: (await stat(inputs.reference!.path)).size, int8: (await stat(inputs.candidate!.path)).size };
-    const result = { data: options.data, samples, accuracy, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
+    const result = { data: options.data, samples, logitsOutput: refOut, accuracy, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
     await writeFile(join(ctx.outDir, 'bench.json'), JSON.stringify(result, null, 1));
     return {
       metrics: {
+        // Which graph output was scored as the logits (by name and shape, or the `output` option).
+        logitsOutput: refOut,
         agreement: accuracy.agreement,
         fp32Accuracy: accuracy.referenceAccuracy,
         int8Accuracy: accuracy.candidateAccuracy,

@@ -19,7 +19,7 @@ const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
 const hfLoad: Plugin<HfLoadOptions> = {
   name: 'hf.load',
-  version: '1.0.0',
+  version: '1.1.0', // 1.1: labels kept as written (indices as numbers) with their lines
   description: 'Read a local Hugging Face model directory and tokenize the text data sets with its tokenizer',
   optionsSchema: hfLoadOptionsSchema,
   inputs: {},
@@ -99,8 +99,10 @@ const hfLoad: Plugin<HfLoadOptions> = {
         name,
         maxLength: tokenizer.maxLength,
         padId: tokenizer.padId,
-        labels: [...new Set(samples.map((s) => s.label).filter((l): l is string => l !== null))].sort(),
-        samples: samples.map((s) => ({ ids: tokenizer.encode(s.text), label: s.label })),
+        labels: [...new Set(samples.map((s) => s.label).filter((l): l is string | number => l !== null))].sort(),
+        // Labels as written (an index stays a number) and their lines: steps that score predictions
+        // map them to classes with src/data/labels.ts and name the line of a label that fits none.
+        samples: samples.map((s) => ({ ids: tokenizer.encode(s.text), label: s.label, line: s.line })),
       };
       counts[name] = samples.length;
       await writeFile(join(dsDir, `${name}.json`), JSON.stringify(tokenized));

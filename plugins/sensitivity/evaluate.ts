@@ -10,14 +10,14 @@ export interface PreparedBatch {
   feeds: Record<string, ort.Tensor>;
 }
 
-export async function logitsOf(model: Uint8Array | string, batches: PreparedBatch[], samples: number, output?: string): Promise<Float32Array[]> {
+/** `output`: the graph output holding the logits (src/runtime/logits-output.ts chooses it; never "the first"). */
+export async function logitsOf(model: Uint8Array | string, batches: PreparedBatch[], samples: number, output: string): Promise<Float32Array[]> {
   const session = await createSession(model, { optimization: 'basic' });
   try {
-    const name = output ?? session.outputNames[0]!;
     const rows: Float32Array[] = new Array(samples);
     for (const b of batches) {
-      const out = await session.run(b.feeds, [name]);
-      const r = rowsOf(out[name]!);
+      const out = await session.run(b.feeds, [output]);
+      const r = rowsOf(out[output]!);
       b.indices.forEach((i, k) => (rows[i] = r[k]!));
     }
     return rows;

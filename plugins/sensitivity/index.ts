@@ -6,11 +6,12 @@
 // first, re-measuring the full model until the target holds; the result is this step's `qdq-model`,
 // which later steps (onnx.save, bench) pick up as the latest one.
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { loadSampleBatches, tensorSourceFor } from '../../src/data/model-batches.ts';
+import { labelsForScoring, readModelClasses } from '../../src/data/labels.ts';
+import { selectLogitsOutput } from '../../src/runtime/logits-output.ts';
 import { decodeModel, encodeModel } from '../../src/onnx/model-io.ts';
 import { findQuantizedNodes, floatSource, keepOnlyQuantized } from '../../src/quant/qdq-groups.ts';
 import { ORT_VERSION } from '../../src/runtime/session.ts';
@@ -23,7 +24,7 @@ export interface SensitivityOptions {
   /** Evaluate on at most this many samples (the first N); 0 = all. */
   samples: number;
   batchSize: number;
-  /** Graph output compared (default: the first). */
+  /** Graph output compared; default: the logits, chosen by name and shape (src/runtime/logits-output.ts). */
   output?: string;
   target?: { agreement?: number; accuracyDrop?: number };
   search: 'doubling' | 'linear';
@@ -41,7 +42,7 @@ const show = (m: Measurement) => ({ sqnrDb: round(m.sqnrDb, 2), agreement: round
 
 const sensitivity: Plugin<SensitivityOptions> = {
   name: 'sensitivity',
-  version: '1.0.0',
+  version: '1.1.0', // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts)
   description: 'Per-layer quantization sensitivity (SQNR, agreement with FP32); falls back the most sensitive layers to float until a target holds',
   optionsSchema: {
     type: 'object',
@@ -51,7 +52,11 @@ const sensitivity: Plugin<SensitivityOptions> = {
       tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)' },
       samples: { type: 'integer', minimum: 0, default: 256, description: 'evaluate on the first N samples (0 = all): each layer costs one pass' },
       batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 32 },
-      output: { type: 'string', minLength: 1 },
+      output: {
+        type: 'string',
+        minLength: 1,
+        description: 'the graph output compared (the [batch, classes] logits); default: the one named logits (or containing it, or the one of that shape), an error when that is unclear',
+      },
       target: {
         type: 'object',
         additionalProperties: false,
@@ -83,6 +88,9 @@ const sensitivity: Plugin<SensitivityOptions> = {
     const file = tensorSourceFor(options.data, options.tensors, recipe, resolve);
     const out: Record<string, SourceRef> = {};
     if (file) out.tensors = { path: file };
+    // A text data set is read through hf.load; its file is named so that labels fitting none of the
+    // model's classes are reported at their lines.
+    else if (recipe.data[options.data]) out.labels = recipe.data[options.data]!;
     return out;
   },
   async fingerprint() {
@@ -95,19 +103,25 @@ const sensitivity: Plugin<SensitivityOptions> = {
     const fp32 = decodeModel(fp32Bytes, inputs.float!.path);
     const nodes = findQuantizedNodes(qdq);
     if (nodes.length === 0) throw errors.usage('sensitivity: the model has no node fed by DequantizeLinear (nothing is quantized, or it uses dynamic quantization)', 'run qdq.insert (mode: static or weight-only) and calibrate before sensitivity');
-    const output = options.output ?? qdq.graph.output[0]!.name;
-    if (!fp32.graph.output.some((o) => o.name === output)) throw errors.usage(`sensitivity: output "${output}" is not an output of the FP32 model`);
+    const classes = await readModelClasses(inputs.hf?.path);
+    // The logits by name and shape, not position (a hidden state exported first is not them); the
+    // QDQ model must have the same output.
+    const logitsOutput = selectLogitsOutput(fp32, classes?.count, options.output, 'the FP32 model');
+    const output = logitsOutput.name;
+    selectLogitsOutput(qdq, classes?.count, output, 'the QDQ model');
+    ctx.emit({ type: 'log', level: 'info', message: `logits: output "${output}" (${logitsOutput.reason})` });
 
     const data = await loadSampleBatches(fp32, { name: options.data, tensorFile: sources.tensors, datasetsDir: inputs.datasets?.path, batchSize: options.batchSize, limit: options.samples, pad: true });
     if (data.samples === 0) throw errors.dataEmpty(options.tensors ?? options.data);
     const batches: PreparedBatch[] = data.batches.map((b) => ({ indices: b.indices, feeds: b.feeds() }));
-    const labels = await labelIndices(data.labels, inputs.hf?.path);
-    if (options.target?.accuracyDrop !== undefined && labels.every((l) => l === null)) {
-      throw errors.usage(`sensitivity: target.accuracyDrop needs labels, and data set "${options.data}" has none the model's config maps to a class`, 'use target.agreement, or give labels ("label" in the data) matching config.json id2label');
-    }
 
     ctx.emit({ type: 'progress', message: 'FP32 and full INT8 logits' });
     const reference = await logitsOf(fp32Bytes, batches, data.samples, output);
+    const labelFile = data.labelFile ?? sources.labels ?? `data set "${options.data}"`;
+    const labels = labelsForScoring(data, classes, { output, width: reference[0]?.length ?? 0 }, labelFile);
+    if (options.target?.accuracyDrop !== undefined && labels.every((l) => l === null)) {
+      throw errors.usage(`sensitivity: target.accuracyDrop needs labels, and data set "${options.data}" (${labelFile}) has none`, 'use target.agreement, or give every sample a label ("label" in the data: a class name or index)');
+    }
     const fp32Accuracy = measure(reference, reference, labels).accuracy;
     const full = measure(reference, await logitsOf(qdqBytes, batches, data.samples, output), labels);
 
@@ -160,6 +174,7 @@ const sensitivity: Plugin<SensitivityOptions> = {
     const report = {
       samples: data.samples,
       output,
+      outputReason: logitsOutput.reason,
       fp32Accuracy,
       full: show(full),
       layers: table,
@@ -173,6 +188,8 @@ const sensitivity: Plugin<SensitivityOptions> = {
     return {
       metrics: {
         samples: data.samples,
+        // Which graph output was compared as the logits (by name and shape, or the `output` option).
+        logitsOutput: output,
         quantizedNodes: nodes.length,
         full: show(full),
         mostSensitive: table.slice(0, 10),
@@ -189,18 +206,5 @@ const sensitivity: Plugin<SensitivityOptions> = {
     };
   },
 };
-
-/** Label strings → class indices through config.json's id2label, or as numbers where they are. */
-async function labelIndices(labels: (string | null)[], hfDir: string | undefined): Promise<(number | null)[]> {
-  let id2label: Record<string, string> = {};
-  const config = hfDir ? join(hfDir, 'config.json') : undefined;
-  if (config && existsSync(config)) id2label = (JSON.parse(await readFile(config, 'utf8')) as { id2label?: Record<string, string> }).id2label ?? {};
-  const byName = new Map(Object.entries(id2label).map(([k, v]) => [v, Number(k)]));
-  return labels.map((l) => {
-    if (l === null) return null;
-    if (byName.has(l)) return byName.get(l)!;
-    return /^\d+$/.test(l) ? Number(l) : null;
-  });
-}
 
 export default sensitivity;

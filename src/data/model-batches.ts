@@ -5,6 +5,7 @@ import ort from 'onnxruntime-node';
 import { errors } from '../errors.ts';
 import { DataType, type ModelProto } from '../onnx/types.ts';
 import { batchesByLength, encoderFeeds, graphInputs } from '../runtime/feeds.ts';
+import type { RawLabel } from './labels.ts';
 import { readTokenizedDataset, type TokenizedDataset } from './tokenized-dataset.ts';
 import { isTensorDataFile, readTensorDataset, UNNAMED_INPUT, type HostArray, type HostTensor, type TensorDataset } from './tensor-dataset.ts';
 
@@ -17,7 +18,12 @@ export interface ModelBatch {
 
 export interface SampleBatches {
   samples: number;
-  labels: (string | null)[];
+  /** Each sample's label as the data writes it; map to classes with src/data/labels.ts. */
+  labels: RawLabel[];
+  /** The 1-based line of each sample's label in its data file, where the file has lines. */
+  labelLines: (number | undefined)[];
+  /** The file the labels were read from, when the batches read it (tensor data). */
+  labelFile?: string;
   batches: ModelBatch[];
 }
 
@@ -48,7 +54,7 @@ export function tokenizedBatches(model: ModelProto, dataset: TokenizedDataset, m
     indices,
     feeds: () => encoderFeeds(infos, indices.map((i) => samples[i]!.ids), dataset.padId),
   }));
-  return { samples: samples.length, labels: samples.map((s) => s.label), batches };
+  return { samples: samples.length, labels: samples.map((s) => s.label), labelLines: samples.map((s) => s.line), batches };
 }
 
 function paddedBatches(lengths: number[], maxBatch: number): number[][] {
@@ -89,7 +95,8 @@ export function tensorBatches(model: ModelProto, dataset: TensorDataset, maxBatc
   });
 
   const refs: SampleRef[] = [];
-  const labels: (string | null)[] = [];
+  const labels: RawLabel[] = [];
+  const labelLines: (number | undefined)[] = [];
   records.forEach((r, ri) => {
     // npy/npz: the first axis is the sample axis. jsonl: a line is one sample, unless its tensors have
     // the model input's full rank, in which case its first axis is a batch axis.
@@ -103,6 +110,7 @@ export function tensorBatches(model: ModelProto, dataset: TensorDataset, maxBatc
       const key = inputs.map((i) => (batched ? r[i.name]!.dims.slice(1) : r[i.name]!.dims).join('x')).join('|');
       refs.push({ record: ri, row: batched ? row : -1, key });
       labels.push(dataset.labels ? (dataset.labels[dataset.format === 'jsonl' ? ri : refs.length - 1] ?? null) : null);
+      labelLines.push(dataset.lines?.[ri]);
     }
   });
   const used = limit > 0 ? refs.slice(0, limit) : refs;
@@ -138,7 +146,7 @@ export function tensorBatches(model: ModelProto, dataset: TensorDataset, maxBatc
       });
     }
   }
-  return { samples: used.length, labels: usedLabels, batches };
+  return { samples: used.length, labels: usedLabels, labelLines: labelLines.slice(0, used.length), labelFile: dataset.file, batches };
 }
 
 function sliceRow(t: HostTensor, row: number): { t: HostTensor; dims: number[]; offset: number } {

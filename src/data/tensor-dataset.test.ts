@@ -45,7 +45,7 @@ describe('readTensorDataset: numpy files', () => {
     // float16 holds these eighths exactly.
     expect(Array.from(d.records[0]!.pixel_values!.data as Float32Array)).toEqual(PIXELS);
     expect(Array.from(d.records[0]!.mask!.data as BigInt64Array)).toEqual([1n, 0n, 1n, 1n]);
-    expect(d.labels).toEqual(['3', '7']);
+    expect(d.labels).toEqual([3, 7]); // numpy labels are class indices: numbers, as labels.ts reads them
   });
 
   it('.npz written by np.savez with a positional array (stored, float64): arr_0 goes to the only input', async () => {

@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { errors } from '../errors.ts';
+import { rawLabel, type RawLabel } from './labels.ts';
 
 export type HostArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
@@ -34,8 +35,10 @@ export interface TensorDataset {
    * line, one sample each (or a batch, see the header).
    */
   records: Record<string, HostTensor>[];
-  /** Per record (jsonl) or per sample (npz `labels`); null where unknown. */
-  labels: (string | null)[] | null;
+  /** Per record (jsonl) or per sample (npz `labels`), as written (src/data/labels.ts); null where unknown. */
+  labels: RawLabel[] | null;
+  /** jsonl: the 1-based line of each record, for messages about its label. */
+  lines?: number[];
 }
 
 /** The key npy data is fed under when the file does not name the model input. */
@@ -208,11 +211,12 @@ function readNpz(bytes: Uint8Array, file: string): TensorDataset {
     if (content.byteLength !== uncompressed) throw bad(`entry ${name} inflates to ${content.byteLength} bytes, expected ${uncompressed}`);
     arrays[name.replace(/\.npy$/, '')] = parseNpy(content, `${file}:${name}`);
   }
-  let labels: (string | null)[] | null = null;
+  let labels: RawLabel[] | null = null;
   for (const key of ['labels', 'label']) {
     const l = arrays[key];
     if (!l) continue;
-    labels = Array.from(l.data as ArrayLike<number | bigint>, (v) => String(v));
+    // numpy label arrays are integer class indices (numbers, as labels.ts reads them).
+    labels = Array.from(l.data as ArrayLike<number | bigint>, rawLabel);
     delete arrays[key];
   }
   // np.savez(file, array) names an unnamed array arr_0: feed it to the model's only input.
@@ -232,7 +236,8 @@ function readNpz(bytes: Uint8Array, file: string): TensorDataset {
 
 function readTensorJsonLines(text: string, file: string): TensorDataset {
   const records: Record<string, HostTensor>[] = [];
-  const labels: (string | null)[] = [];
+  const labels: RawLabel[] = [];
+  const lines: number[] = [];
   text.split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     let obj: unknown;
@@ -243,10 +248,10 @@ function readTensorJsonLines(text: string, file: string): TensorDataset {
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw errors.dataInvalid(file, i + 1, `line ${i + 1} is not a JSON object of tensors`);
     const record: Record<string, HostTensor> = {};
-    let label: string | null = null;
+    let label: RawLabel = null;
     for (const [key, value] of Object.entries(obj)) {
       if (key === 'label' || key === 'labels') {
-        label = value === null || value === undefined ? null : String(value);
+        label = rawLabel(value);
         continue;
       }
       // Strings (and nulls) are metadata such as {"split": "calib"}, not model inputs.
@@ -256,9 +261,10 @@ function readTensorJsonLines(text: string, file: string): TensorDataset {
     if (Object.keys(record).length === 0) throw errors.dataInvalid(file, i + 1, `line ${i + 1} holds no tensor (a key whose value is a nested list of numbers)`);
     records.push(record);
     labels.push(label);
+    lines.push(i + 1);
   });
   if (records.length === 0) throw errors.dataEmpty(file);
-  return { file, format: 'jsonl', records, labels: labels.some((l) => l !== null) ? labels : null };
+  return { file, format: 'jsonl', records, labels: labels.some((l) => l !== null) ? labels : null, lines };
 }
 
 function nestedToTensor(value: unknown, bad: (why: string) => Error): HostTensor {

@@ -3,14 +3,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { errors } from '../errors.ts';
+import type { RawLabel } from './labels.ts';
 
 export interface TokenizedDataset {
   name: string;
   maxLength: number;
   padId: number;
   /** Sorted distinct labels present in the data. */
-  labels: string[];
-  samples: { ids: number[]; label: string | null }[];
+  labels: (string | number)[];
+  /** `label` as the data file writes it (index or name, see src/data/labels.ts); `line` in that file. */
+  samples: { ids: number[]; label: RawLabel; line?: number }[];
 }
 
 export async function readTokenizedDataset(datasetsDir: string, name: string): Promise<TokenizedDataset> {
