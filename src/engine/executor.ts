@@ -233,19 +233,16 @@ export class Executor {
       const build = await this.store.newBuild(info.key);
       let result;
       try {
-        // A process.exit in the plugin fails this step instead of ending qrun (process-exit.ts).
-        result = await guardPluginExit(() =>
-          step.plugin.run(step.options, info.inputs, info.sources, {
-            stepId: step.spec.id,
-            outDir: build.outDir,
-            tmpDir: build.scratchDir,
-            recipeDir: this.recipe.dir,
-            // Also stopped when our lock is taken over: another process is building this key now.
-            signal: AbortSignal.any([this.options.signal ?? new AbortController().signal, lock.lost]),
-            emit: onEvent,
-            artifactOf: (ref) => this.artifacts.get(ref),
-          }),
-        );
+        result = await step.plugin.run(step.options, info.inputs, info.sources, {
+          stepId: step.spec.id,
+          outDir: build.outDir,
+          tmpDir: build.scratchDir,
+          recipeDir: this.recipe.dir,
+          // Also stopped when our lock is taken over: another process is building this key now.
+          signal: AbortSignal.any([this.options.signal ?? new AbortController().signal, lock.lost]),
+          emit: onEvent,
+          artifactOf: (ref) => this.artifacts.get(ref),
+        });
       } catch (e) {
         await this.store.discard(build);
         return fail(lock.lost.aborted ? lock.lost.reason : e);
