@@ -1,6 +1,6 @@
 // argv → command. The only place that prints errors and sets the exit code.
 import { parseArgs } from 'node:util';
-import { EXIT, formatDiagnostic, QrunError } from './errors.ts';
+import { errors, EXIT, formatDiagnostic, QrunError } from './errors.ts';
 import { runCommand } from './commands/run.ts';
 import { validateCommand } from './commands/validate.ts';
 import { planCommand } from './commands/plan.ts';
@@ -8,6 +8,7 @@ import { cacheCommand } from './commands/cache.ts';
 import { compareCommand } from './commands/compare.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { QRUN_VERSION } from './version.ts';
+import { installExitBackstop } from './engine/process-exit.ts';
 
 const HELP = `qrun ${QRUN_VERSION} — Hugging Face transformer → INT8 deployment, from a YAML recipe
 
@@ -38,7 +39,8 @@ options:
   -h, --help         this help
   -v, --version      print the version
 
-exit codes: 0 ok · 1 a step failed · 2 bad recipe or usage · 3 a gate failed · 130 interrupted`;
+exit codes: 0 passed · 1 a step failed · 2 bad recipe or usage · 3 a gate failed or a regression against
+            --baseline · 130 interrupted by SIGINT (Ctrl-C) · 143 by SIGTERM`;
 
 const io = {
   out: (line: string) => process.stdout.write(line + '\n'),
@@ -102,6 +104,9 @@ async function main(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+// Whatever ends the process before main() has returned (a plugin's process.exit outside its step,
+// a promise that never settles) is reported and cannot exit 0.
+const backstop = installExitBackstop((code) => io.err(formatDiagnostic(errors.exitedEarly(String(code)).diagnostics[0]!)));
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (e) {
@@ -117,3 +122,4 @@ try {
     process.exitCode = EXIT.internal;
   }
 }
+backstop.finished();

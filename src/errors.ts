@@ -145,8 +145,8 @@ export const errors = {
   exitedEarly: (exitCode: string) =>
     make(
       'EXITED_EARLY',
-      `qrun is exiting (process.exit(${exitCode})) before the run finished: gates were not checked and the report was not written`,
-      'something in the qrun process called process.exit: a plugin, when its module loaded, in fingerprint() or in a callback; plugins must return or throw instead',
+      `qrun is exiting with code ${exitCode} before the command finished: gates were not checked and no report was written`,
+      'something in the qrun process called process.exit (a plugin, when its module loaded, in fingerprint() or in a callback: plugins must return or throw instead), or left qrun waiting on a promise that can never settle; the exit code is 1',
     ),
   gateFailed: (lines: string[]) =>
     new QrunError(lines.map((message) => ({ code: 'GATE_FAILED', message })), EXIT.gateFailed),

@@ -1,6 +1,6 @@
 // `qrun run recipe.yaml` (and plain `qrun recipe.yaml`): plan, execute with listr2 progress, write
 // the report, print the summary, apply the gates.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Listr, type ListrTask } from 'listr2';
 import { builtinRegistry } from '../engine/builtin-plugins.ts';
@@ -9,16 +9,21 @@ import { Executor, type StepRecord } from '../engine/executor.ts';
 import { findInterruptedRun, newRunId, RunJournal, startIdentity } from '../engine/journal.ts';
 import { planRecipe, type ResolvedStep } from '../engine/plan.ts';
 import { CacheStore } from '../cache/store.ts';
-import { errors, QrunError } from '../errors.ts';
+import { errors, EXIT, formatDiagnostic, QrunError } from '../errors.ts';
 import { loadRecipe } from '../recipe/load-recipe.ts';
 import type { Recipe } from '../recipe/recipe.ts';
-import { buildReport, evaluateGates, type Report } from '../report/build-report.ts';
+import { buildReport, evaluateGates, runStatus, type Report } from '../report/build-report.ts';
 import { renderMarkdown } from '../report/markdown.ts';
 import { calibrationStatsPath, renderHtml, type HtmlExtras } from '../report/html.ts';
 import { formatTable, summaryRows } from '../report/summary.ts';
 import { writeMatrixReport } from '../report/matrix-report.ts';
 import { junitCases, renderJunit } from '../report/junit.ts';
-import { compareReports } from './compare.ts';
+import { verdictLine } from '../report/verdict.ts';
+import { listenForStopSignals } from '../engine/stop-signals.ts';
+import { writeFileAtomic } from '../util/atomic-write.ts';
+import { guardDiskFullSync } from '../util/disk-full.ts';
+import { runPassed, runStatusText } from '../report/run-passed.ts';
+import { compareReports, describeChange, readReport, type MetricChange } from './compare.ts';
 
 export interface RunFlags {
   cache?: string;
@@ -54,20 +59,19 @@ async function htmlExtras(report: Report, cacheDir: string): Promise<HtmlExtras>
   }
 }
 
-async function baselineCheck(file: string, report: Report) {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw errors.fileNotFound('baseline report', file);
-  }
-  let baseline: Report;
-  try {
-    baseline = JSON.parse(text) as Report;
-  } catch (e) {
-    throw errors.usage(`--baseline ${file} is not JSON: ${(e as Error).message}`);
-  }
-  return compareReports(baseline, report).metrics;
+/** The --baseline report, checked before anything runs: against a run that did not pass, every comparison would pass vacuously. */
+async function loadBaseline(file: string): Promise<Report> {
+  const baseline = await readReport(file, 'baseline report');
+  if (!runPassed(baseline)) throw errors.baselineNotPassed(file, runStatusText(baseline));
+  return baseline;
+}
+
+/** The --baseline verdict line: the regressions by name, or what was compared and how latency moved. */
+function baselineLine(file: string, rows: MetricChange[]): string {
+  const regressions = rows.filter((r) => r.regression);
+  if (regressions.length) return `baseline ${file}: ${regressions.map(describeChange).join('; ')}`;
+  const latency = rows.filter((r) => r.name.startsWith('INT8/FP32 latency ')).map((r) => `${r.name.slice('INT8/FP32 latency '.length)} ${r.verdict}`);
+  return `baseline ${file}: no regression (${rows.length} metrics compared${latency.length ? `; latency ${latency.join(', ')}` : ''})`;
 }
 
 export function cacheRootFor(recipe: Recipe, flag?: string): string {
@@ -108,6 +112,7 @@ function statusTitle(step: ResolvedStep, r: StepRecord): string {
 
 export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ reports: Report[]; exitCode: number }> {
   const planned = await loadAndPlanAll(file);
+  if (flags.baseline) await loadBaseline(flags.baseline);
   const invocation = newRunId();
   if (planned.length === 1 && !planned[0]!.recipe.variant) {
     const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io, invocation);
@@ -151,123 +156,160 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   const runsDir = join(root, 'runs');
   const interrupted = await findInterruptedRun(runsDir, recipe.file, recipe.variant?.label);
   const runId = newRunId();
-  const journal = new RunJournal(join(runsDir, runId));
+  const journal = guardDiskFullSync('the run folder', join(runsDir, runId), () => new RunJournal(join(runsDir, runId)));
   // Held until the end event: tells resume and `qrun cache gc` (on any host) that this run is live.
   const runLock = await journal.lock();
   const startedAt = new Date();
-  journal.append({ event: 'start', runId, recipe: recipe.file, ...(recipe.variant ? { variant: recipe.variant.label } : {}), recipeHash: recipe.hash, invocation, ...startIdentity(), at: startedAt.toISOString() });
+  guardDiskFullSync('the run journal', journal.file, () =>
+    journal.append({ event: 'start', runId, recipe: recipe.file, ...(recipe.variant ? { variant: recipe.variant.label } : {}), recipeHash: recipe.hash, invocation, ...startIdentity(), at: startedAt.toISOString() }),
+  );
   if (interrupted) {
     io.err(`qrun: resuming after interrupted run ${interrupted.runId} (${interrupted.finishedSteps.length} step(s) finished and cached: ${interrupted.finishedSteps.join(', ') || 'none'})`);
   }
 
-  const abort = new AbortController();
-  const onSigint = () => abort.abort();
-  process.once('SIGINT', onSigint);
-  const executor = new Executor(recipe, steps, store, { force, cacheOnly, signal: abort.signal });
-  const tasks: ListrTask[] = selected.map((step) => ({
-    title: `${step.spec.id} (${step.plugin.name})`,
-    task: async (_ctx, task) => {
-      const record = await executor.runStep(step, (e) => {
-        // Without a terminal every output line is printed: keep to warnings there.
-        if (!flags.plain || (e.type === 'log' && e.level === 'warn')) task.output = e.message;
-      });
-      journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) });
-      if (record.status === 'skipped') task.skip(record.skipped?.reason ?? 'skipped');
-      else task.title = statusTitle(step, record);
-    },
-  }));
-  const list = new Listr(tasks, {
-    concurrent: false,
-    exitOnError: true,
-    // listr2's own SIGINT handler exits with 127 at once; qrun stops the step and cleans up instead.
-    registerSignalListeners: false,
-    renderer: flags.plain ? 'simple' : 'default',
-    fallbackRenderer: 'simple',
-    rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
-    fallbackRendererOptions: {},
-    silentRendererCondition: false,
-  } as never);
-
-  let failure: unknown;
+  // SIGINT and SIGTERM stop the run the same way, and a second one exits at once (stop-signals.ts).
+  const stop = listenForStopSignals((line) => io.err(line));
   try {
-    await list.run();
-  } catch (e) {
-    failure = e;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
-  const finishedAt = new Date();
-  const records = steps.map(
-    (s) =>
-      executor.records.get(s.spec.id) ?? {
-        id: s.spec.id,
-        uses: s.spec.uses,
-        plugin: s.plugin.name,
-        pluginVersion: s.plugin.version,
-        status: 'not-run' as const,
-        durationMs: 0,
-        metrics: {},
-        outputs: {},
-        options: s.options,
+    const executor = new Executor(recipe, steps, store, { force, cacheOnly, signal: stop.signal });
+    const tasks: ListrTask[] = selected.map((step) => ({
+      title: `${step.spec.id} (${step.plugin.name})`,
+      task: async (_ctx, task) => {
+        // A signal that came while the previous step was finishing stops the run before this one.
+        stop.signal.throwIfAborted();
+        const record = await executor.runStep(step, (e) => {
+          // Without a terminal every output line is printed: keep to warnings there.
+          if (!flags.plain || (e.type === 'log' && e.level === 'warn')) task.output = e.message;
+        });
+        guardDiskFullSync('the run journal', journal.file, () =>
+          journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) }),
+        );
+        if (record.status === 'skipped') task.skip(record.skipped?.reason ?? 'skipped');
+        else task.title = statusTitle(step, record);
       },
-  );
-  const gates = failure ? [] : evaluateGates(recipe.gates, records);
-  const status: Report['run']['status'] = abort.signal.aborted ? 'interrupted' : failure ? 'failed' : 'ok';
-  const report = buildReport({
-    recipe,
-    runId,
-    startedAt,
-    finishedAt,
-    status,
-    error: failure ? (failure as Error).message : undefined,
-    resumedFrom: interrupted?.runId,
-    steps: records,
-    gates,
-    cacheRoot: join(root, 'cache'),
-  });
-  await mkdir(journal.dir, { recursive: true });
-  await writeFile(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  await writeFile(join(journal.dir, 'report.md'), renderMarkdown(report));
-  await writeFile(join(journal.dir, 'report.html'), renderHtml(report, await htmlExtras(report, join(root, 'cache'))));
-  journal.append({ event: 'end', status, at: finishedAt.toISOString() });
-  await runLock.release();
+    }));
+    const list = new Listr(tasks, {
+      concurrent: false,
+      exitOnError: true,
+      // listr2's own SIGINT handler exits with 127 at once; qrun stops the step and cleans up instead.
+      registerSignalListeners: false,
+      renderer: flags.plain ? 'simple' : 'default',
+      fallbackRenderer: 'simple',
+      rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
+      fallbackRendererOptions: {},
+      silentRendererCondition: false,
+    } as never);
 
-  let baselineRows: Awaited<ReturnType<typeof baselineCheck>> = [];
-  if (!failure && flags.baseline) baselineRows = await baselineCheck(flags.baseline, report);
-  const junitFile = flags.junit ?? (flags.ci ? join(journal.dir, 'junit.xml') : undefined);
-  if (junitFile) await writeFile(junitFile, renderJunit(report, junitCases(report, baselineRows)));
-
-  if (failure) {
-    if (abort.signal.aborted) throw new QrunError([{ code: 'INTERRUPTED', message: 'interrupted; the next run resumes at the first unfinished step', hint: `report: ${relative(process.cwd(), join(journal.dir, 'report.md'))}` }], 130);
-    throw failure;
-  }
-
-  const rows = summaryRows(report);
-  io.out('');
-  if (rows.length) io.out(formatTable(['', 'FP32', 'INT8', ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
-  const hits = report.cache.hits;
-  const cacheLine =
-    hits === selected.length - report.cache.skipped
-      ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
-      : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped`;
-  io.out('');
-  io.out(`${recipe.name}${recipe.variant ? ` [${recipe.variant.label}]` : ''}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
-  for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
-  let exitCode = 0;
-  for (const g of gates) {
-    if (g.notEvaluated) {
-      io.out(`gate ${g.metric} ${g.op} ${g.value}: not evaluated (step not run in this invocation)`);
-      continue;
+    let failure: unknown;
+    try {
+      await list.run();
+    } catch (e) {
+      failure = e;
     }
-    io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
-    if (!g.pass) exitCode = 3;
+    const finishedAt = new Date();
+    const records = steps.map(
+      (s) =>
+        executor.records.get(s.spec.id) ?? {
+          id: s.spec.id,
+          uses: s.spec.uses,
+          plugin: s.plugin.name,
+          pluginVersion: s.plugin.version,
+          status: 'not-run' as const,
+          durationMs: 0,
+          metrics: {},
+          outputs: {},
+          options: s.options,
+        },
+    );
+    // Interrupted: a signal stopped the steps. One that comes while the report is being written
+    // changes nothing that happened (and the run still exits with its verdict's code).
+    const signal = failure !== undefined ? stop.received() : undefined;
+    const gates = failure ? [] : evaluateGates(recipe.gates, records);
+    const report = buildReport({
+      recipe,
+      runId,
+      startedAt,
+      finishedAt,
+      status: runStatus({ interrupted: signal !== undefined, failed: failure !== undefined, gates }),
+      signal,
+      error: failure ? (failure as Error).message : undefined,
+      resumedFrom: interrupted?.runId,
+      steps: records,
+      gates,
+      cacheRoot: join(root, 'cache'),
+    });
+
+    // --baseline: compared when every step finished; a regression is part of the verdict.
+    let baselineRows: MetricChange[] = [];
+    if (!failure && flags.baseline) {
+      baselineRows = compareReports(await loadBaseline(flags.baseline), report, { afterName: 'this run' }).metrics;
+      // 'run status' is compare's row for a run that did not pass: here the verdict itself says that.
+      const regressions = baselineRows.filter((r) => r.regression && r.name !== 'run status');
+      report.baseline = { file: flags.baseline, compared: baselineRows.length, regressions: regressions.map((r) => ({ name: r.name, change: r.change })) };
+      report.run.status = runStatus({ interrupted: false, failed: false, gates, regressions: regressions.length });
+    }
+
+    // The end goes to the journal before the reports: it is one short line, and once it is there
+    // the next run cannot take this one for an interrupted run, whatever happens to the reports.
+    // Every write is attempted; those the disk refused are reported together after the summary.
+    const unwritten: QrunError[] = [];
+    const attempt = async (write: () => unknown) => {
+      try {
+        await write();
+      } catch (e) {
+        if (!(e instanceof QrunError)) throw e;
+        unwritten.push(e);
+      }
+    };
+    await attempt(() => guardDiskFullSync('the run journal', journal.file, () => journal.end({ event: 'end', status: report.run.status, at: finishedAt.toISOString() })));
+    await runLock.release();
+    await attempt(() => writeFileAtomic(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', 'the run report'));
+    await attempt(() => writeFileAtomic(join(journal.dir, 'report.md'), renderMarkdown(report), 'the run report'));
+    await attempt(async () => writeFileAtomic(join(journal.dir, 'report.html'), renderHtml(report, await htmlExtras(report, join(root, 'cache'))), 'the run report'));
+    const junitFile = flags.junit ?? (flags.ci ? join(journal.dir, 'junit.xml') : undefined);
+    if (junitFile) await attempt(() => writeFileAtomic(junitFile, renderJunit(report, junitCases(report, baselineRows)), 'the JUnit XML'));
+
+    // The summary, verdict first; then the error, if any, from cli.ts on stderr.
+    const reportMd = relative(process.cwd(), join(journal.dir, 'report.md'));
+    io.out('');
+    io.out(verdictLine(report));
+    const rows = summaryRows(report);
+    if (rows.length) io.out('\n' + formatTable(['', 'FP32', 'INT8', ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
+    const hits = report.cache.hits;
+    const cacheLine =
+      !failure && hits === selected.length - report.cache.skipped
+        ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
+        : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped${report.cache.failed ? `, ${report.cache.failed} failed` : ''}`;
+    io.out('');
+    io.out(`${recipe.name}${recipe.variant ? ` [${recipe.variant.label}]` : ''}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
+    for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
+    for (const g of gates) {
+      if (g.notEvaluated) io.out(`gate ${g.metric} ${g.op} ${g.value}: not evaluated (step not run in this invocation)`);
+      else io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
+    }
+    if (flags.baseline && !failure) io.out(baselineLine(flags.baseline, baselineRows));
+    if (junitFile && !unwritten.some((e) => e.diagnostics[0]?.message.includes(junitFile))) io.out(`junit: ${relative(process.cwd(), junitFile)}`);
+    io.out(unwritten.length ? `report: not written in full (${reportMd}): see the error below` : `report: ${reportMd} (and report.html)`);
+
+    if (signal) throw withUnwritten(errors.interrupted(signal, reportMd), unwritten, io);
+    if (failure) throw withUnwritten(failure, unwritten, io);
+    if (unwritten.length) throw withUnwritten(undefined, unwritten, io);
+    const status = report.run.status;
+    return { report, exitCode: status === 'gates-failed' || status === 'regressed' ? EXIT.gateFailed : EXIT.ok };
+  } finally {
+    stop.dispose();
   }
-  if (flags.baseline) {
-    const regressions = baselineRows.filter((r) => r.regression);
-    io.out(`baseline ${flags.baseline}: ${regressions.length ? regressions.map((r) => `${r.name} ${r.change} REGRESSION`).join('; ') : `no regression (${baselineRows.length} metrics compared)`}`);
-    if (regressions.length) exitCode = 3;
-  }
-  if (junitFile) io.out(`junit: ${relative(process.cwd(), junitFile)}`);
-  io.out(`report: ${relative(process.cwd(), join(journal.dir, 'report.md'))} (and report.html)`);
-  return { report, exitCode };
+}
+
+/**
+ * The error a run ends with, plus the files the disk refused: one QrunError with every diagnostic,
+ * keeping the primary error's exit code (an interrupted run still exits 130/143). A primary error
+ * that is not a QrunError (a bug) is thrown as it is, after the refused writes are printed.
+ */
+function withUnwritten(primary: unknown, unwritten: QrunError[], io: Output): unknown {
+  if (unwritten.length === 0) return primary;
+  const extra = unwritten.flatMap((e) => e.diagnostics);
+  if (primary === undefined) return new QrunError(extra, EXIT.stepFailed);
+  if (primary instanceof QrunError) return new QrunError([...primary.diagnostics, ...extra], primary.exitCode, { cause: primary });
+  for (const d of extra) io.err(formatDiagnostic(d));
+  return primary;
 }

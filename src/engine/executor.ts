@@ -11,6 +11,7 @@ import { describeHolder, type HeldLock } from '../cache/lock.ts';
 import type { CacheStore, Manifest, ManifestOutput } from '../cache/store.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import { digestPath } from '../util/hash.ts';
+import { guardPluginExit } from './process-exit.ts';
 import type { ResolvedStep } from './plan.ts';
 import type { Artifact, RecipeContext, SourceRef, StepEvent } from './plugin.ts';
 
@@ -233,16 +234,19 @@ export class Executor {
       const build = await this.store.newBuild(info.key);
       let result;
       try {
-        result = await step.plugin.run(step.options, info.inputs, info.sources, {
-          stepId: step.spec.id,
-          outDir: build.outDir,
-          tmpDir: build.scratchDir,
-          recipeDir: this.recipe.dir,
-          // Also stopped when our lock is taken over: another process is building this key now.
-          signal: AbortSignal.any([this.options.signal ?? new AbortController().signal, lock.lost]),
-          emit: onEvent,
-          artifactOf: (ref) => this.artifacts.get(ref),
-        });
+        // A process.exit in the plugin fails this step instead of ending qrun (process-exit.ts).
+        result = await guardPluginExit(() =>
+          step.plugin.run(step.options, info.inputs, info.sources, {
+            stepId: step.spec.id,
+            outDir: build.outDir,
+            tmpDir: build.scratchDir,
+            recipeDir: this.recipe.dir,
+            // Also stopped when our lock is taken over: another process is building this key now.
+            signal: AbortSignal.any([this.options.signal ?? new AbortController().signal, lock.lost]),
+            emit: onEvent,
+            artifactOf: (ref) => this.artifacts.get(ref),
+          }),
+        );
       } catch (e) {
         await this.store.discard(build);
         return fail(lock.lost.aborted ? lock.lost.reason : e);

@@ -18,16 +18,48 @@ export interface GateResult {
   notEvaluated?: boolean;
 }
 
+/**
+ * The run's verdict, the one word report.json, report.md, report.html, JUnit and the terminal all
+ * lead with. Worst first; the exit code follows it (interrupted 130/143, failed 1, gates-failed and
+ * regressed 3, passed 0):
+ * - interrupted: SIGINT or SIGTERM stopped the run before its steps finished (run.signal says which);
+ * - failed: a step failed, or qrun could not finish the run (e.g. its disk was full);
+ * - gates-failed: every step finished and at least one gate failed;
+ * - regressed: every step finished, every gate passed, and --baseline found a regression;
+ * - passed: every step finished, every gate evaluated passed (a recipe without gates passes on its steps).
+ * Reports written before this field was spelled out say 'ok' for any finished run, failed gates or not.
+ */
+export type RunStatus = 'interrupted' | 'failed' | 'gates-failed' | 'regressed' | 'passed';
+
+/** What --baseline compared (run.status is 'regressed' when `regressions` is not empty). */
+export interface BaselineResult {
+  /** The baseline report.json, relative to the working directory. */
+  file: string;
+  /** Metrics compared. */
+  compared: number;
+  regressions: { name: string; change: string }[];
+}
+
 export interface Report {
   schemaVersion: 1;
   qrun: { version: string };
   recipe: { file: string; name: string; hash: string; resolved: Record<string, unknown>; variant?: { label: string; values: Record<string, string | number | boolean> } };
-  run: { id: string; startedAt: string; finishedAt: string; durationMs: number; status: 'ok' | 'failed' | 'interrupted'; resumedFrom?: string; error?: string; peakRssMiB?: number };
+  run: { id: string; startedAt: string; finishedAt: string; durationMs: number; status: RunStatus; signal?: string; resumedFrom?: string; error?: string; peakRssMiB?: number };
   machine: { platform: string; arch: string; release: string; cpu: string; cores: number; memoryGiB: number; node: string };
   tools: Record<string, string>;
   steps: (Omit<StepRecord, 'outputs'> & { outputs: Record<string, { kind: string; sha256: string; size: number; path: string }> })[];
   gates: GateResult[];
+  baseline?: BaselineResult;
   cache: { root: string; hits: number; ran: number; skipped: number; failed: number };
+}
+
+/** The verdict of a run from what happened, worst first (see RunStatus). */
+export function runStatus(outcome: { interrupted: boolean; failed: boolean; gates: GateResult[]; regressions?: number }): RunStatus {
+  if (outcome.interrupted) return 'interrupted';
+  if (outcome.failed) return 'failed';
+  if (outcome.gates.some((g) => !g.pass && !g.notEvaluated)) return 'gates-failed';
+  if (outcome.regressions) return 'regressed';
+  return 'passed';
 }
 
 export function metricAt(steps: StepRecord[], path: string): number | null {
@@ -56,7 +88,9 @@ export function buildReport(args: {
   runId: string;
   startedAt: Date;
   finishedAt: Date;
-  status: Report['run']['status'];
+  status: RunStatus;
+  /** The signal that interrupted the run. */
+  signal?: string;
   error?: string;
   resumedFrom?: string;
   steps: StepRecord[];
@@ -75,6 +109,7 @@ export function buildReport(args: {
       finishedAt: args.finishedAt.toISOString(),
       durationMs: args.finishedAt.getTime() - args.startedAt.getTime(),
       status: args.status,
+      ...(args.signal ? { signal: args.signal } : {}),
       // Peak resident memory of the whole qrun process (maxRSS is in KiB on Linux).
       peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
       ...(args.resumedFrom ? { resumedFrom: args.resumedFrom } : {}),

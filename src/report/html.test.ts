@@ -33,7 +33,7 @@ function makeReport(overrides: Partial<Report> = {}): Report {
     schemaVersion: 1,
     qrun: { version: '0.1.0' },
     recipe: { file: 'recipes/bert-int8.yaml', name: 'bert-langid-int8', hash: KEY, resolved: { version: 1, name: 'bert-langid-int8', steps: [{ uses: 'hf.load' }] } },
-    run: { id: '20261124T142629.870Z-5953', startedAt: '2026-11-24T14:26:29.870Z', finishedAt: '2026-11-24T14:26:33.841Z', durationMs: 3971, status: 'ok' },
+    run: { id: '20261124T142629.870Z-5953', startedAt: '2026-11-24T14:26:29.870Z', finishedAt: '2026-11-24T14:26:33.841Z', durationMs: 3971, status: 'gates-failed' },
     machine: { platform: 'linux', arch: 'x64', release: '6.18', cpu: 'AMD EPYC', cores: 2, memoryGiB: 24, node: 'v20.20.2' },
     tools: { 'onnxruntime-node': '1.30.0', node: 'v20.20.2' },
     steps: [
@@ -82,6 +82,59 @@ function sectionOf(html: string, id: string): string | undefined {
 
 const attrs = (tag: string) => Object.fromEntries([...tag.matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1]!, a[2]!]));
 
+/** The CSS declarations of the first rule whose selector list names `selector` exactly. */
+function cssOf(html: string, selector: string): string | undefined {
+  const css = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+  for (const m of css.matchAll(/([^{}]+)\{([^{}]*)\}/g)) if (m[1]!.split(',').map((s) => s.trim()).includes(selector)) return m[2];
+  return undefined;
+}
+
+describe('renderHtml: the verdict comes first, in its colour', () => {
+  const passing = (): Report => {
+    const r = makeReport();
+    return { ...r, run: { ...r.run, status: 'passed' }, gates: [r.gates[0]!] };
+  };
+
+  it('a run whose gate failed has a red "gates failed" badge and names the gate, before anything else', () => {
+    const html = renderHtml(makeReport());
+    const badge = /<span class="badge ([\w-]+)"[^>]*>([^<]*)<\/span>/.exec(html)!;
+    expect([badge[1], badge[2]]).toEqual(['gates-failed', 'gates failed']);
+    expect(cssOf(html, '.badge.gates-failed')).toMatch(/background:#fee2e2;color:#991b1b/);
+    expect(html).toContain('<strong>✗ GATES FAILED</strong> — 1 of 2 gates failed: bench.speedup &gt;= 2 (actual 1.25)');
+    // The verdict precedes the run's metadata and every section.
+    expect(html.indexOf('class="verdict gates-failed"')).toBeLessThan(html.indexOf('<dl class="meta">'));
+    expect(html.indexOf('class="verdict gates-failed"')).toBeLessThan(html.indexOf('<section'));
+    expect(html).toContain('<title>bert-langid-int8 · gates failed · qrun report</title>');
+    expect(html).not.toMatch(/badge (ok|passed)/);
+  });
+
+  it('a run whose gates all pass has a green "passed" badge', () => {
+    const html = renderHtml(passing());
+    expect(html).toContain('<span class="badge passed" title="run status: passed">passed</span>');
+    expect(cssOf(html, '.badge.passed')).toMatch(/background:#dcfce7;color:#166534/);
+    expect(html).toContain('<strong>✓ PASSED</strong> — 3 steps finished, 1 skipped; the 1 gate passes');
+  });
+
+  it('a regression against the baseline is the verdict, with its own section', () => {
+    const r = passing();
+    r.run.status = 'regressed';
+    r.baseline = { file: 'last/report.json', compared: 4, regressions: [{ name: 'agreement', change: '−3.10 pt' }] };
+    const html = renderHtml(r);
+    expect(html).toContain('<span class="badge regressed" title="run status: regressed">regressed</span>');
+    expect(cssOf(html, '.badge.regressed')).toMatch(/background:#fee2e2/);
+    expect(html).toContain('<strong>✗ REGRESSED</strong> — regressed against baseline last/report.json: agreement −3.10 pt (every gate passed)');
+    expect(sectionOf(html, 'baseline')).toContain('Baseline: 1 regressed');
+  });
+
+  it("a report from before the verdict ('ok' above a failed gate) is shown as gates failed, not ok", () => {
+    const r = makeReport();
+    (r.run as { status: string }).status = 'ok';
+    const html = renderHtml(r);
+    expect(html).toContain('<span class="badge gates-failed"');
+    expect(html).not.toContain('badge ok');
+  });
+});
+
 describe('renderHtml', () => {
   it('is one self-contained page: no script, no external URL, viewport and CSP set', () => {
     const html = renderHtml(makeReport(), calibration);
@@ -91,10 +144,10 @@ describe('renderHtml', () => {
     expect(html).toContain("default-src 'none'");
   });
 
-  it('shows the header: name, status, run id, duration, cache summary, versions, machine', () => {
+  it('shows the header: name, verdict, run id, duration, cache summary, versions, machine', () => {
     const html = renderHtml(makeReport());
     expect(html).toContain('<h1>bert-langid-int8</h1>');
-    expect(html).toContain('<span class="badge ok">ok</span>');
+    expect(html).toContain('<span class="badge gates-failed" title="run status: gates-failed">gates failed</span>');
     expect(html).toContain('20261124T142629.870Z-5953');
     expect(html).toContain('3.97 s');
     expect(html).toContain('2 cache hits, 1 ran, 1 skipped');
@@ -159,7 +212,8 @@ describe('renderHtml', () => {
 
   it('shows a failed run with its error first, failed and not-run steps, and no bench section', () => {
     const html = renderHtml(failedReport());
-    expect(html).toContain('<span class="badge failed">failed</span>');
+    expect(html).toContain('<span class="badge failed" title="run status: failed">failed</span>');
+    expect(html).toContain('<strong>✗ FAILED</strong> — step &quot;calibrate&quot; (calibrate) failed: calibration set is empty');
     const errors = sectionOf(html, 'errors')!;
     expect(html.indexOf('id="errors"')).toBeLessThan(html.indexOf('id="steps"'));
     expect(errors).toContain('Run failed');
@@ -182,9 +236,10 @@ describe('renderHtml', () => {
 
   it('renders an interrupted run with the resume hint', () => {
     const r = makeReport();
-    r.run = { ...r.run, status: 'interrupted', error: 'interrupted', resumedFrom: undefined };
+    r.run = { ...r.run, status: 'interrupted', signal: 'SIGTERM', error: 'interrupted', resumedFrom: undefined };
     const html = renderHtml(r);
-    expect(html).toContain('<span class="badge interrupted">interrupted</span>');
+    expect(html).toContain('<span class="badge interrupted" title="run status: interrupted">interrupted</span>');
+    expect(html).toContain('<strong>⚠ INTERRUPTED</strong> — stopped by SIGTERM;');
     expect(sectionOf(html, 'errors')).toContain('resumes at the first unfinished step');
   });
 

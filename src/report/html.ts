@@ -6,6 +6,7 @@ import type { LatencyRow } from '../../plugins/bench/index.ts';
 import type { Report } from './build-report.ts';
 import { escapeHtml, formatBytes, formatDuration, groupedBarChart, rangeBarChart, STATUS_STYLE, timelineChart, type TimelineStatus } from './charts.ts';
 import { summaryRows } from './summary.ts';
+import { verdictOf } from './verdict.ts';
 
 export { escapeHtml } from './charts.ts';
 
@@ -111,26 +112,30 @@ function header(report: Report): string {
     ['Versions', escapeHtml(versions)],
     ['Machine', escapeHtml(`${machine.cpu} × ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}-${machine.arch} ${machine.release}`)],
   ];
+  // The verdict is the first thing on the page: a badge in its colour beside the name, and why.
+  const verdict = verdictOf(report);
   return (
     `<header><p class="kicker">qrun report</p><div class="title"><h1>${escapeHtml(report.recipe.name)}</h1>` +
-    `<span class="badge ${escapeHtml(run.status)}">${escapeHtml(run.status)}</span></div>` +
+    `<span class="badge ${verdict.status}" title="run status: ${verdict.status}">${escapeHtml(verdict.label.toLowerCase())}</span></div>` +
+    `<p class="verdict ${verdict.status}"><strong>${escapeHtml(`${verdict.mark} ${verdict.label}`)}</strong> — ${escapeHtml(verdict.detail)}</p>` +
     `<dl class="meta">${meta.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl></header>`
   );
 }
 
 function errors(report: Report): string {
   const failedSteps = report.steps.filter((s) => s.status === 'failed' && s.error);
-  if (!report.run.error && failedSteps.length === 0 && report.run.status === 'ok') return '';
-  const title = report.run.status === 'interrupted' ? 'Run interrupted' : report.run.status === 'failed' ? 'Run failed' : 'Errors';
+  const status = verdictOf(report).status;
+  if (!report.run.error && failedSteps.length === 0 && status !== 'failed' && status !== 'interrupted') return '';
+  const title = status === 'interrupted' ? 'Run interrupted' : status === 'failed' ? 'Run failed' : 'Errors';
   const parts: string[] = [];
   if (report.run.error) parts.push(`<pre class="error">${escapeHtml(report.run.error)}</pre>`);
   for (const s of failedSteps) {
     if (report.run.error?.includes(s.error!)) continue;
     parts.push(`<p>Step <strong>${escapeHtml(s.id)}</strong> (${escapeHtml(s.plugin)}) failed:</p><pre class="error">${escapeHtml(s.error)}</pre>`);
   }
-  if (report.run.status === 'interrupted') parts.push('<p>The next <code>qrun</code> of this recipe resumes at the first unfinished step.</p>');
+  if (status === 'interrupted') parts.push('<p>The next <code>qrun</code> of this recipe resumes at the first unfinished step.</p>');
   if (parts.length === 0) parts.push('<p>No error message was recorded; see the steps below.</p>');
-  return section('errors', title, parts.join(''), `alert ${report.run.status}`);
+  return section('errors', title, parts.join(''), `alert ${status}`);
 }
 
 function card(label: string, value: string, sub: string): string {
@@ -275,6 +280,14 @@ function gates(report: Report): string {
   return section('gates', `Gates: ${failed ? `${failed} of ${report.gates.length} failed` : 'all pass'}`, table(['metric', 'condition', 'actual', 'result'], rows));
 }
 
+function baseline(report: Report): string {
+  const b = report.baseline;
+  if (!b) return '';
+  const rows = b.regressions.map((r) => [td(escapeHtml(r.name)), td(escapeHtml(r.change)), td('<span class="result fail">REGRESSION</span>')]);
+  const lead = `<p>Compared with <code>${escapeHtml(b.file)}</code>: ${plural(b.compared, 'metric')}, ${b.regressions.length ? `${b.regressions.length} regressed` : 'no regression'}.</p>`;
+  return section('baseline', `Baseline: ${b.regressions.length ? `${b.regressions.length} regressed` : 'no regression'}`, lead + (rows.length ? table(['metric', 'change', 'result'], rows) : ''));
+}
+
 function artifacts(report: Report): string {
   const rows = report.steps.flatMap((s) =>
     Object.entries(s.outputs).map(([name, o]) => [td(escapeHtml(s.id)), td(`<span title="${escapeHtml(o.path)}">${escapeHtml(name)}</span>`), td(escapeHtml(o.kind)), td(escapeHtml(formatBytes(o.size)), 'num'), td(shortHash(o.sha256, 16))]),
@@ -305,7 +318,9 @@ h1{font-size:28px;margin:2px 0;overflow-wrap:anywhere}
 h2{font-size:19px;margin:0 0 14px}
 h3{font-size:15px;margin:22px 0 8px}
 .badge{padding:3px 12px;border-radius:999px;font-weight:700;font-size:13px;text-transform:uppercase;letter-spacing:.05em}
-.badge.ok{background:#dcfce7;color:#166534}.badge.failed{background:#fee2e2;color:#991b1b}.badge.interrupted{background:#fef3c7;color:#92400e}
+.badge.passed{background:#dcfce7;color:#166534}.badge.failed,.badge.gates-failed,.badge.regressed{background:#fee2e2;color:#991b1b}.badge.interrupted{background:#fef3c7;color:#92400e}
+.verdict{margin:8px 0 0;padding:8px 12px;border-radius:8px;border:1px solid;font-size:15px}
+.verdict.passed{background:#f0fdf4;border-color:#86efac;color:#14532d}.verdict.failed,.verdict.gates-failed,.verdict.regressed{background:#fef2f2;border-color:#fca5a5;color:#7f1d1d}.verdict.interrupted{background:#fffbeb;border-color:#fcd34d;color:#78350f}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:3px 18px;margin:14px 0 0;font-size:14px}
 .meta dt{color:var(--muted)}.meta dd{margin:0;overflow-wrap:anywhere}
 section{background:#fff;border:1px solid var(--line);border-radius:10px;padding:20px 24px;margin:16px 0}
@@ -350,13 +365,13 @@ footer{color:var(--muted);font-size:13px;text-align:center}
  */
 export function renderHtml(report: Report, extras?: HtmlExtras): string {
   const bench = benchOf(report);
-  const body = [header(report), errors(report), bench ? summary(report, bench) : '', calibration(report, extras), steps(report), gates(report), artifacts(report), recipeAndMetrics(report)];
+  const body = [header(report), errors(report), bench ? summary(report, bench) : '', calibration(report, extras), steps(report), gates(report), baseline(report), artifacts(report), recipeAndMetrics(report)];
   return (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
     // Nothing on the page loads or runs anything; say so, so an escaping slip cannot become a script.
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">` +
-    `<title>${escapeHtml(`${report.recipe.name} · ${report.run.status} · qrun report`)}</title>` +
+    `<title>${escapeHtml(`${report.recipe.name} · ${verdictOf(report).label.toLowerCase()} · qrun report`)}</title>` +
     `<style>${CSS}</style></head><body><main>${body.join('\n')}` +
     `<footer>qrun ${escapeHtml(report.qrun.version)} · report schema ${escapeHtml(report.schemaVersion)} · run ${escapeHtml(report.run.id)}</footer>` +
     '</main></body></html>\n'

@@ -1,6 +1,7 @@
 // JUnit XML for CI systems: one test case per step (failed → <failure>, skipped → <skipped>), per
 // gate, and per baseline comparison, so a CI dashboard shows what broke without reading logs.
 import type { Report } from './build-report.ts';
+import { verdictOf } from './verdict.ts';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -28,6 +29,7 @@ export function junitCases(report: Report, baseline: { name: string; regression:
 }
 
 export function renderJunit(report: Report, cases: JunitCase[]): string {
+  const verdict = verdictOf(report);
   const failures = cases.filter((c) => c.failure).length;
   const skipped = cases.filter((c) => c.skipped).length;
   const suite = `qrun ${report.recipe.name}${report.recipe.variant ? ` [${report.recipe.variant.label}]` : ''}`;
@@ -35,6 +37,11 @@ export function renderJunit(report: Report, cases: JunitCase[]): string {
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="qrun" tests="${cases.length}" failures="${failures}" skipped="${skipped}" time="${(report.run.durationMs / 1000).toFixed(3)}">`,
     `  <testsuite name="${esc(suite)}" tests="${cases.length}" failures="${failures}" skipped="${skipped}" timestamp="${esc(report.run.startedAt)}" time="${(report.run.durationMs / 1000).toFixed(3)}">`,
+    // The run's verdict, for a dashboard that shows suite properties (the cases say which step or gate).
+    '    <properties>',
+    `      <property name="qrun.status" value="${esc(verdict.status)}"/>`,
+    `      <property name="qrun.verdict" value="${esc(`${verdict.label} — ${verdict.detail}`)}"/>`,
+    '    </properties>',
   ];
   for (const c of cases) {
     const open = `    <testcase classname="${esc(c.classname)}" name="${esc(c.name)}" time="${c.seconds.toFixed(3)}"`;

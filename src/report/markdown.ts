@@ -1,13 +1,17 @@
 import type { Report } from './build-report.ts';
 import { summaryRows } from './summary.ts';
+import { verdictOf } from './verdict.ts';
 
 const md = (s: string) => s.replace(/\|/g, '\\|');
 
 export function renderMarkdown(report: Report): string {
   const out: string[] = [];
+  const verdict = verdictOf(report);
   out.push(`# qrun report — ${report.recipe.name}`, '');
+  // The verdict comes first: whoever opens the report learns whether the run passed before anything else.
+  out.push(`**${verdict.mark} ${verdict.label}** — ${verdict.detail}`, '');
   out.push(`- recipe: \`${report.recipe.file}\` (sha256 \`${report.recipe.hash.slice(0, 16)}…\`)`);
-  out.push(`- run: \`${report.run.id}\` · status **${report.run.status}** · ${(report.run.durationMs / 1000).toFixed(1)} s${report.run.resumedFrom ? ` · resumed after interrupted run \`${report.run.resumedFrom}\`` : ''}`);
+  out.push(`- run: \`${report.run.id}\` · status \`${verdict.status}\` · ${(report.run.durationMs / 1000).toFixed(1)} s${report.run.resumedFrom ? ` · resumed after interrupted run \`${report.run.resumedFrom}\`` : ''}`);
   out.push(`- cache: ${report.cache.hits} hit, ${report.cache.ran} ran, ${report.cache.skipped} skipped, ${report.cache.failed} failed`);
   out.push(`- qrun ${report.qrun.version} · ${Object.entries(report.tools).map(([k, v]) => `${k} ${v}`).join(' · ')}`);
   out.push(`- machine: ${report.machine.cpu} × ${report.machine.cores}, ${report.machine.memoryGiB} GiB, ${report.machine.platform}-${report.machine.arch}`, '');
@@ -22,6 +26,12 @@ export function renderMarkdown(report: Report): string {
     out.push('## Gates', '', '| metric | condition | actual | result |', '|---|---|---|---|');
     for (const g of report.gates) out.push(`| ${g.metric} | ${g.op} ${g.value} | ${g.notEvaluated ? '—' : g.actual ?? 'missing'} | ${g.notEvaluated ? 'not evaluated' : g.pass ? 'pass' : '**FAIL**'} |`);
     out.push('');
+  }
+  if (report.baseline) {
+    const b = report.baseline;
+    out.push('## Baseline', '', `\`${b.file}\`: ${b.compared} metrics compared, ${b.regressions.length ? `${b.regressions.length} regressed` : 'no regression'}`, '');
+    for (const r of b.regressions) out.push(`- **${md(r.name)}**: ${md(r.change)}`);
+    if (b.regressions.length) out.push('');
   }
   out.push('## Steps', '', '| step | plugin | status | duration | cache key |', '|---|---|---|---|---|');
   for (const s of report.steps) {

@@ -44,7 +44,7 @@ function realisticReport(): Report {
       hash: sha('recipe'),
       resolved: { version: 1, name: 'bert-langid-int8', model: '../models/bert-langid', steps: [{ id: 'load', uses: 'hf.load' }, { id: 'bench', uses: 'bench', with: { iterations: 40 } }], gates: { 'bench.agreement': '>= 0.99' } },
     },
-    run: { id: '20261124T142629.870Z-5953', startedAt: '2026-11-24T14:26:29.870Z', finishedAt: '2026-11-24T14:26:34.021Z', durationMs: 4151, status: 'ok' },
+    run: { id: '20261124T142629.870Z-5953', startedAt: '2026-11-24T14:26:29.870Z', finishedAt: '2026-11-24T14:26:34.021Z', durationMs: 4151, status: 'passed' },
     machine: { platform: 'linux', arch: 'x64', release: '6.18.44', cpu: 'AMD EPYC 7B13', cores: 2, memoryGiB: 24, node: 'v20.20.2' },
     tools: { 'onnxruntime-node': '1.30.0', node: 'v20.20.2' },
     steps: [
