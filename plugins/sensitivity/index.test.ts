@@ -8,11 +8,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { agreementOf, BERT_DIR, BERT_ONNX, logitsOf, writeLangidDatasets } from '../../tests/helpers/bert-langid.ts';
 import { artifact, stepContext, withDefaults } from '../../tests/helpers/step-context.ts';
 import { useTempDir } from '../../tests/helpers/temp.ts';
-import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
+import { REPO } from '../../tests/helpers/cli.ts';
+import type { QrunError } from '../../src/errors.ts';
+import { decodeModel, encodeModel, readModel } from '../../src/onnx/model-io.ts';
 import { makeFloatTensor } from '../../src/onnx/tensor.ts';
+import { DataType, type ModelProto } from '../../src/onnx/types.ts';
 import { placeQdqForTensorRT } from '../../src/quant/place-qdq.ts';
 import { findQuantizedNodes } from '../../src/quant/qdq-groups.ts';
 import calibrate from '../calibrate/index.ts';
+import hfLoad from '../hf-load/index.ts';
 import sensitivity, { type SensitivityOptions } from './index.ts';
 import { searchFallback } from './fallback.ts';
 
@@ -95,4 +99,70 @@ describe('searchFallback', () => {
     expect((await searchFallback(5, async (k) => k >= 3, 'linear')).tried.map((t) => t.count)).toEqual([1, 2, 3]);
     expect((await searchFallback(5, async () => false, 'doubling')).count).toBe(5);
   });
+});
+
+describe('sensitivity: labels and the logits output (src/data/labels.ts, src/runtime/logits-output.ts, shared with bench)', () => {
+  const LANGID = ['de', 'en', 'es', 'fr', 'it', 'nl', 'pl', 'pt', 'sv'];
+  const HIDDEN = '/m/bert/encoder/layer.3/output/LayerNorm/LayerNormalization_output_0';
+
+  /** hf.load's tokenized copy of the first 64 evaluation lines, labels rewritten by `label`. */
+  async function evaluationSet(name: string, label: (n: string) => unknown): Promise<{ file: string; datasets: string }> {
+    const lines = readFileSync(join(REPO, 'data/langid/eval.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 64);
+    const file = join(root, name);
+    writeFileSync(file, lines.map((l) => JSON.stringify({ ...JSON.parse(l), label: label(JSON.parse(l).label as string) })).join('\n') + '\n');
+    const ctx = stepContext(root, 'load');
+    await hfLoad.run(withDefaults(hfLoad, {}), {}, { model: BERT_DIR, 'data:evaluation': file }, ctx);
+    return { file, datasets: join(ctx.outDir, 'datasets') };
+  }
+
+  /** FP32 and weight-only QDQ files of `m` (no calibration needed). */
+  function pair(m: ModelProto, name: string): { fp32: string; qdq: string } {
+    const bytes = encodeModel(m);
+    const q = decodeModel(bytes);
+    placeQdqForTensorRT(q, { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: false, mode: 'weight-only' });
+    const out = { fp32: join(root, `${name}.onnx`), qdq: join(root, `${name}-qdq.onnx`) };
+    writeFileSync(out.fp32, bytes);
+    writeFileSync(out.qdq, encodeModel(q));
+    return out;
+  }
+
+  async function run(models: { fp32: string; qdq: string }, data: { file: string; datasets: string }) {
+    const ctx = stepContext(root, 'sensitivity');
+    const r = await sensitivity.run(
+      withDefaults(sensitivity, { samples: 64, perLayer: 'auto', target: { accuracyDrop: 1 } }),
+      { model: artifact('qdq-model', models.qdq), float: artifact('onnx-model', models.fp32), datasets: artifact('dataset', data.datasets), hf: artifact('hf-model', BERT_DIR) },
+      { labels: data.file },
+      ctx,
+    );
+    return { metrics: r!.metrics! as Record<string, any>, report: JSON.parse(readFileSync(join(ctx.outDir, 'sensitivity.json'), 'utf8')) };
+  }
+
+  it('class indices score as names do; a model exported with last_hidden_state first is compared on logits', async () => {
+    const shipped = pair(await readModel(BERT_ONNX), 'shipped');
+    const hiddenFirst = await readModel(BERT_ONNX);
+    hiddenFirst.graph.node.push({ opType: 'Identity', input: [HIDDEN], output: ['last_hidden_state'], name: 'export/last_hidden_state', attribute: [] });
+    hiddenFirst.graph.output.unshift({ name: 'last_hidden_state', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'sequence' }, { dimValue: 128 }] } } } });
+    const twoOutputs = pair(hiddenFirst, 'hidden-first');
+
+    const names = await run(shipped, await evaluationSet('names.jsonl', (n) => n));
+    expect(names.report.fp32Accuracy).toBeGreaterThan(0.9);
+    const indices = await run(shipped, await evaluationSet('indices.jsonl', (n) => LANGID.indexOf(n)));
+    expect(indices.report.fp32Accuracy).toBe(names.report.fp32Accuracy);
+    expect(indices.metrics.accuracyDrop).toBe(names.metrics.accuracyDrop);
+
+    const hidden = await run(twoOutputs, await evaluationSet('names-2.jsonl', (n) => n));
+    expect(hidden.metrics.logitsOutput).toBe('logits');
+    expect(hidden.report.output).toBe('logits');
+    expect(hidden.metrics.full).toEqual(names.metrics.full);
+    expect(hidden.report.fp32Accuracy).toBe(names.report.fp32Accuracy);
+  }, 120_000);
+
+  it('labels the model does not know: LABELS_MISMATCH naming the file and line, not an accuracy over the rest', async () => {
+    const data = await evaluationSet('english.jsonl', (n) => (n === 'de' ? 'German' : n));
+    const err = await run(pair(await readModel(BERT_ONNX), 'shipped-2'), data).then(() => undefined, (e: QrunError) => e);
+    expect(err?.code).toBe('LABELS_MISMATCH');
+    const line = readFileSync(data.file, 'utf8').split('\n').findIndex((l) => l.includes('"German"')) + 1;
+    expect(err?.diagnostics[0]!.location).toEqual({ file: data.file, line });
+    expect(err?.message).toContain('0 de, 1 en, 2 es');
+  }, 120_000);
 });
