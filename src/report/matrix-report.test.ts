@@ -25,9 +25,9 @@ const noisy = [0.45, 0.5, 0.55, 0.58, 0.6, 0.62, 0.65, 0.7, 0.72, 0.75];
 const best = (rows: ReturnType<typeof variantRows>) => rows.filter((r) => r.best).map((r) => [r.variant, r.bestReason]);
 
 describe('matrix: the best variant', () => {
-  it('picks by agreement when the speed-ups are within noise, and says so', () => {
+  it.each(['passed', 'ok'])('picks by agreement when the speed-ups are within noise, and says so (status %s)', (status) => {
     // b's point speed-up is higher (its blocks are 5% faster) but the intervals overlap: a decides on agreement.
-    const rows = variantRows([variant(0.999, noisy), variant(0.99, noisy.map((r) => r * 0.95))], ['a', 'b']);
+    const rows = variantRows([variant(0.999, noisy, status), variant(0.99, noisy.map((r) => r * 0.95), status)], ['a', 'b']);
     expect(rows[1]!.speedup!).toBeGreaterThan(rows[0]!.speedup!);
     expect(best(rows)).toEqual([['a', expect.stringMatching(/^speed-ups within noise of each other \(a 1\.\d\d× \[1\.\d\d–1\.\d\d\], b .*\); chosen on agreement$/)]]);
     expect(matrixTable(rows)).toMatch(/a .*1\.\d\d× \[1\.\d\d–1\.\d\d\].*★ best/);
