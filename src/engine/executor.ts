@@ -174,7 +174,8 @@ export class Executor {
     const done = [...this.records.values()].filter((r) => r.status === 'hit' || r.status === 'ran').map((r) => r.id);
     let info: KeyInfo;
     try {
-      info = await this.keyOf(step);
+      // keyOf calls the plugin's sources() and fingerprint(): a process.exit there fails the step too.
+      info = await guardPluginExit(() => this.keyOf(step));
     } catch (e) {
       const record: StepRecord = { ...base, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message };
       this.records.set(step.spec.id, record);
