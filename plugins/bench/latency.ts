@@ -13,7 +13,7 @@
 // p50 ratio ranged 0.20–0.71. A ratio of block medians gave intervals 1.5–3× wider, since a block's
 // median of two to five runs is itself fragile.
 import { percentileOf } from '../../src/quant/agreement.ts';
-import { blockBootstrapInterval, geometricMean, median, type Interval } from '../../src/stats/bootstrap.ts';
+import { blockBootstrapInterval, geometricMean, median, medianInPlace, type Interval } from '../../src/stats/bootstrap.ts';
 
 export interface LatencySummary {
   p50: number;
@@ -98,7 +98,7 @@ export function latencyRow(shape: { batch: number; sequence: number }, blocks: {
     int8: summarize(blocks.flatMap((b) => b.int8)),
     ratio,
     // One block is one sample of the machine's state: a zero-width interval would claim it had no noise.
-    ...(pairRatios.length > 1 ? { ratioInterval: blockBootstrapInterval([pairRatios], ([pooled]) => median(pooled!)) } : {}),
+    ...(pairRatios.length > 1 ? { ratioInterval: blockBootstrapInterval([pairRatios], ([pooled]) => medianInPlace(pooled!)) } : {}),
     pairRatios,
     speedup: 1 / ratio,
   };
@@ -112,5 +112,5 @@ export function overallSpeedup(rows: LatencyRow[]): { speedup: number; speedupIn
   const speedup = geometricMean(rows.map((r) => r.speedup));
   const groups = rows.map((r) => r.pairRatios ?? []);
   if (rows.length === 0 || groups.some((g) => g.length < 2)) return { speedup };
-  return { speedup, speedupInterval: blockBootstrapInterval(groups, (pooled) => geometricMean(pooled.map((p) => 1 / median(p)))) };
+  return { speedup, speedupInterval: blockBootstrapInterval(groups, (pooled) => geometricMean(pooled.map((p) => 1 / medianInPlace(p)))) };
 }

@@ -56,7 +56,7 @@ describe('bootstrap statistics', () => {
   it('the block bootstrap resamples whole blocks', () => {
     const blocks = [[1, 2], [3, 4], [5, 6]];
     const seen: number[][] = [];
-    blockBootstrapInterval([blocks], ([pooled]) => (seen.push(pooled!), median(pooled!)), { resamples: 200 });
+    blockBootstrapInterval([blocks], ([pooled]) => (seen.push([...pooled!]), median(pooled!)), { resamples: 200 });
     for (const pooled of seen) {
       expect(pooled).toHaveLength(6);
       for (const [a, b] of blocks) expect(pooled.filter((x) => x === a).length).toBe(pooled.filter((x) => x === b).length);
