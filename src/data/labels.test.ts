@@ -28,7 +28,7 @@ describe('readModelClasses', () => {
     expect(c.count).toBe(9);
     expect(c.names).toEqual(LANGID);
     expect(c.byName.get('sv')).toBe(8);
-    expect(c.source).toMatch(/config\.json \(id2label\)$/);
+    expect(c.source).toBe("config.json's id2label");
     expect(await readModelClasses(undefined)).toBeUndefined();
     expect(await readModelClasses(join(REPO, 'src'))).toBeUndefined(); // no config.json
   });
@@ -47,6 +47,7 @@ describe('labelIndices', () => {
     expect(labelIndices([3, 0, 8, 1], langid, origin(4))).toEqual(want);
     expect(labelIndices(['3', '0', '8', '1'], langid, origin(4))).toEqual(want);
     expect(labelIndices(['fr', 0, 'sv', 1], langid, origin(4))).toEqual(want);
+    expect(labelIndices(['fr', '0', 'sv', 1], langid, origin(4))).toEqual(want);
   });
 
   it('no labels at all (null, or datasets’ -1 for an unlabelled split) is no labels, not an error', () => {
@@ -59,6 +60,11 @@ describe('labelIndices', () => {
     expect(labelIndices(['1', '5', '3'], stars, origin(3))).toEqual([0, 4, 2]);
     expect(labelIndices(['0', '4', '2'], stars, origin(3))).toEqual([0, 4, 2]);
     expect(labelIndices([0, 4, 2], stars, origin(3))).toEqual([0, 4, 2]);
+    // Mixed ("5" can only be a name, "0" only an index): "2" would be either, so the file is refused
+    // at the string that is no name, with the way out.
+    const e = failure(['5', '0', '2'], stars);
+    expect(e.message).toContain('line 2 "0"');
+    expect(e.diagnostics[0]!.hint).toContain('write indices as JSON numbers (3, not "3")');
   });
 
   it('labels matching none of the model’s classes: LABELS_MISMATCH naming the file, the line and the model’s labels', () => {
@@ -83,8 +89,7 @@ describe('labelIndices', () => {
     expect(failure([9]).message).toContain('line 1 9');
     expect(failure([1.5]).message).toContain('line 1 1.5');
     expect(failure([rawLabel(true)]).message).toContain('line 1 "true"');
-    // "3" is no name here, and the strings are not all indices (fr is a name): "3" is reported.
-    expect(failure(['fr', '3']).message).toContain('line 2 "3"');
+    expect(failure(['fr', '9']).message).toContain('line 2 "9"');
   });
 
   it('labels on some samples only: LABELS_MISMATCH at the first unlabelled line', () => {

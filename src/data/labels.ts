@@ -10,7 +10,8 @@
 //   file whose string labels are not all names but all decimal integers within range is read as
 //   indices written as strings (CSV → JSON conversions do that). When every string label is a name,
 //   they are names, even where the names are themselves digits ("1".."5" for a star rating).
-// - The two forms may be mixed in one file.
+// - The forms may be mixed in one file, except digit strings beside names for a model whose names
+//   are digits: "2" could then be the name or the index, and is refused rather than guessed.
 // Anything else fails, naming the data file, the lines and the model's labels: unknown labels
 // (names for a model that has no id2label among them) and a set with labels on some samples only.
 import { existsSync } from 'node:fs';
@@ -62,10 +63,11 @@ export async function readModelClasses(hfDir: string | undefined): Promise<Model
   const file = hfDir ? join(hfDir, 'config.json') : undefined;
   if (!file || !existsSync(file)) return undefined;
   const config = JSON.parse(await readFile(file, 'utf8')) as { id2label?: Record<string, unknown>; label2id?: Record<string, unknown> };
-  return classesFromConfig(config, file);
+  // Named without its folder: it is hf.load's copy in the cache, which tells the user nothing.
+  return classesFromConfig(config);
 }
 
-export function classesFromConfig(config: { id2label?: Record<string, unknown>; label2id?: Record<string, unknown> }, file = 'config.json'): ModelClasses | undefined {
+export function classesFromConfig(config: { id2label?: Record<string, unknown>; label2id?: Record<string, unknown> }): ModelClasses | undefined {
   const names: (string | undefined)[] = [];
   const byName = new Map<string, number>();
   // transformers writes id2label keys as strings "0".."n-1" (JSON object keys) and num_labels is
@@ -81,7 +83,7 @@ export function classesFromConfig(config: { id2label?: Record<string, unknown>; 
   }
   const count = Math.max(names.length, ...[...byName.values()].map((i) => i + 1));
   if (count <= 0 || !Number.isFinite(count)) return undefined;
-  return { count, names, byName, source: `${file} (id2label)` };
+  return { count, names, byName, source: "config.json's id2label" };
 }
 
 /** Classes known only by their number (a model without config.json): indices 0..count-1. */
@@ -118,13 +120,18 @@ export function labelIndices(labels: readonly RawLabel[], classes: ModelClasses,
     );
   }
 
-  // Strings are read as a group: all names, or else (all digits within range) all indices.
+  // Strings are read as a group first: all names, or else (all digits within range) all indices.
+  // Otherwise each string is a name, or an index where that cannot be misread: where some class
+  // names are themselves digits, "2" in a file that mixes forms could mean either, and is refused.
   const strings = [...new Set(labels.filter((l): l is string => typeof l === 'string'))];
-  const stringsAreIndices = !strings.every((s) => classes.byName.has(s)) && strings.every((s) => INDEX_STRING.test(s) && Number(s) < classes.count);
+  const isIndexString = (s: string) => INDEX_STRING.test(s) && Number(s) < classes.count;
+  const digitNames = [...classes.byName.keys()].some((n) => INDEX_STRING.test(n));
+  const stringsAreIndices = !strings.every((s) => classes.byName.has(s)) && strings.every(isIndexString);
   const indexOf = (l: RawLabel): number | undefined => {
     if (typeof l === 'number') return Number.isInteger(l) && l >= 0 && l < classes.count ? l : undefined;
     if (typeof l !== 'string') return undefined;
-    return stringsAreIndices ? Number(l) : classes.byName.get(l);
+    if (stringsAreIndices) return Number(l);
+    return classes.byName.get(l) ?? (!digitNames && isIndexString(l) ? Number(l) : undefined);
   };
 
   const out: (number | null)[] = new Array(labels.length);
@@ -140,9 +147,11 @@ export function labelIndices(labels: readonly RawLabel[], classes: ModelClasses,
     const what = unknown.length === labels.length ? `no label in ${origin.file} matches` : `${unknown.length} of ${labels.length} labels in ${origin.file} match none of`;
     throw errors.labelsMismatch(
       `${what} the model's classes (${examples.join(', ')}${unknown.length > examples.length ? ', …' : ''}; unknown: ${distinct.slice(0, 10).join(', ')}${distinct.length > 10 ? ', …' : ''}); the model's labels (${classes.source}): ${describeClasses(classes)}`,
-      (classes.byName.size
-        ? `labels are class names as in id2label or class indices 0–${classes.count - 1} as JSON numbers`
-        : `this model has no id2label (no config.json with labels), so labels must be class indices 0–${classes.count - 1}`) +
+      (!classes.byName.size
+        ? `this model has no id2label (no config.json with labels), so labels must be class indices 0–${classes.count - 1}`
+        : digitNames
+          ? `labels are class names as in id2label or class indices 0–${classes.count - 1}; this model's names are digits, so write indices as JSON numbers (3, not "3") when a file mixes the two`
+          : `labels are class names as in id2label or class indices 0–${classes.count - 1} as JSON numbers`) +
         '; check that this data set belongs to this model, or leave "label" out to measure agreement with FP32 only',
       location(unknown[0]!),
     );
