@@ -148,6 +148,7 @@ function withoutTimings(r: Report): unknown {
   bench.outputs = {};
   delete (bench.metrics as Record<string, unknown>).latency;
   delete (bench.metrics as Record<string, unknown>).speedup;
+  delete (bench.metrics as Record<string, unknown>).speedupInterval;
   // Memory is measured like time is.
   delete (copy.steps.find((x) => x.id === 'calibrate')!.metrics as Record<string, unknown>).peakRssDeltaMiB;
   copy.run = { ...copy.run, id: '', startedAt: '', finishedAt: '', durationMs: 0, peakRssMiB: 0 };
