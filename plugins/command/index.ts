@@ -1,12 +1,19 @@
 // command — runs an external tool written in any language as a step, through execa. The recipe
 // declares its inputs (by kind), its outputs (files or folders it must write) and the command line,
 // with placeholders: {inputs.NAME} and {outputs.NAME} (absolute paths), {recipeDir}, {tmp}.
+//
+// What the command reads joins its key: its inputs (artifacts), every argument that names a file or
+// folder under the recipe folder (`run: [python3, tools/measure.py]`: editing measure.py re-runs the
+// step), the files its `files:` globs match (what the arguments do not name: modules the script
+// imports, configs it opens), and the tool's `--version`, asked in the recipe folder where run()
+// runs it, so `./tools/x` is found and a tool the folder pins (.python-version, a venv) is the one asked.
 import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { execa } from 'execa';
-import { QrunError } from '../../src/errors.ts';
-import type { ArtifactKind, InputSpec, OutputSpec, Plugin } from '../../src/engine/plugin.ts';
+import { globSync } from 'tinyglobby';
+import { errors, QrunError } from '../../src/errors.ts';
+import type { ArtifactKind, InputSpec, OutputSpec, Plugin, SourceRef } from '../../src/engine/plugin.ts';
 
 export interface CommandOptions {
   run: string[];
@@ -15,6 +22,8 @@ export interface CommandOptions {
   env: Record<string, string>;
   /** Output (a JSON file) whose object is merged into the step's metrics. */
   metrics?: string;
+  /** Globs (relative to the recipe folder) of files the command reads that no argument names. */
+  files: string[];
   /** Arguments that print the tool's version, for the cache key; [] to skip. */
   versionArgs: string[];
   timeoutSeconds: number;
@@ -32,6 +41,25 @@ function substitute(arg: string, vars: Record<string, string>): string {
 }
 
 const versionCache = new Map<string, string>();
+
+/**
+ * The files and folders a command line names under the recipe folder: an argument as it is
+ * (`tools/measure.py`, `./run.sh`), after `{recipeDir}`, or the value of `--opt=PATH`. Other
+ * placeholders name artifacts, which are keyed as inputs. The recipe folder itself and the cache
+ * inside it (.qrun) are left out: they change with every run.
+ */
+export function namedPaths(run: string[], recipeDir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const arg of run) {
+    const value = (/^--?[A-Za-z][\w-]*=(.+)$/.exec(arg)?.[1] ?? arg).replaceAll('{recipeDir}', recipeDir);
+    if (value.includes('{')) continue;
+    const path = resolve(recipeDir, value);
+    const rel = relative(recipeDir, path);
+    if (!rel || rel.startsWith('..') || isAbsolute(rel) || rel.split(sep)[0]!.startsWith('.qrun') || !existsSync(path)) continue;
+    out[rel.split(sep).join('/')] = path;
+  }
+  return out;
+}
 
 const command: Plugin<CommandOptions> = {
   name: 'command',
@@ -57,18 +85,37 @@ const command: Plugin<CommandOptions> = {
       },
       env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
       metrics: { type: 'string' },
+      files: {
+        type: 'array',
+        items: { type: 'string', minLength: 1 },
+        default: [],
+        description: 'globs, relative to the recipe folder, of files the command reads that no argument names (modules a script imports, configs); their content joins the cache key',
+      },
       versionArgs: { type: 'array', items: { type: 'string' }, default: ['--version'] },
       timeoutSeconds: { type: 'number', exclusiveMinimum: 0, default: 3600 },
     },
   },
   inputs: (o) => Object.fromEntries(Object.entries(o.inputs).map(([k, kind]): [string, InputSpec] => [k, { kind }])),
   outputs: (o) => Object.fromEntries(Object.entries(o.outputs).map(([k, out]): [string, OutputSpec] => [k, { kind: out.kind, path: out.path }])),
-  async fingerprint(o) {
+  sources(o, recipe) {
+    const out: Record<string, SourceRef> = {};
+    for (const [rel, path] of Object.entries(namedPaths(o.run, recipe.dir))) out[`arg:${rel}`] = { path };
+    for (const pattern of o.files) {
+      const matches = globSync(pattern, { cwd: recipe.dir, onlyFiles: true, followSymbolicLinks: true });
+      // A pattern that matches nothing is a typo more often than not, and would key on nothing.
+      if (matches.length === 0) throw errors.commandFilesUnmatched(pattern, recipe.dir);
+      for (const m of matches.sort()) out[`file:${m}`] = { path: resolve(recipe.dir, m) };
+    }
+    return out;
+  },
+  async fingerprint(o, recipe) {
     const tool = o.run[0]!;
     if (o.versionArgs.length === 0) return { tool };
-    const id = `${tool} ${o.versionArgs.join(' ')}`;
+    // Asked where run() runs the tool, with its environment: `./tools/x` resolves in the recipe folder.
+    const cwd = recipe?.dir ?? process.cwd();
+    const id = `${cwd}\0${JSON.stringify(o.env)}\0${tool} ${o.versionArgs.join(' ')}`;
     if (!versionCache.has(id)) {
-      const r = await execa(tool, o.versionArgs, { reject: false, timeout: 20_000, all: true });
+      const r = await execa(tool, o.versionArgs, { cwd, env: o.env, reject: false, timeout: 20_000, all: true });
       versionCache.set(id, r.failed && (r as { code?: string }).code === 'ENOENT' ? 'absent' : (r.all ?? '').split('\n')[0]!.trim().slice(0, 200));
     }
     return { tool, toolVersion: versionCache.get(id) };

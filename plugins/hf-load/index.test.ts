@@ -1,10 +1,11 @@
 // hf.load on a checkpoint without ONNX: the model output is absent with a reason, and a recipe
 // with onnx.export after it runs with no Python anywhere.
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { qrun, REPO, tempDir } from '../../tests/helpers/cli.ts';
 import { latestReport, step } from '../../tests/helpers/report.ts';
+import { modelFiles, writeHubRepo } from '../../tests/helpers/hf-hub-cache.ts';
 
 function checkpointWithoutOnnx(): string {
   const dir = join(tempDir(), 'model');
@@ -46,12 +47,11 @@ describe('hf.load without an ONNX file', () => {
 
 describe('hub ids through the local Hugging Face cache', () => {
   const commit = 'a'.repeat(40);
+  // As huggingface_hub lays it out: blobs/, refs/main, and snapshots/<commit>/ made of relative links.
   function fakeCache(): string {
     const home = tempDir();
-    const repo = join(home, 'hub', 'models--qrun--bert-langid');
-    cpSync(join(REPO, 'models/bert-langid'), join(repo, 'snapshots', commit), { recursive: true });
-    mkdirSync(join(repo, 'refs'), { recursive: true });
-    writeFileSync(join(repo, 'refs', 'main'), commit);
+    const model = join(REPO, 'models/bert-langid');
+    writeHubRepo(join(home, 'hub'), 'qrun/bert-langid', commit, modelFiles(model, ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'model.safetensors', 'onnx/model.onnx']));
     return home;
   }
 
