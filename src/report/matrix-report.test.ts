@@ -49,6 +49,11 @@ describe('matrix: the best variant', () => {
     expect(best(rows)).toEqual([['b', 'the only variant that passed']]);
   });
 
+  it('without a bench, says no speed-up was measured', () => {
+    const rows = variantRows([variant(0.99, null), variant(0.99, null)], ['a', 'b']);
+    expect(best(rows)).toEqual([['a', 'no speed-up measured; same agreement and accuracy: the first in matrix order']]);
+  });
+
   it('without noise estimates, speed-ups within 20% are a tie', () => {
     const single = (r: number) => variant(0.99, [r]);
     const rows = variantRows([single(0.5), { ...variant(0.999, [0.55]) }], ['a', 'b']);

@@ -95,7 +95,8 @@ export function pickBest(rows: VariantRow[]): { row: VariantRow; reason: string 
   const [first, second] = [ranked[0]!, ranked[1]!];
   const decided =
     first.agreement !== second.agreement ? 'chosen on agreement' : first.int8Accuracy !== second.int8Accuracy ? 'chosen on INT8 accuracy' : 'same agreement and accuracy: the first in matrix order';
-  return { row: first, reason: `speed-ups within noise of each other (${contenders.map((r) => `${r.variant} ${speedText(r)}`).join(', ')})${noNoise}; ${decided}` };
+  const speeds = contenders.every((r) => r.speedup === null) ? 'no speed-up measured' : `speed-ups within noise of each other (${contenders.map((r) => `${r.variant} ${speedText(r)}`).join(', ')})${noNoise}`;
+  return { row: first, reason: `${speeds}; ${decided}` };
 }
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
