@@ -85,7 +85,7 @@ export const errors = {
       cause instanceof QrunError
         ? cause.diagnostics[0]
         : errno && errno in DISK_FULL_WHY
-          ? errors.diskFull('the step\'s output', (cause as NodeJS.ErrnoException).path ?? 'the build folder in the cache', errno).diagnostics[0]
+          ? errors.diskFull('the step\'s output', (cause as NodeJS.ErrnoException).path, errno).diagnostics[0]
           : undefined;
     return new QrunError(
       [
@@ -116,14 +116,14 @@ export const errors = {
    * A write failed because its file system is full (ENOSPC), over quota (EDQUOT) or read-only (EROFS).
    * `what` names the file for the user ("the run report"). Made by src/util/disk-full.ts.
    */
-  diskFull: (what: string, path: string, errno: string, options?: { cause?: unknown }) =>
+  diskFull: (what: string, path: string | undefined, errno: string, options?: { cause?: unknown }) =>
     new QrunError(
       [
         {
           code: errno === 'EROFS' ? 'READ_ONLY_FS' : 'DISK_FULL',
-          message: `cannot write ${what} ${path}: ${DISK_FULL_WHY[errno] ?? errno} (${errno})`,
+          message: `cannot write ${what}${path ? ` ${path}` : ''}: ${DISK_FULL_WHY[errno] ?? errno} (${errno})`,
           hint:
-            `${errno === 'EROFS' ? 'remount it writable' : `free space there (\`df -h ${dirname(path)}\` shows how much is left)`}, ` +
+            `${errno === 'EROFS' ? 'remount it writable' : `free space there (${path ? `\`df -h ${dirname(path)}\`` : '`df -h` on the cache folder'} shows how much is left)`}, ` +
             'or write elsewhere: --cache DIR (or QRUN_CACHE) moves the cache and the run folders, --junit FILE the JUnit XML',
         },
       ],
