@@ -71,7 +71,7 @@ function baselineLine(file: string, rows: MetricChange[]): string {
   const regressions = rows.filter((r) => r.regression);
   if (regressions.length) return `baseline ${file}: ${regressions.map(describeChange).join('; ')}`;
   const latency = rows.filter((r) => r.name.startsWith('INT8/FP32 latency ')).map((r) => `${r.name.slice('INT8/FP32 latency '.length)} ${r.verdict}`);
-  return `baseline ${file}: no regression (${rows.length} metrics compared${latency.length ? `; latency ${latency.join(', ')}` : ''})`;
+  return `baseline ${file}: no regression (${rows.length} metrics compared)${latency.length ? `; latency ${latency.join(', ')}` : ''}`;
 }
 
 export function cacheRootFor(recipe: Recipe, flag?: string): string {
