@@ -3,7 +3,8 @@
 // CPU kernel family of the steps whose numbers depend on it. Each test names the stale hit it
 // guards against.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dirname, extname, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { qrun, REPO, tempDir, type QrunResult } from '../helpers/cli.ts';
@@ -68,6 +69,41 @@ describe('symlinked model files: a hub snapshot is keyed on what its links point
     // And a snapshot is keyed like a copy of its files plus its revision: running acme/a again hits.
     await qrun([recipe(dir, 'acme/a'), '--cache', cache], { env });
     expect(step(latestReport(cache).report, 'load')).toMatchObject({ status: 'hit', key: ra.key });
+  });
+
+  it('a git-annex checkout (links into .git/annex/objects) whose annexed tokenizer changed is loaded again, not served the old entry', async () => {
+    const dir = tempDir();
+    // A repository with the model in a subfolder: `git annex add` moved the content to
+    // .git/annex/objects/<hash dirs>/<key>/<key> and left a relative link in the work tree.
+    const repo = join(dir, 'repo');
+    const checkout = join(repo, 'model');
+    mkdirSync(checkout, { recursive: true });
+    const annex = (path: string, bytes: Uint8Array) => {
+      const key = `SHA256E-s${bytes.length}--${createHash('sha256').update(bytes).digest('hex')}${extname(path)}`;
+      const md5 = createHash('md5').update(key).digest('hex');
+      const object = join(repo, '.git', 'annex', 'objects', md5.slice(0, 3), md5.slice(3, 6), key, key);
+      mkdirSync(dirname(object), { recursive: true });
+      writeFileSync(object, bytes);
+      const link = join(checkout, path);
+      mkdirSync(dirname(link), { recursive: true });
+      rmSync(link, { force: true });
+      symlinkSync(relative(dirname(link), object), link);
+    };
+    const files = modelFiles(MODEL, MODEL_FILES);
+    for (const [path, bytes] of Object.entries(files)) {
+      if (path === 'config.json') writeFileSync(join(checkout, path), bytes); // small files stay in git
+      else annex(path, bytes);
+    }
+    const file = join(dir, 'r.yaml');
+    writeFileSync(file, `name: annex\nmodel: ./repo/model\ndata: { calibration: ${smallCalibration(dir)} }\nsteps:\n  - { id: load, uses: hf.load }\n`);
+    const cache = join(dir, 'cache');
+    expect((await qrun([file, '--cache', cache])).stderr).toBe('');
+    expect(step(latestReport(cache).report, 'load').metrics).toMatchObject({ maxLength: 128 });
+    const tokenizer = JSON.parse(Buffer.from(files['tokenizer.json']!).toString('utf8')) as { truncation: { max_length: number } };
+    tokenizer.truncation.max_length = 64;
+    annex('tokenizer.json', Buffer.from(JSON.stringify(tokenizer)));
+    expect((await qrun([file, '--cache', cache])).stderr).toBe('');
+    expect(step(latestReport(cache).report, 'load')).toMatchObject({ status: 'ran', metrics: { maxLength: 64 } });
   });
 
   it('a snapshot whose blob was never fetched fails, naming the dangling link', async () => {
