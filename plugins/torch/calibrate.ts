@@ -1,8 +1,9 @@
 // torch.calibrate — activation ranges of the patched model on the calibration set: max, percentile,
 // entropy (TensorRT's KL) or mse over a |x| histogram (qrun_worker/calibrators.py). Weights need no
 // calibration: per-channel max |w|. The amax values go into quant_state.safetensors.
-import { resolve } from 'node:path';
-import type { Plugin } from '../../src/engine/plugin.ts';
+import { join, resolve } from 'node:path';
+import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { datasetLabelIndices } from '../../src/data/labels.ts';
 import { type Device, STATE_DIR, deviceSchema, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
 
 export interface TorchCalibrateOptions {
@@ -17,7 +18,7 @@ export interface TorchCalibrateOptions {
 
 const torchCalibrate: Plugin<TorchCalibrateOptions> = {
   name: 'torch.calibrate',
-  version: '1.0.0',
+  version: '1.1.0', // 1.1: labels mapped by src/data/labels.ts (indices or names) and passed to the worker
   description: 'Calibrate the fake quantizers on the calibration set (max, percentile, entropy, mse)',
   optionsSchema: {
     type: 'object',
@@ -36,10 +37,17 @@ const torchCalibrate: Plugin<TorchCalibrateOptions> = {
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
   fingerprint: (options) => torchFingerprint({ device: options.device }),
   cpuKernels: torchCpuKernels,
-  async run(options, inputs, _sources, ctx) {
+  // The data file, so that labels fitting none of the model's classes are reported at their lines.
+  sources(options, recipe): Record<string, SourceRef> {
+    const file = recipe.data[options.data];
+    return file ? { labels: file } : {};
+  },
+  async run(options, inputs, sources, ctx) {
+    // Labels mapped here with the one mapping (src/data/labels.ts): the worker scores with indices.
+    const labels = { [options.data]: await datasetLabelIndices(inputs.datasets!.path, options.data, join(inputs.state!.path, 'hf'), sources.labels) };
     const metrics = await runWorker(
       'calibrate',
-      { ...options, bins: options.bins ?? null, stateDir: inputs.state!.path, datasetsDir: inputs.datasets!.path, outDir: resolve(ctx.outDir, STATE_DIR) },
+      { ...options, bins: options.bins ?? null, labels, stateDir: inputs.state!.path, datasetsDir: inputs.datasets!.path, outDir: resolve(ctx.outDir, STATE_DIR) },
       ctx,
     );
     return { metrics };

@@ -3,8 +3,9 @@
 // weight ranges following the weights), distilled from the FP32 model (KL on temperature-softened
 // logits; `distillationWeight` < 1 mixes in cross-entropy on the labels). AdamW, linear warm-up and
 // decay, seeded and with deterministic algorithms, so a re-run on the same machine repeats it.
-import { resolve } from 'node:path';
-import type { Plugin } from '../../src/engine/plugin.ts';
+import { join, resolve } from 'node:path';
+import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { datasetLabelIndices } from '../../src/data/labels.ts';
 import { type Device, STATE_DIR, deviceSchema, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
 
 export interface TorchQatOptions {
@@ -24,7 +25,7 @@ export interface TorchQatOptions {
 
 const torchQat: Plugin<TorchQatOptions> = {
   name: 'torch.qat',
-  version: '1.0.0',
+  version: '1.1.0', // 1.1: labels mapped by src/data/labels.ts (indices or names) and passed to the worker
   description: 'Fine-tune with fake quantization in the loop, distilled from the FP32 model',
   optionsSchema: {
     type: 'object',
@@ -48,10 +49,20 @@ const torchQat: Plugin<TorchQatOptions> = {
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
   fingerprint: (options) => torchFingerprint({ device: options.device }),
   cpuKernels: torchCpuKernels,
-  async run(options, inputs, _sources, ctx) {
+  // The data files, so that labels fitting none of the model's classes are reported at their lines.
+  sources(options, recipe): Record<string, SourceRef> {
+    const out: Record<string, SourceRef> = {};
+    for (const name of [options.data, options.checkData]) if (name && recipe.data[name]) out[`labels:${name}`] = recipe.data[name]!;
+    return out;
+  },
+  async run(options, inputs, sources, ctx) {
+    // Labels mapped here with the one mapping (src/data/labels.ts): the worker trains and scores with indices.
+    const hfDir = join(inputs.state!.path, 'hf');
+    const labels: Record<string, (number | null)[]> = {};
+    for (const name of new Set([options.data, options.checkData].filter(Boolean))) labels[name] = await datasetLabelIndices(inputs.datasets!.path, name, hfDir, sources[`labels:${name}`]);
     const metrics = await runWorker(
       'qat',
-      { ...options, checkData: options.checkData || null, stateDir: inputs.state!.path, datasetsDir: inputs.datasets!.path, outDir: resolve(ctx.outDir, STATE_DIR) },
+      { ...options, checkData: options.checkData || null, labels, stateDir: inputs.state!.path, datasetsDir: inputs.datasets!.path, outDir: resolve(ctx.outDir, STATE_DIR) },
       ctx,
     );
     return { metrics };

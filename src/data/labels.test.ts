@@ -1,12 +1,13 @@
 // The one label mapping: what Hugging Face datasets and users write (indices as numbers, names,
 // indices as strings, a mix) reaches the same class indices, and labels that fit none of the model's
 // classes fail with the file, the line and the model's labels instead of being dropped.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../../tests/helpers/cli.ts';
+import { useTempDir } from '../../tests/helpers/temp.ts';
 import { QrunError } from '../errors.ts';
-import { classesFromConfig, classesFromCount, labelIndices, labelsForScoring, rawLabel, readModelClasses, type ModelClasses, type RawLabel } from './labels.ts';
+import { classesFromConfig, classesFromCount, datasetLabelIndices, labelIndices, labelsForScoring, rawLabel, readModelClasses, type ModelClasses, type RawLabel } from './labels.ts';
 
 const LANGID = ['de', 'en', 'es', 'fr', 'it', 'nl', 'pl', 'pt', 'sv'];
 const langid = classesFromConfig({ id2label: Object.fromEntries(LANGID.map((n, i) => [String(i), n])), label2id: Object.fromEntries(LANGID.map((n, i) => [n, i])) })!;
@@ -133,5 +134,26 @@ describe('the shipped evaluation set', () => {
     const byName = labelIndices(rows.map((r) => r.label), langid, origin(rows.length));
     expect(byName.every((i) => i !== null)).toBe(true);
     expect(labelIndices(byName, langid, origin(rows.length))).toEqual(byName);
+  });
+});
+
+describe('datasetLabelIndices (what the torch steps hand their worker)', () => {
+  const root = useTempDir();
+  /** datasets/<name>.json as hf.load writes it: labels as the data wrote them, with their lines. */
+  function tokenizedSet(name: string, labels: RawLabel[]): string {
+    const dir = join(root, 'datasets');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.json`), JSON.stringify({ name, maxLength: 8, padId: 0, labels: [], samples: labels.map((label, i) => ({ ids: [101, 102], label, line: i + 1 })) }));
+    return dir;
+  }
+
+  it('maps through the model folder’s config.json; unknown labels fail at their line in the named file', async () => {
+    const hf = join(REPO, 'models/bert-langid');
+    expect(await datasetLabelIndices(tokenizedSet('train', [3, 'de', '8']), 'train', hf, 'train.jsonl')).toEqual([3, 0, 8]);
+    expect(await datasetLabelIndices(tokenizedSet('plain', [null, null]), 'plain', hf)).toEqual([null, null]);
+    const e = await datasetLabelIndices(tokenizedSet('bad', ['de', 'xx']), 'bad', hf, 'train.jsonl').catch((err: QrunError) => err);
+    expect((e as QrunError).diagnostics[0]).toMatchObject({ code: 'LABELS_MISMATCH', location: { file: 'train.jsonl', line: 2 } });
+    const noConfig = await datasetLabelIndices(tokenizedSet('named', ['de']), 'named', root).catch((err: QrunError) => err);
+    expect((noConfig as QrunError).message).toContain('no config.json with id2label');
   });
 });

@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errors } from '../errors.ts';
+import { readTokenizedDataset } from './tokenized-dataset.ts';
 
 /** A label as the data file writes it: a number (index), a string (name, or index as a string), or none. */
 export type RawLabel = string | number | null;
@@ -180,4 +181,21 @@ export function labelsForScoring(
     );
   }
   return indices;
+}
+
+/**
+ * A tokenized data set's labels as class indices, for a step that scores predictions in another
+ * process (the torch worker): the worker gets these instead of mapping labels itself, so every step
+ * reads labels the same way. `hfDir` holds the model's config.json; `file` names the data file.
+ */
+export async function datasetLabelIndices(datasetsDir: string, name: string, hfDir: string, file?: string): Promise<(number | null)[]> {
+  const dataset = await readTokenizedDataset(datasetsDir, name);
+  const labels = dataset.samples.map((s) => s.label);
+  const origin = { file: file ?? `data set "${name}"`, lines: dataset.samples.map((s) => s.line) };
+  const classes = await readModelClasses(hfDir);
+  if (!classes) {
+    if (labels.every((l) => l === null || l === -1)) return labels.map(() => null);
+    throw errors.labelsMismatch(`${origin.file} has labels, and the model (${hfDir}) has no config.json with id2label to map them to classes`, 'give the model an id2label in config.json, or leave "label" out of the data');
+  }
+  return labelIndices(labels, classes, origin);
 }

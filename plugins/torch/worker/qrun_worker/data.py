@@ -1,5 +1,6 @@
-"""Tokenized data sets as hf.load writes them (datasets/<name>.json: ids per sample, labels as
-strings, the pad id), batched the way qrun's ONNX steps batch them."""
+"""Tokenized data sets as hf.load writes them (datasets/<name>.json: ids per sample, labels as the
+data wrote them, the pad id), batched the way qrun's ONNX steps batch them. Labels are not read
+here: the step maps them to class indices (src/data/labels.ts) and passes them in `labels`."""
 from __future__ import annotations
 
 import json

@@ -203,9 +203,12 @@ def _agreement(reference: Any, candidate: Any, labels: list[int | None]) -> dict
     return out
 
 
-def _labels(model: Any, dataset: dict[str, Any]) -> list[int | None]:
-    label2id = {str(k): int(v) for k, v in (getattr(model.config, "label2id", None) or {}).items()}
-    return [label2id.get(s["label"]) if s.get("label") is not None else None for s in dataset["samples"]]
+def _labels(p: dict[str, Any], name: str, count: int) -> list[int | None]:
+    """Class indices of the first `count` samples of data set `name`, as the step mapped them with
+    qrun's one label mapping (src/data/labels.ts: names, indices, errors for unknown labels) and
+    passed in `labels`; no labels where it passed none."""
+    given = (p.get("labels") or {}).get(name)
+    return list(given[:count]) if given is not None else [None] * count
 
 
 def _quant_tensors(model: Any) -> dict[str, Any]:
@@ -279,7 +282,7 @@ def calibrate(p: dict[str, Any], emit: Emit) -> dict[str, Any]:
     set_mode(model, "quant", excluded)
 
     emit("checking fake-quant against FP32 on the calibration set")
-    labels = _labels(model, {"samples": samples})
+    labels = _labels(p, p["data"], len(samples))
     fake = _logits(model, samples, dataset["padId"], device, p["batchSize"])
     set_mode(model, "off")
     ref = _logits(model, samples, dataset["padId"], device, p["batchSize"])
@@ -343,7 +346,7 @@ def qat(p: dict[str, Any], emit: Emit) -> dict[str, Any]:
         prm.requires_grad_(False)
 
     samples = train["samples"][: p["samples"]] if p.get("samples") else train["samples"]
-    labels = _labels(student, {"samples": samples})
+    labels = _labels(p, p["data"], len(samples))
     if p["distillationWeight"] < 1 and any(l is None for l in labels):
         raise WorkerError("DATA_INVALID", f'data set "{p["data"]}" has samples without a known label', "label every training sample, or set distillationWeight: 1")
     pad_id = train["padId"]
@@ -354,7 +357,7 @@ def qat(p: dict[str, Any], emit: Emit) -> dict[str, Any]:
         student.eval()
         ref = _logits(teacher, check_set["samples"], check_set["padId"], device, 64)
         cand = _logits(student, check_set["samples"], check_set["padId"], device, 64)
-        r = _agreement(ref, cand, _labels(student, check_set))
+        r = _agreement(ref, cand, _labels(p, p["checkData"], len(check_set["samples"])))
         emit(f"{label}: agreement with FP32 on {p['checkData']} {r['agreement']:.4f}", level="info")
         return r
 
