@@ -1,9 +1,9 @@
 // Disk full, for real. Linux's /dev/full fails every write with ENOSPC: a JUnit path, a report or a
-// journal that is (a symbolic link to) /dev/full is a write the kernel refuses, and these cases run
-// everywhere. Where the test may mount a tmpfs (root with CAP_SYS_ADMIN), a whole run also goes on a
-// file system that is genuinely full. Either way: DISK_FULL naming the file and the fix (never "this
-// is a bug in qrun"), no half-written report, no leaked build folder, and a finished run is never
-// "resumed" by the next one.
+// journal that is (a symbolic link to) such a device is a write the kernel refuses, and these cases
+// run everywhere (on a private node like /dev/full where the test may make one). Where the test may
+// mount a tmpfs (root with CAP_SYS_ADMIN), a whole run also goes on a file system that is genuinely
+// full. Either way: DISK_FULL naming the file and the fix (never "this is a bug in qrun"), no
+// half-written report, no leaked build folder, and a finished run is never "resumed" by the next one.
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,22 @@ import type { Report } from '../../src/report/build-report.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
 
 const HOLD = join(REPO, 'tests/fixtures/plugins/hold');
+
+/**
+ * A full device to write to: a private node like /dev/full (char 1,7) where this process may make
+ * one, so that a writer that wrongly renames over its target (write-file-atomic does, following a
+ * link to the device) replaces a file of this test's, not the system's /dev/full; else /dev/full.
+ */
+function fullDevice(): string {
+  const node = join(tempDir('qrun-full-'), 'full');
+  try {
+    execFileSync('mknod', ['-m', '666', node, 'c', '1', '7'], { stdio: 'ignore' });
+    writeFileSync(node, 'x');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') return node;
+  }
+  return '/dev/full';
+}
 const COUNTER = join(REPO, 'tests/fixtures/plugins/counter');
 
 function waitFor(cond: () => boolean, what: string, child: PromiseLike<unknown>): Promise<void> {
@@ -64,30 +80,33 @@ function expectUserError(stderr: string): void {
 }
 
 describe('/dev/full: every write refused with ENOSPC', () => {
-  it('--junit /dev/full: DISK_FULL naming it, exit 1, the reports still written, /dev/full left a device', async () => {
+  it('--junit /dev/full: DISK_FULL naming it, exit 1, the reports still written, the device left a device', async () => {
+    const FULL = fullDevice();
     const dir = tempDir();
     const cache = join(dir, 'c');
     const { file, go } = holdRecipe(dir);
     writeFileSync(go, '');
-    const r = await qrun([file, '--cache', cache, '--junit', '/dev/full']);
+    expect(statSync(FULL).isCharacterDevice()).toBe(true);
+    const r = await qrun([file, '--cache', cache, '--junit', FULL]);
+    expect(statSync(FULL).isCharacterDevice()).toBe(true);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toContain('error DISK_FULL: cannot write the JUnit XML /dev/full: no space left on the device (ENOSPC)');
+    expect(r.stderr).toContain(`error DISK_FULL: cannot write the JUnit XML ${FULL}: no space left on the device (ENOSPC)`);
     expectUserError(r.stderr);
     expect(r.stdout).toMatch(/\n✓ PASSED — 2 steps finished/);
-    expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
     const run = onlyRun(cache);
     expect((JSON.parse(readFileSync(join(run, 'report.json'), 'utf8')) as Report).run.status).toBe('passed');
     expect(readJournal(join(run, 'journal.jsonl')).at(-1)).toMatchObject({ event: 'end', status: 'passed' });
   });
 
   it('report.json on a full disk: DISK_FULL naming it, the other reports whole, and the next run does not "resume" this one', async () => {
+    const FULL = fullDevice();
     const dir = tempDir();
     const cache = join(dir, 'c');
     const { file, started, go } = holdRecipe(dir);
     const child = startQrun([file, '--cache', cache]);
     await waitFor(() => existsSync(started), 'the second step started', child);
     const run = onlyRun(cache);
-    symlinkSync('/dev/full', join(run, 'report.json'));
+    symlinkSync(FULL, join(run, 'report.json'));
     writeFileSync(go, '');
     const r = await child;
     expect(r.exitCode).toBe(1);
@@ -95,7 +114,8 @@ describe('/dev/full: every write refused with ENOSPC', () => {
     expectUserError(String(r.stderr));
     expect(String(r.stdout)).toContain('report: not written in full');
     // Written in place through the link (a device is never renamed over), and nothing left behind.
-    expect(readlinkSync(join(run, 'report.json'))).toBe('/dev/full');
+    expect(readlinkSync(join(run, 'report.json'))).toBe(FULL);
+    expect(statSync(FULL).isCharacterDevice()).toBe(true);
     expect(readdirSync(run).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(readFileSync(join(run, 'report.md'), 'utf8')).toMatch(/^# qrun report — full\n\n\*\*✓ PASSED\*\*[\s\S]*## Step metrics[\s\S]*\n$/);
     expect(readFileSync(join(run, 'report.html'), 'utf8')).toMatch(/<\/html>\n$/);
@@ -108,6 +128,7 @@ describe('/dev/full: every write refused with ENOSPC', () => {
   });
 
   it('the journal on a full disk: DISK_FULL naming it; the end is marked without it, so the next run does not "resume" this one', async () => {
+    const FULL = fullDevice();
     const dir = tempDir();
     const cache = join(dir, 'c');
     const { file, started, go } = holdRecipe(dir);
@@ -117,7 +138,7 @@ describe('/dev/full: every write refused with ENOSPC', () => {
     const journal = join(run, 'journal.jsonl');
     const saved = readFileSync(journal, 'utf8');
     unlinkSync(journal);
-    symlinkSync('/dev/full', journal);
+    symlinkSync(FULL, journal);
     writeFileSync(go, '');
     const r = await child;
     expect(r.exitCode).toBe(1);
