@@ -9,7 +9,7 @@ describe('compareLogits', () => {
   const candidate = [f(1, 2, 3), f(4, 1, 0), f(0, 2, 1), f(-3, -4, 0)];
 
   it('agreement, errors and cosines', () => {
-    const m = compareLogits(reference, candidate, [2, 0, 1, null]);
+    const m = compareLogits(reference, candidate, [null, null, null, null]);
     expect(m.samples).toBe(4);
     // argmax: ref 2,0,2,1 — cand 2,0,1,2 → the first two agree.
     expect(m.agreement).toBe(0.5);
@@ -22,14 +22,15 @@ describe('compareLogits', () => {
     expect(m.minCosine).toBeCloseTo(-1, 6);
   });
 
-  it('accuracy counts only labelled samples, for each model', () => {
-    const m = compareLogits(reference, candidate, [2, 0, 1, null]);
-    // labelled: 3; ref right on 0 and 1 (2, 0; sample 2 predicts 2 ≠ 1); cand right on 0, 1, 2.
-    expect(m.referenceAccuracy).toBeCloseTo(2 / 3, 12);
-    expect(m.candidateAccuracy).toBe(1);
+  it('accuracy over every sample for each model; no labels is null; labels on some samples only are refused', () => {
+    const m = compareLogits(reference, candidate, [2, 0, 1, 0]);
+    // ref right on 0 and 1 (2, 0; sample 2 predicts 2 ≠ 1; sample 3 predicts 2 ≠ 0).
+    expect(m.referenceAccuracy).toBe(2 / 4);
     const unlabelled = compareLogits(reference, candidate, [null, null, null, null]);
     expect(unlabelled.referenceAccuracy).toBeNull();
     expect(unlabelled.candidateAccuracy).toBeNull();
+    // An accuracy over 3 of 4 samples would read as over all 4.
+    expect(() => compareLogits(reference, candidate, [2, 0, 1, null])).toThrow('1 of 4 samples have no label');
   });
 
   it('identical logits agree fully with zero error', () => {

@@ -33,9 +33,15 @@ function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /**
- * `labels[i]` is the index of sample i's true class, or null where unknown.
+ * `labels[i]` is the index of sample i's true class; null for every sample when the set has no
+ * labels. Labels on some samples only are refused: an accuracy over part of the set would be
+ * reported as if over all of it. src/data/labels.ts maps a data set's labels all or none.
  */
 export function compareLogits(reference: Float32Array[], candidate: Float32Array[], labels: (number | null)[]): AgreementMetrics {
+  const unlabelled = reference.reduce((n, _, i) => n + (labels[i] === null || labels[i] === undefined ? 1 : 0), 0);
+  if (unlabelled > 0 && unlabelled < reference.length) {
+    throw new Error(`compareLogits: ${unlabelled} of ${reference.length} samples have no label; map labels with src/data/labels.ts (all or none)`);
+  }
   let agree = 0;
   let maxAbs = 0;
   let sumAbs = 0;
