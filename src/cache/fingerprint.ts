@@ -116,7 +116,10 @@ export function explainKeyChange(previous: KeyMaterial, current: KeyMaterial): s
   }
   const codeFiles = changedKeys(previous.code.files, current.code.files);
   if (codeFiles.length || previous.code.entry !== current.code.entry) {
-    const where = current.code.entry.replace(/\/index\.[cm]?[jt]s$/, '');
+    // A built-in by its folder (plugins/onnx-export); an external plugin, keyed relative to its own
+    // folder, by its name.
+    const entry = current.code.entry;
+    const where = /\/index\.[cm]?[jt]sx?$/.test(entry) ? entry.replace(/\/index\.[cm]?[jt]sx?$/, '') : entry.includes('/') ? entry : `plugin ${current.plugin}`;
     const shown = codeFiles.slice(0, 3).join(', ') + (codeFiles.length > 3 ? `, and ${codeFiles.length - 3} more` : '');
     reasons.push(`code of ${where} changed${shown ? ` (${shown})` : ''}`);
   }

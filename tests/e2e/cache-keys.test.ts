@@ -172,6 +172,35 @@ writeFileSync(process.argv[2], JSON.stringify({ value: ${value} * factor }));
   });
 });
 
+describe('external plugins are keyed on their import closure too', () => {
+  it('editing a module the plugin imports re-runs its step, and plan says which file changed', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'my-step'));
+    writeFileSync(join(dir, 'my-step', 'value.ts'), 'export const value = 1;\n');
+    writeFileSync(
+      join(dir, 'my-step', 'index.ts'),
+      `import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { value } from './value.ts';
+export default {
+  name: 'my-step', version: '1.0.0', description: 'writes a value', optionsSchema: { type: 'object' }, inputs: {},
+  outputs: { out: { kind: 'file', path: 'out.json' } },
+  async run(_o: unknown, _i: unknown, _s: unknown, ctx: { outDir: string }) { writeFileSync(join(ctx.outDir, 'out.json'), JSON.stringify({ value })); return { metrics: { value } }; },
+};
+`,
+    );
+    const file = join(dir, 'recipe.yaml');
+    writeFileSync(file, 'name: ext\nsteps:\n  - { id: mine, uses: ./my-step }\n');
+    const cache = join(dir, 'cache');
+    expect((await qrun([file, '--cache', cache])).stderr).toBe('');
+    writeFileSync(join(dir, 'my-step', 'value.ts'), 'export const value = 2;\n');
+    const plan = await qrun(['plan', file, '--cache', cache]);
+    expect(planRow(plan.stdout, 'mine')).toMatchObject({ plan: 'run', why: 'code of plugin my-step changed (value.ts)' });
+    expect((await qrun([file, '--cache', cache])).stderr).toBe('');
+    expect(step(latestReport(cache).report, 'mine')).toMatchObject({ status: 'ran', metrics: { value: 2 } });
+  });
+});
+
 describe('code, packages, Node and the CPU: each plugin is keyed on what it runs', () => {
   // A copy of qrun whose sources and node_modules the tests may edit: its own plugins' entries and
   // closures, with node_modules made of links to the real packages.
