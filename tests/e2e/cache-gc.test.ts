@@ -45,30 +45,43 @@ function waitFor(cond: () => boolean, what: string, child: Started): Promise<voi
 
 const runIds = (cache: string) => readdirSync(join(cache, 'runs')).sort();
 
-describe('qrun cache gc', () => {
-  it('during a run it removes neither the run\'s build folder nor the entries it used, and the run finishes', async () => {
-    const dir = tempDir();
-    const cache = join(dir, 'c');
-    const trace = join(dir, 'trace.log');
-    const release = join(dir, 'release');
-    const file = join(dir, 'recipe.yaml');
-    writeFileSync(
-      file,
-      `name: live
+/** "first" (counter) then "hold", which stays inside its step until `release` exists. */
+function liveRecipe(dir: string) {
+  const trace = join(dir, 'trace.log');
+  const release = join(dir, 'release');
+  const file = join(dir, 'recipe.yaml');
+  writeFileSync(
+    file,
+    `name: live
 steps:
   - { id: first, uses: ${COUNTER}, with: { counterFile: ${join(dir, 'n.log')}, value: one } }
   - { id: hold, uses: ${BLOCKER}, with: { trace: ${trace}, release: ${release} } }
 `,
-    );
+  );
+  return { file, trace, release };
+}
+
+/**
+ * Marks entries as last used an hour ago: gc keeps whatever was used shortly before a live run
+ * started (the clocks of hosts sharing a cache may disagree), and these tests need entries that
+ * only the rule under test protects.
+ */
+function lastUsedAnHourAgo(store: CacheStore, keys: string[]): void {
+  const hourAgo = new Date(Date.now() - 3600_000);
+  for (const key of keys) utimesSync(join(store.entryDir(key), 'manifest.json'), hourAgo, hourAgo);
+}
+
+describe('qrun cache gc', () => {
+  it('during a run it removes neither the run\'s build folder nor the entries it used, and the run finishes', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file, trace, release } = liveRecipe(dir);
     // An earlier run leaves something gc may remove: its entry for another value of "first".
     const old = counterRecipe(dir, 'old');
     expect((await qrun([old, '--cache', cache])).exitCode).toBe(0);
     const store = new CacheStore(join(cache, 'cache'));
     const before = await store.keys();
-    // ... last used an hour ago (gc keeps whatever was used shortly before a live run started,
-    // since the clocks of hosts sharing a cache may disagree).
-    const hourAgo = new Date(Date.now() - 3600_000);
-    for (const key of before) utimesSync(join(store.entryDir(key), 'manifest.json'), hourAgo, hourAgo);
+    lastUsedAnHourAgo(store, before);
 
     const run = startQrun([file, '--cache', cache]);
     await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', run);
@@ -76,14 +89,14 @@ steps:
     expect(builds).toHaveLength(1);
     const gc = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0']);
     expect(gc.exitCode, gc.stderr).toBe(0);
+    expect(existsSync(join(store.tmpDir, builds[0]!))).toBe(true);
     // The live run's "first" is a hit on the earlier run's "first" (same key): kept; "second" is not.
-    expect(gc.stdout).toMatch(/^removed 1 entry \(\d+(\.\d+)? [kM]?B\) and 1 old run; kept .*1 entry used by 1 live run/m);
-    expect(readdirSync(store.tmpDir)).toEqual(builds);
     expect(await store.keys()).toHaveLength(before.length - 1);
 
     writeFileSync(release, '');
     const r = await run;
     expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(gc.stdout).toMatch(/^removed 1 entry \(\d+(\.\d+)? [kM]?B\) and 1 old run; kept .*1 entry used by 1 live run/m);
     const { report } = latestReport(cache);
     for (const s of report.steps) {
       for (const out of Object.values(s.outputs)) expect((await digestPath(join(cache, 'cache', out.path))).sha256).toBe(out.sha256);
@@ -95,11 +108,14 @@ steps:
     const cache = join(dir, 'c');
     expect((await qrun([counterRecipe(dir), '--cache', cache])).exitCode).toBe(0);
     const store = new CacheStore(join(cache, 'cache'));
-    expect((await qrun(['cache', 'gc', '--cache', cache])).stdout).toMatch(/^removed 0 entries \(0 B\) and 0 old runs; kept 2 entries used by the last 1 invocation$/m);
-    expect((await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0'])).stdout).toMatch(/^removed 2 entries \(\d+(\.\d+)? kB\) and 1 old run; kept 0 entries/m);
+    const keepAll = await qrun(['cache', 'gc', '--cache', cache]);
+    const removeAll = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0']);
     expect(await store.keys()).toEqual([]);
     expect(runIds(cache)).toEqual([]);
-    expect((await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0'])).stdout).toMatch(/^removed 0 entries \(0 B\) and 0 old runs;/m);
+    const again = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0']);
+    expect(keepAll.stdout).toMatch(/^removed 0 entries \(0 B\) and 0 old runs; kept 2 entries used by the last 1 invocation$/m);
+    expect(removeAll.stdout).toMatch(/^removed 2 entries \(\d+(\.\d+)? kB\) and 1 old run; kept 0 entries/m);
+    expect(again.stdout).toMatch(/^removed 0 entries \(0 B\) and 0 old runs;/m);
   }, 60_000);
 
   it('counts a matrix invocation as one run for --keep-last', async () => {
@@ -123,8 +139,8 @@ steps:
     const store = new CacheStore(join(cache, 'cache'));
     expect(await store.keys()).toHaveLength(3);
     const gc = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '1']);
-    expect(gc.stdout).toMatch(/^removed 0 entries \(0 B\) and 0 old runs; kept 3 entries used by the last 1 invocation$/m);
     expect(await store.keys()).toHaveLength(3);
+    expect(gc.stdout).toMatch(/^removed 0 entries \(0 B\) and 0 old runs; kept 3 entries used by the last 1 invocation$/m);
 
     // A later invocation of another recipe: now the matrix is the older one, and goes whole.
     expect((await qrun([counterRecipe(dir), '--cache', cache])).exitCode).toBe(0);
@@ -133,20 +149,25 @@ steps:
     expect(runIds(cache)).toEqual([latestReport(cache).report.run.id]);
   }, 60_000);
 
-  it('leaves an entry alone while its key lock is held', async () => {
+  it('leaves an entry alone while its key lock is held (a forced rebuild of it is under way)', async () => {
     const dir = tempDir();
     const cache = join(dir, 'c');
-    expect((await qrun([counterRecipe(dir), '--cache', cache])).exitCode).toBe(0);
+    const { file, trace, release } = liveRecipe(dir);
+    writeFileSync(release, '');
+    expect((await qrun([file, '--cache', cache])).exitCode).toBe(0);
     const store = new CacheStore(join(cache, 'cache'));
-    const key = step(latestReport(cache).report, 'second').key!;
-    const lock = await store.lock(key);
-    try {
-      const gc = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0']);
-      expect(gc.stdout).toMatch(/^removed 1 entry .*; kept 0 entries used by the last 0 invocations, 1 entry in use \(locked\)$/m);
-      expect(await store.keys()).toEqual([key]);
-    } finally {
-      await lock.release();
-    }
+    const key = step(latestReport(cache).report, 'hold').key!;
+    lastUsedAnHourAgo(store, await store.keys());
+    rmSync(release);
+
+    const run = startQrun([file, '--cache', cache, '--force', 'hold']);
+    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', run);
+    const gc = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0']);
+    // Not in the live run's journal yet, last used an hour ago: only its lock says it is in use.
+    expect(await store.keys()).toContain(key);
+    writeFileSync(release, '');
+    expect((await run).exitCode).toBe(0);
+    expect(gc.stdout).toMatch(/^removed 0 entries \(0 B\) and 1 old run; kept 0 entries used by the last 0 invocations, 1 entry used by 1 live run, 1 entry in use \(locked\)$/m);
   }, 60_000);
 
   it('deletes nothing in a folder that is not a qrun cache (--cache DIR that qrun did not make)', async () => {
@@ -156,16 +177,16 @@ steps:
     writeFileSync(precious, 'not qrun’s');
     writeFileSync(join(dir, 'notes.md'), '');
     const gc = await qrun(['cache', 'gc', '--cache', dir]);
+    expect(existsSync(precious)).toBe(true);
     expect(gc.exitCode).toBe(2);
     expect(gc.stderr).toContain(`error NOT_A_QRUN_CACHE: ${dir} is not a qrun cache (it holds cache, notes.md and no cache/CACHEDIR.TAG)`);
-    expect(existsSync(precious)).toBe(true);
   });
 
   it('accepts a cache an earlier qrun made (its exact layout, no marker) and marks it', async () => {
     const dir = tempDir();
     const cache = join(dir, 'c');
     expect((await qrun([counterRecipe(dir), '--cache', cache])).exitCode).toBe(0);
-    rmSync(join(cache, 'cache', 'CACHEDIR.TAG'));
+    rmSync(join(cache, 'cache', 'CACHEDIR.TAG'), { force: true });
     const gc = await qrun(['cache', 'gc', '--cache', cache]);
     expect(gc.exitCode, gc.stderr).toBe(0);
     expect(gc.stdout).toContain('a cache of an earlier qrun version; marked as a qrun cache');
