@@ -251,7 +251,7 @@ describe('qdq.insert plugin options', () => {
 describe('qdq.insert exclude patterns that match nothing', () => {
   it('a misspelt exclude pattern (matching no node) is EXCLUDE_NO_MATCH naming the pattern and the closest node names, not a silent full quantization', async () => {
     const ctx = stepContext(root, 'qdq');
-    const names = (await readModel(BERT_ONNX)).graph.node.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').map((n) => n.name);
+    const names = (await readModel(BERT_ONNX)).graph.node.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').map((n) => n.name ?? '');
     const classifier = names.find((n) => /classifier/.test(n));
     expect(classifier).toBeDefined();
     const err = await qdqInsert.run(withDefaults(qdqInsert, { exclude: { nodes: ['clasifier'] } }), { model: artifact('onnx-model', BERT_ONNX) }, {}, ctx).then(
