@@ -3,11 +3,10 @@
 // atomic within a file system). A reader — a CI dashboard, `qrun compare`, a person — sees the
 // previous file or the new one, never half of one; on a full disk the target is left as it was.
 //
-// Not write-file-atomic (installed): its 7.x writes the data with one fs.write() and ignores the
+// Not write-file-atomic: its 7.x writes the data with one fs.write() and ignores the
 // byte count it returns. When the file system fills up mid-write, write(2) returns a short count
 // without an error, so write-file-atomic renames a truncated file into place and reports success
-// (seen here on a 64 KiB tmpfs: a 100 kB report became a 65,536-byte file; coder/xum#4282 replaced
-// it for the same reason). FileHandle.writeFile loops until every byte is written, and the write
+// (seen here on a 64 KiB tmpfs: a 100 kB report became a 65,536-byte file). FileHandle.writeFile loops until every byte is written, and the write
 // after a short one is the one that fails with ENOSPC.
 import { randomBytes } from 'node:crypto';
 import { open, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
