@@ -187,7 +187,7 @@ export const errors = {
     make(
       'NOT_A_QRUN_CACHE',
       `${root} is not a qrun cache (${found}), so \`qrun cache gc\` will not delete anything in it`,
-      'pass the folder a recipe run made (.qrun beside the recipe, --cache DIR or $QRUN_CACHE): it holds cache/CACHEDIR.TAG',
+      'pass the folder a recipe run made (.qrun beside the recipe, --cache DIR or $QRUN_CACHE): every run marks it with cache/CACHEDIR.TAG, so running a recipe with --cache DIR marks an older qrun cache that gc does not recognise',
       undefined,
       EXIT.usage,
     ),

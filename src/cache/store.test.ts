@@ -88,6 +88,18 @@ describe('lookup: only a verified mismatch is damage', () => {
   });
 });
 
+describe('newBuild', () => {
+  it('removes the build folders of its key that a killed holder left (the caller holds the key lock)', async () => {
+    const store = await freshStore();
+    const left = await store.newBuild(KEY);
+    const other = await store.newBuild('cd'.repeat(32));
+    await store.newBuild(KEY);
+    expect((await store.tmpItems()).map((i) => i.path).sort()).not.toContain(left.dir);
+    expect((await store.tmpItems()).map((i) => i.path)).toContain(other.dir);
+    expect(await store.tmpItems()).toHaveLength(2);
+  });
+});
+
 describe('evict', () => {
   it('says whether it removed anything (gc counts only what it removed)', async () => {
     const store = await freshStore();

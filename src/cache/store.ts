@@ -179,8 +179,13 @@ export class CacheStore {
     return true;
   }
 
-  /** A fresh build folder named by its key (gc tells a live build by the key's lock): out/ and scratch/. */
+  /**
+   * A fresh build folder named by its key (gc tells a live build by the key's lock): out/ and
+   * scratch/. Call it holding the key's lock: any other folder of this key in tmp/ was left by a
+   * holder that died (killed mid-step), and is removed.
+   */
   async newBuild(key: string): Promise<{ dir: string; outDir: string; scratchDir: string }> {
+    for (const item of await this.tmpItems()) if (item.key === key) await rm(item.path, { recursive: true, force: true });
     const dir = join(this.tmpDir, `${key}.build-${randomBytes(4).toString('hex')}`);
     const outDir = join(dir, 'out');
     const scratchDir = join(dir, 'scratch');
