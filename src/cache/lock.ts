@@ -243,14 +243,16 @@ export function describeHolder(holder: LockHolder | undefined): string {
 
 /**
  * Takes the lock, waiting while a live process holds it: at most QRUN_LOCK_TIMEOUT seconds, then
- * LOCK_TIMEOUT names the lock, its holder and how to clear it. `onWait` is told once who holds it.
+ * LOCK_TIMEOUT names the lock, its holder and how to clear it. `onWait` is told once who holds it;
+ * `signal` (Ctrl-C, SIGTERM) ends the wait with its reason.
  */
-export async function acquireLock(file: string, onWait?: (holder: LockHolder | undefined) => void): Promise<HeldLock> {
+export async function acquireLock(file: string, onWait?: (holder: LockHolder | undefined) => void, signal?: AbortSignal): Promise<HeldLock> {
   const timeout = lockTimeoutMs();
   const deadline = Date.now() + timeout;
   let delay = 100;
   let warned = false;
   for (;;) {
+    signal?.throwIfAborted();
     const held = await tryLock(file);
     if (held) return held;
     const state = await inspectLock(file);
@@ -260,7 +262,15 @@ export async function acquireLock(file: string, onWait?: (holder: LockHolder | u
       onWait?.(holder);
       warned = true;
     }
-    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(delay, Math.max(0, deadline - Date.now())));
+      signal?.addEventListener('abort', done);
+    });
     delay = Math.min(delay * 2, 1000);
   }
 }

@@ -251,9 +251,9 @@ export class CacheStore {
    * Takes the lock for `key`, waiting while a live process holds it (at most QRUN_LOCK_TIMEOUT
    * seconds). A lock whose holder stopped its heartbeat, or provably exited, is taken over.
    */
-  lock(key: string, onWait?: (holder: LockHolder | undefined, file: string) => void): Promise<HeldLock> {
+  lock(key: string, onWait?: (holder: LockHolder | undefined, file: string) => void, signal?: AbortSignal): Promise<HeldLock> {
     const file = this.lockFile(key);
-    return acquireLock(file, (holder) => onWait?.(holder, file));
+    return acquireLock(file, (holder) => onWait?.(holder, file), signal);
   }
 
   /** The lock for `key` if nobody holds it now (gc: an entry or build whose lock is held is in use). */

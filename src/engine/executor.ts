@@ -192,7 +192,11 @@ export class Executor {
     let lock: HeldLock;
     try {
       // At warn level: plain/CI output shows warnings only, and a wait nobody sees looks like a hang.
-      lock = await this.store.lock(key, (holder, file) => onEvent({ type: 'log', level: 'warn', message: `waiting for ${file} held by ${describeHolder(holder)}` }));
+      lock = await this.store.lock(
+        key,
+        (holder, file) => onEvent({ type: 'log', level: 'warn', message: `waiting for ${file} held by ${describeHolder(holder)}` }),
+        this.options.signal,
+      );
     } catch (e) {
       return fail(e);
     }

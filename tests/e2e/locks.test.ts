@@ -3,9 +3,10 @@
 // is taken over (and told so when it wakes), and a live run of the same recipe is never "resumed".
 // The holder is a real qrun run kept inside a step by tests/fixtures/plugins/blocker.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Report } from '../../src/report/build-report.ts';
 import { digestPath } from '../../src/util/hash.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
@@ -55,9 +56,11 @@ const started = (trace: string, pid: number | undefined) => () => traceIndex(rea
 const sleepers: ChildProcess[] = [];
 afterAll(() => sleepers.forEach((c) => c.kill('SIGKILL')));
 
-/** Every artifact the newest report names has, on disk, the sha256 the report states. */
-async function artifactsMatchReport(cache: string): Promise<void> {
-  const { report } = latestReport(cache);
+/** Every artifact of the run of process `pid` (default: the newest run) has, on disk, the sha256 its report states. */
+async function artifactsMatchReport(cache: string, pid?: number): Promise<void> {
+  const id = pid === undefined ? latestReport(cache).report.run.id : readdirSync(join(cache, 'runs')).find((r) => r.endsWith(`-${pid}`))!;
+  const report = JSON.parse(readFileSync(join(cache, 'runs', id, 'report.json'), 'utf8')) as Report;
+  expect(report.steps.some((s) => Object.keys(s.outputs).length > 0)).toBe(true);
   for (const s of report.steps) {
     for (const [name, out] of Object.entries(s.outputs)) {
       expect((await digestPath(join(cache, 'cache', out.path))).sha256, `${s.id}.${name}`).toBe(out.sha256);
@@ -79,6 +82,7 @@ describe('locks that expire', () => {
     const r = await qrun([file, '--cache', cache, '--force', 'hold']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/waiting for/);
+    await artifactsMatchReport(cache);
   }, 60_000);
 
   it('a run that finds the step locked by a live run says so in plain output, and gives up after QRUN_LOCK_TIMEOUT with LOCK_TIMEOUT', async () => {
@@ -96,7 +100,7 @@ describe('locks that expire', () => {
     expect(readTrace(trace).filter((e) => e.event === 'start').map((e) => e.pid)).toEqual([a.pid]);
     writeFileSync(release, '');
     expect((await a).exitCode).toBe(0);
-    await artifactsMatchReport(cache);
+    await artifactsMatchReport(cache, a.pid);
   }, 60_000);
 
   it('a holder that stops its heartbeat (SIGSTOP) is taken over after QRUN_LOCK_STALE; woken, it fails with LOCK_LOST and the entry is the new holder\'s', async () => {
@@ -124,6 +128,26 @@ describe('locks that expire', () => {
     expect(report.run.id).toContain(String(b.pid));
     expect(step(report, 'hold').metrics.pid).toBe(b.pid);
     await artifactsMatchReport(cache);
+  }, 60_000);
+});
+
+describe('waits end', () => {
+  it('Ctrl-C during a wait for a lock ends it at once: exit 130, and the holder goes on', async () => {
+    const dir = tempDir();
+    const { file, trace, release, cache } = blockerRecipe(dir);
+    const a = startQrun([file, '--cache', cache]);
+    await waitFor(started(trace, a.pid), 'A to be inside its step', a);
+    const b = startQrun([file, '--cache', cache, '--plain']);
+    let out = '';
+    b.stdout?.on('data', (d: Buffer) => (out += String(d)));
+    await waitFor(() => /waiting for \S+\.lock held by pid/.test(out), 'B to wait for the lock', b);
+    b.kill('SIGINT');
+    const rb = await b;
+    expect(rb.exitCode).toBe(130);
+    expect(String(rb.stderr)).toMatch(/error INTERRUPTED/);
+    writeFileSync(release, '');
+    expect((await a).exitCode).toBe(0);
+    await artifactsMatchReport(cache, a.pid);
   }, 60_000);
 });
 
