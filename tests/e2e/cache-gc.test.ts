@@ -170,6 +170,21 @@ steps:
     expect(gc.stdout).toMatch(/^removed 0 entries \(0 B\) and 1 old run; kept 0 entries used by the last 0 invocations, 1 entry used by 1 live run, 1 entry in use \(locked\)$/m);
   }, 60_000);
 
+  it('removes the build folder a killed run left in tmp (its key lock is free now), and says so', async () => {
+    const dir = tempDir();
+    const cache = join(dir, 'c');
+    const { file, trace } = liveRecipe(dir);
+    const run = startQrun([file, '--cache', cache]);
+    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', run);
+    run.kill('SIGKILL');
+    await run;
+    const store = new CacheStore(join(cache, 'cache'));
+    expect(readdirSync(store.tmpDir)).toHaveLength(1);
+    const gc = await qrun(['cache', 'gc', '--cache', cache]);
+    expect(readdirSync(store.tmpDir)).toEqual([]);
+    expect(gc.stdout).toMatch(/^removed 0 entries \(0 B\) and 0 old runs and 1 abandoned build; kept 1 entry used by the last 1 invocation$/m);
+  }, 60_000);
+
   it('deletes nothing in a folder that is not a qrun cache (--cache DIR that qrun did not make)', async () => {
     const dir = tempDir();
     const precious = join(dir, 'cache', 'tmp', 'precious.txt');
