@@ -149,3 +149,30 @@ describe('bench: evaluation labels', () => {
     expect(d.message).toContain('0 de, 1 en, 2 es, 3 fr, 4 it, 5 nl, 6 pl, 7 pt, 8 sv');
   });
 });
+
+describe('bench: per-class accuracy and confusion matrices', () => {
+  it('per class by config.json name: samples, each model’s recall and the FP32→INT8 flips, adding up to the overall numbers', () => {
+    const perClass = byName.perClass as { class: string; samples: number; fp32Accuracy: number; int8Accuracy: number; fp32Predicted: number; flipped: number }[];
+    expect(perClass.map((c) => c.class)).toEqual(LANGID);
+    const samples = perClass.reduce((a, c) => a + c.samples, 0);
+    expect(samples).toBe(1008);
+    // Recall weighted by support is the overall accuracy; flips over FP32's predictions are 1 − agreement.
+    expect(perClass.reduce((a, c) => a + c.fp32Accuracy * c.samples, 0) / samples).toBeCloseTo(byName.fp32Accuracy, 12);
+    expect(perClass.reduce((a, c) => a + c.int8Accuracy * c.samples, 0) / samples).toBeCloseTo(byName.int8Accuracy, 12);
+    expect(perClass.reduce((a, c) => a + c.fp32Predicted, 0)).toBe(1008);
+    expect(1 - perClass.reduce((a, c) => a + c.flipped, 0) / 1008).toBeCloseTo(byName.agreement, 12);
+  });
+
+  it('confusion matrices [label][prediction] for FP32 and INT8 and [FP32][INT8], rows summing to the per-class counts', () => {
+    const c = byName.confusion as { labels: string[]; fp32: number[][]; int8: number[][]; int8VsFp32: number[][] };
+    expect(c.labels).toEqual(LANGID);
+    for (const m of [c.fp32, c.int8, c.int8VsFp32]) expect(m.map((r) => r.length)).toEqual(LANGID.map(() => 9));
+    const perClass = byName.perClass as { samples: number; fp32Predicted: number; fp32Accuracy: number }[];
+    c.fp32.forEach((row, k) => {
+      expect(row.reduce((a, b) => a + b, 0)).toBe(perClass[k]!.samples);
+      expect(row[k]! / perClass[k]!.samples).toBe(perClass[k]!.fp32Accuracy);
+    });
+    // Column k of FP32's matrix is every sample FP32 predicted as k: the row of k in [FP32][INT8].
+    c.int8VsFp32.forEach((row, k) => expect(row.reduce((a, b) => a + b, 0)).toBe(c.fp32.reduce((a, r) => a + r[k]!, 0)));
+  });
+});

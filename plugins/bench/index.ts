@@ -11,7 +11,7 @@ import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { labelsForScoring, readModelClasses } from '../../src/data/labels.ts';
 import { selectLogitsOutput } from '../../src/runtime/logits-output.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
-import { compareLogits } from '../../src/quant/agreement.ts';
+import { classBreakdown, classRows, compareLogits, type ClassBreakdown } from '../../src/quant/agreement.ts';
 import { encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
 import { loadSampleBatches, rowsOf, tensorSourceFor, type SampleBatches } from '../../src/data/model-batches.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
@@ -35,6 +35,48 @@ export interface BenchOptions {
 }
 
 export type { LatencyRow } from './latency.ts';
+
+/** Confusion matrices past this many classes would outweigh the rest of report.json (1000² for ImageNet); the per-class table stays. */
+export const MAX_CONFUSION_CLASSES = 50;
+
+/** One row of the `perClass` metric. */
+export interface ClassAccuracy {
+  class: string;
+  /** Evaluation samples labelled with this class; null when the set has no labels. */
+  samples: number | null;
+  /** Recall on this class (right ÷ samples); null without labels or samples. */
+  fp32Accuracy: number | null;
+  int8Accuracy: number | null;
+  /** Samples FP32 predicts as this class, and how many of those INT8 predicts as another class. */
+  fp32Predicted: number;
+  flipped: number;
+}
+
+/** The `confusion` metric: counts, rows what a sample is, columns what was predicted, classes in `labels` order. */
+export interface ConfusionMetrics {
+  labels: string[];
+  /** [label][prediction]; null when the set has no labels. */
+  fp32: number[][] | null;
+  int8: number[][] | null;
+  /** [FP32 prediction][INT8 prediction]. */
+  int8VsFp32: number[][];
+}
+
+/** The per-class table and (up to MAX_CONFUSION_CLASSES classes) the confusion matrices, with class names. */
+export function classMetrics(b: ClassBreakdown, names: (string | undefined)[]): { perClass: ClassAccuracy[]; confusion?: ConfusionMetrics } {
+  const name = (k: number) => names[k] ?? String(k);
+  const perClass = classRows(b).map((r) => ({
+    class: name(r.index),
+    samples: r.support,
+    fp32Accuracy: r.referenceAccuracy,
+    int8Accuracy: r.candidateAccuracy,
+    fp32Predicted: r.referencePredicted,
+    flipped: r.flipped,
+  }));
+  if (b.classes > MAX_CONFUSION_CLASSES) return { perClass };
+  const labels = Array.from({ length: b.classes }, (_, k) => name(k));
+  return { perClass, confusion: { labels, fp32: b.referenceVsLabels, int8: b.candidateVsLabels, int8VsFp32: b.candidateVsReference } };
+}
 
 /** A batch of `batch` copies of the first sample of `feeds` (whose first axis is the batch). */
 function tileFirstSample(feeds: Record<string, ort.Tensor>, batch: number): Record<string, ort.Tensor> {
@@ -155,6 +197,8 @@ const bench: Plugin<BenchOptions> = {
     const labelFile = refData.labelFile ?? sources.labels ?? `data set "${options.data}"`;
     const labels = labelsForScoring(refData, classes, { output: refOut, width: refLogits[0]?.length ?? 0 }, labelFile);
     const accuracy = compareLogits(refLogits, candLogits, labels);
+    // Where the accuracy goes: per class, and which classes INT8 confuses that FP32 did not.
+    const byClass = classMetrics(classBreakdown(refLogits, candLogits, labels, refLogits[0]?.length ?? 0), classes?.names ?? []);
     const samples = refData.samples;
 
     // Feeds per benchmarked shape: real token ids cut to batch × sequence, or (tensor data) the
@@ -179,7 +223,7 @@ const bench: Plugin<BenchOptions> = {
     await int8.release();
 
     const sizes = { fp32: (await stat(inputs.reference!.path)).size, int8: (await stat(inputs.candidate!.path)).size };
-    const result = { data: options.data, samples, logitsOutput: refOut, accuracy, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
+    const result = { data: options.data, samples, logitsOutput: refOut, accuracy, ...byClass, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
     await writeFile(join(ctx.outDir, 'bench.json'), JSON.stringify(result, null, 1));
     return {
       metrics: {
@@ -192,6 +236,7 @@ const bench: Plugin<BenchOptions> = {
         maxAbsError: accuracy.maxAbsError,
         meanCosine: accuracy.meanCosine,
         minCosine: accuracy.minCosine,
+        ...byClass,
         sizeRatio: sizes.int8 / sizes.fp32,
         sizes,
         latency,

@@ -1,6 +1,6 @@
 // compareLogits on hand-made logits, where every metric can be worked out on paper.
 import { describe, expect, it } from 'vitest';
-import { argmax, compareLogits, percentileOf } from './agreement.ts';
+import { argmax, classBreakdown, classRows, compareLogits, percentileOf } from './agreement.ts';
 
 const f = (...v: number[]) => Float32Array.from(v);
 
@@ -47,6 +47,61 @@ describe('compareLogits', () => {
   it('no samples: zeros, not NaN', () => {
     const m = compareLogits([], [], []);
     expect(m).toMatchObject({ samples: 0, agreement: 0, maxAbsError: 0, meanAbsError: 0, meanCosine: 0 });
+  });
+});
+
+describe('classBreakdown and classRows: per-class accuracy and confusion matrices', () => {
+  const reference = [f(1, 2, 3), f(5, 0, 0), f(0, 0, 1), f(3, 4, 0)];
+  const candidate = [f(1, 2, 3), f(4, 1, 0), f(0, 2, 1), f(-3, -4, 0)];
+  // argmax: FP32 2,0,2,1 — INT8 2,0,1,2; labels 2,0,1,0.
+
+  it('counts [label][prediction] for each model and [FP32][INT8] for the flips', () => {
+    const b = classBreakdown(reference, candidate, [2, 0, 1, 0]);
+    expect(b.classes).toBe(3);
+    expect(b.referenceVsLabels).toEqual([
+      [1, 1, 0], // label 0: FP32 predicted 0 (sample 1) and 1 (sample 3)
+      [0, 0, 1], // label 1: FP32 predicted 2 (sample 2)
+      [0, 0, 1], // label 2: right (sample 0)
+    ]);
+    expect(b.candidateVsLabels).toEqual([
+      [1, 0, 1],
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
+    expect(b.candidateVsReference).toEqual([
+      [1, 0, 0],
+      [0, 0, 1], // FP32 said 1, INT8 said 2 (sample 3)
+      [0, 1, 1], // FP32 said 2 twice: INT8 kept one, flipped one to 1 (sample 2)
+    ]);
+    // The diagonals add up to what compareLogits reports over all samples.
+    const m = compareLogits(reference, candidate, [2, 0, 1, 0]);
+    const trace = (x: number[][]) => x.reduce((a, row, i) => a + row[i]!, 0) / reference.length;
+    expect(trace(b.candidateVsReference)).toBe(m.agreement);
+    expect(trace(b.referenceVsLabels!)).toBe(m.referenceAccuracy);
+    expect(trace(b.candidateVsLabels!)).toBe(m.candidateAccuracy);
+  });
+
+  it('per-class rows: support, each model\'s recall, FP32 predictions and how many INT8 flipped', () => {
+    expect(classRows(classBreakdown(reference, candidate, [2, 0, 1, 0]))).toEqual([
+      { index: 0, support: 2, referenceAccuracy: 0.5, candidateAccuracy: 0.5, referencePredicted: 1, flipped: 0 },
+      { index: 1, support: 1, referenceAccuracy: 0, candidateAccuracy: 1, referencePredicted: 1, flipped: 1 },
+      { index: 2, support: 1, referenceAccuracy: 1, candidateAccuracy: 1, referencePredicted: 2, flipped: 1 },
+    ]);
+  });
+
+  it('without labels: no label matrices and null accuracies, the flips still counted; a class with no sample has a null recall', () => {
+    const b = classBreakdown(reference, candidate, [null, null, null, null], 4);
+    expect(b.referenceVsLabels).toBeNull();
+    expect(b.candidateVsLabels).toBeNull();
+    expect(b.classes).toBe(4);
+    const rows = classRows(b);
+    expect(rows.map((r) => [r.support, r.referenceAccuracy, r.flipped])).toEqual([
+      [null, null, 0],
+      [null, null, 1],
+      [null, null, 1],
+      [null, null, 0],
+    ]);
+    expect(classRows(classBreakdown(reference, candidate, [2, 0, 2, 0], 4))[1]).toMatchObject({ support: 0, referenceAccuracy: null, candidateAccuracy: null });
   });
 });
 

@@ -85,6 +85,66 @@ export function compareLogits(reference: Float32Array[], candidate: Float32Array
   };
 }
 
+/**
+ * Counts by class: the confusion matrices behind per-class accuracy. Rows are what the sample is (its
+ * label, or FP32's prediction), columns what the model predicted; `classes` is the logits' width.
+ */
+export interface ClassBreakdown {
+  classes: number;
+  /** [label][FP32 prediction] and [label][INT8 prediction]; null when the set has no labels. */
+  referenceVsLabels: number[][] | null;
+  candidateVsLabels: number[][] | null;
+  /** [FP32 prediction][INT8 prediction]: the diagonal is agreement, the rest the samples quantization flipped. */
+  candidateVsReference: number[][];
+}
+
+/** One class's row of the per-class table, from a ClassBreakdown. */
+export interface ClassRow {
+  index: number;
+  /** Samples labelled with this class; null without labels. */
+  support: number | null;
+  /** Recall of each model on this class (correct ÷ support); null without labels or samples. */
+  referenceAccuracy: number | null;
+  candidateAccuracy: number | null;
+  /** Samples FP32 predicts as this class, and how many of them INT8 predicts as another. */
+  referencePredicted: number;
+  flipped: number;
+}
+
+const square = (n: number) => Array.from({ length: n }, () => new Array<number>(n).fill(0));
+
+/**
+ * The confusion matrices of `compareLogits`'s inputs (same label rules: all or none). A label or
+ * prediction outside [0, classes) widens the matrices instead of being dropped.
+ */
+export function classBreakdown(reference: Float32Array[], candidate: Float32Array[], labels: (number | null)[], classes = reference[0]?.length ?? 0): ClassBreakdown {
+  const predicted = reference.map((r, i) => [argmax(r), argmax(candidate[i]!)] as const);
+  const labelled = labels.length === reference.length && reference.length > 0 && labels.every((l) => l !== null && l !== undefined);
+  const n = Math.max(classes, ...predicted.flat().map((p) => p + 1), ...(labelled ? (labels as number[]).map((l) => l + 1) : []));
+  const vsRef = square(n);
+  const refVsGold = labelled ? square(n) : null;
+  const candVsGold = labelled ? square(n) : null;
+  predicted.forEach(([r, c], i) => {
+    vsRef[r]![c]!++;
+    if (refVsGold && candVsGold) {
+      const l = labels[i]!;
+      refVsGold[l]![r]!++;
+      candVsGold[l]![c]!++;
+    }
+  });
+  return { classes: n, referenceVsLabels: refVsGold, candidateVsLabels: candVsGold, candidateVsReference: vsRef };
+}
+
+export function classRows(b: ClassBreakdown): ClassRow[] {
+  const sum = (row: number[]) => row.reduce((a, x) => a + x, 0);
+  return Array.from({ length: b.classes }, (_, k) => {
+    const support = b.referenceVsLabels ? sum(b.referenceVsLabels[k]!) : null;
+    const recall = (m: number[][] | null) => (m && support ? m[k]![k]! / support : null);
+    const referencePredicted = sum(b.candidateVsReference[k]!);
+    return { index: k, support, referenceAccuracy: recall(b.referenceVsLabels), candidateAccuracy: recall(b.candidateVsLabels), referencePredicted, flipped: referencePredicted - b.candidateVsReference[k]![k]! };
+  });
+}
+
 export function percentileOf(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
