@@ -88,14 +88,15 @@ describe('locks that expire', () => {
   it('a run that finds the step locked by a live run says so in plain output, and gives up after QRUN_LOCK_TIMEOUT with LOCK_TIMEOUT', async () => {
     const dir = tempDir();
     const { file, trace, release, cache } = blockerRecipe(dir);
-    // A short stale period: B would take the lock over if A's heartbeats did not keep it fresh.
-    const env = { QRUN_LOCK_STALE: '2' };
+    // A short stale period (A's heartbeat runs every second): B, which waits longer than that,
+    // would take the lock over if A's heartbeats did not keep it fresh.
+    const env = { QRUN_LOCK_STALE: '5' };
     const a = startQrun([file, '--cache', cache], { env });
     await waitFor(started(trace, a.pid), 'A to be inside its step', a);
-    const b = await qrun([file, '--cache', cache, '--plain'], { env: { ...env, QRUN_LOCK_TIMEOUT: '6' } });
+    const b = await qrun([file, '--cache', cache, '--plain'], { env: { ...env, QRUN_LOCK_TIMEOUT: '9' } });
     expect(b.exitCode).toBe(1);
     expect(b.stdout).toMatch(new RegExp(`waiting for \\S+/cache/locks/[0-9a-f]+\\.lock held by pid ${a.pid} on host \\S+ since \\d{4}-`));
-    expect(b.stderr).toMatch(new RegExp(`error LOCK_TIMEOUT: .*gave up after 6 s waiting for the lock \\S+\\.lock, held by pid ${a.pid} on host`));
+    expect(b.stderr).toMatch(new RegExp(`error LOCK_TIMEOUT: .*gave up after 9 s waiting for the lock \\S+\\.lock, held by pid ${a.pid} on host`));
     expect(b.stderr).toMatch(/hint: .*QRUN_LOCK_TIMEOUT.*rm -r '\S+\.lock'/);
     expect(readTrace(trace).filter((e) => e.event === 'start').map((e) => e.pid)).toEqual([a.pid]);
     writeFileSync(release, '');
