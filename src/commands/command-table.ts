@@ -1,0 +1,156 @@
+// Every qrun command with its arguments, its own options and what it does: the one declaration that
+// the parser (command-line.ts), `qrun help` (help.ts) and the README's command list follow. Adding an
+// option here makes it parsed, scoped to its command and documented in `qrun <command> --help`.
+//
+// Each command's module is imported when it runs: `qrun --version`, `qrun help` and usage errors
+// answer without loading onnxruntime and every plugin (seconds on a busy machine).
+import { errors } from '../errors.ts';
+import type { CommandSpec, OptionSpec, OptionValues } from './command-line.ts';
+import type { Output } from './run.ts';
+
+const str = (v: OptionValues[string]): string | undefined => (typeof v === 'string' ? v : undefined);
+const list = (v: OptionValues[string]): string[] | undefined => (Array.isArray(v) ? v : undefined);
+
+/** A number option: undefined when absent, a usage error (exit 2) when it is not a number in range. */
+function numberOption(values: OptionValues, name: string, check: (n: number) => boolean, expected: string): number | undefined {
+  const raw = str(values[name]);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !check(n)) throw errors.usage(`--${name} must be ${expected}, got ${raw}`);
+  return n;
+}
+
+const cacheOption: OptionSpec = { type: 'string', value: 'DIR', help: 'the cache and runs folder (default: .qrun beside the recipe, or $QRUN_CACHE)' };
+const stepOptions: Record<string, OptionSpec> = {
+  force: { type: 'string', multiple: true, value: 'STEP', help: 'run STEP even if it is cached (repeatable)' },
+  from: { type: 'string', value: 'STEP', help: 'run STEP and every later step even if cached' },
+  until: { type: 'string', value: 'STEP', help: 'stop after STEP' },
+  only: { type: 'string', value: 'STEP', help: 'run STEP alone (the steps before it must be in the cache)' },
+};
+const cacheLookup =
+  'Without --cache: $QRUN_CACHE, else ./.qrun; when neither exists, the .qrun folders under the current folder ' +
+  '(a recipe keeps its cache in .qrun beside it): `ls` and `verify` use the one found and say which, and list them all when there are several.';
+
+export const COMMANDS: CommandSpec<Output>[] = [
+  {
+    name: 'run',
+    summary: 'run the recipe: build what is not cached, write the report, apply the gates',
+    usage: ['<recipe.yaml> [options]', 'run <recipe.yaml> [options]'],
+    details: [
+      '`run` is the default command: `qrun recipe.yaml` is `qrun run recipe.yaml`. A step runs when its cache key ' +
+        '(options, inputs, files it reads, tool versions, its code) changed; `qrun plan` says why. The run folder ' +
+        '(.qrun/runs/<id>/) holds report.md, report.html, report.json and the journal.',
+    ],
+    args: [{ name: '<recipe.yaml>' }],
+    options: {
+      cache: cacheOption,
+      ...stepOptions,
+      'dry-run': { type: 'boolean', help: 'print the plan (as `qrun plan`) instead of running' },
+      plain: { type: 'boolean', help: 'line-by-line progress, no spinners (automatic without a terminal)' },
+      ci: { type: 'boolean', help: 'plain progress and junit.xml in the run folder (automatic when CI=true)' },
+      junit: { type: 'string', value: 'FILE', help: 'write JUnit XML (steps, gates, baseline) to FILE' },
+      baseline: { type: 'string', value: 'FILE', help: 'compare with an earlier report.json; a regression exits 3' },
+    },
+    examples: ['qrun recipes/bert-int8.yaml', 'qrun recipes/bert-int8.yaml --from calibrate', 'qrun recipes/bert-int8.yaml --ci --baseline main/report.json'],
+    async run([recipe], o, io) {
+      const force = list(o.force) ?? [];
+      if (o['dry-run']) return (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force }, io);
+      const ci = (o.ci as boolean | undefined) ?? process.env.CI === 'true';
+      const plain = (o.plain as boolean | undefined) ?? (ci || !process.stdout.isTTY);
+      const flags = { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only), plain, ci, junit: str(o.junit), baseline: str(o.baseline) };
+      return (await (await import('./run.ts')).runCommand(recipe!, flags, io)).exitCode;
+    },
+  },
+  {
+    name: 'validate',
+    summary: 'check the recipe and every step’s options; print every problem and how inputs are wired',
+    usage: ['validate <recipe.yaml>'],
+    args: [{ name: '<recipe.yaml>' }],
+    options: {},
+    examples: ['qrun validate recipes/bert-int8.yaml'],
+    run: async ([recipe], _o, io) => (await import('./validate.ts')).validateCommand(recipe!, io),
+  },
+  {
+    name: 'plan',
+    summary: 'which steps would run and why (cache hit, or what changed); runs nothing',
+    usage: ['plan <recipe.yaml> [--cache DIR] [--force STEP]'],
+    args: [{ name: '<recipe.yaml>' }],
+    options: { cache: cacheOption, force: stepOptions.force! },
+    examples: ['qrun plan recipes/bert-int8.yaml'],
+    run: async ([recipe], o, io) => (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force: list(o.force) }, io),
+  },
+  {
+    name: 'compare',
+    summary: 'what changed between two runs (options, artifacts, tools, metrics); exit 3 on a regression',
+    usage: ['compare <a/report.json> <b/report.json> [--tolerance 0.02] [--latency-tolerance 0.2]'],
+    details: [
+      'A regression: b did not pass, a metric a had is missing in b, agreement or INT8 accuracy lower by more than ' +
+        '--tolerance, or an INT8/FP32 latency ratio that rose outside the noise and by more than --latency-tolerance.',
+    ],
+    args: [{ name: '<a/report.json>' }, { name: '<b/report.json>' }],
+    options: {
+      tolerance: { type: 'string', value: 'X', help: 'largest drop in agreement or INT8 accuracy that is not a regression (absolute; default 0.02)' },
+      'latency-tolerance': { type: 'string', value: 'X', help: 'largest rise of an INT8/FP32 latency ratio that is not a regression (relative; default 0.2)' },
+    },
+    examples: ['qrun compare main/report.json branch/report.json'],
+    async run([a, b], o, io) {
+      const atLeast0 = (n: number) => Number.isFinite(n) && n >= 0;
+      const tolerance = numberOption(o, 'tolerance', atLeast0, 'a number ≥ 0');
+      const latencyTolerance = numberOption(o, 'latency-tolerance', atLeast0, 'a number ≥ 0');
+      return (await import('./compare.ts')).compareCommand(a, b, { tolerance, latencyTolerance }, io);
+    },
+  },
+  {
+    name: 'inspect',
+    summary: 'a model’s inputs, outputs, ops and quantizable nodes (names for exclude.nodes); for a run, which nodes are int8',
+    usage: ['inspect <model | run> [--json]'],
+    details: [
+      'A model: a Hugging Face model folder, a .onnx file or a hub id in the local Hugging Face cache. A run: its folder ' +
+        '(.qrun/runs/<id>) or its report.json; then each node says whether it got Q/DQ or stayed float (and why), with its calibrated ranges.',
+    ],
+    args: [{ name: '<model | run>' }],
+    options: { json: { type: 'boolean', help: 'print the inspection as JSON' } },
+    examples: ['qrun inspect models/bert-langid', 'qrun inspect recipes/.qrun/runs/<id> --json'],
+    run: async ([target], o, io) => (await import('./inspect.ts')).inspectCommand(target, { json: o.json as boolean | undefined }, io),
+  },
+  {
+    name: 'cache ls',
+    summary: 'list a cache’s entries (key, plugin, size, date) and its runs',
+    usage: ['cache ls [--cache DIR]'],
+    details: [cacheLookup],
+    args: [],
+    options: { cache: cacheOption },
+    examples: ['qrun cache ls --cache recipes/.qrun'],
+    run: async (_a, o, io) => (await import('./cache.ts')).cacheCommand('ls', { cache: str(o.cache) }, io),
+  },
+  {
+    name: 'cache verify',
+    summary: 'check every entry against its manifest’s sha256s; exit 1 when one is damaged',
+    usage: ['cache verify [--cache DIR]'],
+    details: [cacheLookup],
+    args: [],
+    options: { cache: cacheOption },
+    examples: ['qrun cache verify --cache recipes/.qrun'],
+    run: async (_a, o, io) => (await import('./cache.ts')).cacheCommand('verify', { cache: str(o.cache) }, io),
+  },
+  {
+    name: 'cache gc',
+    summary: 'remove what the last N invocations and live runs do not use',
+    usage: ['cache gc [--cache DIR] [--keep-last N]'],
+    details: [
+      'Keeps what the last --keep-last invocations used (a matrix is one invocation) and whatever live runs and builds ' +
+        'hold; removes other entries, older runs and abandoned builds. Without --cache, $QRUN_CACHE or ./.qrun: gc ' +
+        'never picks a cache it found by searching.',
+    ],
+    args: [],
+    options: {
+      cache: cacheOption,
+      'keep-last': { type: 'string', value: 'N', help: 'keep what the last N invocations used (default 5)' },
+    },
+    examples: ['qrun cache gc --cache recipes/.qrun --keep-last 2'],
+    async run(_a, o, io) {
+      const keepLast = numberOption(o, 'keep-last', (n) => Number.isInteger(n) && n >= 0, 'a whole number');
+      return (await import('./cache.ts')).cacheCommand('gc', { cache: str(o.cache), keepLast }, io);
+    },
+  },
+];
