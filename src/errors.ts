@@ -124,7 +124,7 @@ export const errors = {
           message: `cannot write ${what}${path ? ` ${path}` : ''}: ${DISK_FULL_WHY[errno] ?? errno} (${errno})`,
           hint:
             `${errno === 'EROFS' ? 'remount it writable' : `free space there (${path ? `\`df -h ${dirname(path)}\`` : '`df -h` on the cache folder'} shows how much is left)`}, ` +
-            'or write elsewhere: --cache DIR (or QRUN_CACHE) moves the cache and the run folders, --junit FILE the JUnit XML',
+            'or write elsewhere: --cache DIR (or QRUN_CACHE) moves the cache and the run folders, --junit FILE the JUnit XML, --out DIR the deliverables',
         },
       ],
       EXIT.stepFailed,
@@ -176,6 +176,25 @@ export const errors = {
       'CACHE_READ_FAILED',
       `cannot read ${file}: ${reason}`,
       'the cache entry was left as it is (a read error is not damage): check permissions, free file handles (ulimit -n) and the disk, then run again',
+    ),
+  /** The deliverables folder (out/<name>/, --out, `out:`) holds files qrun did not put there: replacing it would delete them. */
+  outDirNotOurs: (dir: string, found: string) =>
+    make(
+      'OUT_DIR_NOT_OURS',
+      `the deliverables folder ${dir} holds ${found}, which qrun did not put there; a run replaces the whole folder, so it will not use this one`,
+      'choose another folder with --out DIR or `out:` in the recipe, or empty this one (qrun recognises its own folders by their manifest.json)',
+      undefined,
+      EXIT.usage,
+    ),
+  /** A deliverable could not be written (other than a full disk, which is DISK_FULL). */
+  deliverablesUnwritable: (path: string, reason: string) =>
+    make('DELIVERABLES_UNWRITABLE', `cannot write the deliverables at ${path}: ${reason}`, 'the previous deliverables were left as they were; check the folder\'s permissions, or choose another with --out DIR'),
+  /** A file copied out of the cache is not what the cache recorded: the entry changed after it was verified. */
+  deliverableMismatch: (from: string, path: string) =>
+    make(
+      'DELIVERABLE_MISMATCH',
+      `the copy of ${from} (${path}) does not match the sha256 the cache recorded for it: the cache entry changed while it was copied`,
+      'run again (the cache re-verifies the entry and rebuilds it if it was damaged); with --out-mode link, a deliverable edited in place edits the cache entry it is linked to',
     ),
   excludeMatchesNothing: (pattern: string, closest: string[]) =>
     make(

@@ -7,6 +7,7 @@ import type { Recipe, StepSpec } from '../recipe/recipe.ts';
 import { didYouMean } from '../recipe/suggest.ts';
 import type { ArtifactKind, InputSpec, OutputSpec, Plugin } from './plugin.ts';
 import type { PluginRegistry } from './registry.ts';
+import { selectDeliverables } from './deliverables-select.ts';
 
 export interface InputWiring {
   step: string;
@@ -128,6 +129,8 @@ export function planRecipe(recipe: Recipe, registry: PluginRegistry): { steps: R
     }
     steps.push({ spec, plugin, options, inputSpecs, outputSpecs, inputs, outputKinds });
   }
+  // `outputs:` names step outputs: checked here, with the wiring, so `qrun validate` reports it.
+  errors.push(...selectDeliverables(recipe, steps).errors);
   return { steps, errors };
 }
 

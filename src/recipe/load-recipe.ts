@@ -97,6 +97,8 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
     data?: Record<string, string>;
     steps: { id?: string; uses: string; with?: Record<string, unknown>; inputs?: Record<string, string>; optional?: boolean }[];
     gates?: Record<string, string>;
+    outputs?: (string | { from: string; to?: string })[];
+    out?: string | { path?: string; mode?: 'copy' | 'link' };
   };
   const dir = dirname(file);
   const errors: Diagnostic[] = [];
@@ -137,6 +139,15 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
       else errors.push({ code: 'MODEL_NOT_FOUND', message: hub.reason, location, hint: hub.hint });
     } else modelRef = { path: local, location };
   }
+  // `outputs:` and `out:` are checked against the plan (which outputs exist, which names clash) in
+  // src/engine/deliverables-select.ts; here they only get their positions.
+  const outputs = data.outputs?.map((o, i) =>
+    typeof o === 'string'
+      ? { from: o, location: { file, ...locator.locate(['outputs', i]) } }
+      : { from: o.from, to: o.to, location: { file, ...locator.locate(['outputs', i, 'from']) }, toLocation: { file, ...locator.locate(['outputs', i, 'to']) } },
+  );
+  const outSpec = typeof data.out === 'string' ? { path: data.out } : data.out;
+  const out = outSpec && { path: outSpec.path === undefined ? undefined : resolve(dir, outSpec.path), mode: outSpec.mode, location: { file, ...locator.locate(['out']) } };
   if (errors.length) return { ok: false, errors };
   const recipe: Recipe = {
     file,
@@ -151,6 +162,8 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
     ),
     steps,
     gates,
+    ...(outputs ? { outputs } : {}),
+    ...(out ? { out } : {}),
     locator,
   };
   return { ok: true, value: recipe, warnings: [] };

@@ -18,6 +18,20 @@ export interface Gate {
   location: SourceLocation;
 }
 
+/** One entry of `outputs:`: a step's output to put in the deliverables folder, under `to` when given. */
+export interface OutputEntry {
+  /** `stepId.output` */
+  from: string;
+  /** Path inside the deliverables folder; default: the output's own file name. */
+  to?: string;
+  location: SourceLocation;
+  /** Where `to:` is written, for errors about the path. */
+  toLocation?: SourceLocation;
+}
+
+/** How deliverables are placed: copies (copy-on-write where possible) or hard links into the cache. */
+export type OutMode = 'copy' | 'link';
+
 export interface Recipe {
   file: string;
   dir: string;
@@ -32,6 +46,10 @@ export interface Recipe {
   data: Record<string, { path: string; location: SourceLocation }>;
   steps: StepSpec[];
   gates: Gate[];
+  /** `outputs:`: the deliverables the recipe lists (undefined: the default set, see src/engine/deliverables-select.ts). */
+  outputs?: OutputEntry[];
+  /** `out:`: the deliverables folder (absolute) and how files are placed there. */
+  out?: { path?: string; mode?: OutMode; location: SourceLocation };
   locator: YamlLocator;
   /** For a recipe with `matrix:`: its axes and one fully substituted recipe per variant. */
   matrix?: { axes: Record<string, (string | number | boolean)[]>; variants: Recipe[] };

@@ -4,6 +4,7 @@
 import { cpus, totalmem, platform, arch, release } from 'node:os';
 import { relative } from 'node:path';
 import type { StepRecord } from '../engine/executor.ts';
+import type { DeliverablesSection } from '../engine/deliverables-select.ts';
 import type { Gate, Recipe } from '../recipe/recipe.ts';
 import { ORT_VERSION } from '../runtime/session.ts';
 import { QRUN_VERSION } from '../version.ts';
@@ -50,6 +51,8 @@ export interface Report {
   steps: (Omit<StepRecord, 'outputs'> & { outputs: Record<string, { kind: string; sha256: string; size: number; path: string }> })[];
   gates: GateResult[];
   baseline?: BaselineResult;
+  /** Where the deliverables are (src/engine/deliverables.ts), relative to the recipe's folder. */
+  deliverables?: DeliverablesSection;
   cache: { root: string; hits: number; ran: number; skipped: number; failed: number };
 }
 

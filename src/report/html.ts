@@ -288,6 +288,30 @@ function baseline(report: Report): string {
   return section('baseline', `Baseline: ${b.regressions.length ? `${b.regressions.length} regressed` : 'no regression'}`, lead + (rows.length ? table(['metric', 'change', 'result'], rows) : ''));
 }
 
+/** The deliverables folder (src/engine/deliverables.ts), paths relative to the recipe's folder and in sight. */
+function deliverables(report: Report): string {
+  const d = report.deliverables;
+  if (!d) return '';
+  const where = `<code>${escapeHtml(d.dir)}/</code>`;
+  if (!d.updated) {
+    const holds = d.fromRun ? `still holds the deliverables of run <code>${escapeHtml(d.fromRun.id)}</code> (${escapeHtml(d.fromRun.status)})` : 'holds no deliverables';
+    return section('deliverables', 'Deliverables: not updated', `<p>${where} ${holds}; this run did not replace them: ${escapeHtml(d.reason ?? '')}.</p>`);
+  }
+  const rows = d.files.map((f) => [
+    td(`<code>${escapeHtml(f.path)}</code>`),
+    td(escapeHtml(f.from)),
+    td(f.size === undefined ? '' : escapeHtml(formatBytes(f.size)), 'num'),
+    td(f.sha256 ? shortHash(f.sha256, 16) : f.files !== undefined ? plural(f.files, 'file') : ''),
+  ]);
+  const unsafe = report.run.status === 'passed' ? '' : `<p><strong>From a run that did not pass (${escapeHtml(report.run.status)}):</strong> for debugging, not for shipping.</p>`;
+  const missing = d.missing.length ? `<p>Not delivered: ${d.missing.map((m) => `<code>${escapeHtml(m.from)}</code> (${escapeHtml(m.reason)})`).join('; ')}.</p>` : '';
+  return section(
+    'deliverables',
+    'Deliverables',
+    `${unsafe}${table(['path', 'from', 'size', 'sha256'], rows)}${missing}<p class="caption">Copied out of the cache into ${where} (paths relative to the recipe's folder); its manifest.json lists every file with its sha256.</p>`,
+  );
+}
+
 function artifacts(report: Report): string {
   const rows = report.steps.flatMap((s) =>
     Object.entries(s.outputs).map(([name, o]) => [td(escapeHtml(s.id)), td(`<span title="${escapeHtml(o.path)}">${escapeHtml(name)}</span>`), td(escapeHtml(o.kind)), td(escapeHtml(formatBytes(o.size)), 'num'), td(shortHash(o.sha256, 16))]),
@@ -365,7 +389,7 @@ footer{color:var(--muted);font-size:13px;text-align:center}
  */
 export function renderHtml(report: Report, extras?: HtmlExtras): string {
   const bench = benchOf(report);
-  const body = [header(report), errors(report), bench ? summary(report, bench) : '', calibration(report, extras), steps(report), gates(report), baseline(report), artifacts(report), recipeAndMetrics(report)];
+  const body = [header(report), errors(report), bench ? summary(report, bench) : '', calibration(report, extras), steps(report), gates(report), baseline(report), deliverables(report), artifacts(report), recipeAndMetrics(report)];
   return (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +

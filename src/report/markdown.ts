@@ -33,6 +33,7 @@ export function renderMarkdown(report: Report): string {
     for (const r of b.regressions) out.push(`- **${md(r.name)}**: ${md(r.change)}`);
     if (b.regressions.length) out.push('');
   }
+  out.push(...deliverablesMarkdown(report));
   out.push('## Steps', '', '| step | plugin | status | duration | cache key |', '|---|---|---|---|---|');
   for (const s of report.steps) {
     const status = s.status === 'skipped' ? `skipped: ${s.skipped?.reason}` : s.status === 'hit' ? 'cache hit' : s.status + (s.cacheNote ? ` (${s.cacheNote})` : '');
@@ -48,4 +49,21 @@ export function renderMarkdown(report: Report): string {
     out.push(`### ${s.id}`, '', '```json', JSON.stringify(s.metrics, null, 2), '```', '');
   }
   return out.join('\n') + '\n';
+}
+
+/** Where the deliverables are (src/engine/deliverables.ts), relative to the recipe's folder. */
+function deliverablesMarkdown(report: Report): string[] {
+  const d = report.deliverables;
+  if (!d) return [];
+  if (!d.updated) {
+    const holds = d.fromRun ? `still holds the deliverables of run \`${d.fromRun.id}\` (${d.fromRun.status})` : 'holds no deliverables';
+    return ['## Deliverables: not updated', '', `\`${d.dir}/\` ${holds}; this run did not replace them: ${md(d.reason ?? '')}.`, ''];
+  }
+  const out = ['## Deliverables', ''];
+  if (report.run.status !== 'passed') out.push(`**From a run that did not pass (${report.run.status}):** for debugging, not for shipping.`, '');
+  out.push(`In \`${d.dir}/\` (paths relative to the recipe's folder); manifest.json there lists every file with its sha256.`, '', '| path | from | size | sha256 |', '|---|---|---|---|');
+  for (const f of d.files) out.push(`| \`${md(f.path)}\` | ${md(f.from)} | ${f.size ?? ''} | ${f.sha256 ? `\`${f.sha256}\`` : f.files !== undefined ? `${f.files} files` : ''} |`);
+  out.push('');
+  if (d.missing.length) out.push(`Not delivered: ${d.missing.map((m) => `\`${m.from}\` (${md(m.reason)})`).join('; ')}.`, '');
+  return out;
 }

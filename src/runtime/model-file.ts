@@ -7,7 +7,7 @@
 // onnxruntime resolves `location` against the model file's folder (so such a model must be loaded
 // from its path, never from bytes).
 import { existsSync } from 'node:fs';
-import { link, open, symlink, writeFile } from 'node:fs/promises';
+import { link, open, readFile, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { decodeModel, encodeModel } from '../onnx/model-io.ts';
 import type { ModelProto, TensorProto } from '../onnx/types.ts';
@@ -120,6 +120,17 @@ function externalInfo(t: TensorProto, file: string): { location: string; offset:
     return n;
   };
   return { location: normal, offset: number('offset') ?? 0, length: number('length') };
+}
+
+/**
+ * The files (relative to the model's folder, normalised) that hold the model's external data: what
+ * must travel with `file` for it to load elsewhere. Reads and decodes the model, without its data.
+ */
+export async function externalDataLocations(file: string): Promise<string[]> {
+  const model = decodeModel(await readFile(file), file);
+  const locations = new Set<string>();
+  for (const t of dataTensors(model)) if (isExternal(t)) locations.add(externalInfo(t, file).location);
+  return [...locations].sort();
 }
 
 /** Bytes of raw data the model's tensors hold (what decides whether it fits in one file). */
