@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import ortRuntime from 'onnxruntime-node';
 import type ort from 'onnxruntime-node';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import type { ClassAccuracy, ConfusionMetrics } from '../../src/engine/metric-shapes.ts';
+import { benchMetrics } from './metrics.ts';
 import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { labelsForScoring, readModelClasses } from '../../src/data/labels.ts';
 import { selectLogitsOutput } from '../../src/runtime/logits-output.ts';
@@ -39,28 +41,8 @@ export type { LatencyRow } from './latency.ts';
 /** Confusion matrices past this many classes would outweigh the rest of report.json (1000² for ImageNet); the per-class table stays. */
 export const MAX_CONFUSION_CLASSES = 50;
 
-/** One row of the `perClass` metric. */
-export interface ClassAccuracy {
-  class: string;
-  /** Evaluation samples labelled with this class; null when the set has no labels. */
-  samples: number | null;
-  /** Recall on this class (right ÷ samples); null without labels or samples. */
-  fp32Accuracy: number | null;
-  int8Accuracy: number | null;
-  /** Samples FP32 predicts as this class, and how many of those INT8 predicts as another class. */
-  fp32Predicted: number;
-  flipped: number;
-}
-
-/** The `confusion` metric: counts, rows what a sample is, columns what was predicted, classes in `labels` order. */
-export interface ConfusionMetrics {
-  labels: string[];
-  /** [label][prediction]; null when the set has no labels. */
-  fp32: number[][] | null;
-  int8: number[][] | null;
-  /** [FP32 prediction][INT8 prediction]. */
-  int8VsFp32: number[][];
-}
+// The row shapes are the report's contract for the `per-class` and `confusion` roles (src/engine/metric-shapes.ts).
+export type { ClassAccuracy, ConfusionMetrics } from '../../src/engine/metric-shapes.ts';
 
 /** The per-class table and (up to MAX_CONFUSION_CLASSES classes) the confusion matrices, with class names. */
 export function classMetrics(b: ClassBreakdown, names: (string | undefined)[]): { perClass: ClassAccuracy[]; confusion?: ConfusionMetrics } {
@@ -147,6 +129,7 @@ const bench: Plugin<BenchOptions> = {
     hf: { kind: 'hf-model', optional: true, description: 'config.json for label names' },
   },
   outputs: { result: { kind: 'bench-result', path: 'bench.json' } },
+  metrics: benchMetrics,
   // Timings belong to the machine: its CPU and onnxruntime are part of the key.
   async fingerprint(options) {
     const cpu = cpus();

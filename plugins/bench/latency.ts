@@ -14,29 +14,10 @@
 // median of two to five runs is itself fragile.
 import { percentileOf } from '../../src/quant/agreement.ts';
 import { blockBootstrapInterval, geometricMean, median, medianInPlace, type Interval } from '../../src/stats/bootstrap.ts';
+import type { LatencyRow, LatencySummary } from '../../src/engine/metric-shapes.ts';
 
-export interface LatencySummary {
-  p50: number;
-  p90: number;
-  p99: number;
-  mean: number;
-}
-
-export interface LatencyRow {
-  batch: number;
-  sequence: number;
-  /** Over every timed run of the shape. */
-  fp32: LatencySummary;
-  int8: LatencySummary;
-  /** INT8/FP32: the median over interleaved pairs of INT8 time ÷ FP32 time; below 1 is faster. */
-  ratio: number;
-  /** 95% block-bootstrap interval of `ratio`. Absent with a single block, and in reports from before qrun measured its noise. */
-  ratioInterval?: Interval;
-  /** Each block's pair ratios (INT8/FP32), in the order timed: the samples behind `ratio` and its interval. */
-  pairRatios?: number[][];
-  /** 1 / ratio. */
-  speedup: number;
-}
+// The row shapes are the report's contract for a `latency` role metric (src/engine/metric-shapes.ts).
+export type { LatencyRow, LatencySummary } from '../../src/engine/metric-shapes.ts';
 
 export type Model = 'fp32' | 'int8';
 

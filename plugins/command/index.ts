@@ -97,6 +97,11 @@ const command: Plugin<CommandOptions> = {
   },
   inputs: (o) => Object.fromEntries(Object.entries(o.inputs).map(([k, kind]): [string, InputSpec] => [k, { kind }])),
   outputs: (o) => Object.fromEntries(Object.entries(o.outputs).map(([k, out]): [string, OutputSpec] => [k, { kind: out.kind, path: out.path }])),
+  metrics: {
+    exitCode: { unit: 'number', better: 'none', description: 'The command\'s exit code (a step whose command fails fails; this is 0).' },
+  },
+  // With `metrics: <output>`, the command writes its own metrics: their names are the user's.
+  openMetrics: (o) => o.metrics !== undefined,
   sources(o, recipe) {
     const out: Record<string, SourceRef> = {};
     for (const [rel, path] of Object.entries(namedPaths(o.run, recipe.dir))) out[`arg:${rel}`] = { path };

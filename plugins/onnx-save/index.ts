@@ -24,6 +24,14 @@ const onnxSave: Plugin<OnnxSaveOptions> = {
   },
   inputs: { model: { kind: ['qdq-model', 'onnx-model'] } },
   outputs: { model: { kind: { sameAs: 'model' }, path: 'model.onnx' } },
+  metrics: {
+    bytes: { unit: 'bytes', better: 'lower', description: 'Size of the saved model file.' },
+    sha256: { type: 'text', description: 'SHA-256 of the saved model file.' },
+    externalDataBytes: { unit: 'bytes', better: 'none', optional: true, description: 'Size of the external data file, when there is one.' },
+    externalTensors: { unit: 'count', better: 'none', optional: true, description: 'Tensors stored in the external data file.' },
+    nodes: { unit: 'count', better: 'none', description: 'Nodes in the saved graph.' },
+    ops: { type: 'object', description: 'Node count per operator type.' },
+  },
   async fingerprint() {
     return { onnxruntime: ORT_VERSION };
   },

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { datasetLabelIndices } from '../../src/data/labels.ts';
 import { type Device, STATE_DIR, deviceSchema, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
+import { torchCalibrateMetrics } from './metrics.ts';
 
 export interface TorchCalibrateOptions {
   method: 'max' | 'percentile' | 'entropy' | 'mse';
@@ -35,6 +36,7 @@ const torchCalibrate: Plugin<TorchCalibrateOptions> = {
   },
   inputs: { state: { kind: 'torch-state' }, datasets: { kind: 'dataset' } },
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
+  metrics: torchCalibrateMetrics,
   fingerprint: (options) => torchFingerprint({ device: options.device }),
   cpuKernels: torchCpuKernels,
   // The data file, so that labels fitting none of the model's classes are reported at their lines.

@@ -6,6 +6,7 @@
 // qdq-model, so onnx.save, trtexec, triton and bench take it as they take the ONNX path's.
 import type { Plugin } from '../../src/engine/plugin.ts';
 import { runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
+import { torchExportMetrics } from './metrics.ts';
 
 export interface TorchExportOptions {
   opset: number;
@@ -26,6 +27,7 @@ const torchExport: Plugin<TorchExportOptions> = {
   },
   inputs: { state: { kind: 'torch-state' }, datasets: { kind: 'dataset', optional: true } },
   outputs: { model: { kind: 'qdq-model', path: 'model.onnx' } },
+  metrics: torchExportMetrics,
   fingerprint: () => torchFingerprint({ extraPackages: ['onnx'] }),
   cpuKernels: torchCpuKernels,
   async run(options, inputs, _sources, ctx) {

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { STATE_DIR, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
+import { torchLoadMetrics } from './metrics.ts';
 
 export interface TorchLoadOptions {
   /** Model directory, overriding the recipe's `model:` (relative to the recipe). */
@@ -26,6 +27,7 @@ const torchLoad: Plugin<TorchLoadOptions> = {
   },
   inputs: {},
   outputs: { state: { kind: 'torch-state', path: STATE_DIR, description: 'hf/ weights and state.json' } },
+  metrics: torchLoadMetrics,
   sources(options, recipe) {
     const out: Record<string, SourceRef> = {};
     if (options.model) out.model = { path: resolve(recipe.dir, options.model) };

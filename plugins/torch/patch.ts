@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import type { Plugin } from '../../src/engine/plugin.ts';
 import { AST_RULES, STATE_DIR, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
+import { torchPatchMetrics } from './metrics.ts';
 
 export interface TorchPatchOptions {
   rules: string[];
@@ -29,6 +30,7 @@ const torchPatch: Plugin<TorchPatchOptions> = {
   },
   inputs: { state: { kind: 'torch-state' } },
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
+  metrics: torchPatchMetrics,
   fingerprint: () => torchFingerprint(),
   cpuKernels: torchCpuKernels,
   async run(options, inputs, _sources, ctx) {

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { datasetLabelIndices } from '../../src/data/labels.ts';
 import { type Device, STATE_DIR, deviceSchema, runWorker, torchCpuKernels, torchFingerprint } from './common.ts';
+import { torchQatMetrics } from './metrics.ts';
 
 export interface TorchQatOptions {
   data: string;
@@ -47,6 +48,7 @@ const torchQat: Plugin<TorchQatOptions> = {
   },
   inputs: { state: { kind: 'torch-state' }, datasets: { kind: 'dataset' } },
   outputs: { state: { kind: 'torch-state', path: STATE_DIR } },
+  metrics: torchQatMetrics,
   fingerprint: (options) => torchFingerprint({ device: options.device }),
   cpuKernels: torchCpuKernels,
   // The data files, so that labels fitting none of the model's classes are reported at their lines.

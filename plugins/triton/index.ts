@@ -119,6 +119,13 @@ const plugin: Plugin<TritonOptions> = {
   outputs: {
     repository: { kind: 'triton-repo', path: REPOSITORY, description: 'The model repository: tritonserver --model-repository=<this folder>.' },
   },
+  metrics: {
+    models: { type: 'list', description: 'Model folders written (onnxruntime, TensorRT, the text ensemble).' },
+    configs: { type: 'list', description: 'Their config.pbtxt files.' },
+    maxBatchSize: { unit: 'count', better: 'none', description: 'max_batch_size written to the configs.' },
+    textModel: { type: 'text', description: 'The text-in ensemble model; null when none was written.' },
+    noTextModel: { type: 'text', optional: true, description: 'Why no text model was written.' },
+  },
   // Pure function of the input files and the options.
   cacheable: true,
 

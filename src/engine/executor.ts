@@ -108,16 +108,16 @@ export class Executor {
     }
     const sources: Record<string, string> = {};
     const sourceDigests: Record<string, string> = {};
-    for (const [name, ref] of Object.entries(sourceRefs)) {
     const revisions: Record<string, string> = {};
+    for (const [name, ref] of Object.entries(sourceRefs)) {
       if (!existsSync(ref.path)) {
         const what = name.startsWith('data:') ? `data set "${name.slice(5)}"` : name;
         throw errors.fileNotFound(what, ref.path, ref.location ?? step.spec.location);
       }
       sources[name] = ref.path;
       sourceDigests[name] = (await digestPath(ref.path)).sha256;
-    }
       if (ref.revision) revisions[name] = ref.revision;
+    }
     const fingerprint = (await step.plugin.fingerprint?.(step.options, context)) ?? {};
     // Built-ins are keyed on paths relative to qrun's folder, external plugins on paths relative to
     // their own: moving either keeps its cache.
@@ -129,8 +129,8 @@ export class Executor {
       options: step.options,
       inputs: Object.fromEntries(Object.entries(inputs).map(([k, a]) => [k, a.sha256])),
       sources: sourceDigests,
-      fingerprint,
       revisions,
+      fingerprint,
       code: { entry: closure.entry, files: closure.files },
       packages: closure.packages,
       runtime: runtimeOf(),
@@ -140,12 +140,12 @@ export class Executor {
     return { key: cacheKey(material), material, sources, inputs };
   }
 
-  /** Why a step will run or not, without running it (for `qrun plan`). */
   private pluginRoot(entry: string): string {
     const rel = relative(QRUN_ROOT, entry);
     return rel.startsWith('..') || isAbsolute(rel) ? dirname(entry) : QRUN_ROOT;
   }
 
+  /** Why a step will run or not, without running it (for `qrun plan`). */
   async explain(step: ResolvedStep, info: KeyInfo, previous?: KeyMaterial): Promise<{ hit: boolean; reasons: string[] }> {
     if (this.options.force?.has(step.spec.id)) return { hit: false, reasons: ['--force'] };
     const lookup = await this.store.lookup(info.key, { verify: false });

@@ -83,6 +83,68 @@ export interface StepResult {
   skipped?: { reason: string; fix?: string };
 }
 
+/** Which way a number is better: a gate or a comparison reads a change in this direction as a gain. */
+export type MetricBetter = 'higher' | 'lower' | 'none';
+
+/**
+ * The unit of a numeric metric. 'ratio' is a fraction (0.993; reports show 99.30%, a difference of
+ * two ratios is in points), '×' a factor, 'count' a number of things, 'number' a plain quantity
+ * (a logit difference, a cosine); the rest are what they say.
+ */
+export type MetricUnit = 'ratio' | '×' | 'count' | 'number' | 'ms' | 's' | 'bytes' | 'MiB' | 'dB' | 'qps';
+
+/**
+ * What the report, compare and matrix read a metric as, whichever plugin produced it: the task's
+ * agreement with FP32, the INT8 and FP32 label accuracy, the speed-up and its interval, the latency
+ * table, the per-class table and confusion matrices (shaped as in src/engine/metric-shapes.ts), the model
+ * sizes. A role names one
+ * metric per recipe: where two steps declare it, the first step that ran is read.
+ */
+export type MetricRole =
+  | 'agreement'
+  | 'accuracy'
+  | 'reference-accuracy'
+  | 'accuracy-drop'
+  | 'max-abs-error'
+  | 'mean-cosine'
+  | 'min-cosine'
+  | 'speedup'
+  | 'speedup-interval'
+  | 'latency'
+  | 'per-class'
+  | 'confusion'
+  | 'size-ratio'
+  | 'sizes'
+  | 'calibration-method'
+  | 'samples';
+
+interface MetricSpecBase {
+  description: string;
+  role?: MetricRole;
+  /** Reported only in some configurations (with labels, with SmoothQuant, when trtexec ran). */
+  optional?: boolean;
+}
+
+/** A number: a gate may compare it (`bench.agreement: ">= 0.99"`). `null` where it does not apply. */
+export interface NumberMetricSpec extends MetricSpecBase {
+  unit: MetricUnit;
+  better: MetricBetter;
+}
+
+/**
+ * Anything else: a name or a flag, a list, a table (a list of rows), or an object whose numbers a
+ * gate may name by path (`bench.sizes.int8`, declared in `fields`).
+ */
+export interface ValueMetricSpec extends MetricSpecBase {
+  type: 'text' | 'flag' | 'list' | 'table' | 'object';
+  fields?: Record<string, MetricSpec>;
+}
+
+export type MetricSpec = NumberMetricSpec | ValueMetricSpec;
+
+/** The metrics a plugin returns, by name. */
+export type MetricsDeclaration = Record<string, MetricSpec>;
+
 export interface Plugin<Options = Record<string, unknown>> {
   name: string;
   /** Bump when the plugin's output for the same inputs changes: it is part of every cache key. */
@@ -122,6 +184,24 @@ export interface Plugin<Options = Record<string, unknown>> {
    * this to false to be re-run every time. Defaults to true.
    */
   cacheable?: boolean;
+  /**
+   * The metrics run() returns, with their units, the better direction and what the report reads them
+   * as (src/engine/metrics.ts). `qrun validate` checks gates against them before anything runs, and
+   * docs/recipe-reference.md lists them. Every metric run() returns must be declared (a test checks
+   * each built-in plugin); a function of the options where they depend on them.
+   */
+  metrics?: MetricsDeclaration | ((options: Options) => MetricsDeclaration);
+  /**
+   * Metric names the step reports that the recipe chooses (the command plugin's JSON metrics): gates
+   * on names not in `metrics` are then accepted, and checked after the run only.
+   */
+  openMetrics?: (options: Options) => boolean;
+  /**
+   * A cheap check (no work, no network) of whether the step can do its work here, for a step that
+   * would return `skipped` otherwise (e.g. trtexec not installed): `qrun plan` says "skip (why)",
+   * and a partial run does not require the cache to hold what a step that cannot run here would make.
+   */
+  available?(options: Options): Promise<{ ok: true } | { ok: false; reason: string; fix?: string }>;
   run(options: Options, inputs: Record<string, Artifact>, sources: Record<string, string>, ctx: StepContext): Promise<StepResult | void>;
 }
 
