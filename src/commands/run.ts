@@ -11,7 +11,8 @@ import { planRecipe, type ResolvedStep } from '../engine/plan.ts';
 import { CacheStore } from '../cache/store.ts';
 import { errors, EXIT, formatDiagnostic, QrunError } from '../errors.ts';
 import { loadRecipe } from '../recipe/load-recipe.ts';
-import type { Recipe } from '../recipe/recipe.ts';
+import type { OutMode, Recipe } from '../recipe/recipe.ts';
+import { checkDeliverablesTarget, Delivery, finishMatrixDeliverables } from '../engine/deliverables.ts';
 import { buildReport, evaluateGates, runStatus, type Report } from '../report/build-report.ts';
 import { renderMarkdown } from '../report/markdown.ts';
 import { calibrationStatsPath, renderHtml, type HtmlExtras } from '../report/html.ts';
@@ -42,6 +43,10 @@ export interface RunFlags {
   baseline?: string;
   ci?: boolean;
 }
+  /** The deliverables folder (default: out/<recipe name>/ beside the recipe, or the recipe's `out:`). */
+  out?: string;
+  /** copy (copy-on-write where supported) or link (hard links into the cache): src/engine/deliverables.ts. */
+  outMode?: OutMode;
 
 export interface Output {
   out(line: string): void;
@@ -114,6 +119,7 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   const planned = await loadAndPlanAll(file);
   if (flags.baseline) await loadBaseline(flags.baseline);
   const invocation = newRunId();
+  for (const p of planned) await checkDeliverablesTarget(p.recipe, flags);
   if (planned.length === 1 && !planned[0]!.recipe.variant) {
     const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io, invocation);
     return { reports: [report], exitCode };
@@ -127,7 +133,8 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
     exitCode = Math.max(exitCode, r.exitCode);
   }
   const root = cacheRootFor(planned[0]!.recipe, flags.cache);
-  await writeMatrixReport(root, planned.map((p) => p.recipe), reports, io);
+  const matrixDir = await writeMatrixReport(root, planned.map((p) => p.recipe), reports, io);
+  io.out(await finishMatrixDeliverables(planned.map((p) => p.recipe), flags, matrixDir));
   return { reports, exitCode };
 }
 
@@ -260,6 +267,9 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
         unwritten.push(e);
       }
     };
+    // Staged while the run still holds its cache entries (gc keeps them); swapped in after the reports.
+    const delivery = await Delivery.prepare({ recipe, steps, records, report, options: flags });
+
     await attempt(() => guardDiskFullSync('the run journal', journal.file, () => journal.end({ event: 'end', status: report.run.status, at: finishedAt.toISOString() })));
     await runLock.release();
     await attempt(() => writeFileAtomic(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', 'the run report'));
@@ -279,6 +289,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
       !failure && hits === selected.length - report.cache.skipped
         ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
         : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped${report.cache.failed ? `, ${report.cache.failed} failed` : ''}`;
+    await attempt(() => delivery.commit(journal.dir));
     io.out('');
     io.out(`${recipe.name}${recipe.variant ? ` [${recipe.variant.label}]` : ''}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
     for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
@@ -301,6 +312,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
 }
 
 /**
+    io.out(delivery.line());
  * The error a run ends with, plus the files the disk refused: one QrunError with every diagnostic,
  * keeping the primary error's exit code (an interrupted run still exits 130/143). A primary error
  * that is not a QrunError (a bug) is thrown as it is, after the refused writes are printed.
