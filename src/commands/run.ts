@@ -42,11 +42,11 @@ export interface RunFlags {
   /** A report.json to compare against: regressions beyond tolerance set exit code 3. */
   baseline?: string;
   ci?: boolean;
-}
   /** The deliverables folder (default: out/<recipe name>/ beside the recipe, or the recipe's `out:`). */
   out?: string;
   /** copy (copy-on-write where supported) or link (hard links into the cache): src/engine/deliverables.ts. */
   outMode?: OutMode;
+}
 
 export interface Output {
   out(line: string): void;
@@ -118,8 +118,8 @@ function statusTitle(step: ResolvedStep, r: StepRecord): string {
 export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ reports: Report[]; exitCode: number }> {
   const planned = await loadAndPlanAll(file);
   if (flags.baseline) await loadBaseline(flags.baseline);
-  const invocation = newRunId();
   for (const p of planned) await checkDeliverablesTarget(p.recipe, flags);
+  const invocation = newRunId();
   if (planned.length === 1 && !planned[0]!.recipe.variant) {
     const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io, invocation);
     return { reports: [report], exitCode };
@@ -255,6 +255,9 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
       report.run.status = runStatus({ interrupted: false, failed: false, gates, regressions: regressions.length });
     }
 
+    // Staged while the run still holds its cache entries (gc keeps them); swapped in after the reports.
+    const delivery = await Delivery.prepare({ recipe, steps, records, report, options: flags });
+
     // The end goes to the journal before the reports: it is one short line, and once it is there
     // the next run cannot take this one for an interrupted run, whatever happens to the reports.
     // Every write is attempted; those the disk refused are reported together after the summary.
@@ -267,9 +270,6 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
         unwritten.push(e);
       }
     };
-    // Staged while the run still holds its cache entries (gc keeps them); swapped in after the reports.
-    const delivery = await Delivery.prepare({ recipe, steps, records, report, options: flags });
-
     await attempt(() => guardDiskFullSync('the run journal', journal.file, () => journal.end({ event: 'end', status: report.run.status, at: finishedAt.toISOString() })));
     await runLock.release();
     await attempt(() => writeFileAtomic(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', 'the run report'));
@@ -277,6 +277,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
     await attempt(async () => writeFileAtomic(join(journal.dir, 'report.html'), renderHtml(report, await htmlExtras(report, join(root, 'cache'))), 'the run report'));
     const junitFile = flags.junit ?? (flags.ci ? join(journal.dir, 'junit.xml') : undefined);
     if (junitFile) await attempt(() => writeFileAtomic(junitFile, renderJunit(report, junitCases(report, baselineRows)), 'the JUnit XML'));
+    await attempt(() => delivery.commit(journal.dir));
 
     // The summary, verdict first; then the error, if any, from cli.ts on stderr.
     const reportMd = relative(process.cwd(), join(journal.dir, 'report.md'));
@@ -289,7 +290,6 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
       !failure && hits === selected.length - report.cache.skipped
         ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
         : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped${report.cache.failed ? `, ${report.cache.failed} failed` : ''}`;
-    await attempt(() => delivery.commit(journal.dir));
     io.out('');
     io.out(`${recipe.name}${recipe.variant ? ` [${recipe.variant.label}]` : ''}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
     for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
@@ -300,6 +300,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
     if (flags.baseline && !failure) io.out(baselineLine(flags.baseline, baselineRows));
     if (junitFile && !unwritten.some((e) => e.diagnostics[0]?.message.includes(junitFile))) io.out(`junit: ${relative(process.cwd(), junitFile)}`);
     io.out(unwritten.length ? `report: not written in full (${reportMd}): see the error below` : `report: ${reportMd} (and report.html)`);
+    io.out(delivery.line());
 
     if (signal) throw withUnwritten(errors.interrupted(signal, reportMd), unwritten, io);
     if (failure) throw withUnwritten(failure, unwritten, io);
@@ -312,7 +313,6 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
 }
 
 /**
-    io.out(delivery.line());
  * The error a run ends with, plus the files the disk refused: one QrunError with every diagnostic,
  * keeping the primary error's exit code (an interrupted run still exits 130/143). A primary error
  * that is not a QrunError (a bug) is thrown as it is, after the refused writes are printed.
