@@ -143,10 +143,15 @@ export async function checkDeliverablesTarget(recipe: Recipe, options: Deliverab
   await assertOurs(target.dir, false);
 }
 
-/** The user's machine refused a write (full disk, permissions): a QrunError naming `path`; a bug stays a bug. */
-function asDeliveryError(e: unknown, path: string): QrunError | undefined {
+/**
+ * The user's machine refused a write (full disk, permissions): a QrunError naming the file by where
+ * it was going (`stage` → `dir`: the stage is gone by the time the user reads it); a bug stays a bug.
+ */
+function asDeliveryError(e: unknown, path: string, where?: { stage: string; dir: string }): QrunError | undefined {
   if (e instanceof QrunError) return e;
-  if (isDiskFull(e)) return errors.diskFull('the deliverables', (e as { dest?: string }).dest ?? path, e.code!, { cause: e });
+  const named = (p: string) => (where && (p === where.stage || p.startsWith(where.stage + sep)) ? where.dir + p.slice(where.stage.length) : p);
+  path = named(path);
+  if (isDiskFull(e)) return errors.diskFull('the deliverables', named((e as { dest?: string }).dest ?? path), e.code!, { cause: e });
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === 'string' && code.startsWith('E')) return errors.deliverablesUnwritable(path, (e as Error).message);
   return undefined;
@@ -297,7 +302,7 @@ export class Delivery {
       report.deliverables = delivery.section;
       return delivery;
     } catch (e) {
-      const error = asDeliveryError(e, current);
+      const error = asDeliveryError(e, current, stage ? { stage, dir: target.dir } : undefined);
       if (stage) await rm(stage, { recursive: true, force: true }).catch(() => undefined);
       await lock?.release().catch(() => undefined);
       if (!error) throw e;
@@ -369,7 +374,7 @@ export class Delivery {
       this.state = { kind: 'done', manifest: s.manifest, items: s.items };
       await rm(aside, { recursive: true, force: true }).catch(() => undefined);
     } catch (e) {
-      const error = asDeliveryError(e, current);
+      const error = asDeliveryError(e, current, { stage: s.stage, dir });
       await rm(s.stage, { recursive: true, force: true }).catch(() => undefined);
       if (!error) throw e;
       this.state = { kind: 'failed', error };
@@ -392,7 +397,8 @@ export class Delivery {
           : m.run.status === 'regressed'
             ? ' — from a run that REGRESSED against its baseline: for debugging, not for shipping'
             : '';
-      const missing = m.missing.length ? `; not delivered: ${m.missing.map((x) => `${x.from} (${x.reason})`).join('; ')}` : '';
+      // The skip's reason and fix are on the lines above: here only that it is missing.
+      const missing = m.missing.length ? `; not delivered: ${m.missing.map((x) => `${x.from} (${/was skipped/.test(x.reason) ? 'step skipped' : 'not written'})`).join(', ')}` : '';
       return `deliverables: ${where} (${listed})${verdict}${missing}`;
     }
     const why = s.kind === 'failed' ? `${s.error.code}, see below` : s.reason;
