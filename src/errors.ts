@@ -20,6 +20,17 @@ export interface Diagnostic {
 /** Exit codes: 1 = a step failed, 2 = the recipe or the command line is wrong, 3 = a gate failed. */
 export const EXIT = { ok: 0, stepFailed: 1, usage: 2, gateFailed: 3, internal: 70 } as const;
 
+/** Every exit code with what it means, as `qrun help` and docs/recipe-reference.md list them. */
+export const EXIT_CODES: [code: string, meaning: string][] = [
+  ['0', 'passed: every step finished or was skipped as optional, and every gate holds'],
+  ['1', 'a step failed (or qrun could not write its journal or reports: DISK_FULL); `qrun cache verify` found damage'],
+  ['2', 'a bad recipe or command line (unknown command or option, missing file, invalid option value)'],
+  ['3', 'a gate failed, or a regression against --baseline (`qrun compare`: against the first report)'],
+  ['70', 'an internal error: a bug in qrun (it prints what to report)'],
+  ['130', 'interrupted by SIGINT (Ctrl-C)'],
+  ['143', 'stopped by SIGTERM (docker stop, Kubernetes, timeout)'],
+];
+
 /** The shell's convention for a process stopped by a signal: 128 + its number (SIGINT 130, SIGTERM 143). */
 export function exitCodeOfSignal(signal: NodeJS.Signals): number {
   return 128 + (osConstants.signals[signal] ?? 0);

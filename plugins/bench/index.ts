@@ -88,16 +88,18 @@ const bench: Plugin<BenchOptions> = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      data: { type: 'string', default: 'evaluation' },
+      data: { type: 'string', default: 'evaluation', description: 'name of the data set under `data:` the accuracy and agreement are measured on' },
       samples: { type: 'integer', minimum: 0, default: 0, description: 'accuracy on the first N evaluation samples; 0 = all' },
       shapes: {
         type: 'array',
         minItems: 1,
+        description: 'the batch × sequence input shapes latency is measured at, each with FP32 and INT8 interleaved',
+        examples: [[{ batch: 1, sequence: 64 }, { batch: 16, sequence: 128 }]],
         items: {
           type: 'object',
           additionalProperties: false,
           required: ['batch', 'sequence'],
-          properties: { batch: { type: 'integer', minimum: 1, maximum: 1024 }, sequence: { type: 'integer', minimum: 1, maximum: 65536 } },
+          properties: { batch: { type: 'integer', minimum: 1, maximum: 1024, description: 'batch size' }, sequence: { type: 'integer', minimum: 1, maximum: 65536, description: 'sequence length in tokens' } },
         },
         default: [
           { batch: 1, sequence: 32 },
@@ -105,8 +107,8 @@ const bench: Plugin<BenchOptions> = {
           { batch: 8, sequence: 128 },
         ],
       },
-      warmup: { type: 'integer', minimum: 0, default: 10 },
-      iterations: { type: 'integer', minimum: 1, default: 50 },
+      warmup: { type: 'integer', minimum: 0, default: 10, description: 'untimed runs per model and shape before timing (caches, thread pools)' },
+      iterations: { type: 'integer', minimum: 1, default: 50, description: 'timed runs per model and shape; more narrows the interval', examples: [200] },
       blocks: {
         type: 'integer',
         minimum: 1,
@@ -119,6 +121,7 @@ const bench: Plugin<BenchOptions> = {
         type: 'string',
         minLength: 1,
         description: 'the graph output holding the [batch, classes] logits; default: the one named logits (or containing it, or the one of that shape), an error when that is unclear',
+        examples: ['logits'],
       },
     },
   },

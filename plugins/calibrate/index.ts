@@ -68,13 +68,19 @@ const calibrate: Plugin<CalibrateOptions> = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      method: { enum: ['minmax', 'percentile', 'entropy', 'mse'], default: 'percentile' },
-      percentile: { type: 'number', exclusiveMinimum: 50, maximum: 100, default: 99.99 },
+      method: {
+        enum: ['minmax', 'percentile', 'entropy', 'mse'],
+        default: 'percentile',
+        description:
+          "How each activation's range is chosen: minmax: the largest |x| seen; percentile: that percentile of |x| (clips rare outliers); entropy: the threshold whose clipped histogram is closest in KL divergence (TensorRT's entropy calibrator); mse: the threshold with the least mean squared quantization error",
+        examples: ['entropy'],
+      },
+      percentile: { type: 'number', exclusiveMinimum: 50, maximum: 100, default: 99.99, description: 'the percentile of |x| kept (method: percentile)', examples: [99.9] },
       data: { type: 'string', default: 'calibration', description: 'name of the data set under `data:`' },
-      tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)' },
-      samples: { type: 'integer', minimum: 0, default: 0 },
-      batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 16 },
-      bins: { type: 'integer', minimum: 128, maximum: 1048576, default: 8192 },
+      tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)', examples: ['data/calib.npz'] },
+      samples: { type: 'integer', minimum: 0, default: 0, description: 'use the first N samples; 0 = all (128–512 is typical)', examples: [256] },
+      batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 16, description: 'samples per onnxruntime batch (memory grows with it)' },
+      bins: { type: 'integer', minimum: 128, maximum: 1048576, default: 8192, description: 'histogram bins of |x| (percentile, entropy, mse): more bins, finer thresholds', examples: [2048] },
     },
   },
   inputs: {

@@ -13,9 +13,9 @@ export const hfLoadOptionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    model: { type: 'string', minLength: 1 },
-    onnx: { type: 'string', minLength: 1 },
-    data: { type: 'array', items: { type: 'string' }, uniqueItems: true },
-    maxLength: { type: 'integer', minimum: 2, maximum: 65536 },
+    model: { type: 'string', minLength: 1, description: "Model directory (config.json, tokenizer.json, an ONNX file), relative to the recipe; overrides the recipe's `model:`.", examples: ['../models/bert-langid'] },
+    onnx: { type: 'string', minLength: 1, description: 'The ONNX file inside the model directory; default: onnx/model.onnx, else model.onnx.', examples: ['onnx/model_fp32.onnx'] },
+    data: { type: 'array', items: { type: 'string' }, uniqueItems: true, description: "Which of the recipe's `data:` sets to tokenize; default: all of them.", examples: [['calibration', 'evaluation']] },
+    maxLength: { type: 'integer', minimum: 2, maximum: 65536, description: "Tokens per sample (longer texts are truncated); default: tokenizer.json's truncation, else the model's maximum.", examples: [128] },
   },
 };

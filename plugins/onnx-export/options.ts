@@ -17,10 +17,14 @@ export const onnxExportOptionsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    model: { type: 'string', minLength: 1 },
-    task: { enum: ['sequence-classification', 'token-classification', 'base'] },
-    weights: { enum: ['checkpoint', 'random'], default: 'checkpoint' },
-    seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0 },
-    config: { type: 'string', minLength: 1 },
+    model: { type: 'string', minLength: 1, description: "Model directory (config.json and model.safetensors), relative to the recipe; overrides the recipe's `model:`.", examples: ['../models/bert-langid'] },
+    task: {
+      enum: ['sequence-classification', 'token-classification', 'base'],
+      description: "The head to export; default: from config.json's `architectures` (…ForSequenceClassification, …ForTokenClassification, else base: the encoder's last hidden state).",
+      examples: ['sequence-classification'],
+    },
+    weights: { enum: ['checkpoint', 'random'], default: 'checkpoint', description: 'checkpoint: the safetensors weights; random: seeded normal(0, initializer_range) weights (benchmarks of a model size, no checkpoint needed).' },
+    seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of the random weights (`weights: random`); the same seed gives the same bytes.', examples: [42] },
+    config: { type: 'string', minLength: 1, description: "A config.json to use instead of the model directory's (relative to the recipe); with `weights: random` no model directory is needed.", examples: ['configs/bert-base.json'] },
   },
 };

@@ -19,7 +19,7 @@ const onnxSave: Plugin<OnnxSaveOptions> = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      metadata: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+      metadata: { type: 'object', additionalProperties: { type: 'string' }, default: {}, description: "key/values written into the model's metadata_props (an existing key is replaced)", examples: [{ owner: 'ml-platform', dataset: 'langid-v3' }] },
     },
   },
   inputs: { model: { kind: ['qdq-model', 'onnx-model'] } },

@@ -26,18 +26,34 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      ops: { type: 'array', items: { enum: ['MatMul', 'Gemm', 'Conv'] }, uniqueItems: true, minItems: 1, default: ['MatMul', 'Gemm'] },
+      ops: {
+        type: 'array',
+        items: { enum: ['MatMul', 'Gemm', 'Conv'] },
+        uniqueItems: true,
+        minItems: 1,
+        default: ['MatMul', 'Gemm'],
+        description: 'Operator types whose inputs are quantized (weights and activations); Conv for vision models',
+        examples: [['MatMul', 'Gemm', 'Conv']],
+      },
       exclude: {
         type: 'object',
         additionalProperties: false,
         default: {},
+        description: 'Nodes to keep in float (e.g. the classifier head): by operator type or by node name; `qrun inspect MODEL` lists the names',
+        examples: [{ nodes: ['classifier'] }],
         properties: {
-          ops: { type: 'array', items: { type: 'string' }, default: [] },
-          nodes: { type: 'array', items: { type: 'string' }, default: [], description: 'regular expressions on node names' },
+          ops: { type: 'array', items: { type: 'string' }, default: [], description: 'operator types to leave in float, of those in `ops`', examples: [['Gemm']] },
+          nodes: {
+            type: 'array',
+            items: { type: 'string' },
+            default: [],
+            description: 'regular expressions searched in node names (`classifier` matches /classifier/Gemm); a pattern that matches no node is an error naming the closest names',
+            examples: [['classifier', 'encoder/layer\\.0/attention']],
+          },
         },
       },
       activations: { enum: ['int8', 'uint8'], default: 'int8', description: 'int8 symmetric (TensorRT) or uint8 asymmetric' },
-      weights: { enum: ['per-channel', 'per-tensor'], default: 'per-channel' },
+      weights: { enum: ['per-channel', 'per-tensor'], default: 'per-channel', description: 'int8 symmetric weight scales: one per output channel (TensorRT, more accurate) or one per tensor' },
       attentionMatMuls: { type: 'boolean', default: true, description: 'also quantize Q·Kᵀ and attention·V' },
       residualAdd: { type: 'boolean', default: false, description: 'Q/DQ on the shortcut input of residual Adds (TensorRT fuses the Add into the layer)' },
       mode: {

@@ -49,21 +49,24 @@ const sensitivity: Plugin<SensitivityOptions> = {
     additionalProperties: false,
     properties: {
       data: { type: 'string', default: 'evaluation', description: 'name of the data set under `data:`' },
-      tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)' },
+      tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)', examples: ['data/eval.npz'] },
       samples: { type: 'integer', minimum: 0, default: 256, description: 'evaluate on the first N samples (0 = all): each layer costs one pass' },
-      batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 32 },
+      batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 32, description: 'samples per onnxruntime batch' },
       output: {
         type: 'string',
         minLength: 1,
         description: 'the graph output compared (the [batch, classes] logits); default: the one named logits (or containing it, or the one of that shape), an error when that is unclear',
+        examples: ['logits'],
       },
       target: {
         type: 'object',
         additionalProperties: false,
         minProperties: 1,
+        description: 'What the model must reach: the most sensitive layers go back to float, fewest first, until every target given holds; left out, the step only measures',
+        examples: [{ agreement: 0.995 }],
         properties: {
-          agreement: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'prediction agreement with FP32 to reach' },
-          accuracyDrop: { type: 'number', minimum: 0, maximum: 1, description: 'largest label-accuracy drop from FP32 allowed' },
+          agreement: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'prediction agreement with FP32 to reach', examples: [0.995] },
+          accuracyDrop: { type: 'number', minimum: 0, maximum: 1, description: 'largest label-accuracy drop from FP32 allowed (0.005 = half a point; needs labels)', examples: [0.005] },
         },
       },
       search: { enum: ['doubling', 'linear'], default: 'doubling', description: 'fall back 1, 2, 4, … nodes then bisect, or one more at a time' },

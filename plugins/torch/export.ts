@@ -21,7 +21,7 @@ const torchExport: Plugin<TorchExportOptions> = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      opset: { type: 'integer', minimum: 13, maximum: 21, default: 17 },
+      opset: { type: 'integer', minimum: 13, maximum: 21, default: 17, description: 'ONNX opset of the exported model (13 is the first with per-channel QuantizeLinear)', examples: [19] },
       verifyData: { type: 'string', default: 'calibration', description: 'data set for the onnxruntime-vs-torch check; "" = none' },
     },
   },

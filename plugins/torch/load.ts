@@ -21,8 +21,8 @@ const torchLoad: Plugin<TorchLoadOptions> = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      model: { type: 'string', minLength: 1 },
-      architecture: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+      model: { type: 'string', minLength: 1, description: "Model directory, relative to the recipe; overrides the recipe's `model:`.", examples: ['../models/bert-langid'] },
+      architecture: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: "The transformers class to load with; default: config.json's `architectures[0]`.", examples: ['BertForSequenceClassification'] },
     },
   },
   inputs: {},

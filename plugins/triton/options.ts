@@ -60,6 +60,7 @@ export const optionsSchema = {
       type: 'string',
       pattern: MODEL_NAME_PATTERN,
       description: 'Model name and folder (letters, digits, _ . -); default: the model file name without .onnx. The TensorRT model is <name>_trt.',
+      examples: ['bert_langid'],
     },
     maxBatchSize: {
       type: 'integer',
@@ -75,8 +76,8 @@ export const optionsSchema = {
           type: 'object',
           additionalProperties: false,
           properties: {
-            preferredBatchSize: { type: 'array', items: { type: 'integer', minimum: 1 }, uniqueItems: true },
-            maxQueueDelayMicroseconds: { type: 'integer', minimum: 0 },
+            preferredBatchSize: { type: 'array', items: { type: 'integer', minimum: 1 }, uniqueItems: true, description: 'batch sizes the scheduler tries to form (preferred_batch_size); empty: as large as possible', examples: [[4, 8]] },
+            maxQueueDelayMicroseconds: { type: 'integer', minimum: 0, description: 'how long a request may wait for others to batch with (max_queue_delay_microseconds)', examples: [500] },
           },
         },
       ],
@@ -87,8 +88,8 @@ export const optionsSchema = {
       additionalProperties: false,
       description: 'instance_group: how many copies of the model run, on CPU or GPU (the TensorRT model is always KIND_GPU).',
       properties: {
-        count: { type: 'integer', minimum: 1, default: DEFAULTS.instanceGroup.count },
-        kind: { enum: ['KIND_CPU', 'KIND_GPU'], default: DEFAULTS.instanceGroup.kind },
+        count: { type: 'integer', minimum: 1, default: DEFAULTS.instanceGroup.count, description: 'copies of the model per device' },
+        kind: { enum: ['KIND_CPU', 'KIND_GPU'], default: DEFAULTS.instanceGroup.kind, description: 'run the ONNX model on CPU or GPU' },
       },
       default: DEFAULTS.instanceGroup,
     },
@@ -102,12 +103,13 @@ export const optionsSchema = {
           additionalProperties: false,
           required: ['precisionMode'],
           properties: {
-            precisionMode: { enum: ['FP32', 'FP16', 'INT8'] },
-            maxWorkspaceSizeBytes: { type: 'integer', minimum: 1 },
+            precisionMode: { enum: ['FP32', 'FP16', 'INT8'], description: 'precision_mode of the TensorRT execution provider (INT8 for a QDQ model)' },
+            maxWorkspaceSizeBytes: { type: 'integer', minimum: 1, description: 'max_workspace_size_bytes of the TensorRT execution provider' },
           },
         },
       ],
       default: DEFAULTS.tensorrtAccelerator,
+      examples: [{ precisionMode: 'INT8', maxWorkspaceSizeBytes: 1073741824 }],
     },
     onnxruntime: {
       type: 'object',
@@ -122,6 +124,7 @@ export const optionsSchema = {
         memPattern: { type: 'boolean', description: 'enable_mem_pattern.' },
       },
       default: DEFAULTS.onnxruntime,
+      examples: [{ graphOptimization: 'extended', intraOpThreads: 4, interOpThreads: 2, executionMode: 'parallel', memArena: true, memPattern: false }],
     },
     textEnsemble: {
       type: 'boolean',

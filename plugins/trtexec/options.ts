@@ -63,10 +63,11 @@ const shapePoint = {
   type: 'object',
   description: 'Sizes of the dynamic axes: batch, sequence, or an ONNX dim_param name.',
   properties: {
-    batch: { type: 'integer', minimum: 1 },
-    sequence: { type: 'integer', minimum: 1 },
+    batch: { type: 'integer', minimum: 1, description: 'size of the batch axis' },
+    sequence: { type: 'integer', minimum: 1, description: 'size of the sequence axis (tokens)' },
   },
   additionalProperties: { type: 'integer', minimum: 1 },
+  examples: [{ batch: 8, sequence: 128 }],
 };
 
 /** Flags qrun sets itself (inputs, outputs, the profile); passing them again would fight ours. */
@@ -96,6 +97,7 @@ export const optionsSchema = {
         'The optimisation profile (--minShapes/--optShapes/--maxShapes) for every graph input with a dynamic axis. A point left out is derived: min = batch 1 × sequence 1, opt = the largest of benchShapes, max = maxBatchSize × the model\'s longest sequence (config.json max_position_embeddings, capped by the tokenizer\'s model_max_length; 512 without an hf input).',
       additionalProperties: false,
       properties: { min: shapePoint, opt: shapePoint, max: shapePoint },
+      examples: [{ opt: { batch: 8, sequence: 128 }, max: { batch: 32, sequence: 256 } }],
     },
     benchShapes: {
       type: 'array',
@@ -105,7 +107,7 @@ export const optionsSchema = {
         type: 'object',
         additionalProperties: false,
         required: ['batch', 'sequence'],
-        properties: { batch: { type: 'integer', minimum: 1 }, sequence: { type: 'integer', minimum: 1 } },
+        properties: { batch: { type: 'integer', minimum: 1, description: 'batch size' }, sequence: { type: 'integer', minimum: 1, description: 'sequence length in tokens' } },
       },
       default: DEFAULTS.benchShapes,
     },
@@ -115,13 +117,13 @@ export const optionsSchema = {
       description: 'The batch of the derived `max` point; a Triton model serving this engine may set max_batch_size up to it.',
       default: DEFAULTS.maxBatchSize,
     },
-    workspaceMiB: { type: 'integer', minimum: 1, description: 'Workspace memory pool limit: --memPoolSize=workspace:<n>M.' },
+    workspaceMiB: { type: 'integer', minimum: 1, description: 'Workspace memory pool limit: --memPoolSize=workspace:<n>M.', examples: [4096] },
     timingCache: {
       type: 'boolean',
       description: 'Write the builder timing cache (--timingCacheFile) as the optional output `timingCache`.',
       default: DEFAULTS.timingCache,
     },
-    optimizationLevel: { type: 'integer', minimum: 0, maximum: 5, description: '--builderOptimizationLevel (TensorRT default 3).' },
+    optimizationLevel: { type: 'integer', minimum: 0, maximum: 5, description: '--builderOptimizationLevel (TensorRT default 3).', examples: [5] },
     skipInference: {
       type: 'boolean',
       description: 'Pass --skipInference: build the engine only, without the timing run (no latency metrics).',
@@ -144,12 +146,14 @@ export const optionsSchema = {
       description: 'More trtexec flags, passed last and verbatim; relative paths land in the step output folder.',
       items: { type: 'string', not: { pattern: `^--(${OWN_FLAGS.join('|')})(=|$)` } },
       default: DEFAULTS.extraArgs,
+      examples: [['--useCudaGraph', '--noDataTransfers']],
     },
     trtexec: {
       type: 'string',
       // Absolute, or a bare name looked up on PATH: the fingerprint has no recipe folder to resolve a relative path from.
       pattern: '^(/|[A-Za-z]:[\\\\/]|[^/\\\\]+$)',
       description: 'The trtexec binary: an absolute path or a name on PATH; else $QRUN_TRTEXEC, else trtexec on PATH.',
+      examples: ['/usr/src/tensorrt/bin/trtexec'],
     },
   },
 } as const;

@@ -1,18 +1,8 @@
 // `qrun help`, `qrun help <command>`, `qrun <command> --help`: written from the command table, so
 // the help lists exactly the options each command accepts.
+import { EXIT_CODES } from '../errors.ts';
 import { QRUN_VERSION } from '../version.ts';
 import { groupOf, type CommandSpec, type OptionSpec } from './command-line.ts';
-
-/** The exit codes, as `qrun help` and docs/recipe-reference.md list them (src/errors.ts EXIT). */
-export const EXIT_CODES: [code: string, meaning: string][] = [
-  ['0', 'passed: every step finished or was skipped as optional, and every gate holds'],
-  ['1', 'a step failed (or qrun could not write its journal or reports: DISK_FULL); `qrun cache verify` found damage'],
-  ['2', 'a bad recipe or command line (unknown command or option, missing file, invalid option value)'],
-  ['3', 'a gate failed, or a regression against --baseline (`qrun compare`: against the first report)'],
-  ['70', 'an internal error: a bug in qrun (it prints what to report)'],
-  ['130', 'interrupted by SIGINT (Ctrl-C)'],
-  ['143', 'stopped by SIGTERM (docker stop, Kubernetes, timeout)'],
-];
 
 const GLOBAL_OPTIONS: [string, string][] = [
   ['-h, --help', 'help on qrun, or on a command (`qrun <command> --help`, `qrun help <command>`)'],
