@@ -2,6 +2,23 @@
 // report, compare and the matrix find the task's numbers without knowing this plugin's name.
 import type { MetricsDeclaration } from '../../src/engine/plugin.ts';
 
+function latencySummary(model: string): MetricsDeclaration {
+  return {
+    p50: { unit: 'ms', better: 'lower', description: `${model} median latency.` },
+    p90: { unit: 'ms', better: 'lower', description: `${model} 90th percentile.` },
+    p99: { unit: 'ms', better: 'lower', description: `${model} 99th percentile.` },
+    mean: { unit: 'ms', better: 'lower', description: `${model} mean latency.` },
+  };
+}
+
+function intervalFields(of: string, better: 'higher' | 'lower'): MetricsDeclaration {
+  return {
+    low: { unit: '×', better, description: `Lower end of the ${of}’s interval.` },
+    high: { unit: '×', better, description: `Upper end of the ${of}’s interval.` },
+    confidence: { unit: 'ratio', better: 'none', description: 'Share of the bootstrap distribution between low and high (0.95).' },
+  };
+}
+
 export const benchMetrics: MetricsDeclaration = {
   logitsOutput: { type: 'text', description: 'The graph output scored as the logits (by name and shape, or the `output` option).' },
   agreement: { unit: 'ratio', better: 'higher', role: 'agreement', description: 'Share of evaluation samples whose top class is the same for the INT8 and the FP32 model.' },
@@ -35,7 +52,17 @@ export const benchMetrics: MetricsDeclaration = {
   latency: {
     type: 'table',
     role: 'latency',
-    description: 'Per benchmarked shape (batch × sequence): FP32 and INT8 p50/p90/p99/mean latency in ms, the INT8/FP32 ratio with its 95% interval, and the speed-up.',
+    description: 'Per benchmarked shape (batch × sequence): FP32 and INT8 p50/p90/p99/mean latency in ms, the INT8/FP32 ratio with its 95% interval, and the speed-up. A gate names a row by its index in `shapes`: bench.latency.0.speedup.',
+    fields: {
+      batch: { unit: 'count', better: 'none', description: 'Batch size of the shape.' },
+      sequence: { unit: 'count', better: 'none', description: 'Sequence length of the shape, in tokens.' },
+      fp32: { type: 'object', description: 'FP32 latency over every timed run.', fields: latencySummary('FP32') },
+      int8: { type: 'object', description: 'INT8 latency over every timed run.', fields: latencySummary('INT8') },
+      ratio: { unit: '×', better: 'lower', description: 'INT8 ÷ FP32 time: the median over interleaved pairs (below 1 is faster).' },
+      ratioInterval: { type: 'object', optional: true, description: '95% block-bootstrap interval of the ratio.', fields: intervalFields('ratio', 'lower') },
+      pairRatios: { type: 'list', optional: true, description: 'Each timing block’s pair ratios, the samples behind the ratio and its interval.' },
+      speedup: { unit: '×', better: 'higher', description: 'FP32 ÷ INT8 (1 / ratio).' },
+    },
   },
   speedup: { unit: '×', better: 'higher', role: 'speedup', description: 'Geometric mean over the shapes of FP32 ÷ INT8 median latency (onnxruntime on CPU).' },
   speedupInterval: {
@@ -43,10 +70,6 @@ export const benchMetrics: MetricsDeclaration = {
     role: 'speedup-interval',
     optional: true,
     description: 'The 95% bootstrap interval of the speed-up; absent with a single timing block.',
-    fields: {
-      low: { unit: '×', better: 'higher', description: 'Lower end of the interval.' },
-      high: { unit: '×', better: 'higher', description: 'Upper end of the interval.' },
-      confidence: { unit: 'ratio', better: 'none', description: 'Share of the bootstrap distribution between low and high (0.95).' },
-    },
+    fields: intervalFields('speed-up', 'higher'),
   },
 };

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { calibrateMetrics } from './metrics.ts';
 import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
@@ -92,15 +93,7 @@ const calibrate: Plugin<CalibrateOptions> = {
     model: { kind: 'qdq-model', path: 'model.onnx' },
     stats: { kind: 'calib-stats', path: 'calibration.json' },
   },
-  metrics: {
-    method: { type: 'text', role: 'calibration-method', description: 'The calibration method (with its percentile); "none" when the model has no activation to calibrate.' },
-    data: { type: 'text', optional: true, description: 'The data set (or tensor file) calibrated on.' },
-    samples: { unit: 'count', better: 'none', role: 'samples', description: 'Calibration samples run through the FP32 model.' },
-    batches: { unit: 'count', better: 'none', optional: true, description: 'Batches those samples ran in.' },
-    tensors: { unit: 'count', better: 'none', description: 'Activation tensors given a scale.' },
-    meanClippedRange: { unit: 'ratio', better: 'lower', optional: true, description: 'Mean share of each tensor’s observed |max| beyond its threshold (values there saturate).' },
-    peakRssDeltaMiB: { unit: 'MiB', better: 'lower', optional: true, description: 'Growth of the process’s resident memory during calibration.' },
-  },
+  metrics: calibrateMetrics,
   sources(options, recipe) {
     const file = tensorSourceFor(options.data, options.tensors, recipe, resolve);
     const out: Record<string, SourceRef> = {};

@@ -14,6 +14,7 @@ import { execa } from 'execa';
 import { globSync } from 'tinyglobby';
 import { errors, QrunError } from '../../src/errors.ts';
 import type { ArtifactKind, InputSpec, OutputSpec, Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { commandMetrics } from './metrics.ts';
 
 export interface CommandOptions {
   run: string[];
@@ -111,9 +112,7 @@ const command: Plugin<CommandOptions> = {
   },
   inputs: (o) => Object.fromEntries(Object.entries(o.inputs).map(([k, kind]): [string, InputSpec] => [k, { kind }])),
   outputs: (o) => Object.fromEntries(Object.entries(o.outputs).map(([k, out]): [string, OutputSpec] => [k, { kind: out.kind, path: out.path }])),
-  metrics: {
-    exitCode: { unit: 'number', better: 'none', description: 'The command\'s exit code (a step whose command fails fails; this is 0).' },
-  },
+  metrics: commandMetrics,
   // With `metrics: <output>`, the command writes its own metrics: their names are the user's.
   openMetrics: (o) => o.metrics !== undefined,
   sources(o, recipe) {

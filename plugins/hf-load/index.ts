@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import { hubSnapshotOf } from '../../src/recipe/hf-cache.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { hfLoadMetrics } from './metrics.ts';
 import { readTextDataset } from '../../src/data/text-dataset.ts';
 import { isTensorDataFile } from '../../src/data/tensor-dataset.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
@@ -28,23 +29,7 @@ const hfLoad: Plugin<HfLoadOptions> = {
     hf: { kind: 'hf-model', path: 'hf', description: 'config.json and tokenizer files' },
     datasets: { kind: 'dataset', path: 'datasets', description: 'tokenized data sets, one JSON file each' },
   },
-  metrics: {
-    modelType: { type: 'text', description: 'config.json\'s model_type.' },
-    hubId: { type: 'text', optional: true, description: 'The hub id, for a model named by one.' },
-    revision: { type: 'text', optional: true, description: 'The hub commit the model was read at.' },
-    labels: { unit: 'count', better: 'none', description: 'Classes the model predicts (id2label, or num_labels).' },
-    onnx: { type: 'text', description: 'The ONNX file found in the model folder; null when there is none.' },
-    irVersion: { unit: 'number', better: 'none', optional: true, description: 'The ONNX file\'s IR version.' },
-    opset: { unit: 'number', better: 'none', optional: true, description: 'The ONNX file\'s default-domain opset.' },
-    nodes: { unit: 'count', better: 'none', optional: true, description: 'Nodes in the ONNX graph.' },
-    opTypes: { unit: 'count', better: 'none', optional: true, description: 'Distinct operator types in the graph.' },
-    inputs: { type: 'list', optional: true, description: 'The graph\'s input names.' },
-    outputs: { type: 'list', optional: true, description: 'The graph\'s output names.' },
-    missingOutputs: { type: 'object', optional: true, description: 'Outputs not written and why (no ONNX file: add an onnx.export step).' },
-    samples: { type: 'object', description: 'Samples per tokenized data set, by data set name.' },
-    maxLength: { unit: 'count', better: 'none', description: 'The tokenizer\'s maximum sequence length in tokens; null without a tokenizer.' },
-    tensorData: { type: 'list', description: 'Data sets given as tensor files (read by the steps that use them, not tokenized here).' },
-  },
+  metrics: hfLoadMetrics,
   sources(options, recipe) {
     const out: Record<string, SourceRef> = {};
     if (options.model) out.model = { path: resolve(recipe.dir, options.model) };

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { errors, QrunError } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { onnxExportMetrics } from './metrics.ts';
 import { CheckpointWeights, exportEncoder, OPSET, parseEncoderConfig, RandomWeights } from '../../src/export/index.ts';
 import { writeModelFile } from '../../src/runtime/model-file.ts';
 import { Checkpoint } from '../../src/safetensors/index.ts';
@@ -23,22 +24,7 @@ const onnxExport: Plugin<OnnxExportOptions> = {
   outputs: {
     model: { kind: 'onnx-model', path: 'model.onnx', description: 'the FP32 ONNX graph (opset 17)' },
   },
-  metrics: {
-    modelType: { type: 'text', description: 'config.json\'s model_type.' },
-    family: { type: 'text', description: 'The encoder family the exporter built (bert, roberta, distilbert, electra).' },
-    task: { type: 'text', description: 'The head exported (sequence classification, …).' },
-    weights: { type: 'text', description: '"checkpoint", or "random (seed N)".' },
-    layers: { unit: 'count', better: 'none', description: 'Transformer layers.' },
-    hidden: { unit: 'count', better: 'none', description: 'Hidden size.' },
-    heads: { unit: 'count', better: 'none', description: 'Attention heads.' },
-    parameters: { unit: 'count', better: 'none', description: 'Weights in the exported graph.' },
-    opset: { unit: 'number', better: 'none', description: 'The ONNX opset of the graph.' },
-    nodes: { unit: 'count', better: 'none', description: 'Nodes in the graph.' },
-    inputs: { type: 'list', description: 'The graph\'s input names.' },
-    outputs: { type: 'list', description: 'The graph\'s output names.' },
-    bytes: { unit: 'bytes', better: 'none', description: 'Size of the model file and its external data.' },
-    externalData: { type: 'text', description: 'The external data file (models over 2 GiB); null when the weights are inside the model.' },
-  },
+  metrics: onnxExportMetrics,
   sources(options, recipe) {
     const out: Record<string, SourceRef> = {};
     if (options.config) out.config = { path: resolve(recipe.dir, options.config) };

@@ -2,6 +2,7 @@
 // deterministic bytes (protobufjs encodes in field order; inputs are themselves deterministic).
 import { join } from 'node:path';
 import type { Plugin } from '../../src/engine/plugin.ts';
+import { onnxSaveMetrics } from './metrics.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { sha256File } from '../../src/util/hash.ts';
 import { readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
@@ -24,14 +25,7 @@ const onnxSave: Plugin<OnnxSaveOptions> = {
   },
   inputs: { model: { kind: ['qdq-model', 'onnx-model'] } },
   outputs: { model: { kind: { sameAs: 'model' }, path: 'model.onnx' } },
-  metrics: {
-    bytes: { unit: 'bytes', better: 'lower', description: 'Size of the saved model file.' },
-    sha256: { type: 'text', description: 'SHA-256 of the saved model file.' },
-    externalDataBytes: { unit: 'bytes', better: 'none', optional: true, description: 'Size of the external data file, when there is one.' },
-    externalTensors: { unit: 'count', better: 'none', optional: true, description: 'Tensors stored in the external data file.' },
-    nodes: { unit: 'count', better: 'none', description: 'Nodes in the saved graph.' },
-    ops: { type: 'object', description: 'Node count per operator type.' },
-  },
+  metrics: onnxSaveMetrics,
   async fingerprint() {
     return { onnxruntime: ORT_VERSION };
   },

@@ -8,6 +8,7 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { InputSpec, Plugin, SourceRef } from '../../src/engine/plugin.ts';
+import { patchMetrics } from './metrics.ts';
 import { loadSampleBatches, tensorSourceFor } from '../../src/data/model-batches.ts';
 import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
 import { channelAbsMax, withActivationOutputs } from '../../src/quant/activation-runner.ts';
@@ -69,23 +70,7 @@ const patch: Plugin<PatchOptions> = {
     return specs;
   },
   outputs: { model: { kind: 'onnx-model', path: 'model.onnx' } },
-  metrics: {
-    rules: { type: 'object', description: 'Each rule (and smoothquant): "applied: …" or "not applied: why".' },
-    changes: { unit: 'count', better: 'none', description: 'Graph edits made by all rules together.' },
-    smoothquant: {
-      type: 'object',
-      optional: true,
-      description: 'SmoothQuant: α, samples, LayerNorms and weights rescaled, and each LayerNorm output\'s channel spread before and after.',
-      fields: {
-        alpha: { unit: 'number', better: 'none', description: 'The migration strength α.' },
-        samples: { unit: 'count', better: 'none', description: 'Samples the activation maxima came from.' },
-        layerNorms: { unit: 'count', better: 'none', description: 'LayerNorms whose γ/β were divided by the smoothing scales.' },
-        weights: { unit: 'count', better: 'none', description: 'Weights multiplied by them.' },
-        restored: { unit: 'count', better: 'none', description: 'Mul nodes inserted where a smoothed output also feeds a non-MatMul consumer.' },
-        channelSpread: { type: 'table', description: 'Per smoothed tensor: the spread of its channels\' maxima before and after.' },
-      },
-    },
-  },
+  metrics: patchMetrics,
   sources(options, recipe) {
     const out: Record<string, SourceRef> = {};
     const file = options.smoothquant ? tensorSourceFor(options.smoothquant.data, options.smoothquant.tensors, recipe, resolve) : undefined;

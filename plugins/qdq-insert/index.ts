@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin } from '../../src/engine/plugin.ts';
+import { qdqInsertMetrics } from './metrics.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
 import { checkExcludePatterns } from '../../src/quant/exclude-patterns.ts';
 import { placeQdqForTensorRT, type QdqMode } from '../../src/quant/place-qdq.ts';
@@ -65,15 +66,7 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
   },
   inputs: { model: { kind: 'onnx-model' } },
   outputs: { model: { kind: 'qdq-model', path: 'model.onnx' } },
-  metrics: {
-    mode: { type: 'text', description: 'The quantization mode (static, weight-only, dynamic).' },
-    quantizedNodes: { unit: 'count', better: 'none', description: 'Nodes that got Q/DQ.' },
-    weightTensors: { unit: 'count', better: 'none', description: 'Weight tensors quantized.' },
-    activationTensors: { unit: 'count', better: 'none', description: 'Activation tensors given a QuantizeLinear/DequantizeLinear pair.' },
-    qdqPairs: { unit: 'count', better: 'none', description: 'Q/DQ pairs inserted (one per consumer of a quantized activation).' },
-    residualAdds: { unit: 'count', better: 'none', description: 'Residual Adds whose inputs were quantized (residualAdd option).' },
-    skipped: { type: 'table', description: 'Nodes of the quantized op types left in float, with the reason (exclude, rule).' },
-  },
+  metrics: qdqInsertMetrics,
   async run(options, inputs, _sources, ctx) {
     const model = await readModelFile(inputs.model!.path); // external data (models over 2 GiB) read in
     const opset = opsetVersion(model);

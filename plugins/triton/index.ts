@@ -15,6 +15,7 @@ import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import type { Artifact, Plugin, StepContext, StepResult } from '../../src/engine/plugin.ts';
+import { tritonMetrics } from './metrics.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
 import { readEngineInfo, type EngineInfo } from '../trtexec/engine-info.ts';
@@ -119,13 +120,7 @@ const plugin: Plugin<TritonOptions> = {
   outputs: {
     repository: { kind: 'triton-repo', path: REPOSITORY, description: 'The model repository: tritonserver --model-repository=<this folder>.' },
   },
-  metrics: {
-    models: { type: 'list', description: 'Model folders written (onnxruntime, TensorRT, the text ensemble).' },
-    configs: { type: 'list', description: 'Their config.pbtxt files.' },
-    maxBatchSize: { unit: 'count', better: 'none', description: 'max_batch_size written to the configs.' },
-    textModel: { type: 'text', description: 'The text-in ensemble model; null when none was written.' },
-    noTextModel: { type: 'text', optional: true, description: 'Why no text model was written.' },
-  },
+  metrics: tritonMetrics,
   // Pure function of the input files and the options.
   cacheable: true,
 

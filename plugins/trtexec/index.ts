@@ -14,7 +14,8 @@ import { randomUUID } from 'node:crypto';
 import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Artifact, MetricsDeclaration, Plugin, StepContext, StepResult } from '../../src/engine/plugin.ts';
+import type { Artifact, Plugin, StepContext, StepResult } from '../../src/engine/plugin.ts';
+import { trtexecMetrics } from './metrics.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import { ENGINE_FILE, LAYER_INFO_FILE, PROFILE_FILE, TIMES_FILE, TIMING_CACHE_FILE, renderCommand, trtexecArgs } from './command.ts';
 import { modelMaxSequence, resolveShapes } from './derive-shapes.ts';
@@ -67,16 +68,6 @@ async function runTrtexec(executable: string, args: string[], command: string, c
   return output;
 }
 
-// The statistics trtexec prints for each timing ("min = 5.38 ms, …, percentile(99%) = 12.9 ms").
-const TIMING_FIELDS: MetricsDeclaration = {
-  min: { unit: 'ms', better: 'lower', description: 'Fastest run.' },
-  max: { unit: 'ms', better: 'lower', description: 'Slowest run.' },
-  mean: { unit: 'ms', better: 'lower', description: 'Mean.' },
-  median: { unit: 'ms', better: 'lower', description: 'Median.' },
-  p90: { unit: 'ms', better: 'lower', optional: true, description: '90th percentile.' },
-  p95: { unit: 'ms', better: 'lower', optional: true, description: '95th percentile.' },
-  p99: { unit: 'ms', better: 'lower', optional: true, description: '99th percentile.' },
-};
 
 const plugin: Plugin<TrtexecOptions> = {
   name: 'trtexec',
@@ -96,25 +87,7 @@ const plugin: Plugin<TrtexecOptions> = {
     profile: { kind: 'file', path: PROFILE_FILE, optional: true, description: 'Per-layer times (--exportProfile, with `exportProfile: true`).' },
     layerInfo: { kind: 'file', path: LAYER_INFO_FILE, optional: true, description: 'Engine layers and their precisions (--exportLayerInfo, with `exportLayerInfo: true`).' },
   },
-  metrics: {
-    command: { type: 'text', description: 'The trtexec command line (the model path as <model.onnx>).' },
-    argv: { type: 'list', description: 'Its arguments.' },
-    shapes: { type: 'object', description: 'The min/opt/max shape profile per input.' },
-    shapeOrigin: { type: 'object', description: 'Where each shape point came from (the recipe, or derived).' },
-    tensorrtVersion: { type: 'text', optional: true, description: 'The TensorRT version trtexec reports.' },
-    throughputQps: { unit: 'qps', better: 'higher', optional: true, description: 'Inferences per second in trtexec\'s timed run.' },
-    latencyMs: { type: 'object', optional: true, description: 'Host latency (enqueue to outputs copied back), in ms: min, max, mean, median and percentiles (p90, p95, p99) as trtexec prints them.', fields: TIMING_FIELDS },
-    enqueueTimeMs: { type: 'object', optional: true, description: 'Enqueue time, in ms: min, max, mean, median and percentiles (p90, p95, p99) as trtexec prints them.', fields: TIMING_FIELDS },
-    h2dLatencyMs: { type: 'object', optional: true, description: 'Host-to-device copy time, in ms: min, max, mean, median and percentiles (p90, p95, p99) as trtexec prints them.', fields: TIMING_FIELDS },
-    gpuComputeMs: { type: 'object', optional: true, description: 'GPU compute time, in ms: min, max, mean, median and percentiles (p90, p95, p99) as trtexec prints them.', fields: TIMING_FIELDS },
-    d2hLatencyMs: { type: 'object', optional: true, description: 'Device-to-host copy time, in ms: min, max, mean, median and percentiles (p90, p95, p99) as trtexec prints them.', fields: TIMING_FIELDS },
-    totalHostWalltimeS: { unit: 's', better: 'none', optional: true, description: 'Wall time of the timed run.' },
-    totalGpuComputeS: { unit: 's', better: 'none', optional: true, description: 'GPU compute time of the timed run.' },
-    engineBuildSeconds: { unit: 's', better: 'lower', optional: true, description: 'Time trtexec took to build the engine.' },
-    device: { type: 'object', optional: true, description: 'The GPU the engine was built on (name, compute capability).' },
-    inferenceShapes: { type: 'object', optional: true, description: 'The shapes the timed run used (the profile\'s opt point by default).' },
-    exported: { type: 'list', optional: true, description: 'Files written by --exportTimes/--exportProfile/--exportLayerInfo.' },
-  },
+  metrics: trtexecMetrics,
   // An engine runs only on the TensorRT version and the GPU model it was built with, and both are in
   // the fingerprint, so a built engine is reused exactly where it can run. (The timings in the
   // metrics are then those of the first build; the bench step measures afresh.)

@@ -265,3 +265,78 @@ describe('PluginRegistry', () => {
     expect(() => registry.register(registry.get('patch')!)).toThrow(/registered twice/);
   });
 });
+
+describe('planRecipe: every problem once (issue 12 §6)', () => {
+  it('a qdq.insert with a bad option is reported at the option, and calibrate is not also told to "add qdq.insert"', () => {
+    const p = plan(PIPELINE.map((l) => (l === '    uses: qdq.insert' ? '    uses: qdq.insert\n    with: { activatons: int8 }' : l)));
+    expect(p.errors.map((e) => e.code)).toEqual(['RECIPE_OPTION']);
+    expect(p.errors[0]!.hint).toBe('did you mean "activations"?');
+  });
+
+  it('a misspelt plugin stands in for the one it most likely means: later steps are wired as they will be', () => {
+    const p = plan(PIPELINE.map((l) => (l === '    uses: qdq.insert' ? '    uses: qdq.insret' : l)));
+    expect(p.errors.map((e) => e.code)).toEqual(['RECIPE_UNKNOWN_PLUGIN']);
+  });
+
+  it('an unknown plugin with no near name silences the missing inputs downstream, and only those', () => {
+    const p = plan(['name: x', 'steps:', '  - uses: hf.load', '  - id: mystery', '    uses: frobnicate-everything', '  - uses: calibrate', '    with: { methd: entropy }']);
+    expect(p.errors.map((e) => e.code)).toEqual(['RECIPE_UNKNOWN_PLUGIN', 'RECIPE_OPTION']);
+  });
+
+  it('option, wiring and gate problems of one recipe come in one answer', () => {
+    const p = plan([...PIPELINE.map((l) => (l === '    uses: calibrate' ? '    uses: calibrate\n    with: { method: entropyy }' : l)), '    inputs: { reference: nowhere.model }', 'gates:', '  bench.agreemnt: ">= 0.99"']);
+    expect(p.errors.map((e) => e.code).sort()).toEqual(['RECIPE_BAD_REFERENCE', 'RECIPE_GATE', 'RECIPE_OPTION']);
+  });
+});
+
+describe('planRecipe: gates against the declared metrics (issue 12 §2)', () => {
+  const withGates = (...gates: string[]) => plan([...PIPELINE, 'gates:', ...gates.map((g) => `  ${g}`)]);
+
+  it('a misspelt metric names the gate at file:line:col and the declared metric it most likely means', () => {
+    const p = withGates('bench.agreement: ">= 0.99"', 'bench.agreemnt: ">= 0.99"');
+    const e = only(p.errors, 'RECIPE_GATE');
+    expect(e.message).toBe('gate "bench.agreemnt": bench has no metric "agreemnt"');
+    expect(e.hint).toBe(
+      'did you mean "bench.agreement"? bench\'s numbers: agreement, fp32Accuracy, int8Accuracy, accuracyDrop, maxAbsError, meanCosine, minCosine, sizeRatio, sizes.…, latency.<row>.…, speedup, speedupInterval.…',
+    );
+    expect(e.location).toEqual({ file: FILE, line: 17, col: 3 });
+  });
+
+  it('a number inside an object metric is gated by its path; the object itself is not a number', () => {
+    expect(withGates('bench.sizes.int8: "< 5000000"', 'bench.speedupInterval.low: "> 1"', 'calibrate.meanClippedRange: "< 0.01"').errors).toEqual([]);
+    const e = only(withGates('bench.sizes: "< 5000000"').errors, 'RECIPE_GATE');
+    expect(e.message).toBe('gate "bench.sizes": sizes is an object, not a number');
+    expect(e.hint).toBe('gate a number inside it: bench.sizes.fp32, bench.sizes.int8');
+    expect(only(withGates('bench.latency: "> 1"').errors, 'RECIPE_GATE').message).toBe('gate "bench.latency": latency is a table, not a number');
+    expect(only(withGates('bench.sizes.int9: "> 1"').errors, 'RECIPE_GATE').hint).toMatch(/^did you mean "bench\.sizes\.int8"\?/);
+  });
+
+  it('a row of a table is gated by its index and a declared field', () => {
+    expect(withGates('bench.latency.0.speedup: ">= 1"', 'bench.latency.2.int8.p99: "< 40"').errors).toEqual([]);
+    expect(only(withGates('bench.latency.0.speedp: ">= 1"').errors, 'RECIPE_GATE').hint).toMatch(/^did you mean "bench\.latency\.0\.speedup"\?/);
+  });
+
+  it('a percentage is taken for a ratio and refused for a metric in another unit', () => {
+    expect(withGates('bench.agreement: ">= 99.5%"').errors).toEqual([]);
+    const e = only(withGates('bench.speedup: ">= 150%"').errors, 'RECIPE_GATE');
+    expect(e.message).toBe('gate "bench.speedup": a percentage compares a ratio, and speedup is in ×');
+  });
+
+  it('keys that depend on the data (an op histogram) are accepted; a command step with its own JSON metrics accepts any name', () => {
+    expect(withGates('save.ops.MatMul: ">= 1"').errors).toEqual([]);
+    const p = plan([
+      'name: x',
+      'steps:',
+      '  - id: score',
+      '    uses: command',
+      '    with: { run: [python, score.py], outputs: { scores: { path: s.json, kind: file } }, metrics: scores }',
+      '  - id: plain',
+      '    uses: command',
+      '    with: { run: [echo, hi] }',
+      'gates:',
+      '  score.f1: ">= 0.9"',
+      '  plain.f1: ">= 0.9"',
+    ]);
+    expect(p.errors.map((e) => e.message)).toEqual(['gate "plain.f1": command has no metric "f1"']);
+  });
+});

@@ -14,6 +14,8 @@ import type { Gate, Recipe, StepSpec } from './recipe.ts';
 import { YamlLocator } from './yaml-positions.ts';
 import { expandMatrix } from './matrix.ts';
 import { looksLikeHubId, resolveHubId } from './hf-cache.ts';
+import { parseGateCondition } from './gate-condition.ts';
+import { didYouMean } from './suggest.ts';
 
 export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: false; errors: Diagnostic[] };
 
@@ -22,7 +24,13 @@ const recipeSchema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<stri
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
 // The file also carries each plugin's options for editors; those are checked per plugin by the
 // planner (with did-you-mean and positions), so only the structure is validated here.
-const validateRecipe = ajv.compile(structuralSchema(recipeSchema));
+const validateRecipe = ajv.compile(withoutGatePattern(structuralSchema(recipeSchema)));
+
+/** A gate's condition is parsed by src/recipe/gate-condition.ts, which says what is wrong with it; the file's pattern is for editors. */
+function withoutGatePattern(schema: Record<string, unknown>): Record<string, unknown> {
+  delete (schema as { properties: { gates: { additionalProperties: Record<string, unknown> } } }).properties.gates.additionalProperties.pattern;
+  return schema;
+}
 
 export function defaultStepId(uses: string): string {
   const base = uses.split('/').pop()!.replace(/^qrun-plugin-/, '');
@@ -119,14 +127,33 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
     ids.set(id, index);
     steps.push({ id, uses: s.uses, options: s.with ?? {}, inputs: s.inputs ?? {}, optional: s.optional ?? false, index, location: { file, ...locator.locate(['steps', index]) } });
   });
-  const gates: Gate[] = Object.entries(data.gates ?? {}).map(([metric, expr]) => {
-    const m = /^\s*(>=|<=|>|<|==)\s*(\S+)\s*$/.exec(expr)!;
-    return { metric, op: m[1] as Gate['op'], value: Number(m[2]), location: { file, ...locator.locate(['gates', metric], { key: true }) } };
-  });
+  // Conditions are parsed strictly (src/recipe/gate-condition.ts); metric names are checked against
+  // the plugins' declarations by the planner (src/engine/metrics.ts).
+  const gates: Gate[] = [];
+  for (const [metric, expr] of Object.entries(data.gates ?? {})) {
+    const location = { file, ...locator.locate(['gates', metric], { key: true }) };
+    const condition = parseGateCondition(expr);
+    if (!condition.ok) {
+      errors.push({
+        code: 'RECIPE_GATE',
+        message: `gates.${metric}: ${JSON.stringify(expr)} is not a condition: ${condition.reason}`,
+        location: { file, ...locator.locate(['gates', metric]) },
+        hint: 'write an operator and a number, e.g. ">= 0.99" (or ">= 99%" for a ratio)',
+      });
+      continue;
+    }
+    gates.push({ metric, op: condition.op, value: condition.value, ...(condition.percent ? { percent: true } : {}), location });
+  }
   for (const g of gates) {
     const stepId = g.metric.split('.')[0]!;
     if (!ids.has(stepId)) {
-      errors.push({ code: 'RECIPE_GATE', message: `gate "${g.metric}" names step "${stepId}", which the recipe does not have`, location: g.location, hint: `steps: ${[...ids.keys()].join(', ')}` });
+      const guess = didYouMean(stepId, ids.keys());
+      errors.push({
+        code: 'RECIPE_GATE',
+        message: `gate "${g.metric}" names step "${stepId}", which the recipe does not have`,
+        location: g.location,
+        hint: `${guess ? `did you mean "${guess}"? ` : ''}steps: ${[...ids.keys()].join(', ')}`,
+      });
     }
   }
   let modelRef: Recipe['model'];

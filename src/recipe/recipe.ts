@@ -1,5 +1,6 @@
 import type { SourceLocation } from '../errors.ts';
 import type { YamlLocator } from './yaml-positions.ts';
+import type { GateOperator } from './gate-condition.ts';
 
 export interface StepSpec {
   id: string;
@@ -13,8 +14,10 @@ export interface StepSpec {
 
 export interface Gate {
   metric: string;
-  op: '>=' | '<=' | '>' | '<' | '==';
+  op: GateOperator;
   value: number;
+  /** Written as a percentage ("99.5%", value 0.995): only a metric whose unit is a ratio takes one. */
+  percent?: boolean;
   location: SourceLocation;
 }
 

@@ -6,6 +6,7 @@ import { relative } from 'node:path';
 import type { StepRecord } from '../engine/executor.ts';
 import type { DeliverablesSection } from '../engine/deliverables-select.ts';
 import type { Gate, Recipe } from '../recipe/recipe.ts';
+import { gateHolds } from '../recipe/gate-condition.ts';
 import { ORT_VERSION } from '../runtime/session.ts';
 import { QRUN_VERSION } from '../version.ts';
 
@@ -79,9 +80,7 @@ export function evaluateGates(gates: Gate[], steps: StepRecord[]): GateResult[] 
     // A gate on a step this invocation did not reach (--until, --only) is not evaluated.
     if (step?.status === 'not-run') return { metric: g.metric, op: g.op, value: g.value, actual: null, pass: true, notEvaluated: true };
     const actual = metricAt(steps, g.metric);
-    const pass =
-      actual !== null &&
-      (g.op === '>=' ? actual >= g.value : g.op === '<=' ? actual <= g.value : g.op === '>' ? actual > g.value : g.op === '<' ? actual < g.value : actual === g.value);
+    const pass = actual !== null && gateHolds(g.op, actual, g.value);
     return { metric: g.metric, op: g.op, value: g.value, actual, pass };
   });
 }

@@ -1,0 +1,13 @@
+// What the calibrate step reports (src/engine/plugin.ts MetricsDeclaration). Plain data, so the reports,
+// the gate check and docs/recipe-reference.md read it without loading the plugin.
+import type { MetricsDeclaration } from '../../src/engine/plugin.ts';
+
+export const calibrateMetrics: MetricsDeclaration = {
+  method: { type: 'text', role: 'calibration-method', description: 'The calibration method (with its percentile); "none" when the model has no activation to calibrate.' },
+  data: { type: 'text', optional: true, description: 'The data set (or tensor file) calibrated on.' },
+  samples: { unit: 'count', better: 'none', role: 'samples', description: 'Calibration samples run through the FP32 model.' },
+  batches: { unit: 'count', better: 'none', optional: true, description: 'Batches those samples ran in.' },
+  tensors: { unit: 'count', better: 'none', description: 'Activation tensors given a scale.' },
+  meanClippedRange: { unit: 'ratio', better: 'lower', optional: true, description: 'Mean share of each tensor’s observed |max| beyond its threshold (values there saturate).' },
+  peakRssDeltaMiB: { unit: 'MiB', better: 'lower', optional: true, description: 'Growth of the process’s resident memory during calibration.' },
+};
