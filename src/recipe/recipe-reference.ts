@@ -101,7 +101,7 @@ function within(parent: unknown, key: string): unknown {
   return holder && typeof holder === 'object' ? (holder as Json)[key] : undefined;
 }
 
-function optionRows(schema: Json, prefix = '', parent?: { example?: unknown; default?: unknown }): OptionRow[] {
+function optionRows(schema: Json, prefix = '', parent?: { example?: unknown; default?: unknown; list?: boolean }): OptionRow[] {
   const props = schema.properties as Record<string, Json> | undefined;
   if (!props) return [];
   const required = new Set((schema.required as string[] | undefined) ?? []);
@@ -110,7 +110,8 @@ function optionRows(schema: Json, prefix = '', parent?: { example?: unknown; def
     const path = prefix + key;
     const own = Array.isArray(s.examples) && s.examples.length ? { value: s.examples[0] } : undefined;
     const fromParent = parent ? within(parent.example, key) ?? within(parent.default, key) : undefined;
-    const dflt = 'default' in s ? s.default : parent ? within(parent.default, key) : undefined;
+    // A field of a list's items has no default of its own: the list's default is one example of them.
+    const dflt = 'default' in s ? s.default : parent && !parent.list ? within(parent.default, key) : undefined;
     // An example: the schema's own, else what the parent's example shows for this key, else a
     // default that says something (not an empty list or object, which shows nothing to copy).
     const informative = (v: unknown) => v !== undefined && !(Array.isArray(v) && !v.length) && !(v && typeof v === 'object' && !Object.keys(v).length);
@@ -125,7 +126,7 @@ function optionRows(schema: Json, prefix = '', parent?: { example?: unknown; def
     const context = { example, default: dflt };
     rows.push(...optionRows(s, `${path}.`, context));
     const items = s.items as Json | undefined;
-    if (items?.properties) rows.push(...optionRows(items, `${path}[].`, context));
+    if (items?.properties) rows.push(...optionRows(items, `${path}[].`, { ...context, list: true }));
     for (const branch of (s.anyOf as Json[] | undefined) ?? []) if (branch.properties) rows.push(...optionRows(branch, `${path}.`, context));
     const extra = s.additionalProperties;
     if (extra && typeof extra === 'object' && (extra as Json).properties) {
@@ -146,7 +147,8 @@ function metricRows(declared: Record<string, DeclaredMetric>, prefix = ''): Metr
       optional: m.optional ?? false,
       description: m.description,
     };
-    return [row, ...(m.fields ? metricRows(m.fields, `${path}.`) : [])];
+    // A table's fields are per row, named in a gate by the row's index (bench.latency.0.speedup).
+    return [row, ...(m.fields ? metricRows(m.fields, m.type === 'table' ? `${path}.<i>.` : `${path}.`) : [])];
   });
 }
 
