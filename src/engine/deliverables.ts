@@ -345,7 +345,9 @@ export class Delivery {
     try {
       for (const name of REPORT_FILES) {
         const from = join(runDir, name);
-        if (!existsSync(from)) continue; // refused by the disk: that error is reported with the run's
+        // Absent: the disk refused it (that error is reported with the run's). Not a regular file
+        // (a test's link to /dev/full): nothing to copy.
+        if (!(await stat(from).catch(() => undefined))?.isFile()) continue;
         current = join(s.stage, name);
         await placeFile(from, current, 'copy');
         const d = await digestPath(current);
@@ -390,7 +392,8 @@ export class Delivery {
     const where = fromCwd(this.target.dir);
     if (s.kind === 'done' || s.kind === 'staged') {
       const m = s.manifest;
-      const listed = [...s.items.map((i) => i.path), 'report.json/.md/.html', MANIFEST_FILE].join(', ');
+      const reports = s.kind === 'done' ? m.files.filter((f) => f.from === 'report').map((f) => f.path) : [...REPORT_FILES];
+      const listed = [...s.items.map((i) => i.path), reports.length === REPORT_FILES.length ? 'report.json/.md/.html' : reports.join(', '), MANIFEST_FILE].filter(Boolean).join(', ');
       const verdict =
         m.run.status === 'gates-failed'
           ? ' — from a run whose gates FAILED: for debugging, not for shipping'

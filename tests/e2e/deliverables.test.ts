@@ -6,7 +6,7 @@
 // folder per variant; a full disk is DISK_FULL with the previous set intact; a folder holding the
 // user's files is refused before anything runs; `outputs:` mistakes are found by `qrun validate`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CacheStore } from '../../src/cache/store.ts';
@@ -35,6 +35,8 @@ async function expectManifestTrue(dir: string): Promise<DeliverablesManifest> {
   const m = manifestOf(dir);
   expect(listFiles(dir)).toEqual([...m.files.map((f) => f.path), 'manifest.json'].sort());
   for (const f of m.files) {
+    // A regular file of its own, never a link into the cache that gc could break.
+    expect(lstatSync(join(dir, f.path)).isFile()).toBe(true);
     expect({ path: f.path, sha256: await sha256File(join(dir, f.path)), size: statSync(join(dir, f.path)).size }).toEqual({ path: f.path, sha256: f.sha256, size: f.size });
   }
   return m;
