@@ -131,6 +131,17 @@ describe('parseRecipe: malformed YAML', () => {
   });
 });
 
+describe('parseRecipe: a file that is not a recipe', () => {
+  it('a Markdown file passed as the recipe gives its first 5 YAML errors and says how many more, asking whether it is a recipe', () => {
+    const markdown = Array.from({ length: 40 }, (_, i) => `- item ${i}: with "quotes" and: colons: everywhere\n  : stray`).join('\n');
+    const errors = errorsOf(parseRecipe(markdown, '/work/README.md'));
+    expect(errors).toHaveLength(5);
+    expect(errors.every((e) => e.code === 'RECIPE_YAML')).toBe(true);
+    expect(errors[4]!.hint).toMatch(/^\d+ more YAML error\(s\) follow; is README\.md a qrun recipe/);
+    expect(errors[0]!.hint).toBe('check indentation and quoting around this line');
+  });
+});
+
 describe('parseRecipe: schema errors', () => {
   it('an unknown top-level key gets a did-you-mean and points at the key', () => {
     const errors = errorsOf(parseRecipe('name: x\nstpes:\n  - uses: hf.load\n', FILE));

@@ -1,7 +1,7 @@
 // YAML (with positions) → JSON Schema → a normalised Recipe. Returns diagnostics instead of throwing,
 // so `qrun validate` can list every problem at once.
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
@@ -16,6 +16,9 @@ import { expandMatrix } from './matrix.ts';
 import { looksLikeHubId, resolveHubId } from './hf-cache.ts';
 import { parseGateCondition } from './gate-condition.ts';
 import { didYouMean } from './suggest.ts';
+
+/** YAML errors shown for one file; the rest are counted. */
+const MAX_YAML_ERRORS = 5;
 
 export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: false; errors: Diagnostic[] };
 
@@ -63,15 +66,22 @@ export function parseRecipe(text: string, file: string): Result<Recipe> {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const locator = new YamlLocator(doc, lines);
   if (doc.errors.length) {
+    // A file that is not YAML at all (a README passed by mistake) gives one error per line: the first
+    // few say where it goes wrong, the rest would only bury the hint.
+    const shown = doc.errors.slice(0, MAX_YAML_ERRORS);
+    const more = doc.errors.length - shown.length;
     return {
       ok: false,
-      errors: doc.errors.map((e) => {
+      errors: shown.map((e, i) => {
         const p = e.linePos?.[0];
         return {
           code: 'RECIPE_YAML',
           message: `invalid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
           location: { file, line: p?.line, col: p?.col },
-          hint: 'check indentation and quoting around this line',
+          hint:
+            more > 0 && i === shown.length - 1
+              ? `${more} more YAML error(s) follow; is ${basename(file)} a qrun recipe (version, name, model, steps)?`
+              : 'check indentation and quoting around this line',
         };
       }),
     };
