@@ -256,7 +256,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
     }
 
     // Staged while the run still holds its cache entries (gc keeps them); swapped in after the reports.
-    const delivery = await Delivery.prepare({ recipe, steps, records, report, options: flags });
+    const delivery = await Delivery.prepare({ recipe, steps, records, report, options: flags, onWait: (line) => io.err(line) });
 
     // The end goes to the journal before the reports: it is one short line, and once it is there
     // the next run cannot take this one for an interrupted run, whatever happens to the reports.

@@ -29,7 +29,7 @@ import { constants, existsSync } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { errors, QrunError } from '../errors.ts';
-import { acquireLock, type HeldLock } from '../cache/lock.ts';
+import { acquireLock, describeHolder, type HeldLock } from '../cache/lock.ts';
 import type { OutMode, Recipe } from '../recipe/recipe.ts';
 import type { Report } from '../report/build-report.ts';
 import { externalDataLocations } from '../runtime/model-file.ts';
@@ -224,7 +224,8 @@ export class Delivery {
     private state: State,
   ) {}
 
-  static async prepare(args: { recipe: Recipe; steps: ResolvedStep[]; records: StepRecord[]; report: Report; options?: DeliverablesOptions }): Promise<Delivery> {
+  /** `onWait`: told when another run holds the folder's lock (it is delivering there now). */
+  static async prepare(args: { recipe: Recipe; steps: ResolvedStep[]; records: StepRecord[]; report: Report; options?: DeliverablesOptions; onWait?: (line: string) => void }): Promise<Delivery> {
     const { recipe, records, report } = args;
     const target = deliverablesTarget(recipe, args.options);
     const previous = await readManifest(target.dir);
@@ -245,7 +246,8 @@ export class Delivery {
     let stage: string | undefined;
     try {
       await mkdir(dirname(target.dir), { recursive: true });
-      lock = await acquireLock(lockFileOf(target.dir));
+      const lockFile = lockFileOf(target.dir);
+      lock = await acquireLock(lockFile, (holder) => args.onWait?.(`waiting for ${lockFile} held by ${describeHolder(holder)}`));
       // Under the lock nobody else is staging here: whatever stage or old folder is left was a killed run's.
       for (const name of await readdir(dirname(target.dir))) if (isOurTemp(target.dir, name)) await rm(join(dirname(target.dir), name), { recursive: true, force: true });
       stage = join(dirname(target.dir), `.${basename(target.dir)}.tmp-${report.run.id}`);
