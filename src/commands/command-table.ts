@@ -50,6 +50,8 @@ export const COMMANDS: CommandSpec<Output>[] = [
       ci: { type: 'boolean', help: 'plain progress and junit.xml in the run folder (automatic when CI=true)' },
       junit: { type: 'string', value: 'FILE', help: 'write JUnit XML (steps, gates, baseline) to FILE' },
       baseline: { type: 'string', value: 'FILE', help: 'compare with an earlier report.json; a regression exits 3' },
+      out: { type: 'string', value: 'DIR', help: 'the deliverables folder (default: out/<recipe name>/ beside the recipe, or the recipe\'s out:)' },
+      'out-mode': { type: 'string', value: 'copy|link', help: 'copy the deliverables (default; copy-on-write where supported) or hard-link them to the cache (no space; editing one edits the cache entry)' },
     },
     examples: ['qrun recipes/bert-int8.yaml', 'qrun recipes/bert-int8.yaml --from calibrate', 'qrun recipes/bert-int8.yaml --ci --baseline main/report.json'],
     async run([recipe], o, io) {
@@ -57,7 +59,9 @@ export const COMMANDS: CommandSpec<Output>[] = [
       if (o['dry-run']) return (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force }, io);
       const ci = (o.ci as boolean | undefined) ?? process.env.CI === 'true';
       const plain = (o.plain as boolean | undefined) ?? (ci || !process.stdout.isTTY);
-      const flags = { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only), plain, ci, junit: str(o.junit), baseline: str(o.baseline) };
+      const outMode = str(o['out-mode']);
+      if (outMode !== undefined && outMode !== 'copy' && outMode !== 'link') throw errors.usage(`--out-mode must be copy or link, got ${outMode}`, 'qrun run --help says what each does');
+      const flags = { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only), plain, ci, junit: str(o.junit), baseline: str(o.baseline), out: str(o.out), outMode: outMode as 'copy' | 'link' | undefined };
       return (await (await import('./run.ts')).runCommand(recipe!, flags, io)).exitCode;
     },
   },
