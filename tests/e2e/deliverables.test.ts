@@ -176,7 +176,11 @@ describe('when the deliverables are (not) replaced', () => {
     expect(lastLine(r.stdout)).toMatch(new RegExp(`^deliverables in \\S*out/counter/ are from run ${first.run.id} \\(passed\\), not updated: the run failed$`));
     expect(readFileSync(join(out, 'manifest.json'), 'utf8')).toBe(bytes);
     expect(readFileSync(join(out, 'out.txt'), 'utf8')).toBe('two');
-    expect(latestReport(join(dir, '.qrun')).report.deliverables).toMatchObject({ updated: false, reason: 'the run failed', fromRun: { id: first.run.id } });
+    const { report, dir: runDir } = latestReport(join(dir, '.qrun'));
+    expect(report.deliverables).toMatchObject({ dir: 'out/counter', updated: false, reason: 'the run failed', fromRun: { id: first.run.id } });
+    const said = `still holds the deliverables of run ${first.run.id} (passed); this run did not replace them: the run failed.`;
+    expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain(`## Deliverables: not updated\n\n\`out/counter/\` ${said.replace(first.run.id, `\`${first.run.id}\``)}`);
+    expect(readFileSync(join(runDir, 'report.html'), 'utf8').replace(/<[^>]*>/g, '')).toContain(`out/counter/ ${said}`);
     await expectManifestTrue(out);
   });
 
