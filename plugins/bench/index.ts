@@ -15,11 +15,12 @@ import { selectLogitsOutput } from '../../src/runtime/logits-output.ts';
 import { readModel } from '../../src/onnx/model-io.ts';
 import { classBreakdown, classRows, compareLogits, type ClassBreakdown } from '../../src/quant/agreement.ts';
 import { encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
-import { loadSampleBatches, rowsOf, tensorSourceFor, type SampleBatches } from '../../src/data/model-batches.ts';
+import { fixedInputDims, loadSampleBatches, rowsOf, tensorSourceFor, type SampleBatches } from '../../src/data/model-batches.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { formatWithInterval } from '../../src/stats/noise.ts';
 import { latencyRow, overallSpeedup, timeInterleavedBlocks, type LatencyRow } from './latency.ts';
+import { fitShapes, mergeFixedDims } from './shapes.ts';
 
 export interface BenchOptions {
   data: string;
@@ -82,7 +83,9 @@ function rowsFor(samples: { ids: number[] }[], batch: number, sequence: number):
 
 const bench: Plugin<BenchOptions> = {
   name: 'bench',
-  version: '1.1.0', // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts)
+  // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts).
+  // 1.2: per-class accuracy and confusion matrices; a model with fixed input dims timed and fed at them.
+  version: '1.2.0',
   description: 'Accuracy and latency of the INT8 model against FP32 with onnxruntime-node (CPU)',
   optionsSchema: {
     type: 'object',
@@ -156,6 +159,9 @@ const bench: Plugin<BenchOptions> = {
     const refOut = logitsOutput.name;
     const candOut = selectLogitsOutput(candModel, classes?.count, refOut, 'the INT8 model').name;
     ctx.emit({ type: 'log', level: 'info', message: `logits: output "${refOut}" (${logitsOutput.reason})` });
+    // A model exported with fixed input dims is timed at its own dims (onnxruntime refuses others).
+    const fitted = fitShapes(options.shapes, mergeFixedDims(fixedInputDims(refModel), fixedInputDims(candModel)));
+    if (fitted.warning) ctx.emit({ type: 'log', level: 'warn', message: `bench: ${fitted.warning}` });
     const settings = { intraOpThreads: options.threads, optimization: 'all' as const };
     const fp32 = await createSession(inputs.reference!.path, settings);
     const int8 = await createSession(inputs.candidate!.path, settings);
@@ -165,6 +171,7 @@ const bench: Plugin<BenchOptions> = {
     const spec = { name: options.data, tensorFile: sources.tensors, datasetsDir: inputs.datasets?.path, batchSize: options.batchSize, limit: options.samples };
     const refData = await loadSampleBatches(refModel, spec);
     const candData = await loadSampleBatches(candModel, spec);
+    for (const note of refData.notes ?? []) ctx.emit({ type: 'log', ...note });
     const refLogits: Float32Array[] = new Array(refData.samples);
     const candLogits: Float32Array[] = new Array(refData.samples);
     for (let b = 0; b < refData.batches.length; b++) {
@@ -178,7 +185,7 @@ const bench: Plugin<BenchOptions> = {
         refLogits[i] = rr[k]!;
         candLogits[i] = cr[k]!;
       });
-      ctx.emit({ type: 'progress', message: `accuracy: batch ${b + 1}/${refData.batches.length}`, done: b + 1, total: refData.batches.length });
+      ctx.emit({ type: 'progress', message: `accuracy: batch ${b + 1}/${refData.batches.length}`, done: b + 1, total: refData.batches.length, phase: `accuracy, ${refData.samples} samples in ${refData.batches.length} batches` });
     }
     const labelFile = refData.labelFile ?? sources.labels ?? `data set "${options.data}"`;
     const labels = labelsForScoring(refData, classes, { output: refOut, width: refLogits[0]?.length ?? 0 }, labelFile);
@@ -197,13 +204,17 @@ const bench: Plugin<BenchOptions> = {
 
     // Latency and its noise per shape: interleaved pairs in blocks (plugins/bench/latency.ts).
     const latency: LatencyRow[] = [];
-    for (const shape of options.shapes) {
+    for (const [k, shape] of fitted.shapes.entries()) {
       const feeds = { fp32: shapeFeeds(refModel, refData, shape.batch, shape.sequence), int8: shapeFeeds(candModel, candData, shape.batch, shape.sequence) };
       const sessions = { fp32, int8 };
-      const blocks = await timeInterleavedBlocks((m) => sessions[m].run(feeds[m]), { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, signal: ctx.signal });
+      // The phase is the shape, so the terminal says which one is being timed while it is.
+      const phase = `latency ${shape.batch}×${shape.sequence} (shape ${k + 1}/${fitted.shapes.length})`;
+      const onBlock = (done: number, total: number) =>
+        ctx.emit({ type: 'progress', message: done === 0 ? `${phase}: ${options.warmup} warm-up pairs` : `${phase}: block ${done}/${total}`, done, total, phase });
+      const blocks = await timeInterleavedBlocks((m) => sessions[m].run(feeds[m]), { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, signal: ctx.signal, onBlock });
       const row = latencyRow(shape, blocks);
       latency.push(row);
-      ctx.emit({ type: 'progress', message: `latency ${shape.batch}×${shape.sequence}: INT8/FP32 ${formatWithInterval({ value: row.ratio, interval: row.ratioInterval })}` });
+      ctx.emit({ type: 'progress', message: `${phase}: INT8/FP32 ${formatWithInterval({ value: row.ratio, interval: row.ratioInterval })}`, phase });
     }
     await fp32.release();
     await int8.release();

@@ -26,6 +26,8 @@ export interface TimingPlan {
   iterations: number;
   blocks: number;
   signal?: AbortSignal;
+  /** Called after the warm-up (done 0) and after each timed block: progress for the terminal. */
+  onBlock?: (done: number, total: number) => void;
 }
 
 /** Block sizes: `iterations` pairs split into min(blocks, iterations) blocks differing by at most one. */
@@ -50,8 +52,10 @@ export async function timeInterleavedBlocks(run: (model: Model) => Promise<unkno
     await run('int8');
   }
   const blocks: { fp32: number[]; int8: number[] }[] = [];
+  const sizes = blockSizes(plan.iterations, plan.blocks);
+  plan.onBlock?.(0, sizes.length);
   let pair = 0;
-  for (const size of blockSizes(plan.iterations, plan.blocks)) {
+  for (const size of sizes) {
     const block = { fp32: [] as number[], int8: [] as number[] };
     for (let i = 0; i < size; i++, pair++) {
       if (plan.signal?.aborted) throw new Error('interrupted');
@@ -59,6 +63,7 @@ export async function timeInterleavedBlocks(run: (model: Model) => Promise<unkno
       for (const m of order) block[m].push(await time(m));
     }
     blocks.push(block);
+    plan.onBlock?.(blocks.length, sizes.length);
   }
   return blocks;
 }

@@ -20,6 +20,7 @@ import { applyActivationScales, findActivationSlots } from '../../src/quant/acti
 import { loadablePath, readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
+import { fractionBeyond } from './saturation.ts';
 
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
 
@@ -132,6 +133,8 @@ const calibrate: Plugin<CalibrateOptions> = {
       limit: options.samples,
     });
     floatBytes = undefined;
+    // Padding or cutting to a model's fixed sequence length, a fixed batch size: said once.
+    for (const note of data.notes ?? []) ctx.emit({ type: 'log', ...note });
     if (data.samples === 0) {
       await session.release();
       throw errors.dataEmpty(options.tensors ?? options.data);
@@ -142,7 +145,7 @@ const calibrate: Plugin<CalibrateOptions> = {
         signal: ctx.signal,
         onBatch: (done, total) => {
           meter.sample();
-          ctx.emit({ type: 'progress', message: `${pass}: batch ${done}/${total}`, done, total });
+          ctx.emit({ type: 'progress', message: `${pass}: batch ${done}/${total}`, done, total, phase: `${pass}, ${data.samples} samples in ${total} batches` });
         },
       });
 
@@ -155,19 +158,22 @@ const calibrate: Plugin<CalibrateOptions> = {
       hists?.[k]!.add(d, absMax);
     });
     let thresholds = ranges.map((r) => r.absMax);
-    const extra: Record<string, unknown>[] = slots.map(() => ({}));
+    // minmax keeps every value in range: nothing saturates. The histogram methods say how much does.
+    const extra: Record<string, unknown>[] = slots.map(() => ({ saturated: 0 }));
     if (hists) {
       thresholds = hists.map((g, k) => {
         const h = g.toHistogram();
-        if (options.method === 'percentile') return h.percentile(options.percentile);
+        const chosen = (threshold: number, more: Record<string, unknown> = {}) => {
+          extra[k] = { saturated: fractionBeyond(h, threshold), ...more };
+          return threshold;
+        };
+        if (options.method === 'percentile') return chosen(h.percentile(options.percentile));
         if (options.method === 'entropy') {
           const e = calibrateEntropy(h);
-          extra[k] = { divergence: e.divergence };
-          return e.threshold;
+          return chosen(e.threshold, { divergence: e.divergence });
         }
         const m = calibrateMse(h);
-        extra[k] = { mse: m.error, minmaxMse: m.minmaxError };
-        return m.threshold;
+        return chosen(m.threshold, { mse: m.error, minmaxMse: m.minmaxError });
       });
     }
     await session.release();

@@ -118,6 +118,7 @@ const sensitivity: Plugin<SensitivityOptions> = {
 
     const data = await loadSampleBatches(fp32, { name: options.data, tensorFile: sources.tensors, datasetsDir: inputs.datasets?.path, batchSize: options.batchSize, limit: options.samples, pad: true });
     if (data.samples === 0) throw errors.dataEmpty(options.tensors ?? options.data);
+    for (const note of data.notes ?? []) ctx.emit({ type: 'log', ...note });
     const batches: PreparedBatch[] = data.batches.map((b) => ({ indices: b.indices, feeds: b.feeds() }));
 
     ctx.emit({ type: 'progress', message: 'FP32 and full INT8 logits' });
@@ -140,7 +141,7 @@ const sensitivity: Plugin<SensitivityOptions> = {
     const layerNodes = options.perLayer === 'always' || needFallback ? nodes : [];
     for (const [k, n] of layerNodes.entries()) {
       if (ctx.signal.aborted) throw new Error('interrupted');
-      ctx.emit({ type: 'progress', message: `only ${n.name} quantized`, done: k + 1, total: layerNodes.length });
+      ctx.emit({ type: 'progress', message: `only ${n.name} quantized`, done: k + 1, total: layerNodes.length, phase: `each of ${layerNodes.length} layers quantized alone` });
       const variant = encodeModel(keepOnlyQuantized(qdq, new Set([n.name]), fp32, source));
       rows.push({ node: n.name, op: n.opType, ...measure(reference, await logitsOf(variant, batches, data.samples, output), labels) });
     }
@@ -159,7 +160,7 @@ const sensitivity: Plugin<SensitivityOptions> = {
         async (count) => {
           const keep = new Set(all);
           for (const r of rows.slice(0, count)) keep.delete(r.node);
-          ctx.emit({ type: 'progress', message: `fallback: ${count} node(s) in float` });
+          ctx.emit({ type: 'progress', message: `fallback: ${count} node(s) in float`, phase: 'fallback search' });
           const bytes = encodeModel(keepOnlyQuantized(qdq, keep, fp32, source));
           const m = measure(reference, await logitsOf(bytes, batches, data.samples, output), labels);
           results.set(count, { m, bytes });

@@ -1,9 +1,11 @@
 // Batches of model feeds from a data set, whatever its form: token ids from hf.load (text) or tensors
 // from a .npy/.npz/.jsonl file (src/data/tensor-dataset.ts). calibrate, sensitivity and smoothing
 // iterate these; a batch holds samples of one shape only (no padding, so statistics are exact).
+// A model whose graph fixes its input dims (exported with batch 1 and sequence 128, say) gets
+// batches of exactly those dims: see fixedInputDims.
 import ort from 'onnxruntime-node';
 import { errors } from '../errors.ts';
-import { DataType, type ModelProto } from '../onnx/types.ts';
+import { DataType, toNumber, type ModelProto } from '../onnx/types.ts';
 import { batchesByLength, encoderFeeds, graphInputs } from '../runtime/feeds.ts';
 import type { RawLabel } from './labels.ts';
 import { readTokenizedDataset, type TokenizedDataset } from './tokenized-dataset.ts';
@@ -25,6 +27,43 @@ export interface SampleBatches {
   /** The file the labels were read from, when the batches read it (tensor data). */
   labelFile?: string;
   batches: ModelBatch[];
+  /** What fitting the data to the model's fixed input dims did (padding, batch size; cutting samples is a warning), for the step to log. */
+  notes?: { level: 'info' | 'warn'; message: string }[];
+}
+
+/**
+ * The input dims a model's graph fixes: a number where every input that gives the axis a size gives
+ * it this one (dim_value), undefined where the axis is free (dim_param, or no shape). onnxruntime
+ * refuses any other size ("Got invalid dimensions"). `sequence` is axis 1 of rank-2 inputs (token ids).
+ */
+export interface FixedInputDims {
+  batch?: number;
+  sequence?: number;
+  /** Each input's dims as the graph writes them, for messages: input_ids [1, 128]. */
+  described: string;
+}
+
+export function fixedInputDims(model: ModelProto): FixedInputDims {
+  const inits = new Set(model.graph.initializer.map((t) => t.name ?? ''));
+  const inputs = model.graph.input.filter((i) => !inits.has(i.name));
+  const dimsOf = (i: (typeof inputs)[number]) =>
+    (i.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Object.hasOwn(d, 'dimValue') && d.dimValue !== undefined && d.dimValue !== null && toNumber(d.dimValue) > 0 ? toNumber(d.dimValue) : '?'));
+  const axis = (k: number, rank?: number) => {
+    const sizes = new Set(inputs.map(dimsOf).filter((d) => rank === undefined || d.length === rank).map((d) => d[k]).filter((v): v is number => typeof v === 'number'));
+    if (sizes.size > 1) throw errors.usage(`the model's inputs disagree on the size of axis ${k}: ${inputs.map((i) => `${i.name} [${dimsOf(i).join(', ')}]`).join(', ')}`, 'export the model again with one size (or a free dim) per axis');
+    return [...sizes][0];
+  };
+  return { batch: axis(0), sequence: axis(1, 2), described: inputs.map((i) => `${i.name} [${dimsOf(i).join(', ')}]`).join(', ') };
+}
+
+/**
+ * `indices` filled up to `size` rows by repeating them: the rows a fixed-batch model must be fed.
+ * The batch's `indices` still list each sample once, so readers of the outputs ignore the copies;
+ * calibration sees them twice, which moves no min/max and weighs a histogram by at most one batch.
+ */
+function fillRows(indices: number[], size: number | undefined): number[] {
+  if (size === undefined || indices.length >= size) return indices;
+  return Array.from({ length: size }, (_, k) => indices[k % indices.length]!);
 }
 
 export interface ModelInputInfo {
@@ -49,12 +88,26 @@ export function modelInputs(model: ModelProto): ModelInputInfo[] {
 export function tokenizedBatches(model: ModelProto, dataset: TokenizedDataset, maxBatch: number, limit = 0, pad = false): SampleBatches {
   const samples = limit > 0 ? dataset.samples.slice(0, limit) : dataset.samples;
   const infos = graphInputs(model.graph.input, new Set(model.graph.initializer.map((t) => t.name ?? '')));
-  const groups = pad ? paddedBatches(samples.map((s) => s.ids.length), maxBatch) : batchesByLength(samples.map((s) => s.ids.length), maxBatch);
+  // A fixed sequence length: every sample is padded (attention mask 0) or cut to it, as the model
+  // will be fed when deployed, so all samples have one length and unpadded batching needs no change.
+  const fixed = fixedInputDims(model);
+  const L = fixed.sequence;
+  const ids = (i: number) => (L === undefined ? samples[i]!.ids : samples[i]!.ids.slice(0, L));
+  const batchSize = fixed.batch ?? maxBatch;
+  const lengths = samples.map((s) => (L === undefined ? s.ids.length : L));
+  const groups = pad ? paddedBatches(lengths, batchSize) : batchesByLength(lengths, batchSize);
   const batches = groups.map((indices) => ({
     indices,
-    feeds: () => encoderFeeds(infos, indices.map((i) => samples[i]!.ids), dataset.padId),
+    feeds: () => encoderFeeds(infos, fillRows(indices, fixed.batch).map(ids), dataset.padId, L),
   }));
-  return { samples: samples.length, labels: samples.map((s) => s.label), labelLines: samples.map((s) => s.line), batches };
+  const notes: NonNullable<SampleBatches['notes']> = [];
+  if (L !== undefined) {
+    const cut = samples.filter((s) => s.ids.length > L).length;
+    const message = `the model's inputs fix the sequence at ${L} tokens (${fixed.described}): samples are padded to ${L}${cut ? `, and ${cut} of ${samples.length} longer ones cut to ${L}` : ''}`;
+    notes.push({ level: cut ? 'warn' : 'info', message });
+  }
+  if (fixed.batch !== undefined && fixed.batch !== maxBatch) notes.push({ level: 'info', message: `the model's inputs fix the batch at ${fixed.batch} (${fixed.described}): batches of ${fixed.batch} instead of ${maxBatch}` });
+  return { samples: samples.length, labels: samples.map((s) => s.label), labelLines: samples.map((s) => s.line), batches, ...(notes.length ? { notes } : {}) };
 }
 
 function paddedBatches(lengths: number[], maxBatch: number): number[][] {
@@ -124,29 +177,34 @@ export function tensorBatches(model: ModelProto, dataset: TensorDataset, maxBatc
     else groups.set(s.key, [i]);
   });
   const batches: ModelBatch[] = [];
+  // A fixed batch dim: batches of exactly that many rows (the other dims are the data's own).
+  const fixedBatch = fixedInputDims(model).batch;
+  const batchSize = fixedBatch ?? maxBatch;
   for (const members of groups.values()) {
-    for (let at = 0; at < members.length; at += maxBatch) {
-      const indices = members.slice(at, at + maxBatch);
+    for (let at = 0; at < members.length; at += batchSize) {
+      const indices = members.slice(at, at + batchSize);
       batches.push({
         indices,
         feeds: () => {
           const feeds: Record<string, ort.Tensor> = {};
+          const rows = fillRows(indices, fixedBatch);
           for (const input of inputs) {
-            const parts = indices.map((i) => {
+            const parts = rows.map((i) => {
               const s = used[i]!;
               const t = records[s.record]![input.name]!;
               return s.row < 0 ? { t, dims: t.dims, offset: 0 } : sliceRow(t, s.row);
             });
             const sampleDims = parts[0]!.dims;
             const size = sampleDims.reduce((a, b) => a * b, 1);
-            feeds[input.name] = stackToOrt(input, parts.map((p) => ({ data: p.t.data, offset: p.offset })), size, [indices.length, ...sampleDims]);
+            feeds[input.name] = stackToOrt(input, parts.map((p) => ({ data: p.t.data, offset: p.offset })), size, [rows.length, ...sampleDims]);
           }
           return feeds;
         },
       });
     }
   }
-  return { samples: used.length, labels: usedLabels, labelLines: labelLines.slice(0, used.length), labelFile: dataset.file, batches };
+  const notes = fixedBatch !== undefined && fixedBatch !== maxBatch ? [{ level: 'info' as const, message: `the model's inputs fix the batch at ${fixedBatch}: batches of ${fixedBatch} instead of ${maxBatch}` }] : [];
+  return { samples: used.length, labels: usedLabels, labelLines: labelLines.slice(0, used.length), labelFile: dataset.file, batches, ...(notes.length ? { notes } : {}) };
 }
 
 function sliceRow(t: HostTensor, row: number): { t: HostTensor; dims: number[]; offset: number } {

@@ -46,7 +46,12 @@ export interface OutputSpec {
 }
 
 export type StepEvent =
-  | { type: 'progress'; message: string; done?: number; total?: number }
+  /**
+   * `phase`: the stage of a long step this belongs to ("latency 1×32 (shape 1/3)", "min/max pass,
+   * 47 batches"); the terminal shows every message as it comes, plain and CI logs print one line
+   * per phase (a progress without a phase is a phase of its own).
+   */
+  | { type: 'progress'; message: string; done?: number; total?: number; phase?: string }
   | { type: 'log'; level: 'info' | 'warn'; message: string };
 
 export interface StepContext {

@@ -40,11 +40,12 @@ function tensorOf(elemType: number, data: number[], dims: number[]): ort.Tensor 
 }
 
 /**
- * Builds feeds for rows of token ids, right-padded with padId to the longest row (mask 0 there).
+ * Builds feeds for rows of token ids, right-padded with padId to the longest row (mask 0 there), or
+ * to `sequence` (a model with a fixed sequence length; rows must not be longer).
  */
-export function encoderFeeds(inputs: GraphInputInfo[], rows: number[][], padId: number): Record<string, ort.Tensor> {
+export function encoderFeeds(inputs: GraphInputInfo[], rows: number[][], padId: number, sequence?: number): Record<string, ort.Tensor> {
   const batch = rows.length;
-  const seq = Math.max(...rows.map((r) => r.length));
+  const seq = sequence ?? Math.max(...rows.map((r) => r.length));
   const ids: number[] = [];
   const mask: number[] = [];
   for (const r of rows) {
