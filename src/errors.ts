@@ -74,6 +74,9 @@ export const errors = {
   recipeNotFound: (file: string) =>
     make('RECIPE_NOT_FOUND', `recipe file not found: ${file}`, 'check the path; recipes usually live in recipes/*.yaml', undefined, EXIT.usage),
   recipeInvalid: (diagnostics: Diagnostic[]) => new QrunError(diagnostics, EXIT.usage),
+  /** A step `--only` consumes is not in the cache: --only runs one step on cached inputs. */
+  notCachedForOnly: (stepId: string, location?: SourceLocation) =>
+    make('NOT_CACHED', `step "${stepId}" is not in the cache, and --only runs one step on cached inputs`, `run the recipe once without --only (or with --until ${stepId})`, location),
   usage: (message: string, hint?: string) => make('USAGE', message, hint ?? 'run `qrun --help`', undefined, EXIT.usage),
   fileNotFound: (what: string, file: string, location?: SourceLocation) =>
     make('FILE_NOT_FOUND', `${what} not found: ${file}`, 'check the path in the recipe (relative paths resolve from the recipe file)', location),

@@ -93,6 +93,13 @@ const plugin: Plugin<TrtexecOptions> = {
   // metrics are then those of the first build; the bench step measures afresh.)
   cacheable: true,
 
+  // Where trtexec is, without running it: `qrun plan` says "skip" for an optional engine step, and
+  // `--only` does not require the cache to hold an engine this machine cannot build.
+  async available(rawOptions) {
+    const tool = await locateTrtexec(withDefaults(rawOptions).trtexec);
+    return tool.path ? { ok: true } : { ok: false, ...notFound(tool) };
+  },
+
   async fingerprint(rawOptions) {
     const options = withDefaults(rawOptions);
     const tool = await locateTrtexec(options.trtexec);

@@ -7,7 +7,7 @@ import { CacheStore, type Manifest } from '../cache/store.ts';
 import { errors, QrunError } from '../errors.ts';
 import { listRuns } from '../engine/journal.ts';
 import { formatTable } from '../report/summary.ts';
-import type { Output } from './run.ts';
+import type { Output } from '../engine/output.ts';
 
 const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

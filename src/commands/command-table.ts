@@ -6,7 +6,7 @@
 // answer without loading onnxruntime and every plugin (seconds on a busy machine).
 import { errors } from '../errors.ts';
 import type { CommandSpec, OptionSpec, OptionValues } from './command-line.ts';
-import type { Output } from './run.ts';
+import type { Output } from '../engine/output.ts';
 
 const str = (v: OptionValues[string]): string | undefined => (typeof v === 'string' ? v : undefined);
 const list = (v: OptionValues[string]): string[] | undefined => (Array.isArray(v) ? v : undefined);
@@ -56,7 +56,7 @@ export const COMMANDS: CommandSpec<Output>[] = [
     examples: ['qrun recipes/bert-int8.yaml', 'qrun recipes/bert-int8.yaml --from calibrate', 'qrun recipes/bert-int8.yaml --ci --baseline main/report.json'],
     async run([recipe], o, io) {
       const force = list(o.force) ?? [];
-      if (o['dry-run']) return (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force }, io);
+      if (o['dry-run']) return (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only) }, io);
       const ci = (o.ci as boolean | undefined) ?? process.env.CI === 'true';
       const plain = (o.plain as boolean | undefined) ?? (ci || !process.stdout.isTTY);
       const outMode = str(o['out-mode']);
@@ -77,11 +77,12 @@ export const COMMANDS: CommandSpec<Output>[] = [
   {
     name: 'plan',
     summary: 'which steps would run and why (cache hit, or what changed); runs nothing',
-    usage: ['plan <recipe.yaml> [--cache DIR] [--force STEP]'],
+    usage: ['plan <recipe.yaml> [--cache DIR] [--force STEP] [--from STEP] [--until STEP] [--only STEP]'],
+    details: ['The step flags select steps as `qrun run` does (and refuse the same unknown names); an optional step whose tool is absent here is planned as a skip.'],
     args: [{ name: '<recipe.yaml>' }],
-    options: { cache: cacheOption, force: stepOptions.force! },
-    examples: ['qrun plan recipes/bert-int8.yaml'],
-    run: async ([recipe], o, io) => (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force: list(o.force) }, io),
+    options: { cache: cacheOption, ...stepOptions },
+    examples: ['qrun plan recipes/bert-int8.yaml', 'qrun plan recipes/bert-int8.yaml --only bench'],
+    run: async ([recipe], o, io) => (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force: list(o.force), from: str(o.from), until: str(o.until), only: str(o.only) }, io),
   },
   {
     name: 'compare',

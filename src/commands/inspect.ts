@@ -9,7 +9,7 @@ import { inspectModel, type ModelInspection } from '../onnx/inspect-model.ts';
 import { looksLikeHubId, resolveHubId } from '../recipe/hf-cache.ts';
 import { formatTable } from '../report/summary.ts';
 import { readModelFile } from '../runtime/model-file.ts';
-import type { Output } from './run.ts';
+import type { Output } from '../engine/output.ts';
 
 interface RunContext {
   report: string;

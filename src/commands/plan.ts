@@ -1,5 +1,7 @@
-// `qrun plan recipe.yaml` (or `qrun run --dry-run`): every step with hit or miss, and for a miss
-// why — which option, input, source file or tool changed since the last run of that step.
+// `qrun plan recipe.yaml` (or `qrun run --dry-run`): what `qrun run` with the same --from, --until,
+// --only and --force would do with every step — a cache hit, a run and why (which option, input,
+// source file or tool changed since the last run of that step), a skip where an optional step's tool
+// is absent, or the step it would fail at — and the same errors for unknown step names.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CacheStore } from '../cache/store.ts';
@@ -7,16 +9,25 @@ import type { KeyMaterial } from '../cache/fingerprint.ts';
 import { Executor } from '../engine/executor.ts';
 import { readJournal } from '../engine/journal.ts';
 import { formatTable } from '../report/summary.ts';
-import { cacheRootFor, loadAndPlan, loadAndPlanAll, type Output } from './run.ts';
+import type { Output } from '../engine/output.ts';
+import { cacheRootFor, loadAndPlan, loadAndPlanAll } from '../engine/planning.ts';
 import type { Recipe } from '../recipe/recipe.ts';
-import type { ResolvedStep } from '../engine/plan.ts';
+import type { InputWiring, ResolvedStep } from '../engine/plan.ts';
+import { availabilityOf, selectSteps, type SelectionFlags, type StepSelection } from '../engine/step-selection.ts';
+
+/** What `qrun run` with the same flags would do with a step. */
+export type PlanAction = 'run' | 'cache hit' | 'skip' | 'fail' | 'not run';
 
 export interface PlannedStep {
   id: string;
   plugin: string;
-  willRun: boolean;
+  action: PlanAction;
   key?: string;
   reasons: string[];
+}
+
+export interface PlanFlags extends SelectionFlags {
+  cache?: string;
 }
 
 /** Key of each step id in the newest earlier runs of this recipe (from their journals). */
@@ -34,46 +45,84 @@ function previousKeys(runsDir: string, recipeFile: string, variant?: string): Ma
   return keys;
 }
 
-export async function planSteps(file: string, flags: { cache?: string; force?: string[] }): Promise<PlannedStep[]> {
+export async function planSteps(file: string, flags: PlanFlags): Promise<PlannedStep[]> {
   const { recipe, steps } = await loadAndPlan(file);
   return planResolved(recipe, steps, flags);
 }
 
-async function planResolved(recipe: Recipe, steps: ResolvedStep[], flags: { cache?: string; force?: string[] }): Promise<PlannedStep[]> {
+/**
+ * Each step as `qrun run` with these flags would treat it, step by step down the chain of keys:
+ * left out (--until, --only), skipped (an optional step whose tool is absent here), failing (a
+ * required step that cannot run, or an input a skipped step will not make), a cache hit, or a run
+ * and why (what changed in its key since the last run, or an input that will be rebuilt).
+ */
+async function planResolved(recipe: Recipe, steps: ResolvedStep[], flags: PlanFlags): Promise<PlannedStep[]> {
+  const selection = await selectSteps(steps, flags);
   const root = cacheRootFor(recipe, flags.cache);
   const store = new CacheStore(join(root, 'cache'));
-  const executor = new Executor(recipe, steps, store, { force: new Set(flags.force ?? []) });
+  const executor = new Executor(recipe, steps, store, { force: selection.force });
   const previous = previousKeys(join(root, 'runs'), recipe.file, recipe.variant?.label);
   const planned: PlannedStep[] = [];
-  const running = new Set<string>();
+  const actions = new Map<string, PlanAction>();
+  let failsAt: string | undefined;
   for (const step of steps) {
-    const upstream = Object.values(step.inputs).filter((w) => w && running.has(w.step)).map((w) => w!.step);
-    if (upstream.length) {
-      running.add(step.spec.id);
-      planned.push({ id: step.spec.id, plugin: step.plugin.name, willRun: true, reasons: [`its input from ${[...new Set(upstream)].join(', ')} will be rebuilt`] });
-      continue;
-    }
-    let info;
-    try {
-      info = await executor.keyOf(step);
-    } catch (e) {
-      running.add(step.spec.id);
-      planned.push({ id: step.spec.id, plugin: step.plugin.name, willRun: true, reasons: [`cannot compute its key yet: ${(e as Error).message}`] });
-      continue;
-    }
-    const prevKey = previous.get(step.spec.id);
-    const prevManifest = prevKey && prevKey !== info.key ? await store.readManifest(prevKey) : undefined;
-    const verdict = await executor.explain(step, info, prevManifest?.keyMaterial as KeyMaterial | undefined);
-    if (verdict.hit) {
-      const lookup = await store.lookup(info.key, { verify: false });
-      if (lookup.status === 'hit') executor.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
-    } else running.add(step.spec.id);
-    planned.push({ id: step.spec.id, plugin: step.plugin.name, willRun: !verdict.hit, key: info.key, reasons: verdict.reasons });
+    // The run stops at its first failure: the steps after it are not reached.
+    const p = failsAt && !selection.leftOut.has(step.spec.id) ? { id: step.spec.id, plugin: step.plugin.name, action: 'not run' as const, reasons: [`the run stops at ${failsAt}`] } : await planStep(step, { selection, executor, store, previous, actions, only: flags.only });
+    if (p.action === 'fail') failsAt ??= step.spec.id;
+    actions.set(step.spec.id, p.action);
+    planned.push(p);
   }
   return planned;
 }
 
-export async function planCommand(file: string, flags: { cache?: string; force?: string[] }, io: Output): Promise<number> {
+interface PlanContext {
+  selection: StepSelection;
+  executor: Executor;
+  store: CacheStore;
+  previous: Map<string, string>;
+  /** What was planned for each earlier step. */
+  actions: Map<string, PlanAction>;
+  only?: string;
+}
+
+async function planStep(step: ResolvedStep, c: PlanContext): Promise<PlannedStep> {
+  const id = step.spec.id;
+  const planned = (action: PlanAction, reasons: string[], key?: string): PlannedStep => ({ id, plugin: step.plugin.name, action, ...(key ? { key } : {}), reasons });
+  const leftOut = c.selection.leftOut.get(id);
+  if (leftOut) return planned('not run', [leftOut]);
+  // A tool this machine lacks: run would skip an optional step and fail a required one.
+  const available = await availabilityOf(step);
+  if (available && !available.ok) {
+    return step.spec.optional ? planned('skip', [available.reason]) : planned('fail', [`${available.reason}; ${available.fix ? `${available.fix}, or ` : ''}mark the step \`optional: true\``]);
+  }
+  const wired = Object.entries(step.inputs).filter((e): e is [string, InputWiring] => e[1] !== undefined);
+  const absent = wired.filter(([name, w]) => !step.inputSpecs[name]?.optional && ['skip', 'fail', 'not run'].includes(c.actions.get(w.step) ?? ''));
+  if (absent.length) {
+    const why = absent.map(([, w]) => `needs ${w.step}.${w.output}, which ${w.step} will not make (${c.actions.get(w.step)})`);
+    return c.selection.lookupOnly.has(id) ? planned('not run', [...why, `--only ${c.only} does not need it`]) : planned('fail', why);
+  }
+  const upstream = [...new Set(wired.filter(([, w]) => c.actions.get(w.step) === 'run').map(([, w]) => w.step))];
+  if (upstream.length) return c.selection.cacheOnly.has(id) ? planned('fail', [`not in the cache (its input from ${upstream.join(', ')} will be rebuilt), and --only ${c.only} needs it`]) : planned('run', [`its input from ${upstream.join(', ')} will be rebuilt`]);
+  let info;
+  try {
+    info = await c.executor.keyOf(step);
+  } catch (e) {
+    return planned('run', [`cannot compute its key yet: ${(e as Error).message}`]);
+  }
+  const prevKey = c.previous.get(id);
+  const prevManifest = prevKey && prevKey !== info.key ? await c.store.readManifest(prevKey) : undefined;
+  const verdict = await c.executor.explain(step, info, prevManifest?.keyMaterial as KeyMaterial | undefined);
+  if (verdict.hit) {
+    const lookup = await c.store.lookup(info.key, { verify: false });
+    if (lookup.status === 'hit') c.executor.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
+    return planned('cache hit', [], info.key);
+  }
+  if (c.selection.cacheOnly.has(id)) return planned('fail', [`not in the cache (${verdict.reasons.join('; ')}), and --only ${c.only} needs it`], info.key);
+  if (c.selection.lookupOnly.has(id)) return planned('not run', [`not in the cache, and --only ${c.only} does not need it`], info.key);
+  return planned('run', verdict.reasons, info.key);
+}
+
+export async function planCommand(file: string, flags: PlanFlags, io: Output): Promise<number> {
   const all = await loadAndPlanAll(file);
   for (const { recipe, steps } of all) {
     if (recipe.variant) io.out(`\n▶ variant ${recipe.variant.label}`);
@@ -83,12 +132,10 @@ export async function planCommand(file: string, flags: { cache?: string; force?:
 }
 
 function printPlan(planned: PlannedStep[], io: Output): void {
-  io.out(
-    formatTable(
-      ['step', 'plugin', 'plan', 'key', 'why'],
-      planned.map((p) => [p.id, p.plugin, p.willRun ? 'run' : 'cache hit', p.key?.slice(0, 12) ?? '—', p.reasons.join('; ')]),
-    ),
-  );
-  const runs = planned.filter((p) => p.willRun).length;
-  io.out(`\n${runs} of ${planned.length} step(s) will run`);
+  io.out(formatTable(['step', 'plugin', 'plan', 'key', 'why'], planned.map((p) => [p.id, p.plugin, p.action, p.key?.slice(0, 12) ?? '—', p.reasons.join('; ')])));
+  const count = (a: PlanAction) => planned.filter((p) => p.action === a).length;
+  const extra = (['skip', 'not run'] as const).filter((a) => count(a)).map((a) => `${count(a)} ${a === 'skip' ? 'skipped' : 'not run'}`);
+  io.out(`\n${count('run')} of ${planned.length} step(s) will run${extra.length ? ` (${extra.join(', ')})` : ''}`);
+  const failing = planned.filter((p) => p.action === 'fail');
+  if (failing.length) io.out(`the run would fail at ${failing[0]!.id}: ${failing[0]!.reasons.join('; ')}`);
 }

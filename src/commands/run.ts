@@ -3,14 +3,14 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Listr, type ListrTask } from 'listr2';
-import { builtinRegistry } from '../engine/builtin-plugins.ts';
-import { loadExternalPlugins } from '../engine/load-plugin.ts';
 import { Executor, type StepRecord } from '../engine/executor.ts';
 import { findInterruptedRun, newRunId, RunJournal, startIdentity } from '../engine/journal.ts';
-import { planRecipe, type ResolvedStep } from '../engine/plan.ts';
+import type { ResolvedStep } from '../engine/plan.ts';
+import type { Output } from '../engine/output.ts';
+import { cacheRootFor, loadAndPlanAll } from '../engine/planning.ts';
+import { selectSteps } from '../engine/step-selection.ts';
 import { CacheStore } from '../cache/store.ts';
 import { errors, EXIT, formatDiagnostic, QrunError } from '../errors.ts';
-import { loadRecipe } from '../recipe/load-recipe.ts';
 import type { OutMode, Recipe } from '../recipe/recipe.ts';
 import { checkDeliverablesTarget, Delivery, finishMatrixDeliverables } from '../engine/deliverables.ts';
 import { buildReport, evaluateGates, runStatus, type Report } from '../report/build-report.ts';
@@ -24,7 +24,7 @@ import { listenForStopSignals } from '../engine/stop-signals.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { guardDiskFullSync } from '../util/disk-full.ts';
 import { runPassed, runStatusText } from '../report/run-passed.ts';
-import { compareReports, describeChange, readReport, type MetricChange } from './compare.ts';
+import { compareReports, describeChange, readReport, type MetricChange } from '../report/compare-reports.ts';
 
 export interface RunFlags {
   cache?: string;
@@ -48,10 +48,6 @@ export interface RunFlags {
   outMode?: OutMode;
 }
 
-export interface Output {
-  out(line: string): void;
-  err(line: string): void;
-}
 
 /** Data the HTML report draws from artifacts (calibration ranges), read back from the cache. */
 async function htmlExtras(report: Report, cacheDir: string): Promise<HtmlExtras> {
@@ -79,39 +75,11 @@ function baselineLine(file: string, rows: MetricChange[]): string {
   return `baseline ${file}: no regression (${rows.length} metrics compared)${latency.length ? `; latency ${latency.join(', ')}` : ''}`;
 }
 
-export function cacheRootFor(recipe: Recipe, flag?: string): string {
-  return resolve(flag ?? process.env.QRUN_CACHE ?? join(recipe.dir, '.qrun'));
-}
-
-async function planOne(recipe: Recipe): Promise<{ recipe: Recipe; steps: ResolvedStep[] }> {
-  const registry = builtinRegistry();
-  const loadErrors = await loadExternalPlugins(recipe, registry);
-  if (loadErrors.length) throw errors.recipeInvalid(loadErrors);
-  const { steps, errors: planErrors } = planRecipe(recipe, registry);
-  if (planErrors.length) throw errors.recipeInvalid(planErrors);
-  return { recipe, steps };
-}
-
-/** The recipe planned: one entry, or one per variant of a `matrix:` recipe. */
-export async function loadAndPlanAll(file: string): Promise<{ recipe: Recipe; steps: ResolvedStep[] }[]> {
-  const loaded = await loadRecipe(file);
-  if (!loaded.ok) throw errors.recipeInvalid(loaded.errors);
-  const recipes = loaded.value.matrix ? loaded.value.matrix.variants : [loaded.value];
-  const planned = [];
-  for (const r of recipes) planned.push(await planOne(r));
-  return planned;
-}
-
-export async function loadAndPlan(file: string): Promise<{ recipe: Recipe; steps: ResolvedStep[] }> {
-  const all = await loadAndPlanAll(file);
-  if (all.length !== 1) throw errors.usage(`${file} has a matrix of ${all.length} variants; this command takes a single recipe`, 'run it with `qrun run`');
-  return all[0]!;
-}
-
 function statusTitle(step: ResolvedStep, r: StepRecord): string {
   const secs = `${(r.durationMs / 1000).toFixed(1)}s`;
   if (r.status === 'hit') return `${step.spec.id} (${step.plugin.name}) — cache hit`;
   if (r.status === 'skipped') return `${step.spec.id} (${step.plugin.name}) — skipped: ${r.skipped?.reason}`;
+  if (r.status === 'not-run') return `${step.spec.id} (${step.plugin.name}) — not run: ${r.cacheNote}`;
   return `${step.spec.id} (${step.plugin.name}) — ${secs}${r.cacheNote ? ` (${r.cacheNote})` : ''}`;
 }
 
@@ -140,23 +108,7 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
 
 /** `invocation`: one id per `qrun run`, shared by a matrix's variants (gc's --keep-last counts invocations). */
 async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io: Output, invocation: string): Promise<{ report: Report; exitCode: number }> {
-  const indexOf = (flag: string, id: string) => {
-    const i = steps.findIndex((s) => s.spec.id === id);
-    if (i < 0) throw errors.usage(`--${flag} ${id}: the recipe has no step "${id}"`, `steps: ${steps.map((s) => s.spec.id).join(', ')}`);
-    return i;
-  };
-  for (const id of flags.force) indexOf('force', id);
-  const force = new Set(flags.force);
-  const cacheOnly = new Set<string>();
-  let last = steps.length - 1;
-  if (flags.from !== undefined) for (const s of steps.slice(indexOf('from', flags.from))) force.add(s.spec.id);
-  if (flags.until !== undefined) last = Math.min(last, indexOf('until', flags.until));
-  if (flags.only !== undefined) {
-    const i = indexOf('only', flags.only);
-    last = Math.min(last, i);
-    for (const s of steps.slice(0, i)) cacheOnly.add(s.spec.id);
-  }
-  const selected = steps.slice(0, last + 1);
+  const { selected, force, cacheOnly, lookupOnly } = await selectSteps(steps, flags);
   const root = cacheRootFor(recipe, flags.cache);
   const store = new CacheStore(join(root, 'cache'));
   await store.init();
@@ -177,7 +129,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   // SIGINT and SIGTERM stop the run the same way, and a second one exits at once (stop-signals.ts).
   const stop = listenForStopSignals((line) => io.err(line));
   try {
-    const executor = new Executor(recipe, steps, store, { force, cacheOnly, signal: stop.signal });
+    const executor = new Executor(recipe, steps, store, { force, cacheOnly, lookupOnly, signal: stop.signal });
     const tasks: ListrTask[] = selected.map((step) => ({
       title: `${step.spec.id} (${step.plugin.name})`,
       task: async (_ctx, task) => {
@@ -190,7 +142,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
         guardDiskFullSync('the run journal', journal.file, () =>
           journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) }),
         );
-        if (record.status === 'skipped') task.skip(record.skipped?.reason ?? 'skipped');
+        if (record.status === 'skipped' || record.status === 'not-run') task.skip(record.skipped?.reason ?? record.cacheNote ?? 'skipped');
         else task.title = statusTitle(step, record);
       },
     }));

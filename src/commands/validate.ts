@@ -3,7 +3,7 @@ import { loadRecipe } from '../recipe/load-recipe.ts';
 import { planRecipe } from '../engine/plan.ts';
 import { builtinRegistry } from '../engine/builtin-plugins.ts';
 import { loadExternalPlugins } from '../engine/load-plugin.ts';
-import type { Output } from './run.ts';
+import type { Output } from '../engine/output.ts';
 
 /** Checks the recipe (every variant of a matrix) and every step's options; prints every problem. */
 export async function validateCommand(file: string, io: Output): Promise<number> {

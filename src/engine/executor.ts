@@ -13,7 +13,10 @@ import type { Recipe } from '../recipe/recipe.ts';
 import { digestPath } from '../util/hash.ts';
 import { guardPluginExit } from './process-exit.ts';
 import type { ResolvedStep } from './plan.ts';
-import type { Artifact, RecipeContext, SourceRef, StepEvent } from './plugin.ts';
+import type { Artifact, RecipeContext, SourceRef, StepEvent, StepResult } from './plugin.ts';
+
+/** A build folder of the store: the plugin writes into outDir, scratch goes to scratchDir. */
+type Build = Awaited<ReturnType<CacheStore['newBuild']>>;
 
 export type StepStatus = 'hit' | 'ran' | 'skipped' | 'failed' | 'not-run';
 
@@ -37,11 +40,27 @@ export interface StepRecord {
 
 export interface ExecutorOptions {
   force?: Set<string>;
-  /** Steps that must come from the cache (upstream of `--only`): a miss is an error, not a run. */
+  /** Steps that must come from the cache (what `--only` consumes): a miss is an error, not a run. */
   cacheOnly?: Set<string>;
+  /** Steps before `--only` that it does not consume: a hit is taken, a miss leaves the step out (not run). */
+  lookupOnly?: Set<string>;
   signal?: AbortSignal;
   /** Verify cache hits file by file (default true). */
   verify?: boolean;
+}
+
+/** A step while runStep works on it: what its record starts with, how long it has taken, how it fails. */
+interface RunningStep {
+  base: Pick<StepRecord, 'id' | 'uses' | 'plugin' | 'pluginVersion' | 'options'>;
+  started: number;
+  /** Set once the key is known, so a failure after that is recorded with it. */
+  key?: string;
+  /** Why the step runs although cached: forced, or a damaged entry rebuilt. */
+  cacheNote?: string;
+  elapsed(): number;
+  /** Records the step as failed and throws STEP_FAILED, naming the steps already done. */
+  fail(e: unknown): never;
+  done: string[];
 }
 
 export interface KeyInfo {
@@ -162,175 +181,212 @@ export class Executor {
     }
   }
 
+  /**
+   * Runs one step, or takes it from the cache: its key (the plugin's sources and fingerprint), the
+   * key's lock, a verified cache hit, else a build (the plugin's run(), its outputs checked and
+   * hashed, the entry committed). A failure is recorded and thrown with the steps already done; a
+   * skip is recorded and, for a step not marked optional, fails the run.
+   */
   async runStep(step: ResolvedStep, onEvent: (e: StepEvent) => void): Promise<StepRecord> {
-    const started = performance.now();
-    const base = {
-      id: step.spec.id,
-      uses: step.spec.uses,
-      plugin: step.plugin.name,
-      pluginVersion: step.plugin.version,
-      options: step.options,
-    };
-    const done = [...this.records.values()].filter((r) => r.status === 'hit' || r.status === 'ran').map((r) => r.id);
+    const run = this.startRecord(step);
     let info: KeyInfo;
     try {
       // keyOf calls the plugin's sources() and fingerprint(): a process.exit there fails the step too.
       info = await guardPluginExit(() => this.keyOf(step));
     } catch (e) {
-      const record: StepRecord = { ...base, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message };
-      this.records.set(step.spec.id, record);
-      throw errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+      // Not needed by --only, and its inputs are not there (a step before it was left out): left out too.
+      if (this.options.lookupOnly?.has(step.spec.id) && e instanceof QrunError && e.diagnostics[0]?.code === 'INPUT_UNAVAILABLE') return this.leaveOut(run, undefined);
+      return run.fail(e);
     }
-    const cacheable = step.plugin.cacheable !== false;
-    let cacheNote: string | undefined = this.options.force?.has(step.spec.id) ? 'forced' : undefined;
+    run.key = info.key;
+    const lock = await this.lockKey(info.key, onEvent).catch(run.fail);
+    try {
+      const cached = await this.fromCache(step, info, run, onEvent);
+      if (cached) return cached;
+      if (this.options.lookupOnly?.has(step.spec.id)) return this.leaveOut(run, info);
+      if (this.options.cacheOnly?.has(step.spec.id)) throw errors.notCachedForOnly(step.spec.id, step.spec.location);
+      return await this.build(step, info, lock, run, onEvent);
+    } finally {
+      await lock.release();
+    }
+  }
 
-    const key = info.key;
-    const fail = (e: unknown): never => {
-      this.records.set(step.spec.id, { ...base, key, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {}, error: (e as Error).message });
-      throw errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+  /** What every record of this step starts with, and how a failure is recorded and thrown. */
+  private startRecord(step: ResolvedStep): RunningStep {
+    const started = performance.now();
+    const base = { id: step.spec.id, uses: step.spec.uses, plugin: step.plugin.name, pluginVersion: step.plugin.version, options: step.options };
+    const done = [...this.records.values()].filter((r) => r.status === 'hit' || r.status === 'ran').map((r) => r.id);
+    const run: RunningStep = {
+      base,
+      started,
+      cacheNote: this.options.force?.has(step.spec.id) ? 'forced' : undefined,
+      elapsed: () => performance.now() - started,
+      fail: (e: unknown): never => {
+        this.records.set(step.spec.id, { ...base, ...(run.key ? { key: run.key } : {}), status: 'failed', durationMs: run.elapsed(), metrics: {}, outputs: {}, error: (e as Error).message });
+        throw errors.stepFailed(step.spec.id, step.plugin.name, done, e);
+      },
+      done,
     };
-    let lock: HeldLock;
-    try {
-      // At warn level: plain/CI output shows warnings only, and a wait nobody sees looks like a hang.
-      lock = await this.store.lock(
-        key,
-        (holder, file) => onEvent({ type: 'log', level: 'warn', message: `waiting for ${file} held by ${describeHolder(holder)}` }),
-        this.options.signal,
-      );
-    } catch (e) {
-      return fail(e);
-    }
-    try {
-      if (cacheable && !cacheNote) {
-        // A read error (EACCES, EMFILE, EIO) fails the step and leaves the entry alone; only a
-        // verified mismatch ('corrupt') evicts it.
-        const lookup = await this.store.lookup(info.key, { verify: this.options.verify, touch: true }).catch(fail);
-        if (lookup.status === 'hit') {
-          this.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
-          const record: StepRecord = {
-            ...base,
-            key: info.key,
-            status: 'hit',
-            durationMs: performance.now() - started,
-            metrics: lookup.entry.manifest.metrics,
-            outputs: this.outputsOf(step),
-            fingerprint: info.material.fingerprint,
-          };
-          this.records.set(step.spec.id, record);
-          return record;
-        }
-        if (lookup.status === 'corrupt') {
-          cacheNote = `cache entry was damaged (${lookup.reason}) and was rebuilt`;
-          onEvent({ type: 'log', level: 'warn', message: cacheNote });
-          await this.store.evict(info.key);
-        }
-      }
+    return run;
+  }
 
-      if (this.options.cacheOnly?.has(step.spec.id)) {
-        throw new QrunError([
-          {
-            code: 'NOT_CACHED',
-            message: `step "${step.spec.id}" is not in the cache, and --only runs one step on cached inputs`,
-            location: step.spec.location,
-            hint: `run the recipe once without --only (or with --until ${step.spec.id})`,
-          },
-        ]);
-      }
-      const build = await this.store.newBuild(info.key);
-      let result;
-      try {
-        // A process.exit in the plugin fails this step instead of ending qrun (process-exit.ts).
-        result = await guardPluginExit(() =>
-          step.plugin.run(step.options, info.inputs, info.sources, {
-            stepId: step.spec.id,
-            outDir: build.outDir,
-            tmpDir: build.scratchDir,
-            recipeDir: this.recipe.dir,
-            // Also stopped when our lock is taken over: another process is building this key now.
-            signal: AbortSignal.any([this.options.signal ?? new AbortController().signal, lock.lost]),
-            emit: onEvent,
-            artifactOf: (ref) => this.artifacts.get(ref),
-          }),
-        );
-      } catch (e) {
-        await this.store.discard(build);
-        return fail(lock.lost.aborted ? lock.lost.reason : e);
-      }
+  /** The key's lock; while another process holds it, a warning says who (plain/CI output shows warnings only, and a silent wait looks like a hang). */
+  private lockKey(key: string, onEvent: (e: StepEvent) => void): Promise<HeldLock> {
+    return this.store.lock(key, (holder, file) => onEvent({ type: 'log', level: 'warn', message: `waiting for ${file} held by ${describeHolder(holder)}` }), this.options.signal);
+  }
 
-      if (result?.skipped) {
-        await this.store.discard(build);
-        const record: StepRecord = {
-          ...base,
-          key: info.key,
-          status: 'skipped',
-          durationMs: performance.now() - started,
-          metrics: result.metrics ?? {},
-          outputs: {},
-          skipped: result.skipped,
-          fingerprint: info.material.fingerprint,
-        };
-        this.records.set(step.spec.id, record);
-        if (!step.spec.optional) {
-          record.status = 'failed';
-          throw errors.stepFailed(
-            step.spec.id,
-            step.plugin.name,
-            done,
-            new QrunError([{ code: 'STEP_CANNOT_RUN', message: result.skipped.reason, hint: `${result.skipped.fix ?? ''}${result.skipped.fix ? '; or ' : ''}mark the step \`optional: true\` in the recipe to skip it` }]),
-          );
-        }
-        return record;
-      }
-
-      const outputs: Record<string, ManifestOutput> = {};
-      for (const [name, spec] of Object.entries(step.outputSpecs)) {
-        const p = join(build.outDir, spec.path);
-        if (!existsSync(p)) {
-          if (spec.optional) continue;
-          await this.store.discard(build);
-          this.records.set(step.spec.id, { ...base, key: info.key, status: 'failed', durationMs: performance.now() - started, metrics: {}, outputs: {} });
-          throw errors.outputMissing(step.spec.id, step.plugin.name, name, spec.path);
-        }
-        const d = await digestPath(p);
-        outputs[name] = { kind: step.outputKinds[name]!, path: spec.path, sha256: d.sha256, size: d.size, files: d.files };
-      }
-      const durationMs = performance.now() - started;
-      const manifest: Manifest = {
-        key: info.key,
-        plugin: step.plugin.name,
-        pluginVersion: step.plugin.version,
-        keyMaterial: info.material as unknown as Record<string, unknown>,
-        outputs,
-        metrics: result?.metrics ?? {},
-        createdAt: new Date().toISOString(),
-        durationMs,
-      };
-      if (lock.lost.aborted) {
-        await this.store.discard(build);
-        return fail(lock.lost.reason);
-      }
-      // We chose to build although an entry may exist (forced, damaged, or never a hit): ours
-      // replaces it. Otherwise an existing entry won a race and commit returns what is on disk.
-      const entry = await this.store.commit(build, manifest, { replace: !cacheable || cacheNote !== undefined }).catch(async (e) => {
-        await this.store.discard(build);
-        return fail(e);
-      });
-      this.adoptOutputs(step, entry.manifest, entry.outDir);
+  /** The verified cache entry as this step's record, or undefined (no entry, forced, not cacheable, or damaged and evicted). */
+  private async fromCache(step: ResolvedStep, info: KeyInfo, run: RunningStep, onEvent: (e: StepEvent) => void): Promise<StepRecord | undefined> {
+    if (step.plugin.cacheable === false || run.cacheNote) return undefined;
+    // A read error (EACCES, EMFILE, EIO) fails the step and leaves the entry alone; only a verified
+    // mismatch ('corrupt') evicts it.
+    const lookup = await this.store.lookup(info.key, { verify: this.options.verify, touch: true }).catch(run.fail);
+    if (lookup.status === 'hit') {
+      this.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
       const record: StepRecord = {
-        ...base,
+        ...run.base,
         key: info.key,
-        status: 'ran',
-        cacheNote,
-        durationMs,
-        metrics: entry.manifest.metrics,
+        status: 'hit',
+        durationMs: run.elapsed(),
+        metrics: lookup.entry.manifest.metrics,
         outputs: this.outputsOf(step),
         fingerprint: info.material.fingerprint,
       };
       this.records.set(step.spec.id, record);
       return record;
-    } finally {
-      await lock.release();
     }
+    if (lookup.status === 'corrupt') {
+      run.cacheNote = `cache entry was damaged (${lookup.reason}) and was rebuilt`;
+      onEvent({ type: 'log', level: 'warn', message: run.cacheNote });
+      await this.store.evict(info.key);
+    }
+    return undefined;
+  }
+
+  /** A step before --only that it does not need and the cache does not hold: recorded as not run, with why. */
+  private leaveOut(run: RunningStep, info: KeyInfo | undefined): StepRecord {
+    const record: StepRecord = {
+      ...run.base,
+      ...(info ? { key: info.key } : {}),
+      status: 'not-run',
+      cacheNote: info ? 'not in the cache, and --only does not need it' : 'an input is not there, and --only does not need it',
+      durationMs: run.elapsed(),
+      metrics: {},
+      outputs: {},
+    };
+    this.records.set(run.base.id, record);
+    return record;
+  }
+
+  /** Runs the plugin in a fresh build folder, then records a skip or checks and commits the outputs. */
+  private async build(step: ResolvedStep, info: KeyInfo, lock: HeldLock, run: RunningStep, onEvent: (e: StepEvent) => void): Promise<StepRecord> {
+    const build = await this.store.newBuild(info.key);
+    let result: StepResult | void;
+    try {
+      // A process.exit in the plugin fails this step instead of ending qrun (process-exit.ts).
+      result = await guardPluginExit(() =>
+        step.plugin.run(step.options, info.inputs, info.sources, {
+          stepId: step.spec.id,
+          outDir: build.outDir,
+          tmpDir: build.scratchDir,
+          recipeDir: this.recipe.dir,
+          // Also stopped when our lock is taken over: another process is building this key now.
+          signal: AbortSignal.any([this.options.signal ?? new AbortController().signal, lock.lost]),
+          emit: onEvent,
+          artifactOf: (ref) => this.artifacts.get(ref),
+        }),
+      );
+    } catch (e) {
+      await this.store.discard(build);
+      return run.fail(lock.lost.aborted ? lock.lost.reason : e);
+    }
+    if (result?.skipped) {
+      await this.store.discard(build);
+      return this.recordSkip(step, info, run, result.skipped, result.metrics);
+    }
+    const outputs = await this.hashOutputs(step, info, build, run);
+    return this.commit(step, info, build, lock, run, outputs, result?.metrics ?? {});
+  }
+
+  /** A step that could not do its work here: recorded as skipped; a failure unless the recipe marks it optional. */
+  private recordSkip(step: ResolvedStep, info: KeyInfo, run: RunningStep, skipped: NonNullable<StepResult['skipped']>, metrics: StepResult['metrics']): StepRecord {
+    const record: StepRecord = {
+      ...run.base,
+      key: info.key,
+      status: 'skipped',
+      durationMs: run.elapsed(),
+      metrics: metrics ?? {},
+      outputs: {},
+      skipped,
+      fingerprint: info.material.fingerprint,
+    };
+    this.records.set(step.spec.id, record);
+    if (!step.spec.optional) {
+      record.status = 'failed';
+      throw errors.stepFailed(
+        step.spec.id,
+        step.plugin.name,
+        run.done,
+        new QrunError([{ code: 'STEP_CANNOT_RUN', message: skipped.reason, hint: `${skipped.fix ?? ''}${skipped.fix ? '; or ' : ''}mark the step \`optional: true\` in the recipe to skip it` }]),
+      );
+    }
+    return record;
+  }
+
+  /** Every declared output, hashed; a required one the plugin did not write fails the step (the contract the engine enforces). */
+  private async hashOutputs(step: ResolvedStep, info: KeyInfo, build: Build, run: RunningStep): Promise<Record<string, ManifestOutput>> {
+    const outputs: Record<string, ManifestOutput> = {};
+    for (const [name, spec] of Object.entries(step.outputSpecs)) {
+      const p = join(build.outDir, spec.path);
+      if (!existsSync(p)) {
+        if (spec.optional) continue;
+        await this.store.discard(build);
+        this.records.set(step.spec.id, { ...run.base, key: info.key, status: 'failed', durationMs: run.elapsed(), metrics: {}, outputs: {} });
+        throw errors.outputMissing(step.spec.id, step.plugin.name, name, spec.path);
+      }
+      const d = await digestPath(p);
+      outputs[name] = { kind: step.outputKinds[name]!, path: spec.path, sha256: d.sha256, size: d.size, files: d.files };
+    }
+    return outputs;
+  }
+
+  /** The build as the key's cache entry (unless the lock was lost meanwhile), its outputs adopted, the step recorded as ran. */
+  private async commit(step: ResolvedStep, info: KeyInfo, build: Build, lock: HeldLock, run: RunningStep, outputs: Record<string, ManifestOutput>, metrics: Record<string, unknown>): Promise<StepRecord> {
+    const durationMs = run.elapsed();
+    const manifest: Manifest = {
+      key: info.key,
+      plugin: step.plugin.name,
+      pluginVersion: step.plugin.version,
+      keyMaterial: info.material as unknown as Record<string, unknown>,
+      outputs,
+      metrics,
+      createdAt: new Date().toISOString(),
+      durationMs,
+    };
+    if (lock.lost.aborted) {
+      await this.store.discard(build);
+      return run.fail(lock.lost.reason);
+    }
+    // We chose to build although an entry may exist (forced, damaged, or never a hit): ours
+    // replaces it. Otherwise an existing entry won a race and commit returns what is on disk.
+    const cacheable = step.plugin.cacheable !== false;
+    const entry = await this.store.commit(build, manifest, { replace: !cacheable || run.cacheNote !== undefined }).catch(async (e) => {
+      await this.store.discard(build);
+      return run.fail(e);
+    });
+    this.adoptOutputs(step, entry.manifest, entry.outDir);
+    const record: StepRecord = {
+      ...run.base,
+      key: info.key,
+      status: 'ran',
+      cacheNote: run.cacheNote,
+      durationMs,
+      metrics: entry.manifest.metrics,
+      outputs: this.outputsOf(step),
+      fingerprint: info.material.fingerprint,
+    };
+    this.records.set(step.spec.id, record);
+    return record;
   }
 
   private outputsOf(step: ResolvedStep): StepRecord['outputs'] {

@@ -2,7 +2,6 @@
 // number, optionally a percentage ("≥ 99.5%" reads 0.995, for metrics whose unit is a ratio). A
 // loose parse once took ">= 0..99" as a comparison with NaN, a gate that can never pass and says
 // only "FAIL" after the whole run.
-import type { Gate } from './recipe.ts';
 
 export const GATE_OPERATORS = ['>=', '>', '<=', '<', '==', '!='] as const;
 export type GateOperator = (typeof GATE_OPERATORS)[number];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Report } from '../report/build-report.ts';
+import type { Report } from './build-report.ts';
 import { latencyRow, type LatencyRow } from '../../plugins/bench/latency.ts';
-import { compareReports } from './compare.ts';
+import { compareReports } from './compare-reports.ts';
 
 /** A latency row as the bench writes it, from blocks whose INT8/FP32 ratios are exactly `ratios`. */
 function measured(ratios: number[], shape = { batch: 1, sequence: 32 }): LatencyRow {
