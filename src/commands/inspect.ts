@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { errors } from '../errors.ts';
 import { inspectModel, type ModelInspection } from '../onnx/inspect-model.ts';
 import { looksLikeHubId, resolveHubId } from '../recipe/hf-cache.ts';
+import { floatLayersOf } from '../report/float-layers.ts';
 import { formatTable } from '../report/summary.ts';
 import { readModelFile } from '../runtime/model-file.ts';
 import type { Output } from '../engine/output.ts';
@@ -50,9 +51,8 @@ async function fromReport(file: string): Promise<{ model: string; run: RunContex
   const cacheDir = resolve(dirname(file), '..', '..', 'cache');
   const floatReasons = new Map<string, string>();
   let found: { model: string; step: string } | undefined;
+  for (const f of floatLayersOf(report.steps)) floatReasons.set(f.node, `${f.step}: ${f.reason}`);
   for (const s of report.steps) {
-    for (const skip of (s.metrics.skipped as { node: string; reason: string }[] | undefined) ?? []) floatReasons.set(skip.node, `${s.id}: ${skip.reason}`);
-    for (const node of (s.metrics.fallback as string[] | undefined) ?? []) floatReasons.set(node, `${s.id}: returned to float by the sensitivity fallback`);
     if (s.status !== 'ran' && s.status !== 'hit') continue;
     for (const out of Object.values(s.outputs)) if (MODEL_KINDS.has(out.kind)) found = { model: join(cacheDir, out.path), step: s.id };
   }

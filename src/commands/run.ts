@@ -1,6 +1,5 @@
 // `qrun run recipe.yaml` (and plain `qrun recipe.yaml`): plan, execute with listr2 progress, write
 // the report, print the summary, apply the gates.
-import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { Listr, type ListrTask } from 'listr2';
 import { Executor, type StepRecord } from '../engine/executor.ts';
@@ -15,11 +14,12 @@ import type { OutMode, Recipe } from '../recipe/recipe.ts';
 import { checkDeliverablesTarget, Delivery, finishMatrixDeliverables } from '../engine/deliverables.ts';
 import { buildReport, evaluateGates, runStatus, type Report } from '../report/build-report.ts';
 import { renderMarkdown } from '../report/markdown.ts';
-import { calibrationStatsPath, renderHtml, type HtmlExtras } from '../report/html.ts';
+import { readHtmlExtras, renderHtml } from '../report/html.ts';
 import { formatTable, summaryRows } from '../report/summary.ts';
 import { writeMatrixReport } from '../report/matrix-report.ts';
 import { junitCases, renderJunit } from '../report/junit.ts';
 import { verdictLine } from '../report/verdict.ts';
+import { PlainProgress } from '../ui/plain-progress.ts';
 import { listenForStopSignals } from '../engine/stop-signals.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { guardDiskFullSync } from '../util/disk-full.ts';
@@ -48,17 +48,6 @@ export interface RunFlags {
   outMode?: OutMode;
 }
 
-
-/** Data the HTML report draws from artifacts (calibration ranges), read back from the cache. */
-async function htmlExtras(report: Report, cacheDir: string): Promise<HtmlExtras> {
-  const rel = calibrationStatsPath(report);
-  if (!rel) return {};
-  try {
-    return { calibration: JSON.parse(await readFile(join(cacheDir, rel), 'utf8')) as HtmlExtras['calibration'] };
-  } catch {
-    return {};
-  }
-}
 
 /** The --baseline report, checked before anything runs: against a run that did not pass, every comparison would pass vacuously. */
 async function loadBaseline(file: string): Promise<Report> {
@@ -130,20 +119,31 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   const stop = listenForStopSignals((line) => io.err(line));
   try {
     const executor = new Executor(recipe, steps, store, { force, cacheOnly, lookupOnly, signal: stop.signal });
+    // Without a terminal, src/ui/plain-progress.ts prints each step once (listr2 renders nothing).
+    const plain = flags.plain ? new PlainProgress((line) => io.out(line)) : undefined;
     const tasks: ListrTask[] = selected.map((step) => ({
       title: `${step.spec.id} (${step.plugin.name})`,
       task: async (_ctx, task) => {
         // A signal that came while the previous step was finishing stops the run before this one.
         stop.signal.throwIfAborted();
-        const record = await executor.runStep(step, (e) => {
-          // Without a terminal every output line is printed: keep to warnings there.
-          if (!flags.plain || (e.type === 'log' && e.level === 'warn')) task.output = e.message;
-        });
+        const started = performance.now();
+        let record: StepRecord;
+        try {
+          record = await executor.runStep(step, (e) => (plain ? plain.event(step.spec.id, e) : (task.output = e.message)));
+        } catch (e) {
+          plain?.failed(`${step.spec.id} (${step.plugin.name}) — ${stop.signal.aborted ? 'interrupted' : 'failed'} after ${((performance.now() - started) / 1000).toFixed(1)}s`);
+          throw e;
+        }
         guardDiskFullSync('the run journal', journal.file, () =>
           journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) }),
         );
-        if (record.status === 'skipped' || record.status === 'not-run') task.skip(record.skipped?.reason ?? record.cacheNote ?? 'skipped');
-        else task.title = statusTitle(step, record);
+        if (record.status === 'skipped' || record.status === 'not-run') {
+          plain?.skipped(statusTitle(step, record));
+          task.skip(record.skipped?.reason ?? record.cacheNote ?? 'skipped');
+        } else {
+          plain?.done(statusTitle(step, record));
+          task.title = statusTitle(step, record);
+        }
       },
     }));
     const list = new Listr(tasks, {
@@ -151,7 +151,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
       exitOnError: true,
       // listr2's own SIGINT handler exits with 127 at once; qrun stops the step and cleans up instead.
       registerSignalListeners: false,
-      renderer: flags.plain ? 'simple' : 'default',
+      renderer: flags.plain ? 'silent' : 'default',
       fallbackRenderer: 'simple',
       rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
       fallbackRendererOptions: {},
@@ -203,7 +203,12 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
       baselineRows = compareReports(await loadBaseline(flags.baseline), report, { afterName: 'this run' }).metrics;
       // 'run status' is compare's row for a run that did not pass: here the verdict itself says that.
       const regressions = baselineRows.filter((r) => r.regression && r.name !== 'run status');
-      report.baseline = { file: flags.baseline, compared: baselineRows.length, regressions: regressions.map((r) => ({ name: r.name, change: r.change })) };
+      report.baseline = {
+        file: flags.baseline,
+        compared: baselineRows.length,
+        regressions: regressions.map((r) => ({ name: r.name, change: r.change })),
+        metrics: baselineRows.map((r) => ({ name: r.name, before: r.before, after: r.after, change: r.change, verdict: r.verdict, regression: r.regression })),
+      };
       report.run.status = runStatus({ interrupted: false, failed: false, gates, regressions: regressions.length });
     }
 
@@ -226,7 +231,7 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
     await runLock.release();
     await attempt(() => writeFileAtomic(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', 'the run report'));
     await attempt(() => writeFileAtomic(join(journal.dir, 'report.md'), renderMarkdown(report), 'the run report'));
-    await attempt(async () => writeFileAtomic(join(journal.dir, 'report.html'), renderHtml(report, await htmlExtras(report, join(root, 'cache'))), 'the run report'));
+    await attempt(async () => writeFileAtomic(join(journal.dir, 'report.html'), renderHtml(report, await readHtmlExtras(report, join(root, 'cache'))), 'the run report'));
     const junitFile = flags.junit ?? (flags.ci ? join(journal.dir, 'junit.xml') : undefined);
     if (junitFile) await attempt(() => writeFileAtomic(junitFile, renderJunit(report, junitCases(report, baselineRows)), 'the JUnit XML'));
     await attempt(() => delivery.commit(journal.dir));

@@ -40,6 +40,8 @@ export interface BaselineResult {
   /** Metrics compared. */
   compared: number;
   regressions: { name: string; change: string }[];
+  /** Every metric compared, as `qrun compare` prints it: the report shows the whole comparison, not only what regressed. */
+  metrics?: { name: string; before: string; after: string; change: string; verdict: string; regression: boolean }[];
 }
 
 export interface Report {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, formatBytes, formatDuration, formatTick, groupedBarChart, niceScale, rangeBarChart, timelineChart, type BarGroup, type TimelineRow } from './charts.ts';
+import { barListChart, confusionMatrixChart, escapeHtml, formatBytes, formatDuration, formatTick, groupedBarChart, latencyPanelsChart, MATRIX_COLORS, niceScale, rangeBarChart, timelineChart, type BarGroup, type LatencyPanel, type TimelineRow } from './charts.ts';
 
 /** The attributes of every <rect> with class "bar …", in document order. */
 function bars(svg: string): Record<string, string>[] {
@@ -165,5 +165,96 @@ describe('timelineChart', () => {
     expect(timelineChart({ title: 's', rows: [] })).toContain('no steps');
     expectNoNonNumbers(timelineChart({ title: 's', rows: rows.map((r) => ({ ...r, durationMs: 0 })) }));
     expectNoNonNumbers(timelineChart({ title: 's', rows: [{ label: 'a', status: 'ran', durationMs: Number.MAX_VALUE }, { label: 'b', status: 'ran', durationMs: Number.MAX_VALUE }, { label: 'c', status: 'failed', durationMs: NaN }] }));
+  });
+});
+
+describe('latencyPanelsChart', () => {
+  // The shapes of a real bench run: 1×32 is 30× faster than 8×128.
+  const panels: LatencyPanel[] = [
+    { label: '1 × 32', note: 'INT8/FP32 0.88×', values: [{ p50: 0.968, p90: 1.132, p99: 1.245 }, { p50: 0.854, p90: 1.043, p99: 1.147 }] },
+    { label: '8 × 128', note: 'INT8/FP32 0.85×', values: [{ p50: 28.94, p90: 32.55, p99: 35.8 }, { p50: 24.72, p90: 25.94, p99: 28.5 }] },
+  ];
+  const draw = (p: LatencyPanel[]) => latencyPanelsChart({ title: 'latency', series, panels: p, yLabel: 'ms' });
+  const panelBars = (svg: string) => [...svg.matchAll(/<g class="panel"[\s\S]*?<\/g>(?=<g class="panel"|<\/svg>)/g)].map((m) => bars(m[0]).map((b) => num(b.height)));
+
+  it('gives each shape its own axis from zero: the 1×32 bars fill their panel as the 8×128 ones do', () => {
+    const svg = draw(panels);
+    const [small, large] = panelBars(svg);
+    expect(small![1]! / small![0]!).toBeCloseTo(0.854 / 0.968, 2);
+    expect(large![1]! / large![0]!).toBeCloseTo(24.72 / 28.94, 2);
+    // On one linear axis the 1×32 FP32 bar would be 0.968 / 28.94 = 3% of the 8×128 one.
+    expect(small![0]! / large![0]!).toBeGreaterThan(0.5);
+    expect(svg).toContain('INT8/FP32 0.88×');
+    expectNoNonNumbers(svg);
+  });
+
+  it('draws p90 as a tick and p99 as a cap on a line above each bar; values off a busy machine’s axis get an arrow, the bars stay tall', () => {
+    const spread = draw(panels).match(/<g class="spread"[^>]*>(.*?)<\/g>/g)!;
+    expect(spread).toHaveLength(4);
+    for (const g of spread) expect(g.match(/<line/g)).toHaveLength(3);
+    // A loaded machine: p99 20× the median. The axis fits the medians; p90/p99 above it are arrows.
+    const noisy = draw([{ label: '1 × 32', values: [{ p50: 1.78, p90: 21.99, p99: 42.6 }, { p50: 6.92, p90: 72.3, p99: 201.6 }] }]);
+    const [h] = panelBars(noisy);
+    expect(h![1]! / h![0]!).toBeCloseTo(6.92 / 1.78, 1);
+    expect(h![1]!).toBeGreaterThan(60); // of a 176 px plot; on an axis up to p99 (202 ms) it would be 6 px
+    expect(noisy.match(/<path class="off-axis"/g)).toHaveLength(2);
+    expect(noisy).toContain('<title>INT8 p90 72.3, p99 202: above the axis</title>');
+  });
+
+  it('survives NaN, zeros and an empty list', () => {
+    const svg = draw([{ label: '<b>', values: [{ p50: NaN, p90: Infinity, p99: -1 }, { p50: 0, p90: 0, p99: 0 }] }]);
+    expectNoNonNumbers(svg);
+    expect(svg).toContain('&lt;b&gt;');
+    expect(draw([])).toContain('no shapes');
+  });
+});
+
+describe('confusionMatrixChart', () => {
+  const chart = (counts: number[][], labels = ['de', 'en', 'fr']) => confusionMatrixChart({ title: 'm', labels, counts, rowName: 'FP32 predicts', columnName: 'INT8 predicts' });
+  const cells = (svg: string) => [...svg.matchAll(/<rect class="cell (diagonal|off)" data-count="(\d+)"[^>]*fill="(#[0-9a-f]{6})"/g)].map((m) => ({ kind: m[1], count: Number(m[2]), fill: m[3] }));
+
+  it('one cell per pair, row-major; the diagonal in teal, confusions in red, empty cells white; counts written in', () => {
+    const c = cells(chart([[10, 0, 0], [0, 9, 1], [0, 2, 8]]));
+    expect(c.map((x) => x.kind)).toEqual(['diagonal', 'off', 'off', 'off', 'diagonal', 'off', 'off', 'off', 'diagonal']);
+    expect(c.map((x) => x.count)).toEqual([10, 0, 0, 0, 9, 1, 0, 2, 8]);
+    expect(c[0]!.fill).toBe(MATRIX_COLORS.diagonal); // a row all on the diagonal: the full colour
+    expect(c[1]!.fill).toBe('#ffffff');
+    expect(c[7]!.fill).toMatch(/^#f/); // red, pale: 2 of 10
+  });
+
+  it('shades by the share of the row: 1 confusion in a class of 2 is darker than 2 in a class of 100', () => {
+    const c = cells(chart([[1, 1, 0], [2, 98, 0], [0, 0, 1]]));
+    const red = (hex: string | undefined) => parseInt(hex!.slice(3, 5), 16); // the green channel falls as red deepens
+    expect(red(c[1]!.fill)).toBeLessThan(red(c[3]!.fill));
+  });
+
+  it('row totals, labels escaped, no NaN for empty rows or odd counts', () => {
+    const svg = chart([[0, 0], [NaN, 3]], ['<x>', 'y']);
+    expect(svg).toContain('&lt;x&gt;');
+    expectNoNonNumbers(svg);
+    expect(confusionMatrixChart({ title: 't', labels: [], counts: [], rowName: 'a', columnName: 'b' })).toContain('no classes');
+  });
+});
+
+describe('barListChart', () => {
+  it('bars in the order given, lengths proportional on one axis, highlighted rows in their colour with a legend', () => {
+    const svg = barListChart({
+      title: 'sens',
+      rows: [
+        { label: 'a', value: 10, highlight: true, note: '10 dB' },
+        { label: 'b', value: 40, note: '40 dB' },
+      ],
+      axisLabel: 'SQNR (dB)',
+      color: '#64748b',
+      highlightColor: '#d97706',
+      colorName: 'INT8',
+      highlightName: 'float',
+    });
+    const b = bars(svg);
+    expect(b.map((r) => r.class)).toEqual(['bar highlight', 'bar']);
+    expect(b.map((r) => r.fill)).toEqual(['#d97706', '#64748b']);
+    expect(num(b[1]!.width) / num(b[0]!.width)).toBeCloseTo(4, 1);
+    expect(svg).toContain('>float</text>');
+    expectNoNonNumbers(barListChart({ title: 't', rows: [{ label: 'x', value: NaN }], axisLabel: '', color: '#000000', highlightColor: '#000000', colorName: 'c' }));
   });
 });

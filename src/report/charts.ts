@@ -220,6 +220,8 @@ export interface RangeBarChartInput {
   markerColor: string;
   axisLabel: string;
   width?: number;
+  /** Room right of the plot for the notes (px). */
+  noteWidth?: number;
 }
 
 export function rangeBarChart(input: RangeBarChartInput): string {
@@ -227,7 +229,7 @@ export function rangeBarChart(input: RangeBarChartInput): string {
   const { rows } = input;
   if (rows.length === 0) return emptyChart(input.title, W, 'no tensors');
   const rowH = 18;
-  const m = { left: 300, right: 86, top: 56, bottom: 12 };
+  const m = { left: 300, right: input.noteWidth ?? 86, top: 56, bottom: 12 };
   const plotW = W - m.left - m.right;
   const H = m.top + rows.length * rowH + m.bottom;
   const scale = niceScale(Math.max(0, ...rows.flatMap((r) => [clean(r.value), clean(r.marker)])));
@@ -330,5 +332,237 @@ export function timelineChart(input: { title: string; rows: TimelineRow[]; width
     out.push('</g>');
   });
   out.push(line(m.left, axisY, m.left + plotW, axisY, AXIS), '</svg>');
+  return out.join('');
+}
+
+// ── Latency by shape: one panel per shape ───────────────────────────────────────────────────────
+
+export interface LatencyPanelValue {
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+export interface LatencyPanel {
+  /** "1 × 32". */
+  label: string;
+  /** Under the label, e.g. "INT8/FP32 0.87× [0.76–0.95]". */
+  note?: string;
+  /** One per series, in the series' order. */
+  values: LatencyPanelValue[];
+}
+
+/**
+ * Latency as small multiples: one panel per input shape, each with its own axis from zero. Shapes
+ * differ by 30× and more (1×32 against 8×128), so on one linear axis the short shapes' bars are a
+ * few pixels; a log axis would make them visible but bar lengths on it mean nothing (a bar needs a
+ * zero). What a reviewer compares is FP32 against INT8 at one shape: a panel per shape keeps that
+ * comparison proportional and readable at every shape. Each bar is the median (p50); a line rises
+ * from it to p99, with a tick at p90. The axis fits the medians (up to 1.6× the larger): on a loaded
+ * machine p99 can be 20× p50, and an axis up to it would flatten the bars again; a p90 or p99 above
+ * the axis is drawn to the top with an arrow (its value in the tooltip; the report's table has it).
+ */
+export function latencyPanelsChart(input: { title: string; series: BarSeries[]; panels: LatencyPanel[]; yLabel: string; format?: (v: number) => string; width?: number; columns?: number }): string {
+  const W = input.width ?? 960;
+  const { series, panels } = input;
+  if (panels.length === 0 || series.length === 0) return emptyChart(input.title, W, 'no shapes');
+  const format = input.format ?? formatTick;
+  const cols = Math.max(1, Math.min(panels.length, input.columns ?? 3));
+  const rowsN = Math.ceil(panels.length / cols);
+  const gap = 18;
+  const legendH = 30;
+  const panelH = 250;
+  const pw = (W - gap * (cols - 1)) / cols;
+  const H = legendH + rowsN * panelH + (rowsN - 1) * gap;
+  const out: string[] = [svgOpen(input.title, W, H, 'chart latency-panels')];
+
+  let lx = 0;
+  for (const s of series) {
+    out.push(`<rect x="${coord(lx)}" y="6" width="12" height="12" rx="2" fill="${escapeHtml(s.color)}"/>`, text(lx + 17, 16, `${s.name} p50`, `fill="${INK}"`));
+    lx += 52 + s.name.length * 7;
+  }
+  out.push(line(lx + 6, 4, lx + 6, 20, INK, 'stroke-width="1.5"'), line(lx + 2, 12, lx + 10, 12, INK, 'stroke-width="1.5"'), line(lx, 4, lx + 12, 4, INK, 'stroke-width="1.5"'));
+  out.push(text(lx + 17, 16, 'tick p90, cap p99', `fill="${INK}"`));
+
+  panels.forEach((p, i) => {
+    const px = (i % cols) * (pw + gap);
+    const py = legendH + Math.floor(i / cols) * (panelH + gap);
+    const m = { left: 52, right: 10, top: 44, bottom: 30 };
+    const plotW = pw - m.left - m.right;
+    const plotH = panelH - m.top - m.bottom;
+    const medians = Math.max(0, ...p.values.map((v) => clean(v?.p50)));
+    const peak = Math.max(0, ...p.values.flatMap((v) => [clean(v?.p50), clean(v?.p90), clean(v?.p99)]));
+    const scale = niceScale(Math.min(peak * 1.05, medians * 1.6, Number.MAX_VALUE) || peak, 4);
+    const y = (v: number) => py + m.top + plotH - plotH * fraction(clean(v), scale.max);
+    out.push(`<g class="panel" data-label="${escapeHtml(p.label)}"><rect x="${coord(px)}" y="${coord(py)}" width="${coord(pw)}" height="${panelH}" rx="6" fill="#fff" stroke="${GRID}"/>`);
+    out.push(text(px + 10, py + 18, p.label, `font-weight="600" fill="${INK}"`));
+    if (p.note) out.push(text(px + 10, py + 34, p.note, `class="note" fill="${MUTED}" font-size="11"`));
+    for (const t of ticksOf(scale)) {
+      out.push(line(px + m.left, y(t), px + pw - m.right, y(t), GRID));
+      out.push(text(px + m.left - 6, y(t) + 4, formatTick(t), `text-anchor="end" fill="${MUTED}" font-size="11"`));
+    }
+    out.push(line(px + m.left, py + m.top, px + m.left, py + m.top + plotH, AXIS), line(px + m.left, py + m.top + plotH, px + pw - m.right, py + m.top + plotH, AXIS));
+    const slot = plotW / series.length;
+    const barW = Math.min(64, slot * 0.56);
+    series.forEach((s, si) => {
+      const v = p.values[si];
+      const p50 = clean(v?.p50);
+      const cx = px + m.left + slot * (si + 0.5);
+      const top = y(p50);
+      const label = `${p.label} · ${s.name}: p50 ${format(p50)}, p90 ${format(clean(v?.p90))}, p99 ${format(clean(v?.p99))}`;
+      out.push(
+        `<rect class="bar" data-series="${escapeHtml(s.name)}" data-value="${p50}" x="${coord(cx - barW / 2)}" y="${coord(top)}" width="${coord(barW)}" height="${coord(py + m.top + plotH - top)}" fill="${escapeHtml(s.color)}"><title>${escapeHtml(label)}</title></rect>`,
+      );
+      const p99 = clean(v?.p99);
+      if (p99 > p50) {
+        const wx = cx + barW / 2 + 7;
+        const p90 = Math.min(Math.max(clean(v?.p90), p50), p99);
+        const parts = [line(wx, top, wx, y(p99), INK, 'stroke-width="1.5"')];
+        if (p90 <= scale.max) parts.push(line(wx - 4, y(p90), wx + 4, y(p90), INK, 'stroke-width="1.5"'));
+        if (p99 <= scale.max) parts.push(line(wx - 6, y(p99), wx + 6, y(p99), INK, 'stroke-width="1.5"'));
+        else {
+          // Off the axis: an arrow at the top, the values that are off it in its tooltip.
+          const ty = py + m.top;
+          const off = p90 > scale.max ? `p90 ${format(p90)}, p99 ${format(p99)}` : `p99 ${format(p99)}`;
+          parts.push(`<path class="off-axis" d="M${coord(wx - 4)} ${coord(ty + 5)} L${coord(wx)} ${coord(ty - 2)} L${coord(wx + 4)} ${coord(ty + 5)} Z" fill="${INK}"><title>${escapeHtml(`${s.name} ${off}: above the axis`)}</title></path>`);
+        }
+        out.push(`<g class="spread" data-series="${escapeHtml(s.name)}">${parts.join('')}</g>`);
+      }
+      out.push(text(cx, py + m.top + plotH + 16, format(p50), `text-anchor="middle" fill="${INK}" font-size="11"`));
+    });
+    out.push(text(px + 14, py + m.top + plotH / 2, input.yLabel, `text-anchor="middle" fill="${MUTED}" font-size="11" transform="rotate(-90 ${coord(px + 14)} ${coord(py + m.top + plotH / 2)})"`));
+    out.push('</g>');
+  });
+  out.push('</svg>');
+  return out.join('');
+}
+
+// ── Confusion matrix ────────────────────────────────────────────────────────────────────────────
+
+export interface ConfusionChartInput {
+  title: string;
+  /** Class names, the order of rows and columns. */
+  labels: string[];
+  /** counts[row][column]. */
+  counts: number[][];
+  /** What the rows and the columns are: "label", "FP32 prediction". */
+  rowName: string;
+  columnName: string;
+  width?: number;
+}
+
+/** Cell colours: agreement on the diagonal, confusion off it; the shade is the share of the row. */
+export const MATRIX_COLORS = { diagonal: '#0f766e', off: '#dc2626' } as const;
+
+/** Mixes white with `hex` by t ∈ [0, 1]. */
+function shade(hex: string, t: number): string {
+  const c = [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+  const mix = c.map((v) => Math.round(255 + (v - 255) * Math.min(1, Math.max(0, t))));
+  return `#${mix.map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/**
+ * A confusion matrix as a heat map: cell (r, c) is how many samples that are r were predicted c.
+ * Shades are the share of the row (a class's own samples), so a rare class's confusions show as
+ * clearly as a common one's; diagonal cells are teal, the rest red, an empty cell white.
+ */
+export function confusionMatrixChart(input: ConfusionChartInput): string {
+  const n = input.labels.length;
+  const maxW = input.width ?? 560;
+  if (n === 0) return emptyChart(input.title, maxW, 'no classes');
+  const longest = Math.max(...input.labels.map((l) => String(l).length));
+  const labelW = Math.min(140, 16 + longest * 7);
+  const m = { left: labelW + 22, top: labelW + 22, right: 56, bottom: 8 };
+  const cell = Math.max(12, Math.min(44, Math.floor((maxW - m.left - m.right) / n)));
+  const W = m.left + n * cell + m.right;
+  const H = m.top + n * cell + m.bottom;
+  const out: string[] = [svgOpen(input.title, W, H, 'chart confusion')];
+  out.push(text(m.left + (n * cell) / 2, 14, input.columnName, `text-anchor="middle" fill="${INK}" font-weight="600"`));
+  out.push(text(12, m.top + (n * cell) / 2, input.rowName, `text-anchor="middle" fill="${INK}" font-weight="600" transform="rotate(-90 12 ${coord(m.top + (n * cell) / 2)})"`));
+  input.labels.forEach((l, k) => {
+    const cx = m.left + k * cell + cell / 2;
+    out.push(text(cx + 4, m.top - 6, l, `fill="${INK}" font-size="11" transform="rotate(-60 ${coord(cx + 4)} ${coord(m.top - 6)})"`));
+    out.push(text(m.left - 6, m.top + k * cell + cell / 2 + 4, l, `text-anchor="end" fill="${INK}" font-size="11"`));
+  });
+  out.push(text(W - m.right + 8, m.top - 6, 'total', `fill="${MUTED}" font-size="11"`));
+  for (let r = 0; r < n; r++) {
+    const row = input.labels.map((_, c) => clean(input.counts[r]?.[c]));
+    const total = row.reduce((a, b) => a + b, 0);
+    row.forEach((count, c) => {
+      const share = total > 0 ? count / total : 0;
+      const diag = r === c;
+      const fill = count === 0 ? '#ffffff' : shade(diag ? MATRIX_COLORS.diagonal : MATRIX_COLORS.off, 0.15 + 0.85 * share);
+      const x = m.left + c * cell;
+      const y = m.top + r * cell;
+      const tip = `${input.rowName} ${input.labels[r]}, ${input.columnName} ${input.labels[c]}: ${count} of ${total}`;
+      out.push(
+        `<rect class="cell ${diag ? 'diagonal' : 'off'}" data-count="${count}" x="${coord(x)}" y="${coord(y)}" width="${cell}" height="${cell}" fill="${fill}" stroke="${GRID}"><title>${escapeHtml(tip)}</title></rect>`,
+      );
+      if (count > 0 && cell >= 22) out.push(text(x + cell / 2, y + cell / 2 + 4, String(count), `text-anchor="middle" font-size="11" fill="${share > 0.55 ? '#fff' : INK}"`));
+    });
+    out.push(text(W - m.right + 8, m.top + r * cell + cell / 2 + 4, String(total), `fill="${MUTED}" font-size="11"`));
+  }
+  out.push('</svg>');
+  return out.join('');
+}
+
+// ── A ranked list of bars (per-layer sensitivity) ───────────────────────────────────────────────
+
+export interface BarListRow {
+  label: string;
+  title?: string;
+  value: number;
+  /** Printed right of the bar, e.g. "31.2 dB · agreement 99.6%". */
+  note?: string;
+  /** Drawn in the highlight colour (e.g. a layer returned to float). */
+  highlight?: boolean;
+}
+
+export interface BarListInput {
+  title: string;
+  rows: BarListRow[];
+  axisLabel: string;
+  color: string;
+  highlightColor: string;
+  /** Legend text for each colour. */
+  colorName: string;
+  highlightName?: string;
+  width?: number;
+}
+
+/** Horizontal bars, one row each, in the order given (most sensitive first), on one axis from 0. */
+export function barListChart(input: BarListInput): string {
+  const W = input.width ?? 960;
+  const { rows } = input;
+  if (rows.length === 0) return emptyChart(input.title, W, 'no layers');
+  const rowH = 18;
+  const m = { left: 300, right: 220, top: 56, bottom: 12 };
+  const plotW = W - m.left - m.right;
+  const H = m.top + rows.length * rowH + m.bottom;
+  const scale = niceScale(Math.max(0, ...rows.map((r) => clean(r.value))));
+  const x = (v: number) => m.left + plotW * fraction(clean(v), scale.max);
+  const out: string[] = [svgOpen(input.title, W, H, 'chart bar-list')];
+  out.push(`<rect x="${m.left}" y="6" width="12" height="12" fill="${escapeHtml(input.color)}"/>`, text(m.left + 17, 16, input.colorName, `fill="${INK}"`));
+  if (input.highlightName && rows.some((r) => r.highlight)) {
+    const lx = m.left + 34 + input.colorName.length * 6.5;
+    out.push(`<rect x="${coord(lx)}" y="6" width="12" height="12" fill="${escapeHtml(input.highlightColor)}"/>`, text(lx + 17, 16, input.highlightName, `fill="${INK}"`));
+  }
+  out.push(text(m.left - 8, 40, input.axisLabel, `text-anchor="end" fill="${MUTED}"`));
+  for (const t of ticksOf(scale)) {
+    out.push(line(x(t), m.top - 6, x(t), H - m.bottom, GRID));
+    out.push(text(x(t), m.top - 10, formatTick(t), `text-anchor="middle" fill="${MUTED}"`));
+  }
+  rows.forEach((r, i) => {
+    const yTop = m.top + i * rowH + 3;
+    const h = rowH - 6;
+    out.push(`<g class="row"><title>${escapeHtml(r.title ?? r.label)}</title>`);
+    out.push(text(m.left - 8, yTop + h - 2, r.label, `text-anchor="end" fill="${INK}" font-size="11"`));
+    out.push(
+      `<rect class="bar${r.highlight ? ' highlight' : ''}" data-value="${clean(r.value)}" x="${m.left}" y="${coord(yTop)}" width="${coord(Math.max(2, x(r.value) - m.left))}" height="${h}" fill="${escapeHtml(r.highlight ? input.highlightColor : input.color)}"/>`,
+    );
+    if (r.note) out.push(text(W - m.right + 8, yTop + h - 2, r.note, `fill="${MUTED}" font-size="11"`));
+    out.push('</g>');
+  });
+  out.push(line(m.left, m.top - 6, m.left, H - m.bottom, AXIS), '</svg>');
   return out.join('');
 }

@@ -161,16 +161,30 @@ describe('renderHtml', () => {
     for (const text of ['98.61%', 'FP32 98.71% · −0.10 pt', '99.90%', '0.2063', '3.11 MB', 'FP32 5.43 MB · 0.57×', '1.25×', 'latency 8×128 p50/p90', '30.00 ms / 33.00 ms']) expect(summary).toContain(text);
   });
 
-  it('draws latency bars proportional to p50, with the speed-up and the machine caveat', () => {
+  it('draws latency as one panel per shape, each on its own axis: 1×32 bars as tall in their panel as 8×128 ones (not 30× shorter)', () => {
     const html = renderHtml(makeReport());
-    const rects = [...html.matchAll(/<rect class="bar" data-series="(FP32|INT8)"[^>]*>/g)].map((m) => attrs(m[0]));
-    expect(rects.map((r) => r['data-series'])).toEqual(['FP32', 'INT8', 'FP32', 'INT8']);
-    const p50 = [1, 0.8, 30, 24];
-    const perMs = Number(rects[2]!.height) / 30;
-    rects.forEach((r, i) => expect(Number(r.height) / perMs).toBeCloseTo(p50[i]!, 1));
-    expect(html).toContain('1.25× faster');
-    expect(html).toMatch(/latency, median \(ms\)/);
-    expect(html).toMatch(/compare the ratios/);
+    const panels = [...html.matchAll(/<g class="panel" data-label="([^"]+)">([\s\S]*?)<\/g>(?=<g class="panel"|<\/svg>)/g)];
+    expect(panels.map((p) => p[1])).toEqual(['1 × 32', '8 × 128']);
+    const heights = panels.map((p) => [...p[2]!.matchAll(/<rect class="bar" data-series="(FP32|INT8)"[^>]*>/g)].map((m) => Number(attrs(m[0]).height)));
+    // Within a panel, heights are proportional to p50 (FP32 1 ms vs INT8 0.8 ms; 30 vs 24).
+    expect(heights[0]![1]! / heights[0]![0]!).toBeCloseTo(0.8, 2);
+    expect(heights[1]![1]! / heights[1]![0]!).toBeCloseTo(0.8, 2);
+    // Across panels the 1×32 FP32 bar is not 30× shorter: each panel fits its own shape.
+    expect(heights[0]![0]! / heights[1]![0]!).toBeGreaterThan(0.5);
+    expect(heights[0]![0]!).toBeGreaterThan(60);
+    // p90 and p99 for every bar: a tick and a cap on the line above it.
+    expect(html.match(/<g class="spread"/g)).toHaveLength(4);
+  });
+
+  it('lists p50/p90/p99 per shape and INT8/FP32 with its 95% interval, or says there is no noise estimate', () => {
+    const r = makeReport();
+    const m = r.steps[3]!.metrics as typeof benchMetrics;
+    (m.latency[0] as Record<string, unknown>).ratioInterval = { low: 0.74, high: 0.86, confidence: 0.95 };
+    const latency = /<figure id="latency">[\s\S]*?<\/table>/.exec(renderHtml(r))![0];
+    expect(latency).toContain('<td class="num">1.00 ms / 1.20 ms / 1.30 ms</td><td class="num">800 µs / 1.00 ms / 1.10 ms</td><td class="num">0.80× [0.74–0.86]</td>');
+    expect(latency).toContain('0.80× (one block: no noise estimate)');
+    expect(latency).toContain('1.25× faster');
+    expect(latency).toMatch(/an interval that contains 1 is no measurable change/);
   });
 
   it('draws the calibration chart only when given the tensors', () => {
@@ -178,7 +192,10 @@ describe('renderHtml', () => {
     const cal = sectionOf(renderHtml(makeReport(), calibration), 'calibration')!;
     expect(cal).toContain('2 activation tensors · percentile 99.99 · 256 samples');
     expect(cal).toContain('encoder/layer.0/attention/self/Softmax');
-    expect(cal).toContain('clips 50.0%'); // |max| 4, threshold 2
+    // |max| 4, threshold 2: half the range is cut; how many values saturate is not known (older file).
+    expect(cal).toContain('range cut 50.0%');
+    expect(cal).not.toContain('clips');
+    expect(cal).not.toContain('saturated</text>');
     const kept = [...cal.matchAll(/<rect class="bar kept"[^>]*>/g)].map((m) => Number(attrs(m[0]).width));
     const range = [...cal.matchAll(/<rect class="bar range"[^>]*>/g)].map((m) => Number(attrs(m[0]).width));
     expect(kept[1]! / range[1]!).toBeCloseTo(0.5, 2);
@@ -274,6 +291,146 @@ describe('renderHtml', () => {
   it('renders the same page for the same input', () => {
     expect(renderHtml(makeReport(), calibration)).toBe(renderHtml(makeReport(), calibration));
     expect(renderHtml(failedReport())).toBe(renderHtml(failedReport()));
+  });
+});
+
+describe('renderHtml: calibration says what the cut means', () => {
+  it('"range cut" is the share of the largest |value| beyond the threshold; "saturated" the share of values beyond it', () => {
+    const tensors = calibration.calibration!.tensors.map((t, i) => ({ ...t, saturated: [0.0001, 0][i] }));
+    const cal = sectionOf(renderHtml(makeReport(), { calibration: { tensors } }), 'calibration')!;
+    expect(cal).toContain('range cut 10.0% · 0.01% saturated'); // Softmax: |max| 1, threshold 0.9
+    expect(cal).toContain('range cut 50.0% · 0% saturated');
+    expect(cal).toContain('0.01% of calibration values beyond it'); // the tooltip
+    expect(cal).toMatch(/"saturated" is the share of calibration values beyond it, which quantize to the largest INT8 code/);
+  });
+});
+
+const LANGS = ['de', 'en', 'fr'];
+/** bench metrics with per-class rows and confusion matrices: INT8 moves 2 FP32 "fr" predictions to "en". */
+function withClasses(confusion = true): Report {
+  const r = makeReport();
+  r.steps[3]!.metrics = {
+    ...benchMetrics,
+    perClass: [
+      { class: 'de', samples: 10, fp32Accuracy: 1, int8Accuracy: 1, fp32Predicted: 10, flipped: 0 },
+      { class: 'en', samples: 10, fp32Accuracy: 0.9, int8Accuracy: 0.9, fp32Predicted: 9, flipped: 0 },
+      { class: 'fr', samples: 10, fp32Accuracy: 1, int8Accuracy: 0.8, fp32Predicted: 11, flipped: 2 },
+    ],
+    ...(confusion
+      ? {
+          confusion: {
+            labels: LANGS,
+            fp32: [[10, 0, 0], [0, 9, 1], [0, 0, 10]],
+            int8: [[10, 0, 0], [0, 9, 1], [0, 2, 8]],
+            int8VsFp32: [[10, 0, 0], [0, 9, 0], [0, 2, 9]],
+          },
+        }
+      : {}),
+  };
+  return r;
+}
+
+describe('renderHtml: accuracy by class', () => {
+  it('a row per class: samples, FP32 and INT8 recall, the change in points, and the FP32 predictions INT8 changed (worse rows marked)', () => {
+    const classes = sectionOf(renderHtml(withClasses()), 'classes')!;
+    expect(classes).toContain('30 evaluation samples in 3 classes; INT8 predicts another class than FP32 for 2 of them.');
+    const rows = [...classes.matchAll(/<tr><td[^>]*><strong>(\w+)<\/strong><\/td>([\s\S]*?)<\/tr>/g)].map((m) => [m[1], [...m[2]!.matchAll(/>([^<]*)<\/td>/g)].map((c) => c[1])]);
+    expect(rows).toEqual([
+      ['de', ['10', '100.0%', '100.0%', '+0.00 pt', '0 of 10']],
+      ['en', ['10', '90.0%', '90.0%', '+0.00 pt', '0 of 9']],
+      ['fr', ['10', '100.0%', '80.0%', '−20.00 pt', '2 of 11']],
+    ]);
+    expect(classes.match(/<td data-worse=""/g)).toHaveLength(6); // the fr row's cells
+  });
+
+  it('draws the three confusion matrices: counts in cells, diagonal and off-diagonal apart, INT8 against FP32 first', () => {
+    const classes = sectionOf(renderHtml(withClasses()), 'classes')!;
+    expect([...classes.matchAll(/<figure class="matrix" id="([\w-]+)">/g)].map((m) => m[1])).toEqual(['confusion-int8-fp32', 'confusion-fp32', 'confusion-int8']);
+    const first = /<figure class="matrix" id="confusion-int8-fp32">[\s\S]*?<\/figure>/.exec(classes)![0];
+    const cells = [...first.matchAll(/<rect class="cell (diagonal|off)" data-count="(\d+)"/g)].map((m) => [m[1], Number(m[2])]);
+    expect(cells).toHaveLength(9);
+    expect(cells[7]).toEqual(['off', 2]); // FP32 fr → INT8 en
+    expect(cells.filter(([kind]) => kind === 'diagonal').map(([, n]) => n)).toEqual([10, 9, 9]);
+    expect(first).toContain('FP32 predicts fr, INT8 predicts en: 2 of 11');
+  });
+
+  it('no labels: no accuracy columns, only the changed predictions; no matrices kept: says why; malformed rows: no section', () => {
+    const r = withClasses(false);
+    const m = r.steps[3]!.metrics as { perClass: Record<string, unknown>[] };
+    m.perClass = m.perClass.map((c) => ({ ...c, samples: null, fp32Accuracy: null, int8Accuracy: null }));
+    const classes = sectionOf(renderHtml(r), 'classes')!;
+    expect(classes).toContain('the evaluation set has no labels');
+    expect(classes).not.toContain('<th>samples</th>');
+    expect(classes).toContain('<td data-worse="" class="num">2 of 11</td>');
+    expect(classes).toContain('No confusion matrices in the metrics');
+    m.perClass[0]!.flipped = 'two';
+    expect(sectionOf(renderHtml(r), 'classes')).toBeUndefined();
+    expect(sectionOf(renderHtml(makeReport()), 'classes')).toBeUndefined(); // a bench from before per-class metrics
+  });
+});
+
+describe('renderHtml: layers', () => {
+  const layers = [
+    { node: '/m/bert/encoder/layer.2/attention/self/MatMul_1', op: 'MatMul', sqnrDb: 12.5, agreement: 0.97, maxAbsError: 1.2, accuracy: 0.9 },
+    { node: '/m/bert/encoder/layer.0/output/dense/MatMul', op: 'MatMul', sqnrDb: 40.1, agreement: 0.999, maxAbsError: 0.1, accuracy: 0.98 },
+    { node: '/m/bert/pooler/dense/Gemm', op: 'Gemm', sqnrDb: null, agreement: 1, maxAbsError: 0, accuracy: 0.98 },
+  ];
+  function withLayers(): Report {
+    const r = makeReport();
+    r.steps.splice(
+      1,
+      0,
+      step('qdq', 'qdq.insert', 'hit', { metrics: { quantizedNodes: 4, skipped: [{ node: '/m/classifier/Gemm', reason: 'excluded by name' }] } }),
+      step('sens', 'sensitivity', 'ran', { metrics: { samples: 64, quantizedNodes: 3, mostSensitive: layers.slice(0, 2), fallback: [layers[0]!.node] } }),
+    );
+    return r;
+  }
+
+  it('the sensitivity chart ranks every layer of sensitivity.json, the fallback in its own colour; the float table says why each node is float', () => {
+    const html = sectionOf(renderHtml(withLayers(), { sensitivity: { layers } }), 'layers')!;
+    const bars = [...html.matchAll(/<rect class="bar( highlight)?" data-value="([\d.]+)"/g)].map((m) => [Boolean(m[1]), Number(m[2])]);
+    // ∞ dB (an exact layer) is drawn as long as the longest finite bar.
+    expect(bars).toEqual([[true, 12.5], [false, 40.1], [false, 40.1]]);
+    expect(html).toContain('∞ dB · agreement 100.0%');
+    expect(html).toContain('Showing all 3.');
+    expect(html).toContain('2 nodes left in float; 3 quantized.');
+    expect(html).toMatch(/classifier\/Gemm<\/code><\/td><td>qdq<\/td><td>excluded by name<\/td>/);
+    expect(html).toMatch(/layer\.2\/attention\/self\/MatMul_1<\/code><\/td><td>sens<\/td><td>returned to float by the sensitivity fallback<\/td>/);
+  });
+
+  it('without sensitivity.json (gc removed it): the metrics’ most sensitive layers, and says so', () => {
+    const html = sectionOf(renderHtml(withLayers()), 'layers')!;
+    expect(html.match(/<rect class="bar/g)).toHaveLength(2);
+    expect(html).toContain('the 2 most sensitive of 3 (sensitivity.json, with every layer, is no longer in the cache)');
+  });
+
+  it('no node left in float: says every selected node is INT8; no qdq or sensitivity step: no section', () => {
+    const r = makeReport();
+    r.steps.splice(1, 0, step('qdq', 'qdq.insert', 'hit', { metrics: { quantizedNodes: 34, skipped: [] } }));
+    expect(sectionOf(renderHtml(r), 'layers')).toContain('None: every node the recipe selected for quantization is in INT8 (34 nodes).');
+    expect(sectionOf(renderHtml(makeReport()), 'layers')).toBeUndefined();
+  });
+});
+
+describe('renderHtml: the baseline comparison', () => {
+  it('shows every metric compared (baseline, this run, change, verdict), regressions marked, right after the numbers', () => {
+    const r = makeReport();
+    r.baseline = {
+      file: 'baseline/report.json',
+      compared: 2,
+      regressions: [{ name: 'agreement', change: '−1.20 pt' }],
+      metrics: [
+        { name: 'agreement', before: '99.90%', after: '98.70%', change: '−1.20 pt', verdict: 'REGRESSION', regression: true },
+        { name: 'INT8/FP32 latency 1×32', before: '0.80 [0.74–0.86]', after: '0.81 [0.75–0.88]', change: '1.01×', verdict: 'within noise', regression: false },
+      ],
+    };
+    const html = renderHtml(r);
+    const b = sectionOf(html, 'baseline')!;
+    expect(b).toContain('Baseline: 1 regressed');
+    expect(b).toContain('<td>INT8/FP32 latency 1×32</td><td class="num">0.80 [0.74–0.86]</td><td class="num">0.81 [0.75–0.88]</td><td class="num">1.01×</td><td>within noise</td>');
+    expect(b).toMatch(/<td>agreement<\/td>.*<span class="result fail">REGRESSION<\/span>/);
+    expect(html.indexOf('id="baseline"')).toBeGreaterThan(html.indexOf('id="summary"'));
+    expect(html.indexOf('id="baseline"')).toBeLessThan(html.indexOf('id="steps"'));
   });
 });
 

@@ -4,27 +4,18 @@
 // (recipe name, step ids, error messages, tensor names) goes through `escapeHtml`.
 import type { LatencyRow } from '../../plugins/bench/index.ts';
 import type { Report } from './build-report.ts';
-import { escapeHtml, formatBytes, formatDuration, groupedBarChart, rangeBarChart, STATUS_STYLE, timelineChart, type TimelineStatus } from './charts.ts';
+import { escapeHtml, formatBytes, formatDuration, rangeBarChart, STATUS_STYLE, timelineChart, type TimelineStatus } from './charts.ts';
+import { CHART_COLORS, exact, fixed, isNum, pct, plural, section, shortHash, table, td, times } from './html-parts.ts';
+import { baselineSection, classSection, latencyFigure, layersSection } from './html-review.ts';
+import type { CalibrationTensor, HtmlExtras } from './html-extras.ts';
 import { summaryRows } from './summary.ts';
+import { shortTensorNames } from './tensor-names.ts';
 import { verdictOf } from './verdict.ts';
 
 export { escapeHtml } from './charts.ts';
-
-/** One entry of calibration.json's `tensors` (the calibrate step's `stats` output). */
-export interface CalibrationTensor {
-  tensor: string;
-  min: number;
-  max: number;
-  threshold: number;
-}
-
-/** Data the report does not hold itself; the caller reads it from the cache. */
-export interface HtmlExtras {
-  calibration?: { tensors: CalibrationTensor[] };
-}
-
-/** Bar colours; the end-to-end test looks for these pixels in a screenshot. */
-export const CHART_COLORS = { fp32: '#e07b39', int8: '#2b6cb0', observed: '#fdba74', kept: '#7c3aed' } as const;
+export { shortTensorNames } from './tensor-names.ts';
+export { calibrationStatsPath, readHtmlExtras, type CalibrationTensor, type HtmlExtras } from './html-extras.ts';
+export { CHART_COLORS } from './html-parts.ts';
 
 /** A calibration chart with hundreds of rows is unreadable: show the tensors clipped most. */
 const MAX_TENSOR_ROWS = 80;
@@ -42,17 +33,10 @@ interface BenchMetrics {
   sizes: { fp32: number; int8: number };
   latency: LatencyRow[];
   speedup?: number;
+  speedupInterval?: { low: number; high: number };
 }
 
-/**
- * Where the calibrate step's calibration.json lies, relative to the cache root (the folder given
- * with --cache), for a caller that wants to pass `extras.calibration`.
- */
-export function calibrationStatsPath(report: Report): string | undefined {
-  return report.steps.find((s) => s.plugin === 'calibrate' && s.outputs.stats)?.outputs.stats?.path;
-}
 
-const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
 // The step summaryRows reads, with the fields it needs present (a report from an older bench
 // plugin, or a hand-edited one, renders without the section instead of throwing).
@@ -66,33 +50,12 @@ function benchOf(report: Report): { step: Step; metrics?: BenchMetrics } | undef
   return { step, metrics: usable ? (m as BenchMetrics) : undefined };
 }
 
-const pct = (x: number | null | undefined) => (isNum(x) ? `${(x * 100).toFixed(2)}%` : 'n/a');
-const exact = (x: unknown) => (isNum(x) ? String(x) : 'n/a');
-const fixed = (x: number | null | undefined, digits: number) => (isNum(x) ? x.toFixed(digits) : 'n/a');
-const times = (x: number | null | undefined) => (isNum(x) ? `${x.toFixed(2)}×` : 'n/a');
-const ms = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
-const speedupNote = (s: number) => (isNum(s) ? `${s.toFixed(2)}× ${s >= 1 ? 'faster' : '(slower)'}` : '');
 const utc = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC');
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const statusOf = (s: Step): TimelineStatus => (s.status in STATUS_STYLE ? s.status : 'not-run');
 
 export function cacheSummary(cache: Report['cache']): string {
   return `${plural(cache.hits, 'cache hit')}, ${cache.ran} ran, ${cache.skipped} skipped${cache.failed ? `, ${cache.failed} failed` : ''}`;
 }
-
-function section(id: string, title: string, body: string, cls = ''): string {
-  return `<section id="${id}"${cls ? ` class="${cls}"` : ''}><h2>${escapeHtml(title)}</h2>${body}</section>`;
-}
-
-function table(headers: string[], rows: string[][], cls = ''): string {
-  const head = headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
-  return `<div class="table-wrap"><table${cls ? ` class="${cls}"` : ''}><thead><tr>${head}</tr></thead><tbody>${rows.map((r) => `<tr>${r.join('')}</tr>`).join('')}</tbody></table></div>`;
-}
-
-const td = (html: string, cls = '') => `<td${cls ? ` class="${cls}"` : ''}>${html}</td>`;
-
-/** A hash shortened for the eye, whole in the tooltip (and for copy: select the title). */
-const shortHash = (h: string | undefined, n: number) => (h ? `<code title="${escapeHtml(h)}">${escapeHtml(h.length > n ? h.slice(0, n) + '…' : h)}</code>` : '');
 
 function chip(status: TimelineStatus): string {
   const s = STATUS_STYLE[status];
@@ -155,63 +118,23 @@ function summary(report: Report, bench: { step: Step; metrics?: BenchMetrics }):
     card('Agreement with FP32', pct(m.agreement), 'same top label as the FP32 model'),
     card('Max |Δ logit|', fixed(m.maxAbsError, 4), `cosine mean ${fixed(m.meanCosine, 6)}${isNum(m.minCosine) ? ` · min ${fixed(m.minCosine, 5)}` : ''}`),
     card('Model size (INT8)', formatBytes(m.sizes.int8), `FP32 ${formatBytes(m.sizes.fp32)} · ${times(m.sizes.fp32 > 0 ? m.sizes.int8 / m.sizes.fp32 : null)}`),
-    card('Speed-up (geo. mean)', times(speedup), `INT8 vs FP32 median latency, ${plural(m.latency.length, 'shape')}`),
+    card('Speed-up (geo. mean)', times(speedup), `FP32 ÷ INT8 latency over ${plural(m.latency.length, 'shape')}${isNum(m.speedupInterval?.low) && isNum(m.speedupInterval?.high) ? ` · 95% ${m.speedupInterval.low.toFixed(2)}–${m.speedupInterval.high.toFixed(2)}×` : ''}`),
   ];
   const rows = summaryRows(report).map((r) => [td(escapeHtml(r.label)), td(escapeHtml(r.fp32), 'num'), td(escapeHtml(r.int8), 'num'), td(escapeHtml(r.change), 'num')]);
-  return section('summary', 'FP32 vs INT8', `<div class="cards">${cards.join('')}</div>${latency(m.latency)}<h3>All numbers</h3>${table(['', 'FP32', 'INT8', 'change'], rows, 'numbers')}`);
-}
-
-function latency(rows: LatencyRow[]): string {
-  if (rows.length === 0) return '';
-  const chart = groupedBarChart({
-    title: 'Latency by shape: FP32 vs INT8 median, whiskers at p90',
-    width: 760,
-    height: 380,
-    series: [
-      { name: 'FP32', color: CHART_COLORS.fp32 },
-      { name: 'INT8', color: CHART_COLORS.int8 },
-    ],
-    groups: rows.map((l) => ({ label: `${l.batch} × ${l.sequence}`, values: [l.fp32?.p50, l.int8?.p50], whiskers: [l.fp32?.p90, l.int8?.p90], note: speedupNote(l.speedup), sublabel: `${ms(l.fp32.p50)} → ${ms(l.int8.p50)}` })),
-    yLabel: 'latency, median (ms)',
-    xLabel: 'shape (batch × sequence)',
-    whiskerLabel: 'p90',
-    format: ms,
-  });
-  return (
-    `<figure id="latency"><h3>Latency by shape</h3><div class="chart-wrap">${chart}</div>` +
-    '<figcaption class="caption">Median (p50) latency per input shape with onnxruntime on CPU; the whisker reaches the 90th percentile; the speed-up over each pair of bars is the median over interleaved runs of FP32 time ÷ INT8 time (its 95% interval is in the table below). ' +
-    'Absolute times depend on the machine: compare the ratios.</figcaption></figure>'
-  );
-}
-
-/**
- * Tensor names share a long graph prefix ("/m/bert/"): drop it and the "_output_0" suffix. A name
- * still too long keeps its first two path segments (the layer) and as many last ones (the op) as fit.
- */
-export function shortTensorNames(names: string[], maxLength = 46): string[] {
-  let prefix = names.length > 1 ? names[0]! : '';
-  for (const n of names) while (prefix && !n.startsWith(prefix)) prefix = prefix.slice(0, -1);
-  prefix = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-  return names.map((n) => {
-    const s = n.slice(prefix.length).replace(/_output_0$/, '') || n;
-    if (s.length <= maxLength) return s;
-    const parts = s.split('/');
-    for (let keep = parts.length - 3; keep >= 1; keep--) {
-      const t = [...parts.slice(0, 2), '…', ...parts.slice(-keep)].join('/');
-      if (t.length <= maxLength) return t;
-    }
-    return `…${s.slice(-(maxLength - 1))}`;
-  });
+  return section('summary', 'FP32 vs INT8', `<div class="cards">${cards.join('')}</div>${latencyFigure(m.latency)}<h3>All numbers</h3>${table(['', 'FP32', 'INT8', 'change'], rows, 'numbers')}`);
 }
 
 function calibration(report: Report, extras: HtmlExtras | undefined): string {
   const all = extras?.calibration?.tensors;
   if (!Array.isArray(all) || all.length === 0) return '';
   const absMax = (t: CalibrationTensor) => Math.max(Math.abs(t.min), Math.abs(t.max));
+  // The share of the largest |value| seen that lies beyond the threshold: how much of the observed
+  // range INT8 gives up. Not how many values saturate (`saturated`, from the histogram, says that).
   const clippedOf = (t: CalibrationTensor) => {
     const a = absMax(t);
     return a > 0 && Number.isFinite(a) ? Math.max(0, 1 - Math.abs(t.threshold) / a) : 0;
   };
+  const saturation = (t: CalibrationTensor) => (isNum(t.saturated) ? ` · ${saturatedText(t.saturated)} saturated` : '');
   let tensors = all;
   if (all.length > MAX_TENSOR_ROWS) {
     const keep = new Set([...all].sort((a, b) => clippedOf(b) - clippedOf(a)).slice(0, MAX_TENSOR_ROWS));
@@ -223,26 +146,36 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
     width: 960,
     rows: tensors.map((t, i) => ({
       label: labels[i]!,
-      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}`,
+      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}`,
       value: absMax(t),
       marker: Math.abs(t.threshold),
-      note: `clips ${(clippedOf(t) * 100).toFixed(1)}%`,
+      note: `range cut ${(clippedOf(t) * 100).toFixed(1)}%${saturation(t)}`,
     })),
     valueName: 'largest |value| seen',
     markerName: 'threshold (kept range)',
     valueColor: CHART_COLORS.observed,
     markerColor: CHART_COLORS.kept,
     axisLabel: '|activation|',
+    noteWidth: all.some((t) => isNum(t.saturated)) ? 250 : 110,
   });
   const step = report.steps.find((s) => s.plugin === 'calibrate');
   const facts = step ? [step.metrics.method, isNum(step.metrics.samples) ? `${step.metrics.samples} samples` : undefined].filter((x) => typeof x === 'string') : [];
-  const lead = `${plural(all.length, 'activation tensor')}${facts.length ? ` · ${facts.join(' · ')}` : ''}${all.length > tensors.length ? ` · showing the ${tensors.length} clipped most` : ''}`;
+  const lead = `${plural(all.length, 'activation tensor')}${facts.length ? ` · ${facts.join(' · ')}` : ''}${all.length > tensors.length ? ` · showing the ${tensors.length} with the most range cut` : ''}`;
   return section(
     'calibration',
     'Calibration ranges',
     `<p class="muted">${escapeHtml(lead)}</p><div class="chart-wrap">${chart}</div>` +
-      '<p class="caption">Values beyond the threshold saturate to the largest INT8 code; "clips" is the share of the observed range cut off. A percentile threshold trades those rare outliers for finer steps everywhere else.</p>',
+      '<p class="caption">The pale bar is the largest |value| calibration saw; the solid bar is the range INT8 keeps, up to the threshold. ' +
+      '"Range cut" is the share of that largest |value| beyond the threshold; "saturated" is the share of calibration values beyond it, which quantize to the largest INT8 code. ' +
+      'A percentile threshold cuts the range of a few outliers (a large range cut, a tiny share saturated) for finer steps for all other values.</p>',
   );
+}
+
+/** A small share readably: "0.0100%", "1.2%", "0%". */
+function saturatedText(x: number): string {
+  if (x <= 0) return '0%';
+  const p = x * 100;
+  return p >= 1 ? `${p.toFixed(1)}%` : `${Number(p.toPrecision(2))}%`;
 }
 
 function stepNotes(s: Step): string {
@@ -278,14 +211,6 @@ function gates(report: Report): string {
   ]);
   const failed = report.gates.filter((g) => !g.pass).length;
   return section('gates', `Gates: ${failed ? `${failed} of ${report.gates.length} failed` : 'all pass'}`, table(['metric', 'condition', 'actual', 'result'], rows));
-}
-
-function baseline(report: Report): string {
-  const b = report.baseline;
-  if (!b) return '';
-  const rows = b.regressions.map((r) => [td(escapeHtml(r.name)), td(escapeHtml(r.change)), td('<span class="result fail">REGRESSION</span>')]);
-  const lead = `<p>Compared with <code>${escapeHtml(b.file)}</code>: ${plural(b.compared, 'metric')}, ${b.regressions.length ? `${b.regressions.length} regressed` : 'no regression'}.</p>`;
-  return section('baseline', `Baseline: ${b.regressions.length ? `${b.regressions.length} regressed` : 'no regression'}`, lead + (rows.length ? table(['metric', 'change', 'result'], rows) : ''));
 }
 
 /** The deliverables folder (src/engine/deliverables.ts), paths relative to the recipe's folder and in sight. */
@@ -360,6 +285,9 @@ figure{margin:0}
 .chart-wrap{overflow-x:auto}
 .chart-wrap svg{display:block;max-width:100%;height:auto}
 td.id{white-space:nowrap}
+.matrices{display:flex;flex-wrap:wrap;gap:8px 24px;align-items:flex-start}
+.matrices figure{flex:0 0 310px;max-width:100%}
+td[data-worse]{background:#fef2f2}
 .table-wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:14px;margin-top:10px}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
@@ -389,7 +317,20 @@ footer{color:var(--muted);font-size:13px;text-align:center}
  */
 export function renderHtml(report: Report, extras?: HtmlExtras): string {
   const bench = benchOf(report);
-  const body = [header(report), errors(report), bench ? summary(report, bench) : '', calibration(report, extras), steps(report), gates(report), baseline(report), deliverables(report), artifacts(report), recipeAndMetrics(report)];
+  const body = [
+    header(report),
+    errors(report),
+    bench ? summary(report, bench) : '',
+    baselineSection(report),
+    classSection(bench?.step),
+    layersSection(report, extras),
+    calibration(report, extras),
+    steps(report),
+    gates(report),
+    deliverables(report),
+    artifacts(report),
+    recipeAndMetrics(report),
+  ];
   return (
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +

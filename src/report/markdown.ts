@@ -1,5 +1,9 @@
 import type { Report } from './build-report.ts';
+import { floatLayersOf } from './float-layers.ts';
+import { classRowsOf, confusionOf, isLayer } from './review-data.ts';
+import type { SensitivityLayer } from './html-extras.ts';
 import { summaryRows } from './summary.ts';
+import { formatWithInterval } from '../stats/noise.ts';
 import { verdictOf } from './verdict.ts';
 
 const md = (s: string) => s.replace(/\|/g, '\\|');
@@ -27,12 +31,21 @@ export function renderMarkdown(report: Report): string {
     for (const g of report.gates) out.push(`| ${g.metric} | ${g.op} ${g.value} | ${g.notEvaluated ? '—' : g.actual ?? 'missing'} | ${g.notEvaluated ? 'not evaluated' : g.pass ? 'pass' : '**FAIL**'} |`);
     out.push('');
   }
+  out.push(...latencyMarkdown(report));
   if (report.baseline) {
     const b = report.baseline;
     out.push('## Baseline', '', `\`${b.file}\`: ${b.compared} metrics compared, ${b.regressions.length ? `${b.regressions.length} regressed` : 'no regression'}`, '');
-    for (const r of b.regressions) out.push(`- **${md(r.name)}**: ${md(r.change)}`);
-    if (b.regressions.length) out.push('');
+    if (Array.isArray(b.metrics) && b.metrics.length) {
+      // The whole comparison, as `qrun compare` prints it: what held matters as much as what regressed.
+      out.push('| metric | baseline | this run | change | verdict |', '|---|---|---|---|---|');
+      for (const m of b.metrics) out.push(`| ${md(m.name)} | ${md(m.before)} | ${md(m.after)} | ${md(m.change)} | ${m.regression ? '**REGRESSION**' : md(m.verdict)} |`);
+      out.push('');
+    } else {
+      for (const r of b.regressions) out.push(`- **${md(r.name)}**: ${md(r.change)}`);
+      if (b.regressions.length) out.push('');
+    }
   }
+  out.push(...classesMarkdown(report), ...layersMarkdown(report));
   out.push(...deliverablesMarkdown(report));
   out.push('## Steps', '', '| step | plugin | status | duration | cache key |', '|---|---|---|---|---|');
   for (const s of report.steps) {
@@ -65,5 +78,75 @@ function deliverablesMarkdown(report: Report): string[] {
   for (const f of d.files) out.push(`| \`${md(f.path)}\` | ${md(f.from)} | ${f.size ?? ''} | ${f.sha256 ? `\`${f.sha256}\`` : f.files !== undefined ? `${f.files} files` : ''} |`);
   out.push('');
   if (d.missing.length) out.push(`Not delivered: ${d.missing.map((m) => `\`${m.from}\` (${md(m.reason)})`).join('; ')}.`, '');
+  return out;
+}
+
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const pct = (x: number | null | undefined, digits = 1) => (isNum(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
+const ms = (x: number) => (!isNum(x) ? 'n/a' : x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
+const bench = (report: Report) => report.steps.find((s) => s.plugin === 'bench' && (s.status === 'ran' || s.status === 'hit'));
+
+/** p50/p90/p99 at every shape and INT8/FP32 with its 95% interval (the summary table has p50/p90). */
+function latencyMarkdown(report: Report): string[] {
+  const rows = bench(report)?.metrics.latency as { batch: number; sequence: number; fp32: { p50: number; p90: number; p99: number }; int8: { p50: number; p90: number; p99: number }; ratio: number; ratioInterval?: { low: number; high: number } }[] | undefined;
+  if (!Array.isArray(rows) || rows.length === 0 || !rows.every((l) => isNum(l?.fp32?.p99) && isNum(l.int8?.p99) && isNum(l.ratio))) return [];
+  const out = ['## Latency', '', '| shape | FP32 p50 / p90 / p99 | INT8 p50 / p90 / p99 | INT8/FP32 [95% interval] |', '|---|---|---|---|'];
+  const spread = (s: { p50: number; p90: number; p99: number }) => `${ms(s.p50)} / ${ms(s.p90)} / ${ms(s.p99)}`;
+  for (const l of rows) out.push(`| ${l.batch}×${l.sequence} | ${spread(l.fp32)} | ${spread(l.int8)} | ${formatWithInterval({ value: l.ratio, interval: l.ratioInterval }, 2, ' (one block: no noise estimate)')} |`);
+  out.push('', 'INT8/FP32 below 1 is faster; an interval that contains 1 is no measurable change.', '');
+  return out;
+}
+
+/** Confusion matrices wider than this are left to report.json and report.html. */
+const MAX_MARKDOWN_MATRIX = 20;
+
+function classesMarkdown(report: Report): string[] {
+  const step = bench(report);
+  const rows = step && classRowsOf(step.metrics);
+  if (!step || !rows) return [];
+  const labelled = rows.some((r) => r.samples !== null);
+  const out = ['## Accuracy by class', ''];
+  if (labelled) {
+    out.push('| class | samples | FP32 | INT8 | change | FP32 predictions INT8 changed |', '|---|---|---|---|---|---|');
+    for (const r of rows) {
+      const change = isNum(r.fp32Accuracy) && isNum(r.int8Accuracy) ? `${r.int8Accuracy < r.fp32Accuracy ? '−' : '+'}${Math.abs((r.int8Accuracy - r.fp32Accuracy) * 100).toFixed(2)} pt` : '';
+      out.push(`| ${md(r.class)} | ${r.samples ?? '—'} | ${pct(r.fp32Accuracy)} | ${pct(r.int8Accuracy)} | ${change} | ${r.flipped} of ${r.fp32Predicted} |`);
+    }
+  } else {
+    out.push('The evaluation set has no labels: no accuracy per class.', '', '| class | FP32 predictions INT8 changed |', '|---|---|');
+    for (const r of rows) out.push(`| ${md(r.class)} | ${r.flipped} of ${r.fp32Predicted} |`);
+  }
+  out.push('');
+  const c = confusionOf(step.metrics);
+  if (c && c.labels.length <= MAX_MARKDOWN_MATRIX) {
+    out.push('INT8 against FP32 (rows: what FP32 predicts, columns: what INT8 predicts; off the diagonal, what quantization changed):', '');
+    out.push(`| FP32 \\ INT8 | ${c.labels.map(md).join(' | ')} |`, `|---|${c.labels.map(() => '---').join('|')}|`);
+    c.int8VsFp32.forEach((row, i) => out.push(`| **${md(c.labels[i]!)}** | ${row.map((v, j) => (i === j ? `**${v}**` : v ? String(v) : '·')).join(' | ')} |`));
+    out.push('');
+  }
+  return out;
+}
+
+/** The most sensitive layers (the sensitivity step's metrics) and every node left in float, with why. */
+function layersMarkdown(report: Report): string[] {
+  const done = report.steps.filter((s) => s.status === 'ran' || s.status === 'hit');
+  const sensitivity = done.filter((s) => Array.isArray(s.metrics.mostSensitive)).pop();
+  const placing = done.some((s) => Array.isArray(s.metrics.skipped));
+  if (!sensitivity && !placing) return [];
+  const out = ['## Layers', ''];
+  const top = sensitivity?.metrics.mostSensitive as SensitivityLayer[] | undefined;
+  if (sensitivity && top && top.length && top.every(isLayer)) {
+    const fallback = new Set(Array.isArray(sensitivity.metrics.fallback) ? (sensitivity.metrics.fallback as string[]) : []);
+    out.push(`Most sensitive (step ${sensitivity.id}: each layer alone in INT8, its logits against FP32; lower SQNR costs more):`, '', '| node | op | SQNR | agreement | precision |', '|---|---|---|---|---|');
+    for (const l of top) out.push(`| \`${md(l.node)}\` | ${md(l.op)} | ${isNum(l.sqnrDb) ? `${l.sqnrDb.toFixed(1)} dB` : '∞'} | ${pct(l.agreement, 2)} | ${fallback.has(l.node) ? 'float (fallback)' : 'INT8'} |`);
+    out.push('');
+  }
+  const float = floatLayersOf(done);
+  if (float.length === 0) out.push('Left in float: none; every node the recipe selected for quantization is in INT8.', '');
+  else {
+    out.push('Left in float:', '', '| node | step | why |', '|---|---|---|');
+    for (const f of float) out.push(`| \`${md(f.node)}\` | ${md(f.step)} | ${md(f.reason)} |`);
+    out.push('');
+  }
   return out;
 }

@@ -1,0 +1,64 @@
+// Data report.html draws that report.json does not hold: step outputs read back from the cache —
+// the calibrate step's calibration.json (every tensor's range) and the sensitivity step's
+// sensitivity.json (every layer, where the metrics keep the 10 most sensitive). A file that is gone
+// (`qrun cache gc`) or unreadable leaves its section out, or on what the metrics hold.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Report } from './build-report.ts';
+
+/** One entry of calibration.json's `tensors` (the calibrate step's `stats` output). */
+export interface CalibrationTensor {
+  tensor: string;
+  min: number;
+  max: number;
+  threshold: number;
+  /** Share of calibration values with |x| beyond the threshold (they saturate); absent in files from before it was recorded. */
+  saturated?: number;
+}
+
+/** One entry of sensitivity.json's `layers`: the model with only this node quantized, against FP32. */
+export interface SensitivityLayer {
+  node: string;
+  op: string;
+  sqnrDb: number | null;
+  agreement: number;
+  maxAbsError?: number;
+  accuracy?: number | null;
+}
+
+export interface HtmlExtras {
+  calibration?: { tensors: CalibrationTensor[] };
+  sensitivity?: { layers: SensitivityLayer[]; fallback?: string[] };
+}
+
+const outputPath = (report: Report, plugin: string, output: string) => report.steps.find((s) => s.plugin === plugin && s.outputs[output])?.outputs[output]?.path;
+
+/** Where the calibrate step's calibration.json lies, relative to the cache root (the folder given with --cache). */
+export function calibrationStatsPath(report: Report): string | undefined {
+  return outputPath(report, 'calibrate', 'stats');
+}
+
+/** Where the sensitivity step's sensitivity.json lies, relative to the cache root. */
+export function sensitivityReportPath(report: Report): string | undefined {
+  return outputPath(report, 'sensitivity', 'report');
+}
+
+async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The extras of `report` from the cache folder `cacheDir` (the `cache/` beside `runs/`). */
+export async function readHtmlExtras(report: Report, cacheDir: string): Promise<HtmlExtras> {
+  const extras: HtmlExtras = {};
+  const cal = calibrationStatsPath(report);
+  const calibration = cal ? ((await readJson(join(cacheDir, cal))) as HtmlExtras['calibration']) : undefined;
+  if (calibration && Array.isArray(calibration.tensors)) extras.calibration = calibration;
+  const sens = sensitivityReportPath(report);
+  const sensitivity = sens ? ((await readJson(join(cacheDir, sens))) as HtmlExtras['sensitivity']) : undefined;
+  if (sensitivity && Array.isArray(sensitivity.layers)) extras.sensitivity = sensitivity;
+  return extras;
+}
