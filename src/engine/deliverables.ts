@@ -205,6 +205,49 @@ function whyMissing(ref: DeliverableRef, record: StepRecord | undefined): string
 /** One deliverable as the report lists it: `to` inside the folder ('/'-terminated for a folder). */
 type Item = DeliverablesSection['files'][number];
 
+/**
+ * Places each deliverable, and each model's external data beside it, in `stage`; checks that what
+ * arrived is what the cache verified; lists every file (manifest), every deliverable (report) and
+ * what the run did not produce. `onFile` follows the file being written, for a disk-full error.
+ */
+async function stageFiles(refs: DeliverableRef[], records: StepRecord[], stage: string, mode: OutMode, onFile: (to: string) => void) {
+  const files: ManifestFile[] = [];
+  const items: Item[] = [];
+  const missing: DeliverablesManifest['missing'] = [];
+  const used = new Set(refs.map((r) => r.to));
+  const inStage = (abs: string) => relative(stage, abs).split(sep).join('/');
+  // Every file placed at `at` (a folder: each file in it) joins the manifest with its own digest.
+  const place = async (from: string, at: string, entry: Omit<ManifestFile, 'sha256' | 'size' | 'path'>) => {
+    const linked = await placeTree(from, at, mode, onFile);
+    const d = await digestPath(at);
+    const each = d.files ? Object.entries(d.files).map(([rel, sha256]) => [join(at, rel), sha256] as const) : [[at, d.sha256] as const];
+    for (const [abs, sha256] of each) files.push({ path: inStage(abs), sha256, size: (await stat(abs)).size, ...entry, ...(linked.has(abs) ? { hardLink: true as const } : {}) });
+    const to = inStage(at);
+    items.push({ path: d.files ? `${to}/` : to, from: entry.externalDataOf ? `${entry.from} (external data)` : entry.from, size: d.size, ...(d.files ? { files: Object.keys(d.files).length } : { sha256: d.sha256 }) });
+    return d;
+  };
+  for (const ref of refs) {
+    const from = `${ref.step}.${ref.output}`;
+    const record = records.find((r) => r.id === ref.step);
+    const output = record?.outputs[ref.output];
+    if (!record || !output) {
+      missing.push({ from, reason: whyMissing(ref, record) });
+      continue;
+    }
+    const d = await place(output.path, join(stage, ...ref.to.split('/')), { from, key: record.key });
+    // What was copied is what the cache verified (an edit through a hard link, a concurrent gc).
+    if (d.sha256 !== output.sha256) throw errors.deliverableMismatch(from, output.path);
+    if (!MODEL_KINDS.includes(ref.kind) || d.files) continue;
+    for (const location of await externalData(output.path, record)) {
+      const to = posix.join(posix.dirname(ref.to), location.split(sep).join('/'));
+      if (used.has(to)) throw errors.deliverablesUnwritable(join(stage, to), `the external data of ${from} and another deliverable have the same name`);
+      used.add(to);
+      await place(join(dirname(output.path), location), join(stage, ...to.split('/')), { from, key: record.key, externalDataOf: ref.to });
+    }
+  }
+  return { files, items, missing };
+}
+
 type State =
   | { kind: 'staged'; lock: HeldLock; stage: string; manifest: DeliverablesManifest; items: Item[] }
   | { kind: 'skipped'; reason: string }
@@ -252,46 +295,7 @@ export class Delivery {
       for (const name of await readdir(dirname(target.dir))) if (isOurTemp(target.dir, name)) await rm(join(dirname(target.dir), name), { recursive: true, force: true });
       stage = join(dirname(target.dir), `.${basename(target.dir)}.tmp-${report.run.id}`);
       await mkdir(stage);
-      const files: ManifestFile[] = [];
-      const items: Item[] = [];
-      const missing: DeliverablesManifest['missing'] = [];
-      const used = new Set<string>();
-      // Every file placed at `at` (a folder: each file in it) joins the manifest with its own digest.
-      const add = async (file: Omit<ManifestFile, 'sha256' | 'size' | 'path'>, at: string, linked: Set<string>) => {
-        const d = await digestPath(at);
-        const each = d.files ? Object.entries(d.files).map(([rel, sha256]) => [join(at, rel), sha256] as const) : [[at, d.sha256] as const];
-        for (const [abs, sha256] of each) {
-          const path = relative(stage!, abs).split(sep).join('/');
-          files.push({ path, sha256, size: (await stat(abs)).size, ...file, ...(linked.has(abs) ? { hardLink: true as const } : {}) });
-        }
-        const to = relative(stage!, at).split(sep).join('/');
-        items.push({ path: d.files ? `${to}/` : to, from: file.externalDataOf ? `${file.from} (external data)` : file.from, size: d.size, ...(d.files ? { files: Object.keys(d.files).length } : { sha256: d.sha256 }) });
-        return d;
-      };
-      for (const ref of refs) {
-        const from = `${ref.step}.${ref.output}`;
-        const record = records.find((r) => r.id === ref.step);
-        const output = record?.outputs[ref.output];
-        if (!record || !output) {
-          missing.push({ from, reason: whyMissing(ref, record) });
-          continue;
-        }
-        const at = join(stage, ...ref.to.split('/'));
-        const linked = await placeTree(output.path, at, target.mode, (to) => (current = to));
-        const d = await add({ from, key: record.key }, at, linked);
-        // What was copied is what the cache verified (an edit through a hard link, a concurrent gc).
-        if (d.sha256 !== output.sha256) throw errors.deliverableMismatch(from, output.path);
-        used.add(ref.to);
-        if (MODEL_KINDS.includes(ref.kind) && !d.files) {
-          for (const location of await externalData(output.path, record)) {
-            const to = posix.join(posix.dirname(ref.to), location.split(sep).join('/'));
-            if (used.has(to) || refs.some((r) => r.to === to)) throw errors.deliverablesUnwritable(join(target.dir, to), `the external data of ${from} and another deliverable have the same name`);
-            used.add(to);
-            const dataAt = join(stage, ...to.split('/'));
-            await add({ from, key: record.key, externalDataOf: ref.to }, dataAt, await placeTree(join(dirname(output.path), location), dataAt, target.mode, (p) => (current = p)));
-          }
-        }
-      }
+      const { files, items, missing } = await stageFiles(refs, records, stage, target.mode, (to) => (current = to));
       const manifest: DeliverablesManifest = {
         qrunDeliverables: 1,
         recipe: { name: recipe.name, file: relative(target.dir, recipe.file).split(sep).join('/'), ...(recipe.variant ? { variant: recipe.variant.label } : {}) },
