@@ -452,7 +452,7 @@ export interface ConfusionChartInput {
 }
 
 /** Cell colours: agreement on the diagonal, confusion off it; the shade is the share of the row. */
-export const MATRIX_COLORS = { diagonal: '#0f766e', off: '#dc2626' } as const;
+export const MATRIX_COLORS = { diagonal: '#15803d', off: '#be123c' } as const;
 
 /** Mixes white with `hex` by t ∈ [0, 1]. */
 function shade(hex: string, t: number): string {

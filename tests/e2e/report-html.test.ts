@@ -1,6 +1,7 @@
 // End to end for report.html: render a realistic report (numbers from a real run of
-// recipes/bert-int8.yaml), screenshot it with headless Chromium, and check in the pixels that the
-// charts were drawn. Chromium is not a dependency: without /usr/bin/chromium the screenshot test is
+// recipes/bert-int8.yaml, with a sensitivity step), screenshot it with headless Chromium, and check
+// in the pixels that the charts were drawn — each latency bar as a solid area of its own size, so
+// the 1×32 bars, once a few pixels on one linear axis with 8×128, must be visibly tall. Chromium is not a dependency: without /usr/bin/chromium the screenshot test is
 // skipped (apt-get install chromium). Set QRUN_SCREENSHOT_DIR to keep the page and the PNG.
 import { deflateSync } from 'node:zlib';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -10,8 +11,8 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import type { Report } from '../../src/report/build-report.ts';
 import { CHART_COLORS, renderHtml, type HtmlExtras } from '../../src/report/html.ts';
-import { STATUS_STYLE } from '../../src/report/charts.ts';
-import { countPixelsNear, decodePng } from '../helpers/png.ts';
+import { MATRIX_COLORS, STATUS_STYLE } from '../../src/report/charts.ts';
+import { countPixelsNear, decodePng, regionsNear } from '../helpers/png.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -23,8 +24,37 @@ const latencyRow = (batch: number, sequence: number, fp32: [number, number], int
   fp32: { p50: fp32[0], p90: fp32[1], p99: fp32[1] * 1.1, mean: fp32[0] * 1.02 },
   int8: { p50: int8[0], p90: int8[1], p99: int8[1] * 1.1, mean: int8[0] * 1.02 },
   ratio: int8[0] / fp32[0],
+  ratioInterval: { low: (int8[0] / fp32[0]) * 0.95, high: (int8[0] / fp32[0]) * 1.04, confidence: 0.95 },
   speedup: fp32[0] / int8[0],
 });
+
+const LANGID = ['de', 'en', 'es', 'fr', 'it', 'nl', 'pl', 'pt', 'sv'];
+/** Counts as a real run gives them: 112 samples a class, a few mistakes, INT8 moving 1 sample. */
+const confusion = () => {
+  const m = LANGID.map((_, i) => LANGID.map((__, j) => (i === j ? 110 : 0)));
+  m[0]![3] = 1;
+  m[2]![1] = 2;
+  m[4]![1] = 2;
+  m[8]![0] = 1;
+  m[0]![0] = 111;
+  m[1]![1] = 112;
+  m[3]![3] = 112;
+  m[5]![5] = 112;
+  m[6]![6] = 112;
+  m[7]![7] = 112;
+  m[8]![8] = 111;
+  return m;
+};
+const SENSITIVITY = [
+  ['/m/bert/encoder/layer.2/attention/self/MatMul_1', 'MatMul', 43.9, 0.9961],
+  ['/m/bert/encoder/layer.3/attention/self/MatMul_1', 'MatMul', 44.9, 0.998],
+  ['/m/bert/encoder/layer.0/attention/self/MatMul_1', 'MatMul', 45.6, 0.999],
+  ['/m/bert/encoder/layer.3/output/dense/MatMul', 'MatMul', 56.2, 1],
+  ['/m/bert/pooler/dense/Gemm', 'Gemm', 60.5, 1],
+  ['/m/bert/encoder/layer.1/attention/self/query/MatMul', 'MatMul', 61.6, 1],
+  ['/m/bert/encoder/layer.0/intermediate/dense/MatMul', 'MatMul', 70.0, 1],
+  ['/m/bert/encoder/layer.3/attention/self/query/MatMul', 'MatMul', 81.7, 1],
+].map(([node, op, sqnrDb, agreement]) => ({ node: node as string, op: op as string, sqnrDb: sqnrDb as number, agreement: agreement as number, maxAbsError: 0.1, accuracy: 0.98 }));
 
 function step(id: string, uses: string, status: Report['steps'][number]['status'], durationMs: number, extra: Partial<Report['steps'][number]> = {}): Report['steps'][number] {
   const key = sha(id + uses);
@@ -50,11 +80,18 @@ function realisticReport(): Report {
     steps: [
       step('load', 'hf.load', 'hit', 14, { outputs: { ...out('load', 'model', 'onnx-model', 5431879), ...out('load', 'hf', 'hf-model', 111472) } }),
       step('patch', 'patch', 'hit', 9, { outputs: out('patch', 'model', 'onnx-model', 5431879) }),
-      step('qdq', 'qdq.insert', 'hit', 11, { outputs: out('qdq', 'model', 'qdq-model', 3112190), metrics: { quantizedNodes: 34, weightTensors: 26, activationTensors: 34 } }),
+      step('qdq', 'qdq.insert', 'hit', 11, {
+        outputs: out('qdq', 'model', 'qdq-model', 3112190),
+        metrics: { quantizedNodes: 33, weightTensors: 25, activationTensors: 33, skipped: [{ node: '/m/classifier/Gemm', reason: 'excluded by name' }] },
+      }),
       step('calibrate', 'calibrate', 'ran', 747, {
         cacheNote: 'option percentile changed: 99.9 → 99.99',
         outputs: { ...out('calibrate', 'model', 'qdq-model', 3112190), ...out('calibrate', 'stats', 'calib-stats', 9082) },
         metrics: { method: 'percentile 99.99', samples: 256, batches: 47, tensors: 34, meanClippedRange: 0.1412 },
+      }),
+      step('sensitivity', 'sensitivity', 'ran', 18_800, {
+        outputs: { ...out('sensitivity', 'model', 'qdq-model', 3112190), ...out('sensitivity', 'report', 'file', 6210) },
+        metrics: { samples: 128, quantizedNodes: 33, mostSensitive: SENSITIVITY.slice(0, 10), fallback: [SENSITIVITY[0]!.node], agreement: 1, sqnrDb: 44.1 },
       }),
       step('save', 'onnx.save', 'ran', 73, { outputs: out('save', 'model', 'qdq-model', 3112190) }),
       step('save-fp32', 'onnx.save', 'hit', 12, { outputs: out('save-fp32', 'model', 'onnx-model', 5431879) }),
@@ -77,6 +114,8 @@ function realisticReport(): Report {
           minCosine: 0.9995726,
           sizeRatio: 3112190 / 5431879,
           sizes: { fp32: 5431879, int8: 3112190 },
+          perClass: LANGID.map((c, i) => ({ class: c, samples: 112, fp32Accuracy: confusion()[i]![i]! / 112, int8Accuracy: (confusion()[i]![i]! - (i === 2 ? 1 : 0)) / 112, fp32Predicted: 112, flipped: i === 2 ? 1 : 0 })),
+          confusion: { labels: LANGID, fp32: confusion(), int8: confusion(), int8VsFp32: LANGID.map((_, i) => LANGID.map((__, j) => (i === j ? (i === 2 ? 111 : 112) : i === 2 && j === 1 ? 1 : 0))) },
           latency,
           speedup: Math.exp(-ratios.reduce((s, r) => s + Math.log(r), 0) / ratios.length),
         },
@@ -87,7 +126,8 @@ function realisticReport(): Report {
   };
 }
 
-const realisticCalibration: HtmlExtras = {
+const realisticExtras: HtmlExtras = {
+  sensitivity: { layers: SENSITIVITY, fallback: [SENSITIVITY[0]!.node] },
   calibration: {
     tensors: (
       [
@@ -104,7 +144,7 @@ const realisticCalibration: HtmlExtras = {
         ['/m/bert/pooler/Gather_output_0', -4.831, 4.388, 4.338],
         ['/m/bert/pooler/activation/Tanh_output_0', -0.9999, 0.99996, 0.99996],
       ] as const
-    ).map(([tensor, min, max, threshold]) => ({ tensor, min, max, threshold })),
+    ).map(([tensor, min, max, threshold]) => ({ tensor, min, max, threshold, saturated: 0.0001 })),
   },
 };
 
@@ -155,7 +195,7 @@ describe('PNG decoder (tests/helpers/png.ts)', () => {
 
 describe('report.html in headless Chromium', () => {
   const title = HAS_CHROMIUM
-    ? 'renders the latency, calibration and step charts (pixels of the bar colours in a 1280 px screenshot)'
+    ? 'renders every chart in a 1280 px screenshot: each shape’s latency bars visibly tall (the 1×32 ones too), the confusion matrices, the sensitivity, calibration and step charts'
     : `renders the charts in a screenshot — skipped: ${CHROMIUM} not found (apt-get install chromium to run it)`;
 
   // skip-reason: chromium is the README's optional install; without it the title says what is missing.
@@ -164,7 +204,7 @@ describe('report.html in headless Chromium', () => {
     mkdirSync(dir, { recursive: true });
     const html = join(dir, 'report.html');
     const png = join(dir, 'report.png');
-    writeFileSync(html, renderHtml(realisticReport(), realisticCalibration));
+    writeFileSync(html, renderHtml(realisticReport(), realisticExtras));
     await execa(
       CHROMIUM,
       [
@@ -177,7 +217,7 @@ describe('report.html in headless Chromium', () => {
         '--disable-component-update',
         '--disable-sync',
         `--user-data-dir=${mkdtempSync(join(tmpdir(), 'qrun-chromium-'))}`,
-        '--window-size=1280,2400',
+        '--window-size=1280,7200',
         `--screenshot=${png}`,
         `file://${html}`,
       ],
@@ -190,6 +230,20 @@ describe('report.html in headless Chromium', () => {
     // Bars are solid fills: thousands of pixels each. Text antialiasing gives a few stray ones.
     expect(countPixelsNear(image, CHART_COLORS.fp32)).toBeGreaterThan(3000);
     expect(countPixelsNear(image, CHART_COLORS.int8)).toBeGreaterThan(3000);
+    // Latency: a solid bar per shape and model (the legend's 12 px swatches are smaller). Shapes run
+    // from 1 ms (1×32) to 29 ms (8×128): on one linear axis the 1×32 bars were ~7 px tall.
+    for (const color of [CHART_COLORS.fp32, CHART_COLORS.int8]) {
+      const bars = regionsNear(image, color).filter((r) => r.pixels >= 300);
+      expect(bars, color).toHaveLength(3);
+      const heights = bars.map((b) => b.height);
+      expect(Math.min(...heights), `${color} bar heights ${heights}`).toBeGreaterThanOrEqual(60);
+      expect(Math.min(...heights) / Math.max(...heights)).toBeGreaterThan(0.4);
+    }
+    // Three 9 × 9 confusion matrices, their diagonals solid.
+    expect(countPixelsNear(image, MATRIX_COLORS.diagonal, 20)).toBeGreaterThan(9 * 3 * 200);
+    // The sensitivity chart: 8 layers, the one returned to float in its own colour.
+    expect(countPixelsNear(image, CHART_COLORS.layer)).toBeGreaterThan(7 * 1000);
+    expect(countPixelsNear(image, CHART_COLORS.fallback)).toBeGreaterThan(500);
     expect(countPixelsNear(image, CHART_COLORS.kept)).toBeGreaterThan(3000);
     expect(countPixelsNear(image, STATUS_STYLE.ran.fill)).toBeGreaterThan(1000);
   });

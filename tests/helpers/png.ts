@@ -91,3 +91,52 @@ export function countPixelsNear(png: DecodedPng, hex: string, tolerance = 12): n
   }
   return n;
 }
+
+/** A solid area of one colour: its bounding box and how many pixels it has. */
+export interface Region {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  pixels: number;
+}
+
+/**
+ * The 4-connected areas of pixels within `tolerance` of `hex`, largest first: a bar of a chart is
+ * one region, so a test can check each bar's size in the screenshot, not only the colour's total.
+ */
+export function regionsNear(png: DecodedPng, hex: string, tolerance = 12): Region[] {
+  const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const { width, height, channels, data } = png;
+  const match = new Uint8Array(width * height);
+  for (let i = 0; i < width * height; i++) {
+    const p = i * channels;
+    match[i] = Math.abs(data[p]! - rgb[0]!) <= tolerance && Math.abs(data[p + 1]! - rgb[1]!) <= tolerance && Math.abs(data[p + 2]! - rgb[2]!) <= tolerance ? 1 : 0;
+  }
+  const regions: Region[] = [];
+  const stack: number[] = [];
+  for (let start = 0; start < match.length; start++) {
+    if (match[start] !== 1) continue;
+    match[start] = 2;
+    stack.push(start);
+    let [x0, y0, x1, y1, pixels] = [width, height, 0, 0, 0];
+    while (stack.length) {
+      const i = stack.pop()!;
+      const x = i % width;
+      const y = (i - x) / width;
+      pixels++;
+      x0 = Math.min(x0, x);
+      x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y);
+      y1 = Math.max(y1, y);
+      for (const n of [x > 0 ? i - 1 : -1, x < width - 1 ? i + 1 : -1, y > 0 ? i - width : -1, y < height - 1 ? i + width : -1]) {
+        if (n >= 0 && match[n] === 1) {
+          match[n] = 2;
+          stack.push(n);
+        }
+      }
+    }
+    regions.push({ x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, pixels });
+  }
+  return regions.sort((a, b) => b.pixels - a.pixels);
+}
