@@ -176,3 +176,26 @@ describe('bench: per-class accuracy and confusion matrices', () => {
     c.int8VsFp32.forEach((row, k) => expect(row.reduce((a, b) => a + b, 0)).toBe(c.fp32.reduce((a, r) => a + r[k]!, 0)));
   });
 });
+
+describe('bench: progress as it happens', () => {
+  it('names the shape being timed before and while it is timed (warm-up, each block), then its ratio; the accuracy pass by batch', async () => {
+    const { events } = await runBench(shipped, names.datasets, names.file, { samples: 64, shapes: [{ batch: 1, sequence: 8 }, { batch: 2, sequence: 16 }], warmup: 1, iterations: 4, blocks: 2 });
+    const progress = events.filter((e: { type: string }) => e.type === 'progress') as { message: string; phase?: string }[];
+    const latency = progress.filter((e) => e.phase?.startsWith('latency'));
+    expect(latency.map((e) => e.message.replace(/INT8\/FP32 .*/, 'INT8/FP32 …'))).toEqual([
+      'latency 1×8 (shape 1/2): warm-up (1 pair)',
+      'latency 1×8 (shape 1/2): block 1/2',
+      'latency 1×8 (shape 1/2): block 2/2',
+      'latency 1×8 (shape 1/2): INT8/FP32 …',
+      'latency 2×16 (shape 2/2): warm-up (1 pair)',
+      'latency 2×16 (shape 2/2): block 1/2',
+      'latency 2×16 (shape 2/2): block 2/2',
+      'latency 2×16 (shape 2/2): INT8/FP32 …',
+    ]);
+    expect(new Set(latency.map((e) => e.phase))).toEqual(new Set(['latency 1×8 (shape 1/2)', 'latency 2×16 (shape 2/2)']));
+    const accuracy = progress.filter((e) => e.phase?.startsWith('accuracy'));
+    expect(accuracy.length).toBeGreaterThan(1);
+    expect(new Set(accuracy.map((e) => e.phase)).size).toBe(1);
+    expect(accuracy.at(-1)!.message).toMatch(/^accuracy: batch (\d+)\/\1$/);
+  });
+});

@@ -210,7 +210,7 @@ const bench: Plugin<BenchOptions> = {
       // The phase is the shape, so the terminal says which one is being timed while it is.
       const phase = `latency ${shape.batch}×${shape.sequence} (shape ${k + 1}/${fitted.shapes.length})`;
       const onBlock = (done: number, total: number) =>
-        ctx.emit({ type: 'progress', message: done === 0 ? `${phase}: ${options.warmup} warm-up pairs` : `${phase}: block ${done}/${total}`, done, total, phase });
+        ctx.emit({ type: 'progress', message: done === 0 ? `${phase}: warm-up (${options.warmup} pair${options.warmup === 1 ? '' : 's'})` : `${phase}: block ${done}/${total}`, done, total, phase });
       const blocks = await timeInterleavedBlocks((m) => sessions[m].run(feeds[m]), { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, signal: ctx.signal, onBlock });
       const row = latencyRow(shape, blocks);
       latency.push(row);
