@@ -92,7 +92,7 @@ export function classSection(bench: Step | undefined): string {
     if (c.int8) parts.push(fig('confusion-int8', 'INT8 against the labels', c.int8, 'label', 'INT8 predicts', 'Off the diagonal: the INT8 model’s mistakes.'));
     matrices =
       `<h3>Confusion matrices</h3><div class="matrices">${parts.join('')}</div>` +
-      `<p class="caption">Counts; the shade is the share of the row (<span style="color:${MATRIX_COLORS.diagonal}">teal</span> on the diagonal, <span style="color:${MATRIX_COLORS.off}">red</span> off it), so a small class's confusions show as clearly as a large one's.</p>`;
+      `<p class="caption">Counts; the shade is the share of the row (<span style="color:${MATRIX_COLORS.diagonal}">green</span> on the diagonal, <span style="color:${MATRIX_COLORS.off}">red</span> off it), so a small class's confusions show as clearly as a large one's.</p>`;
   } else if (rows.length > 0) {
     matrices = `<p class="caption">No confusion matrices in the metrics: the bench step keeps them for up to 50 classes (this set has ${rows.length}).</p>`;
   }
