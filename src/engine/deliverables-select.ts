@@ -97,6 +97,9 @@ function listedDeliverables(recipe: Recipe, steps: ResolvedStep[]): { refs: Deli
   const recipeIds = recipe.steps.map((s) => s.id);
   const taken = new Map<string, string>([...RESERVED].map((n) => [n, 'qrun']));
   for (const entry of recipe.outputs ?? []) {
+    // The schema has said what is wrong with an entry that is not `step.output` (validate plans a
+    // recipe that failed it too, to report everything at once).
+    if (typeof entry.from !== 'string' || !/^[^.]+\.[^.]+$/.test(entry.from) || (entry.to !== undefined && typeof entry.to !== 'string')) continue;
     const [stepId, output] = entry.from.split('.') as [string, string];
     const step = byId.get(stepId);
     if (!step) {

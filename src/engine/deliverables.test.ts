@@ -95,6 +95,13 @@ describe('selectDeliverables', () => {
     ]);
   });
 
+  it('an entry the schema refused (validate plans such a recipe too) is left to the schema\'s error, without a crash', () => {
+    const p = planned(fresh('select'), BERT_LIKE);
+    const location = { file: p.recipe.file };
+    p.recipe.outputs = [{ from: 5 as unknown as string, location }, { from: 'save', location }, { from: 'save.model', to: {} as unknown as string, location }];
+    expect(selectDeliverables(p.recipe, p.steps)).toEqual({ refs: [], errors: [] });
+  });
+
   it('a step that failed to plan gets no second error from outputs:', () => {
     const p = planned(fresh('select'), ['name: x', 'steps:', '  - { id: save, uses: onnx.sav }', 'outputs: [save.model]']);
     expect(p.errors.map((e) => e.code)).toEqual(['RECIPE_UNKNOWN_PLUGIN']);

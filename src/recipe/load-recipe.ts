@@ -178,12 +178,12 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
   }
   // `outputs:` and `out:` are checked against the plan (which outputs exist, which names clash) in
   // src/engine/deliverables-select.ts; here they only get their positions.
-  const outputs = data.outputs?.map((o, i) =>
-    typeof o === 'string'
+  const outputs = (Array.isArray(data.outputs) ? data.outputs : undefined)?.map((o, i) =>
+    typeof o === 'string' || typeof o !== 'object' || o === null
       ? { from: o, location: { file, ...locator.locate(['outputs', i]) } }
       : { from: o.from, to: o.to, location: { file, ...locator.locate(['outputs', i, 'from']) }, toLocation: { file, ...locator.locate(['outputs', i, 'to']) } },
   );
-  const outSpec = typeof data.out === 'string' ? { path: data.out } : data.out;
+  const outSpec = typeof data.out === 'string' ? { path: data.out } : typeof data.out === 'object' && data.out !== null ? data.out : undefined;
   const out = outSpec && { path: outSpec.path === undefined ? undefined : resolve(dir, outSpec.path), mode: outSpec.mode, location: { file, ...locator.locate(['out']) } };
   if (errors.length) return { ok: false, errors };
   const recipe: Recipe = {
