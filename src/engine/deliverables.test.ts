@@ -255,7 +255,7 @@ describe('Delivery', () => {
     expect(failed.delivery.line()).toMatch(/^deliverables in .*out\/small\/ are from run run-1 \(passed\), not updated: the run failed$/);
     expect(failed.report.deliverables).toMatchObject({ dir: 'out/small', updated: false, reason: 'the run failed', fromRun: { id: 'run-1', status: 'passed' }, files: [] });
     const partial = await deliver(dir, SAVE_RECIPE, [records[0]!, { ...records[1]!, status: 'not-run', outputs: {} }], 'run-3');
-    expect(partial.delivery.line()).toMatch(/not updated: this run stopped before save \(--until\/--only\)/);
+    expect(partial.delivery.line()).toMatch(/not updated: this run left out save \(--until\/--only\)/);
     expect(readFileSync(join(out, 'manifest.json'), 'utf8')).toBe(before);
   });
 

@@ -281,7 +281,8 @@ export class Delivery {
     };
     if (status === 'failed') return skip('the run failed');
     if (status === 'interrupted') return skip('the run was interrupted');
-    if (notRun.length) return skip(`this run stopped before ${notRun.join(', ')} (--until/--only); a complete run replaces them`);
+    // --until stops early; --only leaves out the steps it neither runs nor finds in the cache.
+    if (notRun.length) return skip(`this run left out ${notRun.join(', ')} (--until/--only); a complete run replaces them`);
 
     const { refs } = selectDeliverables(recipe, args.steps);
     let current = target.dir;

@@ -218,7 +218,7 @@ describe('when the deliverables are (not) replaced', () => {
     counterRecipe(dir, { value: 'changed' });
     const until = await qrun([file, '--until', 'first']);
     expect(until.exitCode).toBe(0);
-    expect(lastLine(until.stdout)).toMatch(/^deliverables in \S*out\/counter\/ are from run \S+ \(passed\), not updated: this run stopped before second \(--until\/--only\); a complete run replaces them$/);
+    expect(lastLine(until.stdout)).toMatch(/^deliverables in \S*out\/counter\/ are from run \S+ \(passed\), not updated: this run left out second \(--until\/--only\); a complete run replaces them$/);
     expect(readFileSync(join(out, 'manifest.json'), 'utf8')).toBe(bytes);
     // --only the last step reaches every step: a complete run, delivered.
     const only = await qrun([file, '--only', 'second']);
