@@ -31,7 +31,7 @@ const latencyRow = (batch: number, sequence: number, fp32: [number, number], int
 const LANGID = ['de', 'en', 'es', 'fr', 'it', 'nl', 'pl', 'pt', 'sv'];
 /** Counts as a real run gives them: 112 samples a class, a few mistakes, INT8 moving 1 sample. */
 const confusion = () => {
-  const m = LANGID.map((_, i) => LANGID.map((__, j) => (i === j ? 110 : 0)));
+  const m = LANGID.map((_, i) => LANGID.map((__, j): number => (i === j ? 110 : 0)));
   m[0]![3] = 1;
   m[2]![1] = 2;
   m[4]![1] = 2;
