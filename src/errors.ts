@@ -78,6 +78,9 @@ export const errors = {
   notCachedForOnly: (stepId: string, location?: SourceLocation) =>
     make('NOT_CACHED', `step "${stepId}" is not in the cache, and --only runs one step on cached inputs`, `run the recipe once without --only (or with --until ${stepId})`, location),
   usage: (message: string, hint?: string) => make('USAGE', message, hint ?? 'run `qrun --help`', undefined, EXIT.usage),
+  /** A report.json named on the command line (compare, --baseline) is not there: a usage error, found before anything runs. */
+  reportNotFound: (what: string, file: string) =>
+    make('FILE_NOT_FOUND', `${what} not found: ${file}`, 'pass the report.json of an earlier run: .qrun/runs/<id>/report.json', undefined, EXIT.usage),
   fileNotFound: (what: string, file: string, location?: SourceLocation) =>
     make('FILE_NOT_FOUND', `${what} not found: ${file}`, 'check the path in the recipe (relative paths resolve from the recipe file)', location),
   modelDirInvalid: (dir: string, missing: string, location?: SourceLocation) =>

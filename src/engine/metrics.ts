@@ -194,3 +194,10 @@ export function valueWithRole(steps: StepWithMetrics[], catalog: MetricCatalog, 
   const hit = stepWithRole(steps, catalog, role, { finished: true });
   return hit ? hit.step.metrics[hit.metric] : undefined;
 }
+
+/** A step's metrics by the roles its plugin declares: { agreement: …, latency: … } (empty without a declaration). */
+export function roleValuesOf(step: StepWithMetrics, catalog: MetricCatalog): Partial<Record<MetricRole, unknown>> {
+  const out: Partial<Record<MetricRole, unknown>> = {};
+  for (const [name, spec] of Object.entries(catalog(step.plugin) ?? {})) if (spec.role && name in step.metrics) out[spec.role] = step.metrics[name];
+  return out;
+}

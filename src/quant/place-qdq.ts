@@ -191,26 +191,135 @@ export function findResidualAdds(model: ModelProto): Map<NodeProto, number> {
 }
 
 export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions): QdqPlacement {
-  const mode = opts.mode ?? 'static';
   promoteConstantWeights(model, opts);
-  const g = model.graph;
-  const index = indexGraph(g);
-  const used = usedNames(g);
-  const excludeRes = opts.excludeNodes.map((r) => new RegExp(r));
-  const placement: QdqPlacement = { quantizedNodes: [], skippedNodes: [], weights: 0, activations: [] };
-  const activationByTensor = new Map<string, ActivationQuant>();
-  const newInitializers: TensorProto[] = [];
-  const quantizedWeights = new Map<string, { dq: string; q: string; scale: string; zeroPoint: string; axis?: number }>();
-  const replacedWeights = new Set<string>();
-  const out: NodeProto[] = [];
-  const actType = opts.activations === 'int8' ? DataType.INT8 : DataType.UINT8;
-  const residuals = opts.residualAdd && mode === 'static' && !opts.excludeOps.includes('Add') ? findResidualAdds(model) : new Map<NodeProto, number>();
+  const placer = new QdqPlacer(model, opts);
+  for (const node of model.graph.node) placer.place(node);
+  return placer.finish();
+}
+
+/** A weight quantized once: its int8 initializer, scale, zero point and the DequantizeLinear output that replaces it. */
+interface QuantizedWeight {
+  dq: string;
+  q: string;
+  scale: string;
+  zeroPoint: string;
+  axis?: number;
+}
+
+/**
+ * The placement of one graph, node by node: each node is passed through, given Q/DQ on its inputs
+ * (static, weight-only), rewritten to the dynamic form, or left float with the reason; `finish`
+ * writes the new node list and initializers back into the graph.
+ */
+class QdqPlacer {
+  private readonly mode: QdqMode;
+  private readonly index: GraphIndex;
+  private readonly used: Set<string>;
+  private readonly excludeRes: RegExp[];
+  private readonly placement: QdqPlacement = { quantizedNodes: [], skippedNodes: [], weights: 0, activations: [] };
+  private readonly activationByTensor = new Map<string, ActivationQuant>();
+  private readonly newInitializers: TensorProto[] = [];
+  private readonly quantizedWeights = new Map<string, QuantizedWeight>();
+  /** Float weights an int8 copy replaces: dropped at the end unless something still reads them. */
+  private readonly replacedWeights = new Set<string>();
+  /** The new node list, in order. */
+  private readonly out: NodeProto[] = [];
+  private readonly actType: number;
+  private readonly residuals: Map<NodeProto, number>;
+
+  constructor(
+    private readonly model: ModelProto,
+    private readonly opts: QdqPlacementOptions,
+  ) {
+    this.mode = opts.mode ?? 'static';
+    this.index = indexGraph(model.graph);
+    this.used = usedNames(model.graph);
+    this.excludeRes = opts.excludeNodes.map((r) => new RegExp(r));
+    this.actType = opts.activations === 'int8' ? DataType.INT8 : DataType.UINT8;
+    this.residuals = opts.residualAdd && this.mode === 'static' && !opts.excludeOps.includes('Add') ? findResidualAdds(model) : new Map<NodeProto, number>();
+  }
+
+  /** One node of the graph, in order: a residual Add, a node to quantize, or one passed through (with why, where it is of a quantized type). */
+  place(node: NodeProto): void {
+    const name = node.name || node.output[0]!;
+    const shortcut = this.residuals.get(node);
+    if (shortcut !== undefined) return this.placeResidual(node, name, shortcut);
+    const eligible = this.opts.ops.includes(node.opType) && (node.domain ?? '') === '' && !this.opts.excludeOps.includes(node.opType);
+    if (!eligible) {
+      this.out.push(node);
+      return;
+    }
+    const inputs = quantizableInputs(node);
+    const constant = inputs.map((i) => this.index.initializers.has(node.input[i]!));
+    const float = this.whyFloat(node, name, inputs, constant);
+    if (float) return this.keepFloat(node, name, float);
+    if (this.mode === 'dynamic') return this.placeDynamic(node, name);
+    this.placeStatic(node, name, inputs, constant);
+  }
+
+  /** Why an eligible node stays float (excluded, not float32, activation × activation where that is not quantized), or undefined. */
+  private whyFloat(node: NodeProto, name: string, inputs: number[], constant: boolean[]): string | undefined {
+    if (this.excludeRes.some((r) => r.test(name))) return 'excluded by name';
+    const types = inputs.map((i) => elemTypeOf(this.model, node.input[i]!, this.index.initializers));
+    if (types.some((t) => t !== undefined && !FLOAT_TYPES.has(t))) return 'input is not float32';
+    if (!constant.some(Boolean) && (this.mode !== 'static' || (!this.opts.attentionMatMuls && node.opType === 'MatMul'))) {
+      return this.mode !== 'static' ? `activation × activation ${node.opType} (mode: ${this.mode} quantizes weights only)` : 'activation × activation MatMul (attentionMatMuls: false)';
+    }
+    return undefined;
+  }
+
+  private keepFloat(node: NodeProto, name: string, reason: string): void {
+    this.placement.skippedNodes.push({ node: name, reason });
+    this.out.push(node);
+  }
+
+  /** The shortcut input of a residual Add gets its own Q/DQ pair (TensorRT fuses the Add into the layer before). */
+  private placeResidual(node: NodeProto, name: string, shortcut: number): void {
+    if (this.excludeRes.some((r) => r.test(name))) return this.keepFloat(node, name, 'excluded by name');
+    const pair = this.activationPair(node.input[shortcut]!, name, `input_${shortcut}`);
+    node.input[shortcut] = pair.output;
+    this.out.push(...pair.nodes, node);
+    (this.placement.residualAdds ??= []).push(name);
+  }
+
+  /** mode dynamic: the node replaced by onnxruntime's quantize_dynamic form, or kept float with why. */
+  private placeDynamic(node: NodeProto, name: string): void {
+    const built = dynamicMatMul(node, name, this.index, this.used, (n, i, t) => this.quantizeWeight(n, i, t));
+    if (typeof built === 'string') return this.keepFloat(node, name, built);
+    this.out.push(...built);
+    this.replacedWeights.add(node.input[1]!); // the node is gone; its float weight is unread unless shared
+    this.placement.quantizedNodes.push(name);
+  }
+
+  /** mode static or weight-only: each constant input through its int8 weight's DequantizeLinear, each activation (static) through its own Q/DQ pair. */
+  private placeStatic(node: NodeProto, name: string, inputs: number[], constant: boolean[]): void {
+    const before: NodeProto[] = [];
+    inputs.forEach((i, k) => {
+      const tensor = node.input[i]!;
+      if (constant[k]) {
+        const w = this.quantizeWeight(node, i, tensor);
+        if (!before.some((n) => n.output[0] === w.dq) && !this.out.some((n) => n.output[0] === w.dq)) {
+          const attrs: AttributeProto[] = w.axis !== undefined ? [{ name: 'axis', type: 2, i: w.axis }] : [];
+          before.push({ input: [w.q, w.scale, w.zeroPoint], output: [w.dq], name: uniqueName(this.used, `${tensor}/DequantizeLinear`), opType: 'DequantizeLinear', attribute: attrs });
+        }
+        node.input[i] = w.dq;
+        return;
+      }
+      if (this.mode === 'weight-only') return;
+      const pair = this.activationPair(tensor, name, `input_${i}`);
+      before.push(...pair.nodes);
+      node.input[i] = pair.output;
+    });
+    this.out.push(...before, node);
+    this.placement.quantizedNodes.push(name);
+  }
 
   /** The int8 weight (with its scale and zero point), created once per float weight. */
-  const quantizeWeight = (node: NodeProto, i: number, tensor: string) => {
-    let entry = quantizedWeights.get(tensor);
+  private quantizeWeight(node: NodeProto, i: number, tensor: string): QuantizedWeight {
+    let entry = this.quantizedWeights.get(tensor);
     if (entry) return entry;
-    const w = index.initializers.get(tensor)!;
+    const used = this.used;
+    const w = this.index.initializers.get(tensor)!;
     const dims = tensorDims(w);
     const axis = weightAxis(node, i, dims);
     const values = floatWeights(w);
@@ -218,36 +327,37 @@ export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions
     const scale = uniqueName(used, `${tensor}_scale`);
     const zeroPoint = uniqueName(used, `${tensor}_zero_point`);
     const dq = uniqueName(used, `${tensor}_dequantized`);
-    const perChannel = opts.weights === 'per-channel' && axis !== undefined && dims.length >= 2;
+    const perChannel = this.opts.weights === 'per-channel' && axis !== undefined && dims.length >= 2;
     if (perChannel) {
       const r = quantizeWeightsPerChannel(values, dims, axis);
-      newInitializers.push(makeInt8Tensor(q, dims, r.q), makeFloatTensor(scale, [r.scales.length], r.scales), makeInt8Tensor(zeroPoint, [r.scales.length], new Int8Array(r.scales.length)));
+      this.newInitializers.push(makeInt8Tensor(q, dims, r.q), makeFloatTensor(scale, [r.scales.length], r.scales), makeInt8Tensor(zeroPoint, [r.scales.length], new Int8Array(r.scales.length)));
     } else {
       const r = quantizeWeightsPerTensor(values);
-      newInitializers.push(makeInt8Tensor(q, dims, r.q), makeFloatTensor(scale, [], Float32Array.of(r.scale)), makeInt8Tensor(zeroPoint, [], new Int8Array(1)));
+      this.newInitializers.push(makeInt8Tensor(q, dims, r.q), makeFloatTensor(scale, [], Float32Array.of(r.scale)), makeInt8Tensor(zeroPoint, [], new Int8Array(1)));
     }
     entry = { dq, q, scale, zeroPoint, axis: perChannel ? axis : undefined };
-    quantizedWeights.set(tensor, entry);
-    replacedWeights.add(tensor);
-    placement.weights++;
+    this.quantizedWeights.set(tensor, entry);
+    this.replacedWeights.add(tensor);
+    this.placement.weights++;
     return entry;
-  };
+  }
 
   /** A Q → DQ pair on `tensor` for one consumer, with its own scale / zero-point initializers. */
-  const activationPair = (tensor: string, consumer: string, label: string): { nodes: NodeProto[]; output: string } => {
+  private activationPair(tensor: string, consumer: string, label: string): { nodes: NodeProto[]; output: string } {
     // Each consumer gets its own Q/DQ pair *and* its own scale/zero-point initializers: with
     // shared initializers onnxruntime's common-subexpression elimination merges the pairs back
     // into one shared pair, and then fuses only some of the MatMuls (measured: 16 of 24).
-    let act = activationByTensor.get(tensor);
+    const used = this.used;
+    let act = this.activationByTensor.get(tensor);
     if (!act) {
       act = { tensor, scales: [], zeroPoints: [], consumers: [] };
-      activationByTensor.set(tensor, act);
-      placement.activations.push(act);
+      this.activationByTensor.set(tensor, act);
+      this.placement.activations.push(act);
     }
     const scale = uniqueName(used, `${tensor}_scale_for_${consumer}`);
     const zeroPoint = uniqueName(used, `${tensor}_zero_point_for_${consumer}`);
-    newInitializers.push(makeFloatTensor(scale, [], Float32Array.of(1)));
-    newInitializers.push(actType === DataType.INT8 ? makeInt8Tensor(zeroPoint, [], new Int8Array(1)) : makeUint8Tensor(zeroPoint, [], new Uint8Array(1)));
+    this.newInitializers.push(makeFloatTensor(scale, [], Float32Array.of(1)));
+    this.newInitializers.push(this.actType === DataType.INT8 ? makeInt8Tensor(zeroPoint, [], new Int8Array(1)) : makeUint8Tensor(zeroPoint, [], new Uint8Array(1)));
     act.scales.push(scale);
     act.zeroPoints.push(zeroPoint);
     act.consumers.push(consumer);
@@ -260,90 +370,22 @@ export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions
         { input: [qOut, scale, zeroPoint], output: [dqOut], name: uniqueName(used, `${consumer}/${label}/DequantizeLinear`), opType: 'DequantizeLinear', attribute: [] },
       ],
     };
-  };
-
-  for (const node of g.node) {
-    const name = node.name || node.output[0]!;
-    const shortcut = residuals.get(node);
-    if (shortcut !== undefined) {
-      if (excludeRes.some((r) => r.test(name))) {
-        placement.skippedNodes.push({ node: name, reason: 'excluded by name' });
-        out.push(node);
-        continue;
-      }
-      const pair = activationPair(node.input[shortcut]!, name, `input_${shortcut}`);
-      node.input[shortcut] = pair.output;
-      out.push(...pair.nodes, node);
-      (placement.residualAdds ??= []).push(name);
-      continue;
-    }
-    const eligible = opts.ops.includes(node.opType) && (node.domain ?? '') === '' && !opts.excludeOps.includes(node.opType);
-    if (!eligible) {
-      out.push(node);
-      continue;
-    }
-    if (excludeRes.some((r) => r.test(name))) {
-      placement.skippedNodes.push({ node: name, reason: 'excluded by name' });
-      out.push(node);
-      continue;
-    }
-    const inputs = quantizableInputs(node);
-    const types = inputs.map((i) => elemTypeOf(model, node.input[i]!, index.initializers));
-    if (types.some((t) => t !== undefined && !FLOAT_TYPES.has(t))) {
-      placement.skippedNodes.push({ node: name, reason: 'input is not float32' });
-      out.push(node);
-      continue;
-    }
-    const constant = inputs.map((i) => index.initializers.has(node.input[i]!));
-    if (!constant.some(Boolean) && (mode !== 'static' || (!opts.attentionMatMuls && node.opType === 'MatMul'))) {
-      const reason = mode !== 'static' ? `activation × activation ${node.opType} (mode: ${mode} quantizes weights only)` : 'activation × activation MatMul (attentionMatMuls: false)';
-      placement.skippedNodes.push({ node: name, reason });
-      out.push(node);
-      continue;
-    }
-    if (mode === 'dynamic') {
-      const built = dynamicMatMul(node, name, index, used, quantizeWeight);
-      if (typeof built === 'string') {
-        placement.skippedNodes.push({ node: name, reason: built });
-        out.push(node);
-        continue;
-      }
-      out.push(...built);
-      replacedWeights.add(node.input[1]!); // the node is gone; its float weight is unread unless shared
-      placement.quantizedNodes.push(name);
-      continue;
-    }
-    const before: NodeProto[] = [];
-    inputs.forEach((i, k) => {
-      const tensor = node.input[i]!;
-      if (constant[k]) {
-        const w = quantizeWeight(node, i, tensor);
-        if (!before.some((n) => n.output[0] === w.dq) && !out.some((n) => n.output[0] === w.dq)) {
-          const attrs: AttributeProto[] = w.axis !== undefined ? [{ name: 'axis', type: 2, i: w.axis }] : [];
-          before.push({ input: [w.q, w.scale, w.zeroPoint], output: [w.dq], name: uniqueName(used, `${tensor}/DequantizeLinear`), opType: 'DequantizeLinear', attribute: attrs });
-        }
-        node.input[i] = w.dq;
-        return;
-      }
-      if (mode === 'weight-only') return;
-      const pair = activationPair(tensor, name, `input_${i}`);
-      before.push(...pair.nodes);
-      node.input[i] = pair.output;
-    });
-    out.push(...before, node);
-    placement.quantizedNodes.push(name);
   }
 
-  // Drop float weights nothing else reads any more (the int8 copy replaces them), and their graph
-  // inputs where the model lists initializers as inputs too (IR < 4 style): otherwise the weight
-  // would become a required input without a default.
-  const stillRead = new Set(out.flatMap((n) => n.input));
-  for (const o of g.output) stillRead.add(o.name);
-  const dropped = new Set([...replacedWeights].filter((t) => !stillRead.has(t)));
-  g.initializer = [...g.initializer.filter((t) => !dropped.has(t.name ?? '')), ...newInitializers];
-  if (dropped.size && g.input.some((i) => dropped.has(i.name))) g.input = g.input.filter((i) => !dropped.has(i.name));
-  g.node = out;
-  return placement;
+  /** The new nodes and initializers into the graph; what was placed. */
+  finish(): QdqPlacement {
+    const g = this.model.graph;
+    // Drop float weights nothing else reads any more (the int8 copy replaces them), and their graph
+    // inputs where the model lists initializers as inputs too (IR < 4 style): otherwise the weight
+    // would become a required input without a default.
+    const stillRead = new Set(this.out.flatMap((n) => n.input));
+    for (const o of g.output) stillRead.add(o.name);
+    const dropped = new Set([...this.replacedWeights].filter((t) => !stillRead.has(t)));
+    g.initializer = [...g.initializer.filter((t) => !dropped.has(t.name ?? '')), ...this.newInitializers];
+    if (dropped.size && g.input.some((i) => dropped.has(i.name))) g.input = g.input.filter((i) => !dropped.has(i.name));
+    g.node = this.out;
+    return this.placement;
+  }
 }
 
 /**

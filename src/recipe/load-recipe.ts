@@ -20,7 +20,11 @@ import { didYouMean } from './suggest.ts';
 /** YAML errors shown for one file; the rest are counted. */
 const MAX_YAML_ERRORS = 5;
 
-export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: false; errors: Diagnostic[] };
+/**
+ * A failure may carry `partial`: the recipe as far as it could be read despite the errors, so
+ * `qrun validate` can also plan it and report every problem in one answer instead of in rounds.
+ */
+export type Result<T> = { ok: true; value: T; warnings: Diagnostic[] } | { ok: false; errors: Diagnostic[]; partial?: T };
 
 const schemaPath = fileURLToPath(new URL('../../schemas/recipe.schema.json', import.meta.url));
 const recipeSchema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
@@ -88,7 +92,19 @@ export function parseRecipe(text: string, file: string): Result<Recipe> {
   }
   const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
   if (!validateRecipe(raw)) {
-    return { ok: false, errors: ajvToDiagnostics(validateRecipe.errors ?? [], locator, file) };
+    const structural = ajvToDiagnostics(validateRecipe.errors ?? [], locator, file);
+    // Read what can be read anyway (a recipe whose steps are not even a list cannot be), so its other
+    // problems come in the same answer; each problem once, where the schema already named it.
+    let rest: Result<Recipe> | undefined;
+    try {
+      rest = (raw as { matrix?: unknown }).matrix === undefined ? normaliseRecipe(raw as Record<string, unknown>, file, locator) : undefined;
+    } catch {
+      rest = undefined;
+    }
+    const seen = new Set(structural.map((d) => `${d.location?.line}:${d.location?.col}`));
+    const more = rest && !rest.ok ? rest.errors.filter((d) => !seen.has(`${d.location?.line}:${d.location?.col}`)) : [];
+    const partial = rest ? (rest.ok ? rest.value : rest.partial) : undefined;
+    return { ok: false, errors: [...structural, ...more], ...(partial ? { partial } : {}) };
   }
   const matrix = (raw as { matrix?: Record<string, (string | number | boolean)[]> }).matrix;
   if (!matrix) return normaliseRecipe(raw as Record<string, unknown>, file, locator);
@@ -185,7 +201,6 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
   );
   const outSpec = typeof data.out === 'string' ? { path: data.out } : typeof data.out === 'object' && data.out !== null ? data.out : undefined;
   const out = outSpec && { path: outSpec.path === undefined ? undefined : resolve(dir, outSpec.path), mode: outSpec.mode, location: { file, ...locator.locate(['out']) } };
-  if (errors.length) return { ok: false, errors };
   const recipe: Recipe = {
     file,
     dir,
@@ -203,5 +218,7 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
     ...(out ? { out } : {}),
     locator,
   };
+  // With duplicate step ids the steps cannot be told apart: no partial recipe to plan.
+  if (errors.length) return { ok: false, errors, ...(errors.some((e) => e.code === 'RECIPE_DUPLICATE_STEP') ? {} : { partial: recipe }) };
   return { ok: true, value: recipe, warnings: [] };
 }

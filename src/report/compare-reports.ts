@@ -11,6 +11,8 @@ import { runPassed, runStatusText } from './run-passed.ts';
 import { shiftBeyondNoise, type Measured } from '../stats/noise.ts';
 import { canonicalJson } from '../util/hash.ts';
 import type { LatencyRow } from '../engine/metric-shapes.ts';
+import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
+import { stepWithRole, valueWithRole, type MetricCatalog } from '../engine/metrics.ts';
 
 export interface MetricChange {
   name: string;
@@ -40,6 +42,8 @@ export interface CompareOptions {
   latencyTolerance?: number;
   /** What messages call the second report ("b"; `--baseline` says "this run"). */
   afterName?: string;
+  /** Whose declarations say which metric is the agreement, the accuracy, the latency table (default: the built-ins'). */
+  catalog?: MetricCatalog;
 }
 
 export async function readReport(file: string, what = 'report'): Promise<Report> {
@@ -47,7 +51,7 @@ export async function readReport(file: string, what = 'report'): Promise<Report>
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    throw errors.fileNotFound(what, file);
+    throw errors.reportNotFound(what, file);
   }
   try {
     const r = JSON.parse(text) as Report;
@@ -58,18 +62,20 @@ export async function readReport(file: string, what = 'report'): Promise<Report>
   }
 }
 
-interface BenchLike {
-  agreement?: number;
-  int8Accuracy?: number | null;
+/** The task's numbers compared, by the role their plugin declares for them (the bench's, built in). */
+interface TaskNumbers {
+  agreement?: unknown;
+  int8Accuracy?: unknown;
   latency?: LatencyRow[];
-  speedup?: number;
 }
 
-const benchStep = (r: Report) => r.steps.find((s) => s.plugin === 'bench');
-const benchOf = (r: Report): BenchLike => {
-  const s = benchStep(r);
-  return s && (s.status === 'ran' || s.status === 'hit') ? (s.metrics as BenchLike) : {};
-};
+/** The step that reports the task's numbers, whatever its status: what "missing" points at. */
+const measuringStep = (r: Report, catalog: MetricCatalog) => (stepWithRole(r.steps, catalog, 'agreement') ?? stepWithRole(r.steps, catalog, 'latency'))?.step;
+const taskNumbers = (r: Report, catalog: MetricCatalog): TaskNumbers => ({
+  agreement: valueWithRole(r.steps, catalog, 'agreement'),
+  int8Accuracy: valueWithRole(r.steps, catalog, 'accuracy'),
+  latency: valueWithRole(r.steps, catalog, 'latency') as LatencyRow[] | undefined,
+});
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
 const fixed = (digits: number) => (x: number) => x.toFixed(digits);
@@ -119,11 +125,12 @@ export function compareReports(a: Report, b: Report, options: CompareOptions = {
     out.metrics.push({ name: 'run status', before: out.status.before, after: out.status.after, change: `${out.status.before} → ${out.status.after}`, verdict: 'REGRESSION', regression: true });
   }
 
-  // Why b has none of a metric: its bench step did not run, or it ran and left the metric out.
-  const bBench = benchStep(b);
-  const missing = `missing in ${bName}${bBench && bBench.status !== 'ran' && bBench.status !== 'hit' ? ` (bench ${bBench.status})` : !bBench ? ' (no bench step)' : ''}`;
-  const ma = benchOf(a);
-  const mb = benchOf(b);
+  // Why b has none of a metric: the step that measures it did not run, or it ran and left the metric out.
+  const catalog = options.catalog ?? builtinMetricCatalog;
+  const bStep = measuringStep(b, catalog);
+  const missing = `missing in ${bName}${bStep && bStep.status !== 'ran' && bStep.status !== 'hit' ? ` (${bStep.id} ${bStep.status})` : !bStep ? ' (no step measures it)' : ''}`;
+  const ma = taskNumbers(a, catalog);
+  const mb = taskNumbers(b, catalog);
   const presence = <T>(name: string, x: T | undefined, y: T | undefined, show: (v: T) => string): boolean => {
     if (x !== undefined && y === undefined) out.metrics.push({ name, before: show(x), after: '—', change: missing, verdict: 'REGRESSION', regression: true });
     else if (x === undefined && y !== undefined) out.metrics.push({ name, before: '—', after: show(y), change: 'new', verdict: 'new', regression: false });

@@ -2,7 +2,9 @@
 // network, no web fonts), so it can be mailed, archived with the artifacts, opened offline and
 // printed. It shows the same data as report.md, plus charts. Every piece of text from the report
 // (recipe name, step ids, error messages, tensor names) goes through `escapeHtml`.
-import type { LatencyRow } from '../../plugins/bench/index.ts';
+import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
+import type { LatencyRow } from '../engine/metric-shapes.ts';
+import { roleValuesOf, stepWithRole, type MetricCatalog } from '../engine/metrics.ts';
 import type { Report } from './build-report.ts';
 import { escapeHtml, formatBytes, formatDuration, rangeBarChart, STATUS_STYLE, timelineChart, type TimelineStatus } from './charts.ts';
 import { CHART_COLORS, exact, fixed, isNum, pct, plural, section, shortHash, table, td, times } from './html-parts.ts';
@@ -40,10 +42,28 @@ interface BenchMetrics {
 
 // The step summaryRows reads, with the fields it needs present (a report from an older bench
 // plugin, or a hand-edited one, renders without the section instead of throwing).
-function benchOf(report: Report): { step: Step; metrics?: BenchMetrics } | undefined {
-  const step = report.steps.find((s) => s.plugin === 'bench' && (s.status === 'ran' || s.status === 'hit')) ?? report.steps.find((s) => s.plugin === 'bench');
+// The step is the one whose plugin declares the agreement role (src/engine/metrics.ts; the bench, built in),
+// its numbers read by role, so a plugin that names them otherwise renders the same section.
+function benchOf(report: Report, catalog: MetricCatalog = builtinMetricCatalog): { step: Step; metrics?: BenchMetrics } | undefined {
+  const step = (stepWithRole(report.steps, catalog, 'agreement', { finished: true }) ?? stepWithRole(report.steps, catalog, 'agreement'))?.step;
   if (!step) return undefined;
-  const m = step.metrics as Partial<BenchMetrics>;
+  const r = roleValuesOf(step, catalog);
+  const m = {
+    ...step.metrics,
+    agreement: r.agreement,
+    fp32Accuracy: r['reference-accuracy'],
+    int8Accuracy: r.accuracy,
+    accuracyDrop: r['accuracy-drop'],
+    maxAbsError: r['max-abs-error'],
+    meanCosine: r['mean-cosine'],
+    minCosine: r['min-cosine'],
+    sizes: r.sizes,
+    latency: r.latency,
+    speedup: r.speedup,
+    speedupInterval: r['speedup-interval'],
+    perClass: r['per-class'],
+    confusion: r.confusion,
+  } as Partial<BenchMetrics>;
   const usable = (step.status === 'ran' || step.status === 'hit') && typeof m.agreement === 'number' && typeof m.maxAbsError === 'number' && typeof m.meanCosine === 'number' && typeof m.sizes?.fp32 === 'number' && typeof m.sizes.int8 === 'number' &&
     Array.isArray(m.latency) &&
     m.latency.every((l) => isNum(l?.speedup) && isNum(l.fp32?.p50) && isNum(l.fp32.p90) && isNum(l.int8?.p50) && isNum(l.int8.p90));
@@ -158,8 +178,9 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
     axisLabel: '|activation|',
     noteWidth: all.some((t) => isNum(t.saturated)) ? 250 : 110,
   });
-  const step = report.steps.find((s) => s.plugin === 'calibrate');
-  const facts = step ? [step.metrics.method, isNum(step.metrics.samples) ? `${step.metrics.samples} samples` : undefined].filter((x) => typeof x === 'string') : [];
+  const found = stepWithRole(report.steps, builtinMetricCatalog, 'calibration-method');
+  const r = found ? roleValuesOf(found.step, builtinMetricCatalog) : {};
+  const facts = [r['calibration-method'], isNum(r.samples) ? `${r.samples} samples` : undefined].filter((x) => typeof x === 'string');
   const lead = `${plural(all.length, 'activation tensor')}${facts.length ? ` · ${facts.join(' · ')}` : ''}${all.length > tensors.length ? ` · showing the ${tensors.length} with the most range cut` : ''}`;
   return section(
     'calibration',

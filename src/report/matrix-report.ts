@@ -6,7 +6,10 @@
 // the matrix — and the report says which of these decided.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
 import { newRunId } from '../engine/journal.ts';
+import { valueWithRole, type MetricCatalog } from '../engine/metrics.ts';
+import type { MetricRole } from '../engine/plugin.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import type { Interval } from '../stats/bootstrap.ts';
 import { formatWithInterval, shiftBeyondNoise } from '../stats/noise.ts';
@@ -38,19 +41,20 @@ const SPEED_TOLERANCE = 0.2;
 
 const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 
-export function variantRows(reports: Report[], labels: string[]): VariantRow[] {
+/** One row per variant, its numbers read by the roles plugins declare (the bench's, built in). */
+export function variantRows(reports: Report[], labels: string[], catalog: MetricCatalog = builtinMetricCatalog): VariantRow[] {
   const rows = reports.map((r, i): VariantRow => {
-    const bench = r.steps.find((s) => s.plugin === 'bench' && (s.status === 'ran' || s.status === 'hit'))?.metrics ?? {};
+    const role = (x: MetricRole) => valueWithRole(r.steps, catalog, x);
     return {
       variant: labels[i]!,
       runId: r.run.id,
       status: r.run.status,
-      agreement: num(bench.agreement),
-      int8Accuracy: num(bench.int8Accuracy),
-      accuracyDrop: num(bench.accuracyDrop),
-      speedup: num(bench.speedup),
-      speedupInterval: interval(bench.speedupInterval),
-      sizeRatio: num(bench.sizeRatio),
+      agreement: num(role('agreement')),
+      int8Accuracy: num(role('accuracy')),
+      accuracyDrop: num(role('accuracy-drop')),
+      speedup: num(role('speedup')),
+      speedupInterval: interval(role('speedup-interval')),
+      sizeRatio: num(role('size-ratio')),
       gatesPass: runPassed(r),
       ranSteps: r.cache.ran,
       cacheHits: r.cache.hits,

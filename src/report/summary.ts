@@ -1,6 +1,8 @@
 // The FP32-vs-INT8 summary table, shared by the terminal and report.md.
 import type { Report } from './build-report.ts';
-import type { LatencyRow } from '../../plugins/bench/index.ts';
+import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
+import type { LatencyRow } from '../engine/metric-shapes.ts';
+import { stepWithRole, valueWithRole, type MetricCatalog } from '../engine/metrics.ts';
 import { formatWithInterval } from '../stats/noise.ts';
 
 export interface SummaryRow {
@@ -14,10 +16,24 @@ const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${(x * 100).toFixed(2)}%`);
 const ms = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
 
-export function summaryRows(report: Report): SummaryRow[] {
-  const bench = report.steps.find((s) => s.plugin === 'bench' && (s.status === 'ran' || s.status === 'hit'));
-  if (!bench) return [];
-  const m = bench.metrics as {
+/**
+ * Rows for the numbers a finished step reports under the task's roles (agreement, accuracy, sizes,
+ * latency: the bench's, for the built-ins), read through the plugins' declarations; none when no
+ * step that measures agreement finished.
+ */
+export function summaryRows(report: Report, catalog: MetricCatalog = builtinMetricCatalog): SummaryRow[] {
+  if (!stepWithRole(report.steps, catalog, 'agreement', { finished: true })) return [];
+  const role = (r: Parameters<typeof valueWithRole>[2]) => valueWithRole(report.steps, catalog, r);
+  const m = {
+    agreement: role('agreement'),
+    fp32Accuracy: role('reference-accuracy'),
+    int8Accuracy: role('accuracy'),
+    accuracyDrop: role('accuracy-drop'),
+    maxAbsError: role('max-abs-error'),
+    meanCosine: role('mean-cosine'),
+    sizes: role('sizes'),
+    latency: role('latency'),
+  } as {
     agreement: number;
     fp32Accuracy: number | null;
     int8Accuracy: number | null;
