@@ -143,7 +143,12 @@ export default {
     child.kill('SIGTERM');
     const r = await child;
     expect(r.exitCode).toBe(143);
-    expect(String(r.stderr)).toContain('step "train" (worker-step) failed: interrupted');
+    expect(String(r.stderr)).toContain('error INTERRUPTED: interrupted by SIGTERM');
+    // The step failed because its worker call was cut short by the signal, not by anything else.
+    const [runId] = readdirSync(join(dir, 'c', 'runs'));
+    const report = JSON.parse(readFileSync(join(dir, 'c', 'runs', runId!, 'report.json'), 'utf8')) as { run: { status: string }; steps: { id: string; status: string; error?: string }[] };
+    expect(report.run.status).toBe('interrupted');
+    expect(report.steps.find((s) => s.id === 'train')).toMatchObject({ status: 'failed', error: expect.stringMatching(/interrupted/) });
     expect(alive(pid)).toBe(false);
   });
 
