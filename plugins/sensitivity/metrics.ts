@@ -16,7 +16,7 @@ export const sensitivityMetrics: MetricsDeclaration = {
       accuracy: { unit: 'ratio', better: 'higher', description: 'Label accuracy; null without labels.' },
     },
   },
-  mostSensitive: { type: 'table', description: 'The 10 nodes whose quantization alone costs most, with their agreement and SQNR.' },
+  mostSensitive: { type: 'table', role: 'layer-sensitivity', description: 'The 10 nodes whose quantization alone costs most, with their agreement and SQNR.' },
   target: { type: 'object', description: 'The `target` option (what the fallback must reach); null without one.' },
   targetMet: { type: 'flag', description: 'Whether the final model meets the target; null without one.' },
   fallback: { type: 'list', description: 'Nodes returned to float to meet the target, most sensitive first.' },

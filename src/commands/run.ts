@@ -7,7 +7,7 @@ import { findInterruptedRun, newRunId, RunJournal, startIdentity } from '../engi
 import type { ResolvedStep } from '../engine/plan.ts';
 import type { Output } from '../engine/output.ts';
 import { cacheRootFor, loadAndPlanAll } from '../engine/planning.ts';
-import { selectSteps } from '../engine/step-selection.ts';
+import { selectSteps, type StepSelection } from '../engine/step-selection.ts';
 import { CacheStore } from '../cache/store.ts';
 import { errors, EXIT, formatDiagnostic, QrunError } from '../errors.ts';
 import type { OutMode, Recipe } from '../recipe/recipe.ts';
@@ -95,9 +95,55 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   return { reports, exitCode };
 }
 
+/** A run in progress: its cache, its folder and journal (locked while it is live), when it began, the run it resumes. */
+interface OpenRun {
+  root: string;
+  store: CacheStore;
+  runId: string;
+  journal: RunJournal;
+  runLock: { release(): Promise<void> };
+  startedAt: Date;
+  interrupted?: { runId: string; finishedSteps: string[] };
+}
+
+/** What the steps left: their records in recipe order (not-run where none), the error that stopped them. */
+interface StepsOutcome {
+  records: StepRecord[];
+  failure: unknown;
+  finishedAt: Date;
+}
+
 /** `invocation`: one id per `qrun run`, shared by a matrix's variants (gc's --keep-last counts invocations). */
 async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io: Output, invocation: string): Promise<{ report: Report; exitCode: number }> {
-  const { selected, force, cacheOnly, lookupOnly } = await selectSteps(steps, flags);
+  const selection = await selectSteps(steps, flags);
+  const run = await openRun(recipe, flags, io, invocation);
+  // SIGINT and SIGTERM stop the run the same way, and a second one exits at once (stop-signals.ts).
+  const stop = listenForStopSignals((line) => io.err(line));
+  try {
+    const outcome = await executeSteps(recipe, steps, selection, run, flags, io, stop);
+    const { failure } = outcome;
+    // Interrupted: a signal stopped the steps. One that comes while the report is being written
+    // changes nothing that happened (and the run still exits with its verdict's code).
+    const signal = failure !== undefined ? stop.received() : undefined;
+    const { report, baselineRows } = await reportOf(recipe, run, outcome, signal, flags);
+    // Staged while the run still holds its cache entries (gc keeps them); swapped in after the reports.
+    const delivery = await Delivery.prepare({ recipe, steps, records: outcome.records, report, options: flags, onWait: (line) => io.err(line) });
+    const { unwritten, junitFile } = await writeRunFiles(report, run, outcome.finishedAt, baselineRows, delivery, flags);
+    const reportMd = relative(process.cwd(), join(run.journal.dir, 'report.md'));
+    printSummary({ recipe, report, outcome, selected: selection.selected.length, baselineRows, junitFile, unwritten, reportMd, deliveryLine: delivery.line() }, flags, io);
+
+    if (signal) throw withUnwritten(errors.interrupted(signal, reportMd), unwritten, io);
+    if (failure) throw withUnwritten(failure, unwritten, io);
+    if (unwritten.length) throw withUnwritten(undefined, unwritten, io);
+    const status = report.run.status;
+    return { report, exitCode: status === 'gates-failed' || status === 'regressed' ? EXIT.gateFailed : EXIT.ok };
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** The cache opened, the run folder and journal made and locked, the start recorded; says so when it resumes an interrupted run. */
+async function openRun(recipe: Recipe, flags: RunFlags, io: Output, invocation: string): Promise<OpenRun> {
   const root = cacheRootFor(recipe, flags.cache);
   const store = new CacheStore(join(root, 'cache'));
   await store.init();
@@ -114,159 +160,175 @@ async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io
   if (interrupted) {
     io.err(`qrun: resuming after interrupted run ${interrupted.runId} (${interrupted.finishedSteps.length} step(s) finished and cached: ${interrupted.finishedSteps.join(', ') || 'none'})`);
   }
+  return { root, store, runId, journal, runLock, startedAt, interrupted };
+}
 
-  // SIGINT and SIGTERM stop the run the same way, and a second one exits at once (stop-signals.ts).
-  const stop = listenForStopSignals((line) => io.err(line));
-  try {
-    const executor = new Executor(recipe, steps, store, { force, cacheOnly, lookupOnly, signal: stop.signal });
-    // Without a terminal, src/ui/plain-progress.ts prints each step once (listr2 renders nothing).
-    const plain = flags.plain ? new PlainProgress((line) => io.out(line)) : undefined;
-    const tasks: ListrTask[] = selected.map((step) => ({
-      title: `${step.spec.id} (${step.plugin.name})`,
-      task: async (_ctx, task) => {
-        // A signal that came while the previous step was finishing stops the run before this one.
-        stop.signal.throwIfAborted();
-        const started = performance.now();
-        let record: StepRecord;
-        try {
-          record = await executor.runStep(step, (e) => (plain ? plain.event(step.spec.id, e) : (task.output = e.message)));
-        } catch (e) {
-          plain?.failed(`${step.spec.id} (${step.plugin.name}) — ${stop.signal.aborted ? 'interrupted' : 'failed'} after ${((performance.now() - started) / 1000).toFixed(1)}s`);
-          throw e;
-        }
-        guardDiskFullSync('the run journal', journal.file, () =>
-          journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) }),
-        );
-        if (record.status === 'skipped' || record.status === 'not-run') {
-          plain?.skipped(statusTitle(step, record));
-          task.skip(record.skipped?.reason ?? record.cacheNote ?? 'skipped');
-        } else {
-          plain?.done(statusTitle(step, record));
-          task.title = statusTitle(step, record);
-        }
-      },
-    }));
-    const list = new Listr(tasks, {
-      concurrent: false,
-      exitOnError: true,
-      // listr2's own SIGINT handler exits with 127 at once; qrun stops the step and cleans up instead.
-      registerSignalListeners: false,
-      renderer: flags.plain ? 'silent' : 'default',
-      fallbackRenderer: 'simple',
-      rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
-      fallbackRendererOptions: {},
-      silentRendererCondition: false,
-    } as never);
-
-    let failure: unknown;
-    try {
-      await list.run();
-    } catch (e) {
-      failure = e;
-    }
-    const finishedAt = new Date();
-    const records = steps.map(
-      (s) =>
-        executor.records.get(s.spec.id) ?? {
-          id: s.spec.id,
-          uses: s.spec.uses,
-          plugin: s.plugin.name,
-          pluginVersion: s.plugin.version,
-          status: 'not-run' as const,
-          durationMs: 0,
-          metrics: {},
-          outputs: {},
-          options: s.options,
-        },
-    );
-    // Interrupted: a signal stopped the steps. One that comes while the report is being written
-    // changes nothing that happened (and the run still exits with its verdict's code).
-    const signal = failure !== undefined ? stop.received() : undefined;
-    const gates = failure ? [] : evaluateGates(recipe.gates, records);
-    const report = buildReport({
-      recipe,
-      runId,
-      startedAt,
-      finishedAt,
-      status: runStatus({ interrupted: signal !== undefined, failed: failure !== undefined, gates }),
-      signal,
-      error: failure ? (failure as Error).message : undefined,
-      resumedFrom: interrupted?.runId,
-      steps: records,
-      gates,
-      cacheRoot: join(root, 'cache'),
-    });
-
-    // --baseline: compared when every step finished; a regression is part of the verdict.
-    let baselineRows: MetricChange[] = [];
-    if (!failure && flags.baseline) {
-      baselineRows = compareReports(await loadBaseline(flags.baseline), report, { afterName: 'this run' }).metrics;
-      // 'run status' is compare's row for a run that did not pass: here the verdict itself says that.
-      const regressions = baselineRows.filter((r) => r.regression && r.name !== 'run status');
-      report.baseline = {
-        file: flags.baseline,
-        compared: baselineRows.length,
-        regressions: regressions.map((r) => ({ name: r.name, change: r.change })),
-        metrics: baselineRows.map((r) => ({ name: r.name, before: r.before, after: r.after, change: r.change, verdict: r.verdict, regression: r.regression })),
-      };
-      report.run.status = runStatus({ interrupted: false, failed: false, gates, regressions: regressions.length });
-    }
-
-    // Staged while the run still holds its cache entries (gc keeps them); swapped in after the reports.
-    const delivery = await Delivery.prepare({ recipe, steps, records, report, options: flags, onWait: (line) => io.err(line) });
-
-    // The end goes to the journal before the reports: it is one short line, and once it is there
-    // the next run cannot take this one for an interrupted run, whatever happens to the reports.
-    // Every write is attempted; those the disk refused are reported together after the summary.
-    const unwritten: QrunError[] = [];
-    const attempt = async (write: () => unknown) => {
+/** The selected steps, one after the other, with listr2 on a terminal or one line per step (plain); each journaled as it ends. */
+async function executeSteps(
+  recipe: Recipe,
+  steps: ResolvedStep[],
+  selection: StepSelection,
+  run: OpenRun,
+  flags: RunFlags,
+  io: Output,
+  stop: ReturnType<typeof listenForStopSignals>,
+): Promise<StepsOutcome> {
+  const { force, cacheOnly, lookupOnly } = selection;
+  const executor = new Executor(recipe, steps, run.store, { force, cacheOnly, lookupOnly, signal: stop.signal });
+  const journal = run.journal;
+  // Without a terminal, src/ui/plain-progress.ts prints each step once (listr2 renders nothing).
+  const plain = flags.plain ? new PlainProgress((line) => io.out(line)) : undefined;
+  const tasks: ListrTask[] = selection.selected.map((step) => ({
+    title: `${step.spec.id} (${step.plugin.name})`,
+    task: async (_ctx, task) => {
+      // A signal that came while the previous step was finishing stops the run before this one.
+      stop.signal.throwIfAborted();
+      const started = performance.now();
+      let record: StepRecord;
       try {
-        await write();
+        record = await executor.runStep(step, (e) => (plain ? plain.event(step.spec.id, e) : (task.output = e.message)));
       } catch (e) {
-        if (!(e instanceof QrunError)) throw e;
-        unwritten.push(e);
+        plain?.failed(`${step.spec.id} (${step.plugin.name}) — ${stop.signal.aborted ? 'interrupted' : 'failed'} after ${((performance.now() - started) / 1000).toFixed(1)}s`);
+        throw e;
       }
-    };
-    await attempt(() => guardDiskFullSync('the run journal', journal.file, () => journal.end({ event: 'end', status: report.run.status, at: finishedAt.toISOString() })));
-    await runLock.release();
-    await attempt(() => writeFileAtomic(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', 'the run report'));
-    await attempt(() => writeFileAtomic(join(journal.dir, 'report.md'), renderMarkdown(report), 'the run report'));
-    await attempt(async () => writeFileAtomic(join(journal.dir, 'report.html'), renderHtml(report, await readHtmlExtras(report, join(root, 'cache'))), 'the run report'));
-    const junitFile = flags.junit ?? (flags.ci ? join(journal.dir, 'junit.xml') : undefined);
-    if (junitFile) await attempt(() => writeFileAtomic(junitFile, renderJunit(report, junitCases(report, baselineRows)), 'the JUnit XML'));
-    await attempt(() => delivery.commit(journal.dir));
+      guardDiskFullSync('the run journal', journal.file, () =>
+        journal.append({ event: 'step', id: record.id, status: record.status, key: record.key, durationMs: Math.round(record.durationMs) }),
+      );
+      if (record.status === 'skipped' || record.status === 'not-run') {
+        plain?.skipped(statusTitle(step, record));
+        task.skip(record.skipped?.reason ?? record.cacheNote ?? 'skipped');
+      } else {
+        plain?.done(statusTitle(step, record));
+        task.title = statusTitle(step, record);
+      }
+    },
+  }));
+  const list = new Listr(tasks, {
+    concurrent: false,
+    exitOnError: true,
+    // listr2's own SIGINT handler exits with 127 at once; qrun stops the step and cleans up instead.
+    registerSignalListeners: false,
+    renderer: flags.plain ? 'silent' : 'default',
+    fallbackRenderer: 'simple',
+    rendererOptions: { collapseSubtasks: false, showErrorMessage: false },
+    fallbackRendererOptions: {},
+    silentRendererCondition: false,
+  } as never);
 
-    // The summary, verdict first; then the error, if any, from cli.ts on stderr.
-    const reportMd = relative(process.cwd(), join(journal.dir, 'report.md'));
-    io.out('');
-    io.out(verdictLine(report));
-    const rows = summaryRows(report);
-    if (rows.length) io.out('\n' + formatTable(['', 'FP32', 'INT8', ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
-    const hits = report.cache.hits;
-    const cacheLine =
-      !failure && hits === selected.length - report.cache.skipped
-        ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
-        : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped${report.cache.failed ? `, ${report.cache.failed} failed` : ''}`;
-    io.out('');
-    io.out(`${recipe.name}${recipe.variant ? ` [${recipe.variant.label}]` : ''}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
-    for (const s of records.filter((r) => r.status === 'skipped')) io.out(`skipped ${s.id}: ${s.skipped?.reason}${s.skipped?.fix ? ` — ${s.skipped.fix}` : ''}`);
-    for (const g of gates) {
-      if (g.notEvaluated) io.out(`gate ${g.metric} ${g.op} ${g.value}: not evaluated (step not run in this invocation)`);
-      else io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
-    }
-    if (flags.baseline && !failure) io.out(baselineLine(flags.baseline, baselineRows));
-    if (junitFile && !unwritten.some((e) => e.diagnostics[0]?.message.includes(junitFile))) io.out(`junit: ${relative(process.cwd(), junitFile)}`);
-    io.out(unwritten.length ? `report: not written in full (${reportMd}): see the error below` : `report: ${reportMd} (and report.html)`);
-    io.out(delivery.line());
-
-    if (signal) throw withUnwritten(errors.interrupted(signal, reportMd), unwritten, io);
-    if (failure) throw withUnwritten(failure, unwritten, io);
-    if (unwritten.length) throw withUnwritten(undefined, unwritten, io);
-    const status = report.run.status;
-    return { report, exitCode: status === 'gates-failed' || status === 'regressed' ? EXIT.gateFailed : EXIT.ok };
-  } finally {
-    stop.dispose();
+  let failure: unknown;
+  try {
+    await list.run();
+  } catch (e) {
+    failure = e;
   }
+  const finishedAt = new Date();
+  const records = steps.map(
+    (s) =>
+      executor.records.get(s.spec.id) ?? {
+        id: s.spec.id,
+        uses: s.spec.uses,
+        plugin: s.plugin.name,
+        pluginVersion: s.plugin.version,
+        status: 'not-run' as const,
+        durationMs: 0,
+        metrics: {},
+        outputs: {},
+        options: s.options,
+      },
+  );
+  return { records, failure, finishedAt };
+}
+
+/** The report: steps, gates (when every step finished) and, with --baseline, the comparison, whose regressions are part of the verdict. */
+async function reportOf(recipe: Recipe, run: OpenRun, outcome: StepsOutcome, signal: string | undefined, flags: RunFlags): Promise<{ report: Report; baselineRows: MetricChange[] }> {
+  const { records, failure } = outcome;
+  const gates = failure ? [] : evaluateGates(recipe.gates, records);
+  const report = buildReport({
+    recipe,
+    runId: run.runId,
+    startedAt: run.startedAt,
+    finishedAt: outcome.finishedAt,
+    status: runStatus({ interrupted: signal !== undefined, failed: failure !== undefined, gates }),
+    signal,
+    error: failure ? (failure as Error).message : undefined,
+    resumedFrom: run.interrupted?.runId,
+    steps: records,
+    gates,
+    cacheRoot: join(run.root, 'cache'),
+  });
+
+  // --baseline: compared when every step finished; a regression is part of the verdict.
+  let baselineRows: MetricChange[] = [];
+  if (!failure && flags.baseline) {
+    baselineRows = compareReports(await loadBaseline(flags.baseline), report, { afterName: 'this run' }).metrics;
+    // 'run status' is compare's row for a run that did not pass: here the verdict itself says that.
+    const regressions = baselineRows.filter((r) => r.regression && r.name !== 'run status');
+    report.baseline = {
+      file: flags.baseline,
+      compared: baselineRows.length,
+      regressions: regressions.map((r) => ({ name: r.name, change: r.change })),
+      metrics: baselineRows.map((r) => ({ name: r.name, before: r.before, after: r.after, change: r.change, verdict: r.verdict, regression: r.regression })),
+    };
+    report.run.status = runStatus({ interrupted: false, failed: false, gates, regressions: regressions.length });
+  }
+  return { report, baselineRows };
+}
+
+/**
+ * The journal's end, then the reports, the JUnit XML and the deliverables. The end goes first: it is
+ * one short line, and once it is there the next run cannot take this one for an interrupted run,
+ * whatever happens to the reports. Every write is attempted; those the disk refused are returned,
+ * to be reported together after the summary.
+ */
+async function writeRunFiles(report: Report, run: OpenRun, finishedAt: Date, baselineRows: MetricChange[], delivery: Delivery, flags: RunFlags): Promise<{ unwritten: QrunError[]; junitFile?: string }> {
+  const journal = run.journal;
+  const unwritten: QrunError[] = [];
+  const attempt = async (write: () => unknown) => {
+    try {
+      await write();
+    } catch (e) {
+      if (!(e instanceof QrunError)) throw e;
+      unwritten.push(e);
+    }
+  };
+  await attempt(() => guardDiskFullSync('the run journal', journal.file, () => journal.end({ event: 'end', status: report.run.status, at: finishedAt.toISOString() })));
+  await run.runLock.release();
+  await attempt(() => writeFileAtomic(join(journal.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n', 'the run report'));
+  await attempt(() => writeFileAtomic(join(journal.dir, 'report.md'), renderMarkdown(report), 'the run report'));
+  await attempt(async () => writeFileAtomic(join(journal.dir, 'report.html'), renderHtml(report, await readHtmlExtras(report, join(run.root, 'cache'))), 'the run report'));
+  const junitFile = flags.junit ?? (flags.ci ? join(journal.dir, 'junit.xml') : undefined);
+  if (junitFile) await attempt(() => writeFileAtomic(junitFile, renderJunit(report, junitCases(report, baselineRows)), 'the JUnit XML'));
+  await attempt(() => delivery.commit(journal.dir));
+  return { unwritten, junitFile };
+}
+
+/** The summary on stdout, verdict first: the FP32-vs-INT8 table, the cache line, skips, gates, the baseline, where the reports and deliverables are. */
+function printSummary(
+  s: { recipe: Recipe; report: Report; outcome: StepsOutcome; selected: number; baselineRows: MetricChange[]; junitFile?: string; unwritten: QrunError[]; reportMd: string; deliveryLine: string },
+  flags: RunFlags,
+  io: Output,
+): void {
+  const { recipe, report, outcome, junitFile, unwritten, reportMd } = s;
+  io.out('');
+  io.out(verdictLine(report));
+  const rows = summaryRows(report);
+  if (rows.length) io.out('\n' + formatTable(['', 'FP32', 'INT8', ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
+  const hits = report.cache.hits;
+  const cacheLine =
+    !outcome.failure && hits === s.selected - report.cache.skipped
+      ? `all ${hits} cacheable steps were cache hits${report.cache.skipped ? `, ${report.cache.skipped} skipped` : ''} (results are from the run that built them)`
+      : `${report.cache.ran} step(s) ran, ${hits} cache hit(s), ${report.cache.skipped} skipped${report.cache.failed ? `, ${report.cache.failed} failed` : ''}`;
+  io.out('');
+  io.out(`${recipe.name}${recipe.variant ? ` [${recipe.variant.label}]` : ''}: ${cacheLine} in ${(report.run.durationMs / 1000).toFixed(1)} s`);
+  for (const r of outcome.records.filter((x) => x.status === 'skipped')) io.out(`skipped ${r.id}: ${r.skipped?.reason}${r.skipped?.fix ? ` — ${r.skipped.fix}` : ''}`);
+  for (const g of report.gates) {
+    if (g.notEvaluated) io.out(`gate ${g.metric} ${g.op} ${g.value}: not evaluated (step not run in this invocation)`);
+    else io.out(`gate ${g.metric} ${g.op} ${g.value}: ${g.actual === null ? 'metric missing' : g.actual.toFixed(4)} — ${g.pass ? 'pass' : 'FAIL'}`);
+  }
+  if (flags.baseline && !outcome.failure) io.out(baselineLine(flags.baseline, s.baselineRows));
+  if (junitFile && !unwritten.some((e) => e.diagnostics[0]?.message.includes(junitFile))) io.out(`junit: ${relative(process.cwd(), junitFile)}`);
+  io.out(unwritten.length ? `report: not written in full (${reportMd}): see the error below` : `report: ${reportMd} (and report.html)`);
+  io.out(s.deliveryLine);
 }
 
 /**

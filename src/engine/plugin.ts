@@ -121,7 +121,8 @@ export type MetricRole =
   | 'size-ratio'
   | 'sizes'
   | 'calibration-method'
-  | 'samples';
+  | 'samples'
+  | 'layer-sensitivity';
 
 interface MetricSpecBase {
   description: string;

@@ -5,6 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Report } from './build-report.ts';
+import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
+import { stepWithRole } from '../engine/metrics.ts';
 
 /** One entry of calibration.json's `tensors` (the calibrate step's `stats` output). */
 export interface CalibrationTensor {
@@ -31,16 +33,16 @@ export interface HtmlExtras {
   sensitivity?: { layers: SensitivityLayer[]; fallback?: string[] };
 }
 
-const outputPath = (report: Report, plugin: string, output: string) => report.steps.find((s) => s.plugin === plugin && s.outputs[output])?.outputs[output]?.path;
-
-/** Where the calibrate step's calibration.json lies, relative to the cache root (the folder given with --cache). */
+/** Where the calibrate step's calibration.json lies, relative to the cache root (the folder given with --cache): the output of kind calib-stats. */
 export function calibrationStatsPath(report: Report): string | undefined {
-  return outputPath(report, 'calibrate', 'stats');
+  for (const s of report.steps) for (const o of Object.values(s.outputs)) if (o.kind === 'calib-stats') return o.path;
+  return undefined;
 }
 
-/** Where the sensitivity step's sensitivity.json lies, relative to the cache root. */
+/** Where the sensitivity step's sensitivity.json lies, relative to the cache root: the report of the step that declares the layer-sensitivity role. */
 export function sensitivityReportPath(report: Report): string | undefined {
-  return outputPath(report, 'sensitivity', 'report');
+  const steps = report.steps.filter((s) => s.outputs.report);
+  return stepWithRole(steps, builtinMetricCatalog, 'layer-sensitivity')?.step.outputs.report?.path;
 }
 
 async function readJson(file: string): Promise<unknown> {

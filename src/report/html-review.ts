@@ -3,7 +3,7 @@
 // the layers (sensitivity, and which stayed in float and why), and the --baseline comparison.
 // Each reads the metrics defensively: a report from an older qrun, or a hand-edited one, renders
 // without the part it lacks instead of throwing.
-import type { LatencyRow } from '../../plugins/bench/index.ts';
+import type { LatencyRow } from '../engine/metric-shapes.ts';
 import type { Report } from './build-report.ts';
 import { barListChart, confusionMatrixChart, escapeHtml, latencyPanelsChart, MATRIX_COLORS } from './charts.ts';
 import { floatLayersOf } from './float-layers.ts';

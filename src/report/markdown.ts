@@ -4,6 +4,8 @@ import { classRowsOf, confusionOf, isLayer } from './review-data.ts';
 import type { SensitivityLayer } from './html-extras.ts';
 import { summaryRows } from './summary.ts';
 import { formatWithInterval } from '../stats/noise.ts';
+import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
+import { roleValuesOf, stepWithRole, valueWithRole } from '../engine/metrics.ts';
 import { verdictOf } from './verdict.ts';
 
 const md = (s: string) => s.replace(/\|/g, '\\|');
@@ -84,11 +86,11 @@ function deliverablesMarkdown(report: Report): string[] {
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 const pct = (x: number | null | undefined, digits = 1) => (isNum(x) ? `${(x * 100).toFixed(digits)}%` : 'n/a');
 const ms = (x: number) => (!isNum(x) ? 'n/a' : x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`);
-const bench = (report: Report) => report.steps.find((s) => s.plugin === 'bench' && (s.status === 'ran' || s.status === 'hit'));
 
 /** p50/p90/p99 at every shape and INT8/FP32 with its 95% interval (the summary table has p50/p90). */
 function latencyMarkdown(report: Report): string[] {
-  const rows = bench(report)?.metrics.latency as { batch: number; sequence: number; fp32: { p50: number; p90: number; p99: number }; int8: { p50: number; p90: number; p99: number }; ratio: number; ratioInterval?: { low: number; high: number } }[] | undefined;
+  // The latency table by the role its plugin declares (the bench's, built in), not by plugin name.
+  const rows = valueWithRole(report.steps, builtinMetricCatalog, 'latency') as { batch: number; sequence: number; fp32: { p50: number; p90: number; p99: number }; int8: { p50: number; p90: number; p99: number }; ratio: number; ratioInterval?: { low: number; high: number } }[] | undefined;
   if (!Array.isArray(rows) || rows.length === 0 || !rows.every((l) => isNum(l?.fp32?.p99) && isNum(l.int8?.p99) && isNum(l.ratio))) return [];
   const out = ['## Latency', '', '| shape | FP32 p50 / p90 / p99 | INT8 p50 / p90 / p99 | INT8/FP32 [95% interval] |', '|---|---|---|---|'];
   const spread = (s: { p50: number; p90: number; p99: number }) => `${ms(s.p50)} / ${ms(s.p90)} / ${ms(s.p99)}`;
@@ -100,8 +102,16 @@ function latencyMarkdown(report: Report): string[] {
 /** Confusion matrices wider than this are left to report.json and report.html. */
 const MAX_MARKDOWN_MATRIX = 20;
 
+/** The finished step that reports accuracy by class (by role: the bench, built in), its per-class and confusion metrics under the names review-data.ts reads. */
+function classStep(report: Report): { metrics: Record<string, unknown> } | undefined {
+  const found = stepWithRole(report.steps, builtinMetricCatalog, 'per-class', { finished: true });
+  if (!found) return undefined;
+  const r = roleValuesOf(found.step, builtinMetricCatalog);
+  return { metrics: { ...found.step.metrics, perClass: r['per-class'], confusion: r.confusion } };
+}
+
 function classesMarkdown(report: Report): string[] {
-  const step = bench(report);
+  const step = classStep(report);
   const rows = step && classRowsOf(step.metrics);
   if (!step || !rows) return [];
   const labelled = rows.some((r) => r.samples !== null);

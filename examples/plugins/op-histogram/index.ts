@@ -22,6 +22,12 @@ const opHistogram: Plugin<Options> = {
   },
   inputs: { model: { kind: ['qdq-model', 'onnx-model'] } },
   outputs: { histogram: { kind: 'file', path: 'ops.json' } },
+  // What run() returns: gates on these names are checked before anything runs.
+  metrics: {
+    nodes: { unit: 'count', better: 'none', description: 'Nodes in the graph.' },
+    opTypes: { unit: 'count', better: 'none', description: 'Distinct operator types counted.' },
+    quantizeLinear: { unit: 'count', better: 'none', description: 'QuantizeLinear nodes.' },
+  },
   async run(options, inputs, _sources, ctx) {
     const model = await readModel(inputs.model!.path);
     const counts: Record<string, number> = {};
