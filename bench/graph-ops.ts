@@ -1,5 +1,5 @@
 // onnxruntime's optimized graph by operator: what fused into integer kernels and what stays float.
-import { readModel } from '../src/onnx/model-io.ts';
+import { readModelGraph } from '../src/runtime/model-file.ts';
 import { createSession } from '../src/runtime/session.ts';
 
 /** Operators that run on int8 data (or quantize / dequantize it) in onnxruntime's CPU graph. */
@@ -10,7 +10,7 @@ export async function optimizedOps(model: string, dump: string, optimization: 'e
   const session = await createSession(model, { optimization, optimizedModelFilePath: dump });
   await session.release();
   const ops = new Map<string, number>();
-  for (const n of (await readModel(dump)).graph.node) {
+  for (const n of (await readModelGraph(dump)).graph.node) {
     const k = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType;
     ops.set(k, (ops.get(k) ?? 0) + 1);
   }

@@ -17,7 +17,7 @@ import type { Report } from '../src/report/build-report.ts';
 import type { LatencyRow } from '../plugins/bench/index.ts';
 import { formatTable } from '../src/report/summary.ts';
 import { readTokenizedDataset } from '../src/data/tokenized-dataset.ts';
-import { readModel } from '../src/onnx/model-io.ts';
+import { readModelGraph } from '../src/runtime/model-file.ts';
 import { encoderFeeds, graphInputs } from '../src/runtime/feeds.ts';
 import { createSession } from '../src/runtime/session.ts';
 import { formatOps, INTEGER_OPS, optimizedOps } from './graph-ops.ts';
@@ -108,7 +108,7 @@ process.stderr.write('optimized graphs and kernel profiles…\n');
 const fp32Ops = await optimizedOps(fp32Path, join(work, 'fp32.optimized.onnx'));
 const int8Ops = await optimizedOps(int8Path, join(work, 'int8.optimized.onnx'));
 const floatLeft = new Map([...int8Ops].filter(([op]) => !INTEGER_OPS.has(op)));
-const fp32Model = await readModel(fp32Path);
+const fp32Model = await readModelGraph(fp32Path);
 const evaluation = await readTokenizedDataset(join(cache, 'cache', report.steps.find((s) => s.id === 'load')!.outputs.datasets!.path), 'evaluation');
 /** batch × sequence real token ids, cycling through the evaluation set (as the bench step does). */
 function feedsFor(batch: number, sequence: number): Record<string, ort.Tensor> {

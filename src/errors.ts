@@ -227,4 +227,30 @@ export const errors = {
       undefined,
       EXIT.usage,
     ),
+  // ONNX external data (https://github.com/onnx/onnx/blob/main/docs/ExternalData.md): a tensor's bytes
+  // live in the file its `location` names, relative to the model's folder, at `offset` for `length`.
+  /** The file a tensor's external data names is not there. */
+  externalDataMissing: (model: string, tensor: string, location: string, path: string) =>
+    make(
+      'EXTERNAL_DATA_MISSING',
+      `${model}: tensor "${tensor}" has its data in "${location}", which does not exist (${path})`,
+      'an ONNX model with external data is its .onnx file and the data files it names, in the same folder (exporters write model.onnx_data or model.onnx.data beside model.onnx): copy them together; a partial download or a Git LFS pointer checkout lacks them',
+    ),
+  /** The data file is shorter than the tensor's offset + length. */
+  externalDataTruncated: (model: string, tensor: string, location: string, offset: number, length: number, size: number) =>
+    make(
+      'EXTERNAL_DATA_TRUNCATED',
+      `${model}: tensor "${tensor}" needs bytes ${offset}–${offset + length} of "${location}", which has only ${size} bytes`,
+      'the data file is truncated or belongs to another export of the model: copy the .onnx file and its data files again, from the same export',
+    ),
+  /** A location that leaves the model's folder: absolute, `..`, or a symbolic link that resolves outside. */
+  externalDataOutside: (model: string, tensor: string, location: string, why: string) =>
+    make(
+      'EXTERNAL_DATA_OUTSIDE',
+      `${model}: tensor "${tensor}" has its data at "${location}", ${why}; qrun reads external data only inside the model's folder (as onnxruntime does)`,
+      "put the data file in the model's folder (or below it) and name it by a relative path, e.g. re-save with onnx.save_model(..., save_as_external_data=True, location=\"model.onnx_data\")",
+    ),
+  /** external_data entries that do not describe a readable span (no location, a bad offset or length). */
+  externalDataInvalid: (model: string, tensor: string, reason: string) =>
+    make('EXTERNAL_DATA_INVALID', `${model}: tensor "${tensor}" has invalid external data: ${reason}`, 're-export the model; external_data holds `location` (a relative path) and optional `offset` and `length` in bytes'),
 };

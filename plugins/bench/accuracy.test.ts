@@ -11,7 +11,8 @@ import { node, valueInfo } from '../../tests/helpers/onnx-build.ts';
 import { artifact, stepContext, withDefaults } from '../../tests/helpers/step-context.ts';
 import { useTempDir } from '../../tests/helpers/temp.ts';
 import type { QrunError } from '../../src/errors.ts';
-import { decodeModel, encodeModel, readModel } from '../../src/onnx/model-io.ts';
+import { decodeModel, encodeModel } from '../../src/onnx/model-io.ts';
+import { readModelWithData } from '../../src/runtime/model-file.ts';
 import { DataType, type ModelProto } from '../../src/onnx/types.ts';
 import { placeQdqForTensorRT } from '../../src/quant/place-qdq.ts';
 import hfLoad from '../hf-load/index.ts';
@@ -40,7 +41,7 @@ function writePair(m: ModelProto, name: string): { fp32: string; int8: string } 
 
 /** The shipped model with `last_hidden_state` [batch, sequence, 128] as its first output. */
 async function withHiddenStateFirst(keepLogits: boolean): Promise<ModelProto> {
-  const m = await readModel(BERT_ONNX);
+  const m = await readModelWithData(BERT_ONNX);
   m.graph.node.push(node('Identity', [HIDDEN], ['last_hidden_state'], 'export/last_hidden_state'));
   const logits = m.graph.output.find((o) => o.name === 'logits')!;
   m.graph.output = [valueInfo('last_hidden_state', DataType.FLOAT, ['batch', 'sequence', 128]), ...(keepLogits ? [logits] : [])];
@@ -90,7 +91,7 @@ let names: { file: string; datasets: string };
 let byName: Record<string, any>;
 
 beforeAll(async () => {
-  shipped = writePair(await readModel(BERT_ONNX), 'shipped');
+  shipped = writePair(await readModelWithData(BERT_ONNX), 'shipped');
   hiddenFirst = writePair(await withHiddenStateFirst(true), 'hidden-first');
   noLogits = join(root, 'no-logits.onnx');
   writeFileSync(noLogits, encodeModel(await withHiddenStateFirst(false)));

@@ -1,7 +1,7 @@
 // bench — FP32 vs INT8 with onnxruntime-node on CPU: accuracy on the evaluation set (label accuracy,
 // agreement with FP32, max error, cosine) and latency percentiles over batch × sequence shapes,
 // measured interleaved after warm-up so both models see the same machine state.
-import { stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import ortRuntime from 'onnxruntime-node';
@@ -12,7 +12,7 @@ import { benchMetrics } from './metrics.ts';
 import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { labelsForScoring, readModelClasses } from '../../src/data/labels.ts';
 import { selectLogitsOutput } from '../../src/runtime/logits-output.ts';
-import { readModel } from '../../src/onnx/model-io.ts';
+import { modelFileBytes, readModelGraph } from '../../src/runtime/model-file.ts';
 import { classBreakdown, classRows, compareLogits, type ClassBreakdown } from '../../src/quant/agreement.ts';
 import { encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
 import { fixedInputDims, loadSampleBatches, rowsOf, tensorSourceFor, type SampleBatches } from '../../src/data/model-batches.ts';
@@ -151,8 +151,9 @@ const bench: Plugin<BenchOptions> = {
   },
   async run(options, inputs, sources, ctx) {
     const classes = await readModelClasses(inputs.hf?.path);
-    const refModel = await readModel(inputs.reference!.path);
-    const candModel = await readModel(inputs.candidate!.path);
+    // Graphs only (inputs, outputs, fixed dims): the sessions below load the weights from the files.
+    const refModel = await readModelGraph(inputs.reference!.path);
+    const candModel = await readModelGraph(inputs.candidate!.path);
     // The logits by name and shape, not position: a model exported with a hidden state first would
     // otherwise be scored on it. The INT8 model must have the same output.
     const logitsOutput = selectLogitsOutput(refModel, classes?.count, options.output, 'the FP32 model');
@@ -219,7 +220,8 @@ const bench: Plugin<BenchOptions> = {
     await fp32.release();
     await int8.release();
 
-    const sizes = { fp32: (await stat(inputs.reference!.path)).size, int8: (await stat(inputs.candidate!.path)).size };
+    // A model's size is its .onnx and the external data files it names.
+    const sizes = { fp32: await modelFileBytes(inputs.reference!.path), int8: await modelFileBytes(inputs.candidate!.path) };
     const result = { data: options.data, samples, logitsOutput: refOut, accuracy, ...byClass, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
     await writeFile(join(ctx.outDir, 'bench.json'), JSON.stringify(result, null, 1));
     return {

@@ -8,7 +8,8 @@ import { agreementOf, BERT_ONNX, logitsOf, writeLangidDatasets } from '../../tes
 import { artifact, stepContext, withDefaults } from '../../tests/helpers/step-context.ts';
 import { useTempDir } from '../../tests/helpers/temp.ts';
 import type { TokenizedDataset } from '../../src/data/tokenized-dataset.ts';
-import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
+import { encodeModel } from '../../src/onnx/model-io.ts';
+import { readModelWithData } from '../../src/runtime/model-file.ts';
 import { placeQdqForTensorRT } from '../../src/quant/place-qdq.ts';
 import calibrate, { type CalibrateOptions } from './index.ts';
 
@@ -19,7 +20,7 @@ let reference: Float32Array[];
 
 beforeAll(async () => {
   datasets = await writeLangidDatasets(root, { calibration: 64, evaluation: 300 });
-  const m = await readModel(BERT_ONNX);
+  const m = await readModelWithData(BERT_ONNX);
   placeQdqForTensorRT(m, { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
   qdqPath = join(root, 'qdq.onnx');
   writeFileSync(qdqPath, encodeModel(m));

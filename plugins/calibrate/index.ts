@@ -12,12 +12,12 @@ import { calibrateMetrics } from './metrics.ts';
 import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
-import { forEachActivation, readModelWithOutputs } from '../../src/quant/activation-runner.ts';
+import { forEachActivation, modelWithOutputs } from '../../src/quant/activation-runner.ts';
 import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
 import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
 import { GrowingAbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
 import { applyActivationScales, findActivationSlots } from '../../src/quant/activation-scales.ts';
-import { loadablePath, readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
+import { readModelGraph, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
 import { fractionBeyond } from './saturation.ts';
@@ -38,25 +38,23 @@ export interface CalibrateOptions {
 
 /**
  * The FP32 model with every calibrated tensor as an extra output, in onnxruntime, and the data's
- * batches. Its own function so that the model's bytes and decoded form are garbage once the session
- * holds its copy (the session is what stays alive through calibration).
+ * batches. The graph is read without its weights: onnxruntime loads a .onnx written in `tmpDir` with
+ * the extra outputs, whose weights are links to the FP32 model's own files (src/runtime/model-file.ts
+ * sessionModel), so the weights are in memory once, in the session.
  */
 async function openCalibrationSession(
-  floatPath: string,
-  reading: Promise<{ bytes: Uint8Array; model: ModelProto }>,
+  reading: Promise<ModelProto>,
   fetches: string[],
   tmpDir: string,
   spec: SampleSpec,
 ): Promise<{ session: ort.InferenceSession; data: SampleBatches }> {
-  const { bytes, model } = await reading;
+  const model = await reading;
   const produced = new Set([...model.graph.node.flatMap((n) => n.output), ...model.graph.input.map((i) => i.name)]);
   for (const t of fetches) {
     if (!produced.has(t)) throw errors.usage(`calibrate: tensor "${t}" of the QDQ model is not in the FP32 model`, 'wire `float:` to the model qdq.insert started from');
   }
   const data = await loadSampleBatches(model, spec);
-  // A model with external data (over 2 GiB) loads from a path, beside links to its data files.
-  const path = await loadablePath(model, bytes, floatPath, tmpDir);
-  const session = await createSession(path ?? bytes, { optimization: 'basic' });
+  const session = await createSession(await sessionModel(modelWithOutputs(model, fetches), join(tmpDir, 'calibration-model')), { optimization: 'basic' });
   return { session, data };
 }
 
@@ -105,14 +103,12 @@ const calibrate: Plugin<CalibrateOptions> = {
     return { onnxruntime: ORT_VERSION };
   },
   async run(options, inputs, sources, ctx) {
-    // The QDQ model (which tensors to fetch) and the FP32 model are read at the same time.
-    const reading = readModelFile(inputs.model!.path).then((qdq) => ({ qdq, slots: findActivationSlots(qdq) }));
-    // `let`, dropped once the session holds its copy: the promise keeps the 440 MB of bytes alive.
-    let floatBytes: Promise<{ bytes: Uint8Array; model: ModelProto }> | undefined = readModelWithOutputs(
-      inputs.float!.path,
-      reading.then((r) => r.slots.map((s) => s.tensor)),
-    );
-    floatBytes.catch(() => undefined); // awaited below, or dropped when there is nothing to calibrate
+    // The QDQ model (which tensors to fetch) and the FP32 model are read at the same time, both
+    // without their weights: only activation scales change here, and writeModelFile copies the QDQ
+    // model's weights from its input files.
+    const reading = readModelGraph(inputs.model!.path).then((qdq) => ({ qdq, slots: findActivationSlots(qdq) }));
+    const floatGraph = readModelGraph(inputs.float!.path);
+    floatGraph.catch(() => undefined); // awaited below, or dropped when there is nothing to calibrate
     const { qdq, slots } = await reading;
     if (slots.length === 0) {
       // Weight-only or dynamic quantization (qdq.insert mode: weight-only | dynamic): no activation
@@ -125,14 +121,13 @@ const calibrate: Plugin<CalibrateOptions> = {
 
     const meter = new PeakRssMeter();
     const fetches = slots.map((s) => s.tensor);
-    const { session, data } = await openCalibrationSession(inputs.float!.path, floatBytes, fetches, ctx.tmpDir, {
+    const { session, data } = await openCalibrationSession(floatGraph, fetches, ctx.tmpDir, {
       name: options.data,
       tensorFile: sources.tensors,
       datasetsDir: inputs.datasets?.path,
       batchSize: options.batchSize,
       limit: options.samples,
     });
-    floatBytes = undefined;
     // Padding or cutting to a model's fixed sequence length, a fixed batch size: said once.
     for (const note of data.notes ?? []) ctx.emit({ type: 'log', ...note });
     if (data.samples === 0) {

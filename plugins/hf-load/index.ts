@@ -10,11 +10,11 @@ import { hfLoadMetrics } from './metrics.ts';
 import { readTextDataset } from '../../src/data/text-dataset.ts';
 import { isTensorDataFile } from '../../src/data/tensor-dataset.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
-import { readModel } from '../../src/onnx/model-io.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
 import { toNumber, type ModelProto } from '../../src/onnx/types.ts';
 import type { TokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { hfLoadOptionsSchema, type HfLoadOptions } from './options.ts';
+import { copyModelFile, readModelGraph } from '../../src/runtime/model-file.ts';
 
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
@@ -72,8 +72,11 @@ const hfLoad: Plugin<HfLoadOptions> = {
     if (onnxRel && existsSync(join(dir, onnxRel))) {
       ctx.emit({ type: 'progress', message: `reading ${onnxRel}` });
       const onnxFile = join(dir, onnxRel);
-      model = await readModel(onnxFile);
-      await copyFile(onnxFile, join(ctx.outDir, 'model.onnx'));
+      // The graph only (the metrics below); the model is copied as a file set: the .onnx and every
+      // external data file its tensors name (model.onnx_data, model.onnx.data, one per tensor, …),
+      // each checked to be inside the model's folder and long enough, at the same relative place.
+      model = await readModelGraph(onnxFile);
+      await copyModelFile(onnxFile, join(ctx.outDir, 'model.onnx'));
     } else if (options.onnx) {
       throw errors.modelDirInvalid(dir, `${options.onnx} (the recipe's \`onnx:\` option) does not exist`);
     } else {

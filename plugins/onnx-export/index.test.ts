@@ -7,7 +7,7 @@ import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../tests/helpers/temp.ts';
 import type { StepContext } from '../../src/engine/plugin.ts';
-import { readModel } from '../../src/onnx/model-io.ts';
+import { readModelWithData } from '../../src/runtime/model-file.ts';
 import { encoderFeeds, graphInputs } from '../../src/runtime/feeds.ts';
 import { createSession } from '../../src/runtime/session.ts';
 import { Checkpoint } from '../../src/safetensors/index.ts';
@@ -84,7 +84,7 @@ describe('onnx.export plugin', () => {
     expect(readFileSync(a.file).equals(readFileSync(c.file))).toBe(false);
     expect(a.metrics).toMatchObject({ weights: 'random (seed 7)', layers: 2, hidden: 64 });
 
-    const model = await readModel(a.file);
+    const model = await readModelWithData(a.file);
     const session = await createSession(a.file, { intraOpThreads: 1 });
     const feeds = encoderFeeds(graphInputs(model.graph.input, new Set()), [[1, 5, 9, 2], [1, 7, 2]], 0);
     const logits = (await session.run(feeds)).logits as ort.Tensor;

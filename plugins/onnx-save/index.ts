@@ -5,7 +5,7 @@ import type { Plugin } from '../../src/engine/plugin.ts';
 import { onnxSaveMetrics } from './metrics.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { sha256File } from '../../src/util/hash.ts';
-import { readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
+import { readModelGraph, writeModelFile } from '../../src/runtime/model-file.ts';
 
 export interface OnnxSaveOptions {
   /** Key/values stored in the model's metadata_props (e.g. the recipe name). */
@@ -32,9 +32,10 @@ const onnxSave: Plugin<OnnxSaveOptions> = {
   // onnxruntime opens the written model to prove it loads; no number it computes reaches an output.
   cpuKernels: () => ({ dependent: false, why: 'onnxruntime only checks that the saved model loads; the bytes and metrics come from the graph' }),
   async run(options, inputs, _sources, ctx) {
-    // readModelFile/writeModelFile: a model whose weights pass protobuf's 2 GiB limit comes in and
-    // goes out with ONNX external data (model.onnx.data beside model.onnx); smaller ones are one file.
-    const model = await readModelFile(inputs.model!.path);
+    // Only metadata changes: the graph is read, and the weights go from the input's files straight
+    // into the output's (one file, or model.onnx.data beside it past protobuf's 2 GiB limit), never
+    // all in memory.
+    const model = await readModelGraph(inputs.model!.path);
     for (const [key, value] of Object.entries(options.metadata).sort(([a], [b]) => (a < b ? -1 : 1))) {
       const existing = model.metadataProps.find((p) => p.key === key);
       if (existing) existing.value = value;

@@ -4,14 +4,13 @@
 // outputs, collected with onnxruntime on the calibration set (src/quant/smoothquant.ts). Its output
 // is an FP32 model that computes the same numbers; qdq.insert, calibrate and bench all use it as the
 // latest onnx-model, so they see the smoothed graph consistently.
-import { copyFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { InputSpec, Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { patchMetrics } from './metrics.ts';
 import { loadSampleBatches, tensorSourceFor } from '../../src/data/model-batches.ts';
-import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
-import { channelAbsMax, withActivationOutputs } from '../../src/quant/activation-runner.ts';
+import { channelAbsMax, modelWithOutputs } from '../../src/quant/activation-runner.ts';
+import { copyModelFile, readModelWithData, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { applySmoothQuant, findSmoothTargets } from '../../src/quant/smoothquant.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { RULES, RULE_NAMES } from './rules/index.ts';
@@ -86,7 +85,8 @@ const patch: Plugin<PatchOptions> = {
       ? { dependent: true, why: "SmoothQuant's scales come from activation maxima computed by onnxruntime" }
       : { dependent: false, why: 'the graph rules are exact edits; onnxruntime is loaded only for SmoothQuant' },
   async run(options, inputs, sources, ctx) {
-    const model = await readModel(inputs.model!.path);
+    // Rules and SmoothQuant edit weights: every tensor in memory, from the .onnx or its external data.
+    const model = await readModelWithData(inputs.model!.path);
     const results: Record<string, string> = {};
     let changed = 0;
     for (const name of options.rules) {
@@ -107,7 +107,7 @@ const patch: Plugin<PatchOptions> = {
         const data = await loadSampleBatches(model, { name: sq.data, tensorFile: sources.tensors, datasetsDir: inputs.datasets?.path, batchSize: sq.batchSize, limit: sq.samples });
         if (data.samples === 0) throw errors.dataEmpty(sq.tensors ?? sq.data);
         const tensors = targets.map((t) => t.tensor);
-        const session = await createSession(withActivationOutputs(model, tensors), { optimization: 'basic' });
+        const session = await createSession(await sessionModel(modelWithOutputs(model, tensors), join(ctx.tmpDir, 'smoothquant-model')), { optimization: 'basic' });
         const maxima = await channelAbsMax(session, data.batches, tensors, { signal: ctx.signal, onBatch: (done, total) => ctx.emit({ type: 'progress', message: `SmoothQuant: batch ${done}/${total}`, done, total }) });
         await session.release();
         const r = applySmoothQuant(model, targets, maxima, sq.alpha);
@@ -118,9 +118,10 @@ const patch: Plugin<PatchOptions> = {
       }
       ctx.emit({ type: 'log', level: 'info', message: `smoothquant: ${results.smoothquant}` });
     }
+    // Unchanged: the input's files as they are (its external data too), byte-identical.
     const out = join(ctx.outDir, 'model.onnx');
-    if (changed === 0) await copyFile(inputs.model!.path, out);
-    else await writeFile(out, encodeModel(model));
+    if (changed === 0) await copyModelFile(inputs.model!.path, out);
+    else await writeModelFile(model, out);
     return { metrics: { rules: results, changes: changed, ...(smooth ? { smoothquant: smooth } : {}) } };
   },
 };

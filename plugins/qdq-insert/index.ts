@@ -7,7 +7,7 @@ import { qdqInsertMetrics } from './metrics.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
 import { checkExcludePatterns } from '../../src/quant/exclude-patterns.ts';
 import { placeQdqForTensorRT, type QdqMode } from '../../src/quant/place-qdq.ts';
-import { readModelFile, writeModelFile } from '../../src/runtime/model-file.ts';
+import { readModelWithData, writeModelFile } from '../../src/runtime/model-file.ts';
 
 export interface QdqInsertOptions {
   ops: string[];
@@ -68,7 +68,8 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
   outputs: { model: { kind: 'qdq-model', path: 'model.onnx' } },
   metrics: qdqInsertMetrics,
   async run(options, inputs, _sources, ctx) {
-    const model = await readModelFile(inputs.model!.path); // external data (models over 2 GiB) read in
+    // Weights are quantized here: all of them in memory, from the .onnx or its external data files.
+    const model = await readModelWithData(inputs.model!.path);
     const opset = opsetVersion(model);
     if (opset < 13) {
       throw errors.usage(`qdq.insert needs ONNX opset ≥ 13 for per-channel DequantizeLinear; the model has opset ${opset}`, 're-export the model with opset_version=17');

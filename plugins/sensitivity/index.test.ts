@@ -10,7 +10,8 @@ import { artifact, stepContext, withDefaults } from '../../tests/helpers/step-co
 import { useTempDir } from '../../tests/helpers/temp.ts';
 import { REPO } from '../../tests/helpers/cli.ts';
 import type { QrunError } from '../../src/errors.ts';
-import { decodeModel, encodeModel, readModel } from '../../src/onnx/model-io.ts';
+import { decodeModel, encodeModel } from '../../src/onnx/model-io.ts';
+import { readModelWithData } from '../../src/runtime/model-file.ts';
 import { makeFloatTensor } from '../../src/onnx/tensor.ts';
 import { DataType, type ModelProto } from '../../src/onnx/types.ts';
 import { placeQdqForTensorRT } from '../../src/quant/place-qdq.ts';
@@ -28,14 +29,14 @@ let sabotaged: string;
 
 beforeAll(async () => {
   datasets = await writeLangidDatasets(root, { calibration: 64, evaluation: 64 });
-  const m = await readModel(BERT_ONNX);
+  const m = await readModelWithData(BERT_ONNX);
   placeQdqForTensorRT(m, { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
   const qdqPath = join(root, 'qdq.onnx');
   writeFileSync(qdqPath, encodeModel(m));
   const ctx = stepContext(root, 'calibrate');
   await calibrate.run(withDefaults(calibrate, { method: 'percentile' }), { model: artifact('qdq-model', qdqPath), float: artifact('onnx-model', BERT_ONNX), datasets: artifact('dataset', datasets) }, {}, ctx);
   calibrated = join(ctx.outDir, 'model.onnx');
-  const bad = await readModel(calibrated);
+  const bad = await readModelWithData(calibrated);
   const q = bad.graph.node.find((n) => n.opType === 'QuantizeLinear' && n.name?.startsWith(`${SABOTAGED}/input_0`))!;
   Object.assign(bad.graph.initializer.find((t) => t.name === q.input[1])!, makeFloatTensor(q.input[1]!, [], Float32Array.of(10)));
   sabotaged = join(root, 'sabotaged.onnx');
@@ -67,7 +68,7 @@ describe('sensitivity', () => {
     expect(r.metrics.targetMet).toBe(true);
     expect(r.metrics.agreement).toBeGreaterThanOrEqual(0.99);
     // The output model: that node's inputs are float again, everything else still quantized.
-    const out = await readModel(r.out);
+    const out = await readModelWithData(r.out);
     const left = findQuantizedNodes(out).map((n) => n.name);
     expect(left).toHaveLength(33);
     expect(left).not.toContain(SABOTAGED);
@@ -138,8 +139,8 @@ describe('sensitivity: labels and the logits output (src/data/labels.ts, src/run
   }
 
   it('class indices score as names do; a model exported with last_hidden_state first is compared on logits', async () => {
-    const shipped = pair(await readModel(BERT_ONNX), 'shipped');
-    const hiddenFirst = await readModel(BERT_ONNX);
+    const shipped = pair(await readModelWithData(BERT_ONNX), 'shipped');
+    const hiddenFirst = await readModelWithData(BERT_ONNX);
     hiddenFirst.graph.node.push({ opType: 'Identity', input: [HIDDEN], output: ['last_hidden_state'], name: 'export/last_hidden_state', attribute: [] });
     hiddenFirst.graph.output.unshift({ name: 'last_hidden_state', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'sequence' }, { dimValue: 128 }] } } } });
     const twoOutputs = pair(hiddenFirst, 'hidden-first');
@@ -159,7 +160,7 @@ describe('sensitivity: labels and the logits output (src/data/labels.ts, src/run
 
   it('labels the model does not know: LABELS_MISMATCH naming the file and line, not an accuracy over the rest', async () => {
     const data = await evaluationSet('english.jsonl', (n) => (n === 'de' ? 'German' : n));
-    const err = await run(pair(await readModel(BERT_ONNX), 'shipped-2'), data).then(() => undefined, (e: QrunError) => e);
+    const err = await run(pair(await readModelWithData(BERT_ONNX), 'shipped-2'), data).then(() => undefined, (e: QrunError) => e);
     expect(err?.code).toBe('LABELS_MISMATCH');
     const line = readFileSync(data.file, 'utf8').split('\n').findIndex((l) => l.includes('"German"')) + 1;
     expect(err?.diagnostics[0]!.location).toEqual({ file: data.file, line });

@@ -5,7 +5,7 @@
 // goes into the metrics. With a `target`, the most sensitive nodes are returned to float, fewest
 // first, re-measuring the full model until the target holds; the result is this step's `qdq-model`,
 // which later steps (onnx.save, bench) pick up as the latest one.
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
@@ -13,7 +13,8 @@ import { sensitivityMetrics } from './metrics.ts';
 import { loadSampleBatches, tensorSourceFor } from '../../src/data/model-batches.ts';
 import { labelsForScoring, readModelClasses } from '../../src/data/labels.ts';
 import { selectLogitsOutput } from '../../src/runtime/logits-output.ts';
-import { decodeModel, encodeModel } from '../../src/onnx/model-io.ts';
+import type { ModelProto } from '../../src/onnx/types.ts';
+import { copyModelFile, readModelWithData, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { findQuantizedNodes, floatSource, keepOnlyQuantized } from '../../src/quant/qdq-groups.ts';
 import { ORT_VERSION } from '../../src/runtime/session.ts';
 import { logitsOf, measure, type Measurement, type PreparedBatch } from './evaluate.ts';
@@ -102,10 +103,10 @@ const sensitivity: Plugin<SensitivityOptions> = {
     return { onnxruntime: ORT_VERSION };
   },
   async run(options, inputs, sources, ctx) {
-    const qdqBytes = await readFile(inputs.model!.path);
-    const qdq = decodeModel(qdqBytes, inputs.model!.path);
-    const fp32Bytes = await readFile(inputs.float!.path);
-    const fp32 = decodeModel(fp32Bytes, inputs.float!.path);
+    // Variants mix the QDQ model's nodes with the FP32 model's weights: both in memory, with their
+    // external data. onnxruntime loads the two models themselves from their paths.
+    const qdq = await readModelWithData(inputs.model!.path);
+    const fp32 = await readModelWithData(inputs.float!.path);
     const nodes = findQuantizedNodes(qdq);
     if (nodes.length === 0) throw errors.usage('sensitivity: the model has no node fed by DequantizeLinear (nothing is quantized, or it uses dynamic quantization)', 'run qdq.insert (mode: static or weight-only) and calibrate before sensitivity');
     const classes = await readModelClasses(inputs.hf?.path);
@@ -122,14 +123,24 @@ const sensitivity: Plugin<SensitivityOptions> = {
     const batches: PreparedBatch[] = data.batches.map((b) => ({ indices: b.indices, feeds: b.feeds() }));
 
     ctx.emit({ type: 'progress', message: 'FP32 and full INT8 logits' });
-    const reference = await logitsOf(fp32Bytes, batches, data.samples, output);
+    const reference = await logitsOf(inputs.float!.path, batches, data.samples, output);
     const labelFile = data.labelFile ?? sources.labels ?? `data set "${options.data}"`;
     const labels = labelsForScoring(data, classes, { output, width: reference[0]?.length ?? 0 }, labelFile);
     if (options.target?.accuracyDrop !== undefined && labels.every((l) => l === null)) {
       throw errors.usage(`sensitivity: target.accuracyDrop needs labels, and data set "${options.data}" (${labelFile}) has none`, 'use target.agreement, or give every sample a label ("label" in the data: a class name or index)');
     }
     const fp32Accuracy = measure(reference, reference, labels).accuracy;
-    const full = measure(reference, await logitsOf(qdqBytes, batches, data.samples, output), labels);
+    // A variant goes to onnxruntime as bytes, or, over 2 GiB, as files in a folder removed after use.
+    let variants = 0;
+    const variantLogits = async (m: ModelProto) => {
+      const dir = join(ctx.tmpDir, `variant-${++variants}`);
+      try {
+        return await logitsOf(await sessionModel(m, dir), batches, data.samples, output);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
+    const full = measure(reference, await logitsOf(inputs.model!.path, batches, data.samples, output), labels);
 
     const meetsTarget = (m: Measurement) =>
       (options.target?.agreement === undefined || m.agreement >= options.target.agreement) &&
@@ -142,18 +153,18 @@ const sensitivity: Plugin<SensitivityOptions> = {
     for (const [k, n] of layerNodes.entries()) {
       if (ctx.signal.aborted) throw new Error('interrupted');
       ctx.emit({ type: 'progress', message: `only ${n.name} quantized`, done: k + 1, total: layerNodes.length, phase: `each of ${layerNodes.length} layers quantized alone` });
-      const variant = encodeModel(keepOnlyQuantized(qdq, new Set([n.name]), fp32, source));
-      rows.push({ node: n.name, op: n.opType, ...measure(reference, await logitsOf(variant, batches, data.samples, output), labels) });
+      const variant = keepOnlyQuantized(qdq, new Set([n.name]), fp32, source);
+      rows.push({ node: n.name, op: n.opType, ...measure(reference, await variantLogits(variant), labels) });
     }
     // Most sensitive first: lowest SQNR; ties (e.g. identical outputs) by agreement.
     rows.sort((a, b) => a.sqnrDb - b.sqnrDb || a.agreement - b.agreement || (a.node < b.node ? -1 : 1));
 
     let fallback: string[] = [];
     let final = full;
-    let finalBytes: Uint8Array | undefined;
+    let finalModel: ModelProto | undefined;
     let tried: { count: number; ok: boolean }[] = [];
     if (needFallback) {
-      const results = new Map<number, { m: Measurement; bytes: Uint8Array }>();
+      const results = new Map<number, { m: Measurement; model: ModelProto }>();
       const all = new Set(nodes.map((n) => n.name));
       const search = await searchFallback(
         rows.length,
@@ -161,9 +172,9 @@ const sensitivity: Plugin<SensitivityOptions> = {
           const keep = new Set(all);
           for (const r of rows.slice(0, count)) keep.delete(r.node);
           ctx.emit({ type: 'progress', message: `fallback: ${count} node(s) in float`, phase: 'fallback search' });
-          const bytes = encodeModel(keepOnlyQuantized(qdq, keep, fp32, source));
-          const m = measure(reference, await logitsOf(bytes, batches, data.samples, output), labels);
-          results.set(count, { m, bytes });
+          const model = keepOnlyQuantized(qdq, keep, fp32, source);
+          const m = measure(reference, await variantLogits(model), labels);
+          results.set(count, { m, model });
           return meetsTarget(m);
         },
         options.search,
@@ -171,10 +182,12 @@ const sensitivity: Plugin<SensitivityOptions> = {
       tried = search.tried;
       fallback = rows.slice(0, search.count).map((r) => r.node);
       final = results.get(search.count)!.m;
-      finalBytes = results.get(search.count)!.bytes;
+      finalModel = results.get(search.count)!.model;
     }
-    if (finalBytes) await writeFile(join(ctx.outDir, 'model.onnx'), finalBytes);
-    else await copyFile(inputs.model!.path, join(ctx.outDir, 'model.onnx'));
+    // With nodes returned to float, the chosen variant (external data past 2 GiB); else the input's
+    // files as they are.
+    if (finalModel) await writeModelFile(finalModel, join(ctx.outDir, 'model.onnx'));
+    else await copyModelFile(inputs.model!.path, join(ctx.outDir, 'model.onnx'));
 
     const table = rows.map((r) => ({ node: r.node, op: r.op, ...show(r) }));
     const report = {

@@ -25,6 +25,4 @@ export const tritonErrors = {
       `dynamicBatching.preferredBatchSize [${sizes.join(', ')}] has sizes above maxBatchSize ${maxBatchSize}`,
       'every preferred batch size must be ≤ maxBatchSize',
     ),
-  externalData: (model: string, location: string) =>
-    make('TRITON_EXTERNAL_DATA', `${model} keeps weights in "${location}", outside its own folder`, 'save the model with onnx.save so its external data sits beside it'),
 };

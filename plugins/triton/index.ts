@@ -9,17 +9,15 @@
 //
 // Metrics: models (names), configs (config.pbtxt paths inside the step output), maxBatchSize,
 // textModel (the model a client sends raw text to, or null) and, when there is none, why.
-import { existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import type { Artifact, Plugin, StepContext, StepResult } from '../../src/engine/plugin.ts';
 import { tritonMetrics } from './metrics.ts';
-import { readModel } from '../../src/onnx/model-io.ts';
-import type { ModelProto } from '../../src/onnx/types.ts';
+import { modelDataFiles, readModelGraph } from '../../src/runtime/model-file.ts';
 import { readEngineInfo, type EngineInfo } from '../trtexec/engine-info.ts';
-import { tritonErrors } from './errors.ts';
 import { buildModelConfig, LABELS_FILE, type ModelConfig } from './model-config.ts';
 import { MODEL_NAME_PATTERN, optionsSchema, withDefaults, type TritonOptions } from './options.ts';
 import { formatModelConfig } from './pbtxt.ts';
@@ -32,19 +30,6 @@ const REPOSITORY = 'repository';
 export function defaultModelName(modelPath: string): string {
   const stem = basename(modelPath).replace(/\.onnx$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
   return new RegExp(MODEL_NAME_PATTERN).test(stem) ? stem : 'model';
-}
-
-/** Files an ONNX model keeps its large weights in (external data), relative to the model's folder. */
-function externalDataFiles(model: ModelProto, modelPath: string): string[] {
-  const files = new Set<string>();
-  for (const t of model.graph.initializer) {
-    const location = t.externalData?.find((e) => e.key === 'location')?.value;
-    if (!location) continue;
-    const rel = normalize(location);
-    if (isAbsolute(rel) || rel.startsWith('..')) throw tritonErrors.externalData(modelPath, location);
-    files.add(rel);
-  }
-  return [...files].sort();
 }
 
 /** The Python backend's model file, shipped with the plugin (its code digest is in every key). */
@@ -71,7 +56,7 @@ async function writeFolder(outDir: string, folder: PlannedFolder): Promise<strin
   await mkdir(join(dir, '1'), { recursive: true });
   for (const f of folder.files) {
     await mkdir(dirname(join(dir, '1', f.to)), { recursive: true });
-    await copyFile(f.from, join(dir, '1', f.to));
+    await copyFile(f.from, join(dir, '1', f.to), constants.COPYFILE_FICLONE); // copy-on-write where it can: a model's data may be GBs
   }
   if (folder.labels) await writeFile(join(dir, LABELS_FILE), `${folder.labels.join('\n')}\n`);
   await writeFile(join(dir, 'config.pbtxt'), folder.text);
@@ -127,7 +112,7 @@ const plugin: Plugin<TritonOptions> = {
   async run(rawOptions, inputs, _sources, ctx): Promise<StepResult> {
     const options = withDefaults(rawOptions);
     const modelArtifact = inputs.model as Artifact;
-    const model = await readModel(modelArtifact.path);
+    const model = await readModelGraph(modelArtifact.path);
     const name = options.name ?? defaultModelName(modelArtifact.path);
     const hf = inputs.hf ? await readHfFolder(inputs.hf.path) : {};
     if (options.dynamicBatching && options.maxBatchSize === 0) {
@@ -136,11 +121,9 @@ const plugin: Plugin<TritonOptions> = {
 
     const folders: PlannedFolder[] = [];
     const onnxConfig = buildModelConfig(model, { name, runtime: 'onnxruntime', labels: hf.labels }, options);
-    const modelDir = dirname(modelArtifact.path);
-    const onnxFiles = [
-      { from: modelArtifact.path, to: 'model.onnx' },
-      ...externalDataFiles(model, modelArtifact.path).map((f) => ({ from: join(modelDir, f), to: f })),
-    ];
+    // onnxruntime's backend loads 1/model.onnx from its path: the external data files it names must
+    // sit beside it at the same relative places (checked: inside the model's folder, long enough).
+    const onnxFiles = [{ from: modelArtifact.path, to: 'model.onnx' }, ...(await modelDataFiles(modelArtifact.path)).map((f) => ({ from: f.path, to: f.location }))];
     folders.push(plan(onnxConfig, onnxFiles, hf.labels));
 
     let trtConfig: ModelConfig | undefined;

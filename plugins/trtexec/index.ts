@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Artifact, Plugin, StepContext, StepResult } from '../../src/engine/plugin.ts';
 import { trtexecMetrics } from './metrics.ts';
-import { readModel } from '../../src/onnx/model-io.ts';
+import { readModelGraph } from '../../src/runtime/model-file.ts';
 import { ENGINE_FILE, LAYER_INFO_FILE, PROFILE_FILE, TIMES_FILE, TIMING_CACHE_FILE, renderCommand, trtexecArgs } from './command.ts';
 import { modelMaxSequence, resolveShapes } from './derive-shapes.ts';
 import { ENGINE_INFO_FILE, type EngineInfo } from './engine-info.ts';
@@ -111,7 +111,8 @@ const plugin: Plugin<TrtexecOptions> = {
     const options = withDefaults(rawOptions);
     const model = inputs.model as Artifact;
     const resolved = resolveShapes(options, await modelMaxSequence(inputs.hf?.path));
-    const profiles = inputProfiles(await readModel(model.path), resolved);
+    // The graph's inputs only; trtexec reads the model (and the external data beside it) from its path.
+    const profiles = inputProfiles(await readModelGraph(model.path), resolved);
     const args = trtexecArgs(model.path, profiles, options);
     const tool = await locateTrtexec(options.trtexec);
     const command = renderCommand(tool.path ?? tool.wanted, args);

@@ -8,7 +8,7 @@ import { mkdir, readFile, readdir, rename, rm, utimes, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { errors, QrunError } from '../errors.ts';
 import type { ArtifactKind } from '../engine/plugin.ts';
-import { digestPath } from '../util/hash.ts';
+import { digestArtifact, isDamagedModel } from './artifact-digest.ts';
 import { acquireLock, inspectLock, tryLock, type HeldLock, type LockHolder, type LockState } from './lock.ts';
 
 export interface ManifestOutput {
@@ -147,9 +147,11 @@ export class CacheStore {
         const p = join(outDir, out.path);
         let sha256: string;
         try {
-          sha256 = (await digestPath(p)).sha256;
+          sha256 = (await digestArtifact(p, out.kind)).sha256;
         } catch (e) {
           if (isNotFound(e)) return { status: 'corrupt', reason: `output "${name}" (${out.path}) is missing` };
+          // A model whose data file went missing or short is damage too: rebuilt, like a changed file.
+          if (isDamagedModel(e)) return { status: 'corrupt', reason: `output "${name}" (${out.path}): ${e.message}` };
           if (e instanceof QrunError) throw e;
           throw errors.cacheReadFailed(p, reasonOf(e));
         }

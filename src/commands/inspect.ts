@@ -9,7 +9,7 @@ import { inspectModel, type ModelInspection } from '../onnx/inspect-model.ts';
 import { looksLikeHubId, resolveHubId } from '../recipe/hf-cache.ts';
 import { floatLayersOf } from '../report/float-layers.ts';
 import { formatTable } from '../report/summary.ts';
-import { readModelFile } from '../runtime/model-file.ts';
+import { readModelGraph, readTensorData } from '../runtime/model-file.ts';
 import type { Output } from '../engine/output.ts';
 
 interface RunContext {
@@ -85,7 +85,12 @@ async function resolveTarget(target: string): Promise<{ model: string; run?: Run
 
 export async function inspectTarget(target: string): Promise<Inspection> {
   const { model, run } = await resolveTarget(target);
-  const graph = inspectModel(await readModelFile(model));
+  // The graph, and the bytes only of the scales and zero points it shows (Q/DQ inputs 1 and 2): a
+  // multi-GB model is inspected without reading its weights.
+  const proto = await readModelGraph(model);
+  const qdqParams = new Set(proto.graph.node.filter((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear').flatMap((n) => n.input.slice(1)));
+  await readTensorData(proto, (t) => qdqParams.has(t.name ?? ''));
+  const graph = inspectModel(proto);
   if (!run) return { model, graph };
   const { floatReasons, ...rest } = run;
   const reasons: Record<string, string> = {};

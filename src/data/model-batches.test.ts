@@ -8,7 +8,8 @@ import { BERT_ONNX, logitsOf, writeLangidDatasets } from '../../tests/helpers/be
 import { withFixedInputDims } from '../../tests/helpers/fixed-dims.ts';
 import { model, node, run, valueInfo } from '../../tests/helpers/onnx-build.ts';
 import { useTempDir } from '../../tests/helpers/temp.ts';
-import { encodeModel, readModel } from '../onnx/model-io.ts';
+import { encodeModel } from '../onnx/model-io.ts';
+import { readModelWithData } from '../runtime/model-file.ts';
 import { DataType, type ModelProto } from '../onnx/types.ts';
 import { createSession } from '../runtime/session.ts';
 import { fixedInputDims, loadSampleBatches, rowsOf, tensorBatches } from './model-batches.ts';
@@ -24,7 +25,7 @@ beforeAll(async () => {
 }, 60_000);
 
 async function fixedBert(dims: number[]): Promise<{ model: ModelProto; bytes: Uint8Array }> {
-  const m = withFixedInputDims(await readModel(BERT_ONNX), dims);
+  const m = withFixedInputDims(await readModelWithData(BERT_ONNX), dims);
   return { model: m, bytes: encodeModel(m) };
 }
 
@@ -48,11 +49,11 @@ const maxDiff = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.flatMap(
 
 describe('fixedInputDims', () => {
   it('reads dim_value as fixed and dim_param as free; inputs that disagree are refused', async () => {
-    expect(fixedInputDims(await readModel(BERT_ONNX))).toMatchObject({ batch: undefined, sequence: undefined });
+    expect(fixedInputDims(await readModelWithData(BERT_ONNX))).toMatchObject({ batch: undefined, sequence: undefined });
     const fixed = fixedInputDims((await fixedBert([1, 128])).model);
     expect(fixed).toMatchObject({ batch: 1, sequence: 128 });
     expect(fixed.described).toBe('input_ids [1, 128], attention_mask [1, 128], token_type_ids [1, 128]');
-    const mixed = await readModel(BERT_ONNX);
+    const mixed = await readModelWithData(BERT_ONNX);
     mixed.graph.input[0]!.type!.tensorType!.shape!.dim[1] = { dimValue: 64 };
     expect(fixedInputDims(mixed)).toMatchObject({ batch: undefined, sequence: 64 });
     mixed.graph.input[1]!.type!.tensorType!.shape!.dim[1] = { dimValue: 32 };

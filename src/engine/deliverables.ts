@@ -32,7 +32,7 @@ import { errors, QrunError } from '../errors.ts';
 import { acquireLock, describeHolder, type HeldLock } from '../cache/lock.ts';
 import type { OutMode, Recipe } from '../recipe/recipe.ts';
 import type { Report } from '../report/build-report.ts';
-import { externalDataLocations } from '../runtime/model-file.ts';
+import { digestModelFile, externalDataLocations } from '../runtime/model-file.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { isDiskFull } from '../util/disk-full.ts';
 import { digestPath } from '../util/hash.ts';
@@ -234,16 +234,22 @@ async function stageFiles(refs: DeliverableRef[], records: StepRecord[], stage: 
       missing.push({ from, reason: whyMissing(ref, record) });
       continue;
     }
-    const d = await place(output.path, join(stage, ...ref.to.split('/')), { from, key: record.key });
+    const staged = join(stage, ...ref.to.split('/'));
+    const d = await place(output.path, staged, { from, key: record.key });
     // What was copied is what the cache verified (an edit through a hard link, a concurrent gc).
-    if (d.sha256 !== output.sha256) throw errors.deliverableMismatch(from, output.path);
-    if (!MODEL_KINDS.includes(ref.kind) || d.files) continue;
-    for (const location of await externalData(output.path, record)) {
+    const model = MODEL_KINDS.includes(ref.kind) && !d.files;
+    if (!model && d.sha256 !== output.sha256) throw errors.deliverableMismatch(from, output.path);
+    if (!model) continue;
+    const data = await externalData(output.path, record);
+    for (const location of data) {
       const to = posix.join(posix.dirname(ref.to), location.split(sep).join('/'));
       if (used.has(to)) throw errors.deliverablesUnwritable(join(stage, to), `the external data of ${from} and another deliverable have the same name`);
       used.add(to);
       await place(join(dirname(output.path), location), join(stage, ...to.split('/')), { from, key: record.key, externalDataOf: ref.to });
     }
+    // A model's digest covers the external data files it names (src/cache/artifact-digest.ts).
+    const copied = data.length ? (await digestModelFile(staged)).sha256 : d.sha256;
+    if (copied !== output.sha256) throw errors.deliverableMismatch(from, output.path);
   }
   return { files, items, missing };
 }

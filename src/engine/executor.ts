@@ -11,6 +11,7 @@ import { describeHolder, type HeldLock } from '../cache/lock.ts';
 import type { CacheStore, Manifest, ManifestOutput } from '../cache/store.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import { digestPath } from '../util/hash.ts';
+import { digestArtifact } from '../cache/artifact-digest.ts';
 import { guardPluginExit } from './process-exit.ts';
 import type { ResolvedStep } from './plan.ts';
 import type { Artifact, RecipeContext, SourceRef, StepEvent, StepResult } from './plugin.ts';
@@ -344,7 +345,11 @@ export class Executor {
         this.records.set(step.spec.id, { ...run.base, key: info.key, status: 'failed', durationMs: run.elapsed(), metrics: {}, outputs: {} });
         throw errors.outputMissing(step.spec.id, step.plugin.name, name, spec.path);
       }
-      const d = await digestPath(p);
+      // A model's digest covers the external data files it names; one that is not beside it fails the step.
+      const d = await digestArtifact(p, step.outputKinds[name]!).catch(async (e: unknown) => {
+        await this.store.discard(build);
+        return run.fail(e);
+      });
       outputs[name] = { kind: step.outputKinds[name]!, path: spec.path, sha256: d.sha256, size: d.size, files: d.files };
     }
     return outputs;

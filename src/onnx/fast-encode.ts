@@ -162,7 +162,17 @@ function scalarSize(type: string, v: unknown): number {
 /** Payload sizes of nested messages, computed once in the size pass and reused by the write pass. */
 type Sizes = Map<object, number>;
 
-function messageSize(m: Msg, type: protobuf.Type, sizes: Sizes): number {
+/** A chunked encode's bytes values that are written as their own chunks, and how many bytes they hold. */
+interface Passed {
+  min: number;
+  bytes: number;
+}
+
+/** Whether a bytes value goes out as its own chunk: at least `min` bytes, or bytes held elsewhere (not in memory). */
+const passedThrough = (v: unknown, passed: Passed | undefined): boolean =>
+  passed !== undefined && typeof v !== 'string' && (!(v instanceof Uint8Array) || v.byteLength >= passed.min);
+
+function messageSize(m: Msg, type: protobuf.Type, sizes: Sizes, passed?: Passed): number {
   let total = 0;
   for (const f of planOf(type)) {
     const v = m[f.name];
@@ -178,9 +188,12 @@ function messageSize(m: Msg, type: protobuf.Type, sizes: Sizes): number {
         const tag = varint32Size((f.id << 3) | (f.wire ?? 2));
         for (const x of arr) {
           if (f.message) {
-            const n = messageSize(x as Msg, f.message, sizes);
+            const n = messageSize(x as Msg, f.message, sizes, passed);
             total += tag + varint32Size(n) + n;
-          } else total += tag + scalarSize(f.type, x);
+          } else {
+            total += tag + scalarSize(f.type, x);
+            if (f.type === 'bytes' && passedThrough(x, passed)) passed!.bytes += (x as { length: number }).length;
+          }
         }
       }
       continue;
@@ -188,9 +201,12 @@ function messageSize(m: Msg, type: protobuf.Type, sizes: Sizes): number {
     if (!present(m, f)) continue;
     const tag = varint32Size((f.id << 3) | (f.wire ?? 2));
     if (f.message) {
-      const n = messageSize(v as Msg, f.message, sizes);
+      const n = messageSize(v as Msg, f.message, sizes, passed);
       total += tag + varint32Size(n) + n;
-    } else total += tag + scalarSize(f.type, v);
+    } else {
+      total += tag + scalarSize(f.type, v);
+      if (f.type === 'bytes' && passedThrough(v, passed)) passed!.bytes += (v as { length: number }).length;
+    }
   }
   const unknowns = own(m, '$unknowns') ? (m.$unknowns as Uint8Array[]) : undefined;
   if (unknowns) for (const u of unknowns) total += u.length;
@@ -327,6 +343,50 @@ class ExactWriter {
       }
     }
   }
+}
+
+/**
+ * Writes the structure into one buffer and hands large bytes values out as they are: the encoding is
+ * the concatenation of `chunks`, where a bytes value of at least `min` bytes (or one that is not in
+ * memory at all, such as a span of another file) is its own chunk, never copied.
+ */
+class ChunkWriter extends ExactWriter {
+  readonly chunks: (Uint8Array | object)[] = [];
+  private from = 0;
+  constructor(
+    buf: Buffer,
+    private readonly passed: Passed,
+  ) {
+    super(buf);
+  }
+
+  override bytes(b: Uint8Array): void {
+    if (!passedThrough(b, this.passed)) return super.bytes(b);
+    this.varint32(b.length);
+    this.chunks.push(this.buf.subarray(this.from, this.pos), b);
+    this.from = this.pos;
+  }
+
+  finish(): (Uint8Array | object)[] {
+    this.chunks.push(this.buf.subarray(this.from, this.pos));
+    return this.chunks.filter((c) => !(c instanceof Uint8Array) || c.byteLength > 0);
+  }
+}
+
+/**
+ * Encodes `message` of `type` as a list of chunks whose concatenation is exactly encodeExact's bytes:
+ * bytes values of at least `min` bytes, and values that are not a Uint8Array (bytes held elsewhere,
+ * with a `length`, which the caller writes), are chunks of their own; everything else is in one
+ * buffer. A model is written to a file this way without a second copy of its weights in memory.
+ */
+export function encodeChunks(message: Msg, type: protobuf.Type, min: number): (Uint8Array | object)[] {
+  const sizes: Sizes = new Map();
+  const passed: Passed = { min, bytes: 0 };
+  const size = messageSize(message, type, sizes, passed);
+  const w = new ChunkWriter(Buffer.allocUnsafe(size - passed.bytes), passed);
+  w.message(message, type, sizes);
+  if (w.pos !== size - passed.bytes) throw new Error(`chunked encoder wrote ${w.pos} bytes of structure, expected ${size - passed.bytes}; this is a bug in qrun`);
+  return w.finish();
 }
 
 /** Encodes `message` of `type` into one exactly sized buffer. */

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { seededRandom, useTempDir } from '../../tests/helpers/temp.ts';
 import { QrunError } from '../errors.ts';
-import { decodeModel, encodeModel, readModel } from './model-io.ts';
+import { decodeModel, encodeModel } from './model-io.ts';
+import { readModelWithData } from '../runtime/model-file.ts';
 import { ONNX_SCHEMA_VERSION } from './schema.ts';
 import { makeFloatTensor, tensorToFloat32 } from './tensor.ts';
 import { DataType, toNumber, type ModelProto } from './types.ts';
@@ -53,7 +54,7 @@ describe('decodeModel / encodeModel', () => {
   });
 
   it('decodes the shipped model with its interface, opset and int64 fields as Long', async () => {
-    const model = await readModel(MODEL);
+    const model = await readModelWithData(MODEL);
     expect(typeof model.irVersion).toBe('object'); // Long, not number
     expect(toNumber(model.irVersion)).toBe(8);
     expect(model.opsetImport.map((o) => [o.domain ?? '', toNumber(o.version)])).toEqual([['', 17]]);
@@ -82,7 +83,7 @@ describe('unreadable models fail as ONNX_CORRUPT naming the file', () => {
   it('a truncated copy', async () => {
     const file = join(dir, 'truncated.onnx');
     writeFileSync(file, original.subarray(0, Math.floor(original.byteLength / 2)));
-    const e = await qrunErrorOf(() => readModel(file));
+    const e = await qrunErrorOf(() => readModelWithData(file));
     expect(e.code).toBe('ONNX_CORRUPT');
     expect(e.message).toContain(file);
     expect(e.diagnostics[0]!.hint).toMatch(/re-export/);
@@ -91,7 +92,7 @@ describe('unreadable models fail as ONNX_CORRUPT naming the file', () => {
   it('a copy missing only its last byte', async () => {
     const file = join(dir, 'minus-one.onnx');
     writeFileSync(file, original.subarray(0, original.byteLength - 1));
-    const e = await qrunErrorOf(() => readModel(file));
+    const e = await qrunErrorOf(() => readModelWithData(file));
     expect(e.code).toBe('ONNX_CORRUPT');
     expect(e.message).toContain(file);
   });
@@ -100,7 +101,7 @@ describe('unreadable models fail as ONNX_CORRUPT naming the file', () => {
     const rand = seededRandom(42);
     const file = join(dir, 'random.onnx');
     writeFileSync(file, Uint8Array.from({ length: 4096 }, () => Math.floor(rand() * 256)));
-    const e = await qrunErrorOf(() => readModel(file));
+    const e = await qrunErrorOf(() => readModelWithData(file));
     expect(e.code).toBe('ONNX_CORRUPT');
     expect(e.message).toContain(file);
   });
@@ -111,7 +112,7 @@ describe('unreadable models fail as ONNX_CORRUPT naming the file', () => {
       file,
       'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 5431879\n',
     );
-    const e = await qrunErrorOf(() => readModel(file));
+    const e = await qrunErrorOf(() => readModelWithData(file));
     expect(e.code).toBe('ONNX_CORRUPT');
     expect(e.message).toContain(`cannot read ONNX model ${file}`);
     expect(e.diagnostics[0]!.hint).toMatch(/Git LFS/);
@@ -120,7 +121,7 @@ describe('unreadable models fail as ONNX_CORRUPT naming the file', () => {
   it('an empty file decodes to nothing and is refused as holding no graph', async () => {
     const file = join(dir, 'empty.onnx');
     writeFileSync(file, new Uint8Array(0));
-    const e = await qrunErrorOf(() => readModel(file));
+    const e = await qrunErrorOf(() => readModelWithData(file));
     expect(e.code).toBe('ONNX_CORRUPT');
     expect(e.message).toMatch(/no graph nodes/);
   });

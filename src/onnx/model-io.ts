@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { errors } from '../errors.ts';
 import { ModelProtoType } from './schema.ts';
 import { encodeExact } from './fast-encode.ts';
 import type { ModelProto } from './types.ts';
+
+// Bytes ↔ ModelProto. Model files (and the external data files beside them) are read and written by
+// src/runtime/model-file.ts: readModelGraph, readModelWithData, writeModelFile.
 
 /** Decodes ONNX bytes. Throws ONNX_CORRUPT naming `source` when the bytes are not a usable model. */
 export function decodeModel(bytes: Uint8Array, source = '<bytes>'): ModelProto {
@@ -19,10 +21,6 @@ export function decodeModel(bytes: Uint8Array, source = '<bytes>'): ModelProto {
     throw errors.onnxCorrupt(source, 'the model declares no opset_import');
   }
   return model;
-}
-
-export async function readModel(file: string): Promise<ModelProto> {
-  return decodeModel(await readFile(file), file);
 }
 
 /**

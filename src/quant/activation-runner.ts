@@ -8,12 +8,17 @@ import { ModelProtoType } from '../onnx/schema.ts';
 import { DataType, type ModelProto } from '../onnx/types.ts';
 import type { ModelBatch } from '../data/model-batches.ts';
 
-/** The model with `tensors` added as graph outputs (float32), so a session can fetch them. */
-export function withActivationOutputs(model: ModelProto, tensors: string[]): Uint8Array {
+/** A copy of the model with `tensors` added as graph outputs (float32), so a session can fetch them. */
+export function modelWithOutputs(model: ModelProto, tensors: string[]): ModelProto {
   const copy: ModelProto = { ...model, graph: { ...model.graph, output: [...model.graph.output] } };
   const existing = new Set(copy.graph.output.map((o) => o.name));
   for (const t of tensors) if (!existing.has(t)) copy.graph.output.push({ name: t, type: { tensorType: { elemType: DataType.FLOAT } } });
-  return encodeModel(copy);
+  return copy;
+}
+
+/** The model's bytes with `tensors` added as graph outputs (a model whose tensors are all in memory). */
+export function withActivationOutputs(model: ModelProto, tensors: string[]): Uint8Array {
+  return encodeModel(modelWithOutputs(model, tensors));
 }
 
 /**

@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import qdqInsert from '../../plugins/qdq-insert/index.ts';
 import calibrate from '../../plugins/calibrate/index.ts';
 import { indexGraph } from '../onnx/graph.ts';
-import { decodeModel, encodeModel, readModel } from '../onnx/model-io.ts';
+import { decodeModel, encodeModel } from '../onnx/model-io.ts';
+import { readModelWithData } from '../runtime/model-file.ts';
 import { makeFloatTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
 import { DataType, toNumber, type ModelProto } from '../onnx/types.ts';
 import { createSession } from '../runtime/session.ts';
@@ -184,7 +185,7 @@ describe('weight-only and dynamic modes on the shipped BERT', () => {
   });
 
   async function placed(mode: 'weight-only' | 'dynamic'): Promise<{ path: string; m: ModelProto; p: ReturnType<typeof placeQdqForTensorRT> }> {
-    const m = await readModel(BERT_ONNX);
+    const m = await readModelWithData(BERT_ONNX);
     const p = placeQdqForTensorRT(m, { ...DEFAULTS, mode });
     const path = join(root, `${mode}.onnx`);
     writeFileSync(path, encodeModel(m));
@@ -207,7 +208,7 @@ describe('weight-only and dynamic modes on the shipped BERT', () => {
     const optimized = join(root, 'dynamic.opt.onnx');
     const s = await createSession(path, { optimization: 'all', optimizedModelFilePath: optimized });
     await s.release();
-    const fused = (await readModel(optimized)).graph.node;
+    const fused = (await readModelWithData(optimized)).graph.node;
     const integer = fused.filter((n) => n.opType === 'DynamicQuantizeMatMul' || n.opType === 'MatMulIntegerToFloat').length;
     expect(integer).toBe(26); // every weight MatMul/Gemm runs on int8 kernels
     expect(fused.filter((n) => n.opType === 'MatMulInteger')).toHaveLength(0);
@@ -251,7 +252,7 @@ describe('qdq.insert plugin options', () => {
 describe('qdq.insert exclude patterns that match nothing', () => {
   it('a misspelt exclude pattern (matching no node) is EXCLUDE_NO_MATCH naming the pattern and the closest node names, not a silent full quantization', async () => {
     const ctx = stepContext(root, 'qdq');
-    const names = (await readModel(BERT_ONNX)).graph.node.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').map((n) => n.name ?? '');
+    const names = (await readModelWithData(BERT_ONNX)).graph.node.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul').map((n) => n.name ?? '');
     const classifier = names.find((n) => /classifier/.test(n));
     expect(classifier).toBeDefined();
     const err = await qdqInsert.run(withDefaults(qdqInsert, { exclude: { nodes: ['clasifier'] } }), { model: artifact('onnx-model', BERT_ONNX) }, {}, ctx).then(

@@ -7,7 +7,8 @@ import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { floatTensor, model, node, run, runBytes, valueInfo } from '../../tests/helpers/onnx-build.ts';
 import { indexGraph, topologicalOrder } from '../onnx/graph.ts';
-import { decodeModel, encodeModel, readModel } from '../onnx/model-io.ts';
+import { decodeModel, encodeModel } from '../onnx/model-io.ts';
+import { readModelWithData } from '../runtime/model-file.ts';
 import { makeFloatTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
 import { DataType, toNumber, type ModelProto, type TensorProto } from '../onnx/types.ts';
 import { encoderFeeds, graphInputs } from '../runtime/feeds.ts';
@@ -45,8 +46,8 @@ describe('placeQdqForTensorRT on the shipped BERT (defaults: int8, per-channel, 
   let qdq: ModelProto;
   let placement: ReturnType<typeof placeQdqForTensorRT>;
   beforeAll(async () => {
-    original = await readModel(MODEL);
-    qdq = await readModel(MODEL);
+    original = await readModelWithData(MODEL);
+    qdq = await readModelWithData(MODEL);
     placement = placeQdqForTensorRT(qdq, DEFAULTS);
   });
 

@@ -10,7 +10,8 @@ import { artifact, stepContext, withDefaults } from '../../tests/helpers/step-co
 import { useTempDir } from '../../tests/helpers/temp.ts';
 import calibrate from '../../plugins/calibrate/index.ts';
 import patch from '../../plugins/patch/index.ts';
-import { encodeModel, readModel } from '../onnx/model-io.ts';
+import { encodeModel } from '../onnx/model-io.ts';
+import { readModelWithData } from '../runtime/model-file.ts';
 import { DataType } from '../onnx/types.ts';
 import { placeQdqForTensorRT } from './place-qdq.ts';
 import { smoothingFactors } from './smoothquant.ts';
@@ -51,7 +52,7 @@ describe('SmoothQuant (patch smoothquant:)', () => {
   });
 
   it('the smoothed model quantizes (static int8, percentile) to ≥ 0.99 agreement with FP32', async () => {
-    const m = await readModel(smoothed);
+    const m = await readModelWithData(smoothed);
     placeQdqForTensorRT(m, { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
     const qdq = join(root, 'smoothed-qdq.onnx');
     writeFileSync(qdq, encodeModel(m));

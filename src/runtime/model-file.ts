@@ -1,16 +1,36 @@
-// Model files as onnx and onnxruntime read them: one protobuf, or — for models over protobuf's 2 GiB
-// message limit — the graph in `model.onnx` and the large initializers in a side file
-// `model.onnx.data` (ONNX external data: https://github.com/onnx/onnx/blob/main/docs/ExternalData.md
-// and IR.md "External Tensor Data"). A tensor stored outside has data_location = EXTERNAL, no
-// raw_data, and external_data entries `location` (a path relative to the model's folder), `offset`
-// and `length` in bytes. onnx.save_model(save_as_external_data=True) writes the same layout, and
-// onnxruntime resolves `location` against the model file's folder (so such a model must be loaded
-// from its path, never from bytes).
-import { existsSync } from 'node:fs';
-import { link, open, readFile, symlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
+// Model files as onnx and onnxruntime read them: one protobuf, or the graph in `model.onnx` and large
+// tensors in other files beside it — ONNX external data (https://github.com/onnx/onnx/blob/main/docs/ExternalData.md,
+// IR.md "External Tensor Data"). An external tensor has data_location = EXTERNAL, no raw_data, and
+// external_data entries `location` (a path relative to the model's folder), `offset` and `length` in
+// bytes. Exporters name and lay out those files in their own ways: torch.onnx and Optimum write
+// `model.onnx_data` or `model.onnx.data`, packed or with aligned offsets, onnx.save_model(
+// all_tensors_to_one_file=False) one file per tensor; qrun reads whatever each tensor's `location`
+// names. onnxruntime resolves `location` against the model file's folder, so such a model is loaded
+// from its path, never from bytes.
+//
+// Every step reads and writes models here:
+// - readModelGraph: the graph and its small tensors in memory; a tensor of 64 KiB or more stays in
+//   its file (external data or the .onnx itself) as a checked reference. For steps that look at the
+//   graph (inputs, outputs, nodes) or change it without touching the large weights.
+// - readModelWithData: every tensor's bytes in memory, for steps that compute on weights.
+// - writeModelFile: one file, or external data only where needed (protobuf's 2 GiB limit); tensors
+//   still in their files are copied from there, so a model read by readModelGraph is written without
+//   its weights ever being in memory.
+// - copyModelFile, modelDataFiles, digestModelFile: a model as a file set (the .onnx and the data
+//   files it names), for hf.load, the cache, Triton repositories and deliverables.
+// A data file that is missing, too short, or outside the model's folder is an error naming the tensor
+// and the file (src/errors.ts EXTERNAL_DATA_*), raised before any byte is read.
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir, open, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize, posix, relative, sep, win32 } from 'node:path';
+import { errors } from '../errors.ts';
 import { decodeModel, encodeModel } from '../onnx/model-io.ts';
-import type { ModelProto, TensorProto } from '../onnx/types.ts';
+import { ModelProtoType } from '../onnx/schema.ts';
+import { encodeChunks } from '../onnx/fast-encode.ts';
+import { forEachTensor, INLINE_SPAN_KEY, mapTensors, readModelSkeleton } from '../onnx/model-skeleton.ts';
+import { tensorDims } from '../onnx/tensor.ts';
+import { DataType, type ModelProto, type TensorProto } from '../onnx/types.ts';
+import { sha256, sha256File, type PathDigest } from '../util/hash.ts';
 
 /** Protobuf messages cannot exceed 2 GiB − 1 bytes (the C++ parser's limit, which onnxruntime uses). */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -20,6 +40,10 @@ export const EXTERNAL = 1;
 const STRUCTURE_MARGIN = 64 * 2 ** 20;
 /** IR.md: "Offset values SHOULD be multiples 4096 (page size) to enable mmap support." */
 const ALIGNMENT = 4096;
+/** Tensors of at least this many bytes stay in their files when only the graph is read. */
+export const GRAPH_READ_INLINE_BELOW = 64 * 1024;
+/** Bytes copied at a time from one file to another. */
+const COPY_BLOCK = 8 * 2 ** 20;
 
 export interface WriteModelOptions {
   /**
@@ -31,183 +55,521 @@ export interface WriteModelOptions {
   threshold?: number;
   /** The single-file limit `auto` decides against (PROTOBUF_LIMIT; tests lower it). */
   limit?: number;
+  /**
+   * The side file's name relative to the model's folder (default `<file name>.data`), or one name per
+   * tensor (onnx.save_model(all_tensors_to_one_file=False) names each file after its tensor). A name
+   * may hold folders (`weights/w.bin`); they are created.
+   */
+  location?: string | ((tensor: TensorProto) => string);
+  /** Offsets of tensors larger than `alignAbove` bytes are multiples of this (default 4096; 1 packs them). */
+  alignment?: number;
+  /** Only tensors above this many bytes are aligned (default 0: all; onnx-ir aligns above 1 MiB). */
+  alignAbove?: number;
 }
 
 export interface WrittenModel {
   /** Bytes of the .onnx file itself. */
   bytes: number;
-  /** The side file's path, when there is one. */
+  /** The side file's path, when there is exactly one (the default). */
   dataFile?: string;
-  /** Bytes in the side file (0 without one). */
+  /** Every data file written, relative to the model's folder. */
+  dataFiles: string[];
+  /** Bytes in the data files (0 without any). */
   dataBytes: number;
   externalTensors: number;
 }
+
+/** Where the bytes of a tensor that is not in memory are: a checked file, an offset and a length. */
+interface DataSpan {
+  path: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * The spans of tensors read here and left in their files. Keyed by the TensorProto object, so a
+ * tensor moved to another graph, or a model copied with spread, still knows where its bytes are.
+ */
+const spans = new WeakMap<TensorProto, DataSpan>();
 
 function isExternal(t: TensorProto): boolean {
   return t.dataLocation === EXTERNAL || Boolean(t.externalData?.length);
 }
 
-/** Every TensorProto that holds model data: initializers and Constant nodes' `value`. */
-function dataTensors(model: ModelProto): TensorProto[] {
-  const out = [...model.graph.initializer];
-  for (const n of model.graph.node) for (const a of n.attribute) if (a.t) out.push(a.t);
-  return out;
-}
-
-/** Whether any tensor of the model lives in an external file. */
+/** Whether any tensor of the model lives in an external file (of the model's own, not spans of the .onnx). */
 export function usesExternalData(model: ModelProto): boolean {
-  return dataTensors(model).some(isExternal);
+  let found = false;
+  forEachTensor(model, (t) => {
+    if (isExternal(t) && !t.externalData?.some((e) => e.key === INLINE_SPAN_KEY)) found = true;
+  });
+  return found;
 }
 
-/**
- * Reads a model file. Tensors stored as external data are read from their files into raw_data, so
- * the rest of qrun sees one kind of tensor; `location` must stay inside the model's folder (as onnx's
- * checker requires).
- */
-export async function readModelFile(file: string): Promise<ModelProto> {
-  const handle = await open(file, 'r');
-  let model: ModelProto;
-  try {
-    const bytes = await handle.readFile();
-    model = decodeModel(bytes, file);
-  } finally {
-    await handle.close();
-  }
-  const external = dataTensors(model).filter(isExternal);
-  if (external.length === 0) return model;
-  const dir = dirname(file);
-  const handles = new Map<string, Awaited<ReturnType<typeof open>>>();
-  try {
-    for (const t of external) {
-      const info = externalInfo(t, file);
-      const path = join(dir, info.location);
-      let h = handles.get(path);
-      if (!h) {
-        if (!existsSync(path)) throw new Error(`${file}: tensor "${t.name}" has its data in ${info.location}, which is not beside the model (${path})`);
-        h = await open(path, 'r');
-        handles.set(path, h);
-      }
-      const length = info.length ?? (await h.stat()).size - info.offset;
-      const raw = Buffer.allocUnsafe(length);
-      for (let done = 0; done < length; ) {
-        const { bytesRead } = await h.read(raw, done, length - done, info.offset + done);
-        if (bytesRead === 0) throw new Error(`${file}: ${info.location} ends before the ${length} bytes of tensor "${t.name}" at offset ${info.offset}`);
-        done += bytesRead;
-      }
-      t.rawData = raw;
-      delete t.externalData;
-      delete t.dataLocation;
-    }
-  } finally {
-    await Promise.all([...handles.values()].map((h) => h.close()));
-  }
-  return model;
+/** Bytes of data the model's tensors hold, in memory or still in their files (what decides whether it fits in one file). */
+export function rawDataBytes(model: ModelProto): number {
+  let total = 0;
+  forEachTensor(model, (t) => (total += bytesOf(t)));
+  return total;
 }
 
-function externalInfo(t: TensorProto, file: string): { location: string; offset: number; length?: number } {
+// ---- where external data is, checked ---------------------------------------------------------------
+
+interface ExternalEntry {
+  location: string;
+  offset: number;
+  length?: number;
+  /** A span of the model file itself (a tensor readModelGraph left where it was). */
+  inline: boolean;
+}
+
+function externalEntry(t: TensorProto, model: string): ExternalEntry {
   const entries = new Map((t.externalData ?? []).map((e) => [e.key, e.value]));
   const location = entries.get('location');
-  if (!location) throw new Error(`${file}: tensor "${t.name}" is marked external but names no location`);
-  const normal = normalize(location);
-  if (isAbsolute(location) || normal === '..' || normal.startsWith(`..${sep}`)) {
-    throw new Error(`${file}: tensor "${t.name}" has its data at "${location}", outside the model's folder`);
-  }
+  if (!location) throw errors.externalDataInvalid(model, t.name ?? '?', 'it is marked external but names no location');
   const number = (key: string) => {
     const v = entries.get(key);
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${file}: tensor "${t.name}" has external_data ${key} "${v}"`);
+    if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw errors.externalDataInvalid(model, t.name ?? '?', `${key} "${v}" is not a byte count`);
     return n;
   };
-  return { location: normal, offset: number('offset') ?? 0, length: number('length') };
+  return { location, offset: number('offset') ?? 0, length: number('length'), inline: entries.get(INLINE_SPAN_KEY) === '1' };
+}
+
+/** Bytes of one element per data type, where it is fixed (https://onnx.ai/onnx/api/mapping.html). */
+const ELEMENT_BYTES: Record<number, number> = {
+  [DataType.FLOAT]: 4, [DataType.UINT8]: 1, [DataType.INT8]: 1, [DataType.UINT16]: 2, [DataType.INT16]: 2, [DataType.INT32]: 4,
+  [DataType.INT64]: 8, [DataType.BOOL]: 1, [DataType.FLOAT16]: 2, [DataType.DOUBLE]: 8, [DataType.UINT32]: 4, [DataType.UINT64]: 8,
+  14: 8, 15: 16, [DataType.BFLOAT16]: 2, 17: 1, 18: 1, 19: 1, 20: 1,
+};
+/** 4-bit types pack two elements a byte (INT4, UINT4, FLOAT4E2M1). */
+const HALF_BYTE_TYPES = new Set([21, 22, 23]);
+
+/** The bytes a tensor's shape and type call for, where the type has a fixed size. */
+function expectedBytes(t: TensorProto): number | undefined {
+  const n = tensorDims(t).reduce((a, b) => a * b, 1);
+  const type = t.dataType ?? 0;
+  if (HALF_BYTE_TYPES.has(type)) return Math.ceil(n / 2);
+  const size = ELEMENT_BYTES[type];
+  return size === undefined ? undefined : n * size;
 }
 
 /**
- * The files (relative to the model's folder, normalised) that hold the model's external data: what
- * must travel with `file` for it to load elsewhere. Reads and decodes the model, without its data.
+ * huggingface_hub's cache keeps each file of a snapshot as a link to ../../blobs/<hash> of the same
+ * repository (https://huggingface.co/docs/huggingface_hub/guides/manage-cache): the `blobs` folder of
+ * a model folder inside a snapshot, where links out of the folder may lead.
  */
-export async function externalDataLocations(file: string): Promise<string[]> {
-  const model = decodeModel(await readFile(file), file);
-  const locations = new Set<string>();
-  for (const t of dataTensors(model)) if (isExternal(t)) locations.add(externalInfo(t, file).location);
-  return [...locations].sort();
+function hubBlobsOf(dir: string): string | undefined {
+  const m = /^(.*[/\\]models--[^/\\]+--[^/\\]+)[/\\]snapshots[/\\][0-9a-f]{40}(?:[/\\]|$)/.exec(dir);
+  return m ? join(m[1]!, 'blobs') : undefined;
 }
 
-/** Bytes of raw data the model's tensors hold (what decides whether it fits in one file). */
-export function rawDataBytes(model: ModelProto): number {
-  return dataTensors(model).reduce((a, t) => a + (t.rawData?.byteLength ?? 0), 0);
+const inside = (path: string, folder: string) => {
+  const rel = relative(folder, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+};
+
+/**
+ * The real path and size of the data file `location` names for `model`'s tensor `tensor`. The rules
+ * are onnxruntime's (tensorprotoutils.cc ValidateExternalDataPath): a relative path, and the file it
+ * resolves to — symbolic links followed — inside the model's folder. One exception: inside a Hugging
+ * Face hub snapshot, links into the repository's own blobs/ (which is how the hub stores every file).
+ * The file opened is the resolved one, so nothing outside those folders is ever read.
+ */
+async function resolveDataFile(model: string, tensor: string, location: string): Promise<{ path: string; size: number }> {
+  if (posix.isAbsolute(location) || win32.isAbsolute(location)) throw errors.externalDataOutside(model, tensor, location, 'an absolute path');
+  const rel = normalize(location);
+  if (rel === '..' || rel.startsWith(`..${sep}`)) throw errors.externalDataOutside(model, tensor, location, "which leaves the model's folder");
+  const dir = dirname(model);
+  const path = join(dir, rel);
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') throw errors.externalDataMissing(model, tensor, location, path);
+    throw e;
+  }
+  const realDir = await realpath(dir);
+  if (!inside(real, realDir)) {
+    const blobs = hubBlobsOf(dir);
+    const realBlobs = blobs ? await realpath(blobs).catch(() => undefined) : undefined;
+    if (!realBlobs || !inside(real, realBlobs)) throw errors.externalDataOutside(model, tensor, location, `a symbolic link to ${real}, outside the model's folder`);
+  }
+  const st = await stat(real);
+  if (!st.isFile()) throw errors.externalDataInvalid(model, tensor, `"${location}" is not a file`);
+  return { path: real, size: st.size };
 }
+
+/**
+ * Checks every external tensor of `model` (read from `file`) and records where its bytes are: the
+ * file exists inside the folder and holds offset + length bytes, and the length is what the shape
+ * and type call for. Throws the first problem, before anything is read.
+ */
+async function locateData(model: ModelProto, file: string, size: number): Promise<void> {
+  const files = new Map<string, Promise<{ path: string; size: number }>>();
+  const self = { path: await realpath(file), size };
+  const external: TensorProto[] = [];
+  forEachTensor(model, (t) => {
+    if (isExternal(t)) external.push(t);
+  });
+  for (const t of external) {
+    const name = t.name ?? '?';
+    const e = externalEntry(t, file);
+    let data: { path: string; size: number };
+    if (e.inline) data = self;
+    else {
+      if (!files.has(e.location)) files.set(e.location, resolveDataFile(file, name, e.location));
+      data = await files.get(e.location)!;
+    }
+    const expected = expectedBytes(t);
+    if (e.length !== undefined && expected !== undefined && e.length !== expected) {
+      throw errors.externalDataInvalid(file, name, `length ${e.length} in "${e.location}", but its shape [${tensorDims(t).join(', ')}] of type ${t.dataType} takes ${expected} bytes`);
+    }
+    const length = e.length ?? expected ?? data.size - e.offset;
+    if (length < 0 || e.offset + length > data.size) throw errors.externalDataTruncated(file, name, e.location, e.offset, Math.max(length, 0), data.size);
+    spans.set(t, { path: data.path, offset: e.offset, length });
+  }
+}
+
+// ---- reading -------------------------------------------------------------------------------------
+
+async function readWithSpans(file: string): Promise<ModelProto> {
+  const handle = await open(file, 'r');
+  let model: ModelProto;
+  let size: number;
+  try {
+    size = (await handle.stat()).size;
+    let bytes: Uint8Array;
+    try {
+      bytes = (await readModelSkeleton(handle, size, file, basename(file), GRAPH_READ_INLINE_BELOW)).bytes;
+    } catch (e) {
+      throw errors.onnxCorrupt(file, (e as Error).message);
+    }
+    model = decodeModel(bytes, file);
+  } finally {
+    await handle.close();
+  }
+  await locateData(model, file, size);
+  return model;
+}
+
+/**
+ * Reads a model's graph: nodes, inputs, outputs and tensors under 64 KiB in memory; larger tensors
+ * stay in their files (the .onnx itself or its external data), checked to be there, as references
+ * that readTensorData or writeModelFile resolve. Never encode such a model to bytes yourself:
+ * onnxruntime cannot resolve the references from bytes (writeModelFile and sessionModel can).
+ */
+export async function readModelGraph(file: string): Promise<ModelProto> {
+  return readWithSpans(file);
+}
+
+/**
+ * Reads a model with every tensor's bytes in memory: external data is read from the files each
+ * tensor's `location` names (checked first), so the rest of qrun sees one kind of tensor.
+ */
+export async function readModelWithData(file: string): Promise<ModelProto> {
+  const model = await readWithSpans(file);
+  await readTensorData(model);
+  return model;
+}
+
+/** Brings the bytes of the model's tensors still in their files (all, or those `which` picks) into memory. */
+export async function readTensorData(model: ModelProto, which: (t: TensorProto) => boolean = () => true): Promise<void> {
+  const pending: [TensorProto, DataSpan][] = [];
+  forEachTensor(model, (t) => {
+    const span = spans.get(t);
+    if (span && which(t)) pending.push([t, span]);
+  });
+  // File by file, in offset order: reads that follow each other on disk.
+  pending.sort(([, a], [, b]) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.offset - b.offset));
+  let handle: FileHandle | undefined;
+  let current = '';
+  try {
+    for (const [t, span] of pending) {
+      if (span.path !== current) {
+        await handle?.close();
+        handle = undefined;
+        handle = await open(span.path, 'r');
+        current = span.path;
+      }
+      const raw = Buffer.allocUnsafe(span.length);
+      await readFully(handle!, raw, span.offset, span.path);
+      t.rawData = raw;
+      delete t.externalData;
+      delete t.dataLocation;
+      spans.delete(t);
+    }
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function readFully(handle: FileHandle, into: Uint8Array, position: number, file: string): Promise<void> {
+  for (let done = 0; done < into.byteLength; ) {
+    const { bytesRead } = await handle.read(into, done, into.byteLength - done, position + done);
+    if (bytesRead === 0) throw new Error(`${file} ended at byte ${position + done}, before the ${into.byteLength} bytes at ${position} (it changed while it was read)`);
+    done += bytesRead;
+  }
+}
+
+async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Copies a span of another file into `handle` at `position`, a block at a time. */
+async function copySpan(span: DataSpan, handle: FileHandle, position: number, block: Buffer): Promise<void> {
+  const from = await open(span.path, 'r');
+  try {
+    for (let done = 0; done < span.length; ) {
+      const n = Math.min(block.byteLength, span.length - done);
+      await readFully(from, block.subarray(0, n), span.offset + done, span.path);
+      await writeFully(handle, block.subarray(0, n), position + done);
+      done += n;
+    }
+  } finally {
+    await from.close();
+  }
+}
+
+// ---- writing -------------------------------------------------------------------------------------
+
+/** A tensor's bytes that are still in a file: the chunked encoder leaves them to the writer. */
+class SpanBytes {
+  constructor(readonly span: DataSpan) {}
+  get length(): number {
+    return this.span.length;
+  }
+}
+
+/** raw_data in memory (a decoded tensor without raw_data has protobufjs's default, an empty array, instead). */
+const inMemory = (t: TensorProto): t is TensorProto & { rawData: Uint8Array } => t.rawData instanceof Uint8Array;
+const bytesOf = (t: TensorProto) => (inMemory(t) ? t.rawData.byteLength : (spans.get(t)?.length ?? 0));
 
 /**
  * Writes `model` to `file`: one protobuf, or, when its weights would take it past protobuf's limit
  * (or `externalData: 'always'`), every initializer of at least `threshold` bytes in `<file>.data`
- * (4096-byte aligned offsets) and the rest in `file`. The side file is written straight from each
- * tensor's bytes, never through the encoder. `model` is not changed. Deterministic: the same model
- * gives the same two files.
+ * (or where `location` says; 4096-byte aligned offsets unless told otherwise) and the rest in `file`.
+ * Weights go to disk straight from memory or from the file they are still in, never through a second
+ * copy. `model` is not changed. Deterministic: the same model gives the same files.
  */
 export async function writeModelFile(model: ModelProto, file: string, opts: WriteModelOptions = {}): Promise<WrittenModel> {
   const limit = opts.limit ?? PROTOBUF_LIMIT;
   const threshold = opts.threshold ?? 1024;
-  const outside = opts.externalData === 'always' || rawDataBytes(model) + STRUCTURE_MARGIN > limit ? model.graph.initializer.filter((t) => !isExternal(t) && (t.rawData?.byteLength ?? 0) >= threshold) : [];
-  if (outside.length === 0) {
-    const bytes = encodeModel(model);
-    await writeFile(file, bytes);
-    return { bytes: bytes.byteLength, dataBytes: 0, externalTensors: 0 };
-  }
-  const location = `${basename(file)}.data`;
-  const dataFile = join(dirname(file), location);
-  const handle = await open(dataFile, 'w');
-  let offset = 0;
-  const moved = new Map<TensorProto, TensorProto>();
+  forEachTensor(model, (t) => {
+    if (isExternal(t) && !spans.has(t)) throw new Error(`tensor "${t.name}" names external data that was not read with its model (read models with readModelGraph or readModelWithData); this is a bug in qrun`);
+  });
+  const outside =
+    opts.externalData === 'always' || rawDataBytes(model) + STRUCTURE_MARGIN > limit ? model.graph.initializer.filter((t) => bytesOf(t) >= threshold) : [];
+  const dir = dirname(file);
+  const alignment = opts.alignment ?? ALIGNMENT;
+  const alignAbove = opts.alignAbove ?? 0;
+  const locationOf = typeof opts.location === 'function' ? opts.location : () => (opts.location as string | undefined) ?? `${basename(file)}.data`;
+
+  const written = new Map<TensorProto, TensorProto>();
+  const ends = new Map<string, number>();
+  const handles = new Map<string, FileHandle>();
+  const block = Buffer.allocUnsafe(COPY_BLOCK);
+  let dataBytes = 0;
   try {
     for (const t of outside) {
-      const raw = t.rawData!;
-      const start = Math.ceil(offset / ALIGNMENT) * ALIGNMENT;
-      if (start > offset) await handle.write(new Uint8Array(start - offset), 0, start - offset, offset);
-      for (let done = 0; done < raw.byteLength; ) {
-        const { bytesWritten } = await handle.write(raw, done, raw.byteLength - done, start + done);
-        done += bytesWritten;
+      const location = locationOf(t);
+      let handle = handles.get(location);
+      if (!handle) {
+        const path = join(dir, location);
+        if (!inside(path, dir)) throw new Error(`data file "${location}" is outside ${dir}; this is a bug in qrun`);
+        await mkdir(dirname(path), { recursive: true });
+        handle = await open(path, 'w');
+        handles.set(location, handle);
+        ends.set(location, 0);
       }
-      offset = start + raw.byteLength;
-      const { rawData: _, ...rest } = t;
-      moved.set(t, {
+      const end = ends.get(location)!;
+      const length = bytesOf(t);
+      const start = alignment > 1 && length > alignAbove ? Math.ceil(end / alignment) * alignment : end;
+      if (start > end) await writeFully(handle, new Uint8Array(start - end), end);
+      if (inMemory(t)) await writeFully(handle, t.rawData, start);
+      else await copySpan(spans.get(t)!, handle, start, block);
+      dataBytes += start + length - end;
+      ends.set(location, start + length);
+      const { rawData: _r, externalData: _e, dataLocation: _d, ...rest } = t;
+      written.set(t, {
         ...rest,
         dataLocation: EXTERNAL,
         externalData: [
-          { key: 'location', value: location },
+          { key: 'location', value: location.split(sep).join('/') },
           { key: 'offset', value: String(start) },
-          { key: 'length', value: String(raw.byteLength) },
+          { key: 'length', value: String(length) },
         ],
       });
     }
   } finally {
+    await Promise.all([...handles.values()].map((h) => h.close()));
+  }
+  // Tensors still in their files that stay in the .onnx: their bytes are copied in by the writer.
+  const out = mapTensors(model, (t) => {
+    const moved = written.get(t);
+    if (moved) return moved;
+    const span = spans.get(t);
+    if (!span) return t;
+    const { externalData: _e, dataLocation: _d, ...rest } = t;
+    return { ...rest, rawData: new SpanBytes(span) as unknown as Uint8Array };
+  });
+  const chunks = encodeChunks(out as unknown as Record<string, unknown>, ModelProtoType, GRAPH_READ_INLINE_BELOW);
+  const bytes = chunks.reduce((a, c) => a + (c as { length: number }).length, 0);
+  if (bytes > PROTOBUF_LIMIT) {
+    throw new Error(`${file}: ${outside.length ? 'even with its initializers in external data ' : ''}the model takes ${bytes} bytes, above protobuf's 2 GiB limit`);
+  }
+  const handle = await open(file, 'w');
+  try {
+    let position = 0;
+    for (const c of chunks) {
+      if (c instanceof SpanBytes) await copySpan(c.span, handle, position, block);
+      else await writeFully(handle, c as Uint8Array, position);
+      position += (c as { length: number }).length;
+    }
+  } finally {
     await handle.close();
   }
-  const graph = { ...model.graph, initializer: model.graph.initializer.map((t) => moved.get(t) ?? t) };
-  const bytes = encodeModel({ ...model, graph });
-  if (bytes.byteLength > PROTOBUF_LIMIT) throw new Error(`${file}: even with its initializers in ${location} the graph takes ${bytes.byteLength} bytes, above protobuf's 2 GiB limit`);
-  await writeFile(file, bytes);
-  return { bytes: bytes.byteLength, dataFile, dataBytes: offset, externalTensors: outside.length };
+  const dataFiles = [...handles.keys()].sort();
+  return { bytes, dataFile: dataFiles.length === 1 ? join(dir, dataFiles[0]!) : undefined, dataFiles, dataBytes, externalTensors: outside.length };
+}
+
+// ---- a model as a set of files -------------------------------------------------------------------
+
+export interface ModelDataFile {
+  /** As the model names it, normalised (relative to the model's folder). */
+  location: string;
+  /** The checked real path. */
+  path: string;
 }
 
 /**
- * A path onnxruntime can load `bytes` from when the model keeps data in external files: onnxruntime
- * resolves `location` against the model file's folder, and a model handed over as bytes has none.
- * Writes `bytes` as `name` in `dir` and links (hard link, else symbolic) each external file of the
- * original model beside it. Returns undefined when the model has no external data (use the bytes).
+ * The data files `file` names, checked (inside its folder, long enough for every tensor): what must
+ * travel with it for it to load elsewhere, each at its `location` beside the copy. Reads the graph only.
  */
-export async function loadablePath(model: ModelProto, bytes: Uint8Array, originalFile: string, dir: string, name = 'model.onnx'): Promise<string | undefined> {
-  const locations = new Set<string>();
-  for (const t of dataTensors(model)) if (isExternal(t)) locations.add(externalInfo(t, originalFile).location);
-  if (locations.size === 0) return undefined;
-  const path = join(dir, name);
-  await writeFile(path, bytes);
-  for (const location of locations) {
-    if (location.includes(sep)) throw new Error(`${originalFile}: external data in a subfolder (${location}) is not supported here`);
-    const from = join(dirname(originalFile), location);
-    const to = join(dir, location);
-    if (existsSync(to)) continue;
-    await link(from, to).catch(() => symlink(from, to));
+export async function modelDataFiles(file: string): Promise<ModelDataFile[]> {
+  const model = await readModelGraph(file);
+  const found = new Map<string, string>();
+  forEachTensor(model, (t) => {
+    if (!isExternal(t)) return;
+    const e = externalEntry(t, file);
+    if (!e.inline) found.set(normalize(e.location), spans.get(t)!.path);
+  });
+  return [...found].sort(([a], [b]) => (a < b ? -1 : 1)).map(([location, path]) => ({ location, path }));
+}
+
+/** Bytes of a model as deployed: the .onnx file and every data file it names. */
+export async function modelFileBytes(file: string): Promise<number> {
+  let total = (await stat(file)).size;
+  for (const f of await modelDataFiles(file)) total += (await stat(f.path)).size;
+  return total;
+}
+
+/** The data files' locations only (see modelDataFiles). */
+export async function externalDataLocations(file: string): Promise<string[]> {
+  return (await modelDataFiles(file)).map((f) => f.location);
+}
+
+/**
+ * Copies a model and the data files it names to `to` (a .onnx path): the copy loads from there as
+ * the original did. Copy-on-write where the file system can (a multi-GB model costs no space then).
+ * Returns the data files' locations.
+ */
+export async function copyModelFile(from: string, to: string): Promise<string[]> {
+  const data = await modelDataFiles(from);
+  await mkdir(dirname(to), { recursive: true });
+  await copyFile(from, to, constants.COPYFILE_FICLONE);
+  for (const f of data) {
+    const target = join(dirname(to), f.location);
+    await mkdir(dirname(target), { recursive: true });
+    await copyFile(f.path, target, constants.COPYFILE_FICLONE);
   }
+  return data.map((f) => f.location);
+}
+
+/**
+ * Content digest of a model as a file set: the .onnx file's sha256 when it holds everything (the
+ * same as any file's), else the sha256 of "digest  name" lines, as a folder's digest is made
+ * (src/util/hash.ts): the .onnx as `<model>` (its own name does not matter to loading it, so a copy
+ * renamed digests the same), and each data file by the location the model names it by. A changed
+ * data file is a changed model; one that is missing, short or outside the folder is an error.
+ */
+export async function digestModelFile(file: string): Promise<PathDigest> {
+  const data = await modelDataFiles(file);
+  const own = await sha256File(file);
+  let size = (await stat(file)).size;
+  if (data.length === 0) return { sha256: own, size };
+  const lines = [`${own}  <model>\n`];
+  for (const f of data) {
+    lines.push(`${await sha256File(f.path)}  ${f.location.split(sep).join('/')}\n`);
+    size += (await stat(f.path)).size;
+  }
+  return { sha256: sha256(lines.join('')), size };
+}
+
+/** Hard-links `from` to `to` (no bytes copied), or copies it where links cannot be made (another device). */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  await link(from, to).catch(() => copyFile(from, to, constants.COPYFILE_FICLONE));
+}
+
+/**
+ * Writes only the .onnx of `model` for onnxruntime to load: tensors still in their files stay there,
+ * as external data in hard links to those files placed beside `file` (`<name>.ref<i>`), so nothing is
+ * copied and onnxruntime maps aligned data straight from the page cache. Not an artifact: the links
+ * share the source files' bytes. Tensors in memory are written into the .onnx.
+ */
+async function writeModelReferencing(model: ModelProto, file: string): Promise<void> {
+  const dir = dirname(file);
+  const linked = new Map<string, string>();
+  const out = mapTensors(model, (t) => {
+    const span = spans.get(t);
+    if (!span) return t;
+    let location = linked.get(span.path);
+    if (!location) linked.set(span.path, (location = `${basename(file)}.ref${linked.size}`));
+    const { rawData: _r, externalData: _e, dataLocation: _d, ...rest } = t;
+    return {
+      ...rest,
+      dataLocation: EXTERNAL,
+      externalData: [
+        { key: 'location', value: location },
+        { key: 'offset', value: String(span.offset) },
+        { key: 'length', value: String(span.length) },
+      ],
+    };
+  });
+  for (const [path, location] of linked) await linkOrCopy(path, join(dir, location));
+  const handle = await open(file, 'w');
+  try {
+    let position = 0;
+    for (const c of encodeChunks(out as unknown as Record<string, unknown>, ModelProtoType, GRAPH_READ_INLINE_BELOW)) {
+      await writeFully(handle, c as Uint8Array, position);
+      position += (c as Uint8Array).byteLength;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The model as onnxruntime can take it (createSession's argument): its bytes when every tensor is in
+ * memory and it fits in one protobuf; else a path in `dir` (a fresh folder of its own): the .onnx
+ * with links to the files its other tensors are still in, or, when even the tensors in memory pass
+ * the limit, the model written with external data.
+ */
+export async function sessionModel(model: ModelProto, dir: string, name = 'model.onnx'): Promise<Uint8Array | string> {
+  let held = 0;
+  let left = 0;
+  forEachTensor(model, (t) => {
+    if (inMemory(t)) held += t.rawData.byteLength;
+    else if (spans.has(t)) left++;
+  });
+  const fits = held + STRUCTURE_MARGIN <= PROTOBUF_LIMIT;
+  if (fits && left === 0) return encodeModel(model);
+  const path = join(dir, name);
+  await mkdir(dir, { recursive: true });
+  if (fits) await writeModelReferencing(model, path);
+  else await writeModelFile(model, path);
   return path;
 }

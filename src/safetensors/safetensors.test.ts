@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../tests/helpers/temp.ts';
-import { readModel } from '../onnx/model-io.ts';
+import { readModelWithData } from '../runtime/model-file.ts';
 import { tensorToFloat32 } from '../onnx/tensor.ts';
 import { Checkpoint, halfToFloat, SafetensorsFile } from './index.ts';
 import { encodeSafetensors, f32 } from './safetensors-writer.ts';
@@ -104,7 +104,7 @@ describe('SafetensorsFile', () => {
 describe('Checkpoint', () => {
   it('reads the shipped checkpoint: every tensor equals the PyTorch ONNX export initializer', async () => {
     const checkpoint = await Checkpoint.open(MODEL_DIR);
-    const onnx = await readModel(join(MODEL_DIR, 'onnx/model.onnx'));
+    const onnx = await readModelWithData(join(MODEL_DIR, 'onnx/model.onnx'));
     try {
       expect(checkpoint.names()).toHaveLength(73);
       // torch.onnx.export names the initializers it keeps as `m.<parameter name>`.

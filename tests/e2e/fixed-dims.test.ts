@@ -5,7 +5,8 @@
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { encodeModel, readModel } from '../../src/onnx/model-io.ts';
+import { encodeModel } from '../../src/onnx/model-io.ts';
+import { readModelWithData } from '../../src/runtime/model-file.ts';
 import type { Report } from '../../src/report/build-report.ts';
 import { BERT_DIR, BERT_ONNX } from '../helpers/bert-langid.ts';
 import { qrun, REPO, tempDir, type QrunResult } from '../helpers/cli.ts';
@@ -22,7 +23,7 @@ describe('a model with fixed input dims [1, 128]', () => {
     const model = join(dir, 'bert-fixed');
     mkdirSync(join(model, 'onnx'), { recursive: true });
     for (const f of readdirSync(BERT_DIR)) if (f.endsWith('.json') || f.endsWith('.txt')) copyFileSync(join(BERT_DIR, f), join(model, f));
-    writeFileSync(join(model, 'onnx', 'model.onnx'), encodeModel(withFixedInputDims(await readModel(BERT_ONNX), [1, 128])));
+    writeFileSync(join(model, 'onnx', 'model.onnx'), encodeModel(withFixedInputDims(await readModelWithData(BERT_ONNX), [1, 128])));
     const recipe = join(dir, 'recipe.yaml');
     // bench keeps its default shapes (1×32, 1×128, 8×128): two of them cannot be fed to this model.
     writeFileSync(

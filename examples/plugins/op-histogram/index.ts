@@ -1,10 +1,11 @@
 // An example external plugin: counts the operator types of an ONNX model and writes them as JSON.
 // Use it from a recipe with `uses: ../examples/plugins/op-histogram` (a path relative to the recipe).
-// It imports qrun's ONNX reader; a plugin published to npm would depend on `qrun` instead.
+// It imports qrun's ONNX reader (the graph only: its weights, in the file or in external data beside
+// it, are not needed to count operators); a plugin published to npm would depend on `qrun` instead.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Plugin } from '../../../src/engine/plugin.ts';
-import { readModel } from '../../../src/onnx/model-io.ts';
+import { readModelGraph } from '../../../src/runtime/model-file.ts';
 
 interface Options {
   /** Only count these domains ('' is the default ONNX domain); empty = all. */
@@ -29,7 +30,7 @@ const opHistogram: Plugin<Options> = {
     quantizeLinear: { unit: 'count', better: 'none', description: 'QuantizeLinear nodes.' },
   },
   async run(options, inputs, _sources, ctx) {
-    const model = await readModel(inputs.model!.path);
+    const model = await readModelGraph(inputs.model!.path);
     const counts: Record<string, number> = {};
     for (const node of model.graph.node) {
       const domain = node.domain ?? '';
