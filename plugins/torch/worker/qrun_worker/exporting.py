@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -32,19 +34,45 @@ def export_qdq(module: Any, args: tuple, input_names: list[str], output_names: l
     kwargs: dict[str, Any] = {}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False  # the TorchScript exporter has the fake_quantize symbolics
-    raw = path + ".raw"
-    with torch.no_grad():
-        torch.onnx.export(
-            module, args, raw, input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
-            opset_version=opset, do_constant_folding=True, **kwargs,
-        )
-    proto = onnx.load(raw)
-    os.remove(raw)
+    # Past 2 GiB the exporter writes external data beside its output, one file per tensor: it works in
+    # a folder of its own, onnx.load reads the data back in, and the folder goes.
+    work = tempfile.mkdtemp(prefix=".export-", dir=os.path.dirname(path) or ".")
+    try:
+        raw = os.path.join(work, "model.onnx")
+        with torch.no_grad():
+            torch.onnx.export(
+                module, args, raw, input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
+                opset_version=opset, do_constant_folding=True, **kwargs,
+            )
+        proto = onnx.load(raw)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     counts = finalize_qdq(proto)
-    onnx.checker.check_model(proto)
-    with open(path, "wb") as f:
-        f.write(proto.SerializeToString())
+    save_model_file(proto, path)
+    onnx.checker.check_model(path)  # by path: the checker takes a model over 2 GiB only that way
     return proto, counts
+
+
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+def save_model_file(proto: Any, path: str) -> None:
+    """One file, or, past protobuf's 2 GiB limit, `path` and `<name>.data` beside it (initializers of
+    1 KiB or more, as qrun's own writer lays a model out: src/runtime/model-file.ts)."""
+    import onnx
+
+    if proto.ByteSize() < PROTOBUF_LIMIT:
+        with open(path, "wb") as f:
+            f.write(proto.SerializeToString())
+        return
+    onnx.save_model(
+        proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
+        location=os.path.basename(path) + ".data", size_threshold=1024,
+    )
+    # Saving moved the tensors' bytes out of `proto`; the scale checks after the export read them.
+    from onnx.external_data_helper import load_external_data_for_model
+
+    load_external_data_for_model(proto, os.path.dirname(path) or ".")
 
 
 def scales_match_amax(model: Any, proto: Any) -> tuple[bool, bool]:
