@@ -13,8 +13,8 @@ import { latestReport, step } from '../helpers/report.ts';
 
 // The shipped main job, made quick: the same steps (trtexec optional, skipped where it is absent),
 // a short bench. PATH is the test's own, which has no trtexec: `which trtexec` is checked below.
-function langidRecipe(dir: string, extra = ''): string {
-  const file = join(dir, 'langid.yaml');
+function langidRecipe(dir: string, opts: { file?: string; tritonBatch?: number } = {}): string {
+  const file = join(dir, opts.file ?? 'langid.yaml');
   writeFileSync(
     file,
     `name: langid-partial
@@ -40,12 +40,13 @@ steps:
     optional: true
   - id: triton
     uses: triton
+    with: { maxBatchSize: ${opts.tritonBatch ?? 32} }
   - id: bench
     uses: bench
     with: { shapes: [{ batch: 1, sequence: 16 }], warmup: 1, iterations: 4, blocks: 2, samples: 128 }
 gates:
   bench.agreement: ">= 0.95"
-${extra}`,
+`,
   );
   return file;
 }
@@ -101,6 +102,27 @@ describe('after a full run of the main job where trtexec is absent', () => {
       ['triton', 'hit'],
       ['bench', 'ran'],
     ]);
+    expect(report.gates).toEqual([expect.objectContaining({ metric: 'bench.agreement', pass: true })]);
+  });
+
+  it('--only bench leaves out an earlier step it does not use and the cache does not hold, instead of failing "not in the cache"', async () => {
+    // The same recipe with another triton option: its triton step is not in the cache.
+    const other = langidRecipe(dir, { file: 'langid-triton16.yaml', tritonBatch: 16 });
+    const r = await qrun([other, '--cache', cache, '--only', 'bench']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const { report } = latestReport(cache);
+    expect(report.steps.map((s) => [s.id, s.status])).toEqual([
+      ['load', 'hit'],
+      ['patch', 'hit'],
+      ['qdq', 'hit'],
+      ['calibrate', 'hit'],
+      ['save', 'hit'],
+      ['engine', 'skipped'],
+      ['triton', 'not-run'],
+      ['bench', 'hit'],
+    ]);
+    expect(step(report, 'triton').cacheNote).toBe('not in the cache, and --only does not need it');
     expect(report.gates).toEqual([expect.objectContaining({ metric: 'bench.agreement', pass: true })]);
   });
 
