@@ -80,15 +80,14 @@ steps:
   const runs = readdirSync(join(cache, 'runs')).sort();
   const report = JSON.parse(readFileSync(join(cache, 'runs', runs[runs.length - 1]!, 'report.json'), 'utf8')) as Report;
   const stepOf = (id: string) => report.steps.find((s) => s.id === id)!;
-  const exported = stepOf('export').outputs.model!;
-  const exportMetrics = stepOf('export').metrics as { parameters: number; externalData: string | null };
+  const exportMetrics = stepOf('export').metrics as { parameters: number; externalData: string | null; bytes: number };
   const result: Measured = {
     size,
     wallS,
     parameters: exportMetrics.parameters,
     peakBytes: (report.run.peakRssMiB ?? 0) * 2 ** 20,
-    // The artifact's size: the .onnx and the external data it names (src/cache/artifact-digest.ts).
-    fp32Bytes: exported.size,
+    // The .onnx and its external data, as onnx.export wrote them.
+    fp32Bytes: exportMetrics.bytes,
     steps: Object.fromEntries(STEPS.map((id) => [id, stepOf(id).durationMs / 1000])),
     external: exportMetrics.externalData !== null,
     load,

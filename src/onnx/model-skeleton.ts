@@ -105,9 +105,9 @@ export function mapTensors<M extends object>(model: M, f: (t: TensorProto) => Te
   return walk(model as Record<string, unknown>, ModelType) as unknown as M;
 }
 
-const WINDOW = 1 << 20;
+const WINDOW = 1 << 16;
 
-/** Reads a file at positions through a 1 MiB window; skipping forward costs nothing. */
+/** Reads a file at positions through a 64 KiB window (or a field's length); skipping forward costs nothing. */
 class PositionedReader {
   private buf = Buffer.alloc(0);
   private start = 0;

@@ -280,27 +280,29 @@ export async function readTensorData(model: ModelProto, which: (t: TensorProto) 
     const span = spans.get(t);
     if (span && which(t)) pending.push([t, span]);
   });
-  // File by file, in offset order: reads that follow each other on disk.
+  // File by file in offset order (reads that follow each other on disk), a few at a time: libuv's
+  // thread pool reads them in parallel from the page cache.
   pending.sort(([, a], [, b]) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.offset - b.offset));
-  let handle: FileHandle | undefined;
-  let current = '';
+  const handles = new Map<string, Promise<FileHandle>>();
   try {
-    for (const [t, span] of pending) {
-      if (span.path !== current) {
-        await handle?.close();
-        handle = undefined;
-        handle = await open(span.path, 'r');
-        current = span.path;
+    let next = 0;
+    const worker = async () => {
+      while (next < pending.length) {
+        const [t, span] = pending[next++]!;
+        if (!handles.has(span.path)) handles.set(span.path, open(span.path, 'r'));
+        const raw = Buffer.allocUnsafe(span.length);
+        await readFully(await handles.get(span.path)!, raw, span.offset, span.path);
+        t.rawData = raw;
+        delete t.externalData;
+        delete t.dataLocation;
+        spans.delete(t);
       }
-      const raw = Buffer.allocUnsafe(span.length);
-      await readFully(handle!, raw, span.offset, span.path);
-      t.rawData = raw;
-      delete t.externalData;
-      delete t.dataLocation;
-      spans.delete(t);
-    }
+    };
+    // Every worker done before the handles close, even when one failed.
+    const failed = (await Promise.allSettled(Array.from({ length: 4 }, worker))).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
-    await handle?.close();
+    await Promise.all([...handles.values()].map(async (h) => (await h.catch(() => undefined))?.close()));
   }
 }
 
