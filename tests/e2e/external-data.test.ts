@@ -123,6 +123,17 @@ describe('external data in the Triton repository, in qrun inspect, and in a step
     const version = join(repo, readdirSync(repo).find((d) => statSync(join(repo, d)).isDirectory())!, '1');
     expect(readdirSync(version).sort()).toEqual(['model.onnx', 'model.onnx_data']);
     expect(readFileSync(join(version, 'model.onnx_data')).equals(readFileSync(join(dir, 'onnx', 'model.onnx_data')))).toBe(true);
+
+    // The data file is part of the cache entry: one that goes missing makes the entry damaged, and
+    // the step runs again (it is not served, and the run does not stop on the missing file).
+    const loaded = join(cache, 'cache', step(latestReport(cache).report, 'load').outputs.model!.path);
+    truncateSync(join(dirname(loaded), 'model.onnx_data'), 1000);
+    const again = await qrun([recipe, '--cache', cache]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    const load = step(latestReport(cache).report, 'load');
+    expect(load.status).toBe('ran');
+    expect(load.cacheNote).toMatch(/damaged .*model\.onnx_data.*rebuilt/);
+    expect(step(latestReport(cache).report, 'triton').status).toBe('hit');
   }, 300_000);
 
   it('qrun inspect reads it as it reads the single-file model', async () => {
