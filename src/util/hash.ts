@@ -18,10 +18,17 @@ export function sha256(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/**
+ * Read in 4 MiB chunks: with the stream's default 64 KiB, per-chunk overhead made hashing ~3× slower
+ * (1 GB: 3.0 s against 1.0 s on this machine), and every step's outputs are hashed, a multi-GB
+ * model's external data included.
+ */
+const HASH_CHUNK = 4 * 2 ** 20;
+
 export function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(file)
+    createReadStream(file, { highWaterMark: HASH_CHUNK })
       .on('data', (chunk) => h.update(chunk))
       .on('error', reject)
       .on('end', () => resolve(h.digest('hex')));
