@@ -2,8 +2,10 @@
 // quantized activation added as a graph output, collects streaming statistics, and writes the
 // activation scales (and zero points) into the QDQ model's QuantizeLinear/DequantizeLinear inputs.
 // Methods: minmax; percentile, entropy (TensorRT's KL calibrator) and mse on the |x| histogram
-// (src/quant/*-calibrator.ts). Data: the tokenized text data set `data`, or tensors (.npy, .npz,
-// .tensors.jsonl) named by `tensors:` or by the data set's own file (src/data/tensor-dataset.ts).
+// (src/quant/*-calibrator.ts). Outputs of Softmax, Sigmoid and Tanh take the range the operator
+// guarantees instead, with every method (src/quant/known-ranges.ts). Data: the tokenized text data
+// set `data`, or tensors (.npy, .npz, .tensors.jsonl) named by `tensors:` or by the data set's own
+// file (src/data/tensor-dataset.ts).
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
@@ -15,6 +17,7 @@ import type { ModelProto } from '../../src/onnx/types.ts';
 import { forEachActivation, modelWithOutputs } from '../../src/quant/activation-runner.ts';
 import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
 import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
+import { knownRanges } from '../../src/quant/known-ranges.ts';
 import { GrowingAbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
 import { applyActivationScales, findActivationSlots } from '../../src/quant/activation-scales.ts';
 import { readModelGraph, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
@@ -62,7 +65,7 @@ export { findActivationSlots };
 
 const calibrate: Plugin<CalibrateOptions> = {
   name: 'calibrate',
-  version: '1.1.0',
+  version: '1.2.0', // 1.2: Softmax/Sigmoid/Tanh outputs take their known range (src/quant/known-ranges.ts); calibration.json's rangeFrom
   description: 'Compute activation scales from the calibration set with onnxruntime',
   optionsSchema: {
     type: 'object',
@@ -135,6 +138,8 @@ const calibrate: Plugin<CalibrateOptions> = {
       throw errors.dataEmpty(options.tensors ?? options.data);
     }
     const batches = data.batches;
+    // Tensors whose range the producing op fixes: no histogram, no threshold to choose.
+    const known = knownRanges(await floatGraph, fetches);
     const runAll = (pass: string, visit: (slot: number, data: Float32Array) => void) =>
       forEachActivation(session, batches, fetches, (k, t) => visit(k, t.data as Float32Array), {
         signal: ctx.signal,
@@ -147,16 +152,17 @@ const calibrate: Plugin<CalibrateOptions> = {
     // One pass: min/max and, for the histogram methods, an |x| histogram whose range grows with
     // the data (TensorRT's way), instead of a min/max pass and then a histogram pass.
     const ranges = slots.map(() => new MinMaxCollector());
-    const hists = options.method === 'minmax' ? undefined : slots.map(() => new GrowingAbsHistogram(options.bins));
+    const hists = options.method === 'minmax' ? undefined : slots.map((_, k) => (known[k] ? undefined : new GrowingAbsHistogram(options.bins)));
     await runAll(options.method === 'minmax' ? 'min/max' : `min/max + histogram (${options.method})`, (k, d) => {
       const absMax = ranges[k]!.add(d);
-      hists?.[k]!.add(d, absMax);
+      hists?.[k]?.add(d, absMax);
     });
     let thresholds = ranges.map((r) => r.absMax);
     // minmax keeps every value in range: nothing saturates. The histogram methods say how much does.
     const extra: Record<string, unknown>[] = slots.map(() => ({ saturated: 0 }));
     if (hists) {
       thresholds = hists.map((g, k) => {
+        if (!g) return thresholds[k]!;
         const h = g.toHistogram();
         const chosen = (threshold: number, more: Record<string, unknown> = {}) => {
           extra[k] = { saturated: fractionBeyond(h, threshold), ...more };
@@ -174,18 +180,30 @@ const calibrate: Plugin<CalibrateOptions> = {
     await session.release();
     const peakRssDeltaMiB = meter.stop();
 
-    const params = applyActivationScales(qdq, slots, slots.map((_, k) => ({ min: ranges[k]!.min, max: ranges[k]!.max, threshold: thresholds[k]! })));
+    // A known range replaces the observed one whatever the method: int8 gets T = max(|min|, |max|)
+    // (1/127 for [0, 1]), uint8 the exact [min, max] (1/255, zero point 0 for [0, 1]).
+    known.forEach((r, k) => {
+      if (r) thresholds[k] = Math.max(Math.abs(r.min), Math.abs(r.max));
+    });
+    const params = applyActivationScales(
+      qdq,
+      slots,
+      slots.map((_, k) => ({ min: known[k]?.min ?? ranges[k]!.min, max: known[k]?.max ?? ranges[k]!.max, threshold: thresholds[k]! })),
+    );
+    const methodName = options.method === 'percentile' ? `percentile ${options.percentile}` : options.method;
     const stats = slots.map((s, k) => {
       const r = ranges[k]!;
       const t = thresholds[k]!;
-      return { tensor: s.tensor, min: r.min, max: r.max, threshold: t, clipped: r.absMax > 0 ? 1 - t / r.absMax : 0, scale: Math.fround(params[k]!.scale), zeroPoint: params[k]!.zeroPoint, ...extra[k] };
+      // A known bound can lie beyond the largest value seen: nothing is cut then (not a negative cut).
+      const clipped = r.absMax > 0 ? Math.max(0, 1 - t / r.absMax) : 0;
+      return { tensor: s.tensor, min: r.min, max: r.max, threshold: t, rangeFrom: known[k]?.rule ?? methodName, clipped, scale: Math.fround(params[k]!.scale), zeroPoint: params[k]!.zeroPoint, ...extra[k] };
     });
     await writeModelFile(qdq, join(ctx.outDir, 'model.onnx'));
     await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, percentile: options.method === 'percentile' ? options.percentile : undefined, samples: data.samples, batches: batches.length, tensors: stats }, null, 1));
     const clipped = stats.map((s) => s.clipped as number);
     return {
       metrics: {
-        method: options.method === 'percentile' ? `percentile ${options.percentile}` : options.method,
+        method: methodName,
         data: sources.tensors ? `tensors: ${sources.tensors.split('/').pop()}` : options.data,
         samples: data.samples,
         batches: batches.length,

@@ -303,6 +303,17 @@ describe('renderHtml: calibration says what the cut means', () => {
     expect(cal).toContain('0.01% of calibration values beyond it'); // the tooltip
     expect(cal).toMatch(/"saturated" is the share of calibration values beyond it, which quantize to the largest INT8 code/);
   });
+  it('a range the op guarantees is not called a cut: "known range: softmax [0, 1]"', () => {
+    const tensors = [
+      { tensor: 'probs', min: 0, max: 0.98, threshold: 1, rangeFrom: 'softmax [0, 1]', saturated: 0 },
+      { tensor: 'h', min: -4, max: 8, threshold: 4, rangeFrom: 'entropy', saturated: 0.001 },
+    ];
+    const cal = sectionOf(renderHtml(makeReport(), { calibration: { tensors } }), 'calibration')!;
+    expect(cal).toContain('known range: softmax [0, 1]');
+    expect(cal).not.toMatch(/range cut [^<]*%[^<]*<\/text><\/g><g class="row"><title>h:/);
+    expect(cal.match(/range cut /g)).toHaveLength(1); // only the entropy tensor's note
+    expect(cal).toContain('range cut 50.0% · 0.1% saturated');
+  });
 });
 
 const LANGS = ['de', 'en', 'fr'];

@@ -10,6 +10,7 @@ import { escapeHtml, formatBytes, formatDuration, rangeBarChart, STATUS_STYLE, t
 import { CHART_COLORS, exact, fixed, isNum, pct, plural, section, shortHash, table, td, times } from './html-parts.ts';
 import { baselineSection, classSection, latencyFigure, layersSection } from './html-review.ts';
 import type { CalibrationTensor, HtmlExtras } from './html-extras.ts';
+import { isKnownRangeRule } from '../quant/known-ranges.ts';
 import { summaryRows } from './summary.ts';
 import { shortTensorNames } from './tensor-names.ts';
 import { verdictOf } from './verdict.ts';
@@ -151,6 +152,7 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
   // The share of the largest |value| seen that lies beyond the threshold: how much of the observed
   // range INT8 gives up. Not how many values saturate (`saturated`, from the histogram, says that).
   const clippedOf = (t: CalibrationTensor) => {
+    if (isKnownRangeRule(t.rangeFrom)) return 0;
     const a = absMax(t);
     return a > 0 && Number.isFinite(a) ? Math.max(0, 1 - Math.abs(t.threshold) / a) : 0;
   };
@@ -169,7 +171,8 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
       title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}`,
       value: absMax(t),
       marker: Math.abs(t.threshold),
-      note: `range cut ${(clippedOf(t) * 100).toFixed(1)}%${saturation(t)}`,
+      // A range the op guarantees (Softmax's [0, 1]) is not a cut the method chose: say which it is.
+      note: isKnownRangeRule(t.rangeFrom) ? `known range: ${t.rangeFrom}` : `range cut ${(clippedOf(t) * 100).toFixed(1)}%${saturation(t)}`,
     })),
     valueName: 'largest |value| seen',
     markerName: 'threshold (kept range)',
@@ -188,7 +191,8 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
     `<p class="muted">${escapeHtml(lead)}</p><div class="chart-wrap">${chart}</div>` +
       '<p class="caption">The pale bar is the largest |value| calibration saw; the solid bar is the range INT8 keeps, up to the threshold. ' +
       '"Range cut" is the share of that largest |value| beyond the threshold; "saturated" is the share of calibration values beyond it, which quantize to the largest INT8 code. ' +
-      'A percentile threshold cuts the range of a few outliers (a large range cut, a tiny share saturated) for finer steps for all other values.</p>',
+      'A percentile threshold cuts the range of a few outliers (a large range cut, a tiny share saturated) for finer steps for all other values. ' +
+      'Outputs of Softmax, Sigmoid and Tanh keep the range the operator guarantees ("known range"), whatever the method.</p>',
   );
 }
 

@@ -26,12 +26,9 @@ const EXPORTERS = { 'model.onnx': 'torchscript', 'model-dynamo.onnx': 'dynamo' }
  * regression or an improvement shows (issue 17 will revisit the calibrators; update this table and
  * the doc's together). Every pair not listed must reach 0.99 with nothing in float.
  */
-const KNOWN_SHORTFALLS: Record<string, { fullAgreement: number; inFloat: number; why: string }> = {
-  // 126 of 128 texts; one attention MatMul (layer 0, Q·Kᵀ) in float brings it to 127.
-  'distilbert/mse': { fullAgreement: 126 / 128, inFloat: 1, why: 'MSE clips an attention MatMul of layer 0' },
-  // 4 of 20 images; the two P·V MatMuls (softmax probabilities) in float bring it to 20.
-  'vit/entropy': { fullAgreement: 4 / 20, inFloat: 2, why: 'entropy clips the softmax probabilities feeding P·V' },
-};
+// None since calibrate keeps the known range of Softmax outputs (issue 17, item 1): vit/entropy was
+// 4/20 with the two P·V MatMuls returned to float, distilbert/mse 126/128 with one; both are 1.0 now.
+const KNOWN_SHORTFALLS: Record<string, { fullAgreement: number; inFloat: number; why: string }> = {};
 
 /**
  * Calibration methods each model runs: QRUN_ZOO_METHODS when set; otherwise percentile (the
