@@ -1,7 +1,7 @@
 // The CPU kernel family: which code paths onnxruntime's MLAS (and PyTorch's oneDNN/FBGEMM) pick on
 // this CPU. They choose GEMM and activation kernels by instruction set, and the kernels do not
-// round alike: the shipped model's calibration gives max |Δ logit| 0.3115 on an AVX2 machine and
-// 0.3274 on an AVX-512 VNNI one, same commit. A cache shared between machines must not serve one
+// round alike: the shipped model's calibration gave max |Δ logit| 0.3115 on an AVX2 machine and
+// 0.3274 on an AVX-512 VNNI one, same commit (measured before Softmax ranges were fixed at [0, 1]). A cache shared between machines must not serve one
 // family's numbers to another, so the family joins the keys of steps whose outputs come from those
 // kernels (src/cache/fingerprint.ts says which).
 //
