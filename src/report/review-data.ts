@@ -1,26 +1,15 @@
 // What the review sections of report.html and report.md read from a report's metrics, checked: a
 // report from an older qrun, or a hand-edited one, gives undefined (its section is left out)
 // instead of a throw or a "NaN" in the page.
+import type { ClassAccuracy, ConfusionMetrics } from '../engine/metric-shapes.ts';
 import type { SensitivityLayer } from './html-extras.ts';
 
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
-/** A row of the bench step's `perClass` metric. */
-export interface ClassRow {
-  class: string;
-  samples: number | null;
-  fp32Accuracy: number | null;
-  int8Accuracy: number | null;
-  fp32Predicted: number;
-  flipped: number;
-}
-
-export interface Confusion {
-  labels: string[];
-  fp32: number[][] | null;
-  int8: number[][] | null;
-  int8VsFp32: number[][];
-}
+/** A row of the bench step's `perClass` metric (the shape the bench plugin writes). */
+export type ClassRow = ClassAccuracy;
+/** The bench step's `confusion` metric. */
+export type Confusion = ConfusionMetrics;
 
 const isMatrix = (m: unknown, n: number): m is number[][] => Array.isArray(m) && m.length === n && m.every((r) => Array.isArray(r) && r.length === n && r.every((v) => typeof v === 'number'));
 const numOrNull = (v: unknown) => v === null || isNum(v);
