@@ -97,6 +97,18 @@ const GRID = '#e5e7eb';
 const INK = '#1f2937';
 const MUTED = '#4b5563';
 
+// ── Row charts (range bars, bar list): one horizontal bar per row on a value axis from 0 ─────────
+
+/** A legend entry above a row chart: a square of `color` at `x`, its name beside it. */
+function rowChartKey(x: number, color: string, name: string): string {
+  return `<rect x="${coord(x)}" y="6" width="12" height="12" fill="${escapeHtml(color)}"/>` + text(x + 17, 16, name, `fill="${INK}"`);
+}
+
+/** A row chart's value axis: a grid line from `top` to `bottom` and a label above it, per tick. */
+function rowChartTicks(scale: { max: number; step: number }, x: (v: number) => number, top: number, bottom: number): string[] {
+  return ticksOf(scale).flatMap((t) => [line(x(t), top - 6, x(t), bottom, GRID), text(x(t), top - 10, formatTick(t), `text-anchor="middle" fill="${MUTED}"`)]);
+}
+
 // ── Grouped bars ────────────────────────────────────────────────────────────────────────────────
 
 export interface BarSeries {
@@ -236,14 +248,11 @@ export function rangeBarChart(input: RangeBarChartInput): string {
   const x = (v: number) => m.left + plotW * fraction(clean(v), scale.max);
   const out: string[] = [svgOpen(input.title, W, H, 'chart range-bars')];
 
-  out.push(`<rect x="${m.left}" y="6" width="12" height="12" fill="${escapeHtml(input.valueColor)}"/>`, text(m.left + 17, 16, input.valueName, `fill="${INK}"`));
+  out.push(rowChartKey(m.left, input.valueColor, input.valueName));
   const lx = m.left + 34 + input.valueName.length * 6.5;
-  out.push(`<rect x="${coord(lx)}" y="6" width="12" height="12" fill="${escapeHtml(input.markerColor)}"/>`, text(lx + 17, 16, input.markerName, `fill="${INK}"`));
+  out.push(rowChartKey(lx, input.markerColor, input.markerName));
   out.push(text(m.left - 8, 40, input.axisLabel, `text-anchor="end" fill="${MUTED}"`));
-  for (const t of ticksOf(scale)) {
-    out.push(line(x(t), m.top - 6, x(t), H - m.bottom, GRID));
-    out.push(text(x(t), m.top - 10, formatTick(t), `text-anchor="middle" fill="${MUTED}"`));
-  }
+  out.push(...rowChartTicks(scale, x, m.top, H - m.bottom));
   rows.forEach((r, i) => {
     const yTop = m.top + i * rowH + 3;
     const h = rowH - 6;
@@ -542,16 +551,13 @@ export function barListChart(input: BarListInput): string {
   const scale = niceScale(Math.max(0, ...rows.map((r) => clean(r.value))));
   const x = (v: number) => m.left + plotW * fraction(clean(v), scale.max);
   const out: string[] = [svgOpen(input.title, W, H, 'chart bar-list')];
-  out.push(`<rect x="${m.left}" y="6" width="12" height="12" fill="${escapeHtml(input.color)}"/>`, text(m.left + 17, 16, input.colorName, `fill="${INK}"`));
+  out.push(rowChartKey(m.left, input.color, input.colorName));
   if (input.highlightName && rows.some((r) => r.highlight)) {
     const lx = m.left + 34 + input.colorName.length * 6.5;
-    out.push(`<rect x="${coord(lx)}" y="6" width="12" height="12" fill="${escapeHtml(input.highlightColor)}"/>`, text(lx + 17, 16, input.highlightName, `fill="${INK}"`));
+    out.push(rowChartKey(lx, input.highlightColor, input.highlightName));
   }
   out.push(text(m.left - 8, 40, input.axisLabel, `text-anchor="end" fill="${MUTED}"`));
-  for (const t of ticksOf(scale)) {
-    out.push(line(x(t), m.top - 6, x(t), H - m.bottom, GRID));
-    out.push(text(x(t), m.top - 10, formatTick(t), `text-anchor="middle" fill="${MUTED}"`));
-  }
+  out.push(...rowChartTicks(scale, x, m.top, H - m.bottom));
   rows.forEach((r, i) => {
     const yTop = m.top + i * rowH + 3;
     const h = rowH - 6;
