@@ -7,7 +7,7 @@
 // (the wall / peak-memory targets), and each step in its own process (--until), so a step's wall
 // time and peak memory are its own. Then onnxruntime's optimized graphs and its profiler say what
 // the INT8 time is spent on. QRUN_BENCH_VARIANTS=1 also times other QDQ forms of the same model.
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ import { createSession } from '../src/runtime/session.ts';
 import { formatOps, INTEGER_OPS, optimizedOps } from './graph-ops.ts';
 import { kernelTimes } from './ort-profile.ts';
 import { buildVariant, raceMedians, VARIANTS } from './placement-variants.ts';
+import { latestReport, QUANTIZE_STEP_IDS, QUANTIZE_STEPS_YAML } from './quantize-pipeline.ts';
 
 /** The issue's targets. Ratios are INT8 median / FP32 median; 2.5 GB is decimal. */
 const TARGETS = { ratio: { '1×128': 0.45, '8×128': 0.33 } as Record<string, number>, pipelineWallS: 15, pipelinePeakBytes: 2.5e9 };
@@ -42,11 +43,7 @@ data:
   calibration: ${join(REPO, 'data/langid/calib.jsonl')}
   evaluation: ${join(REPO, 'data/langid/eval.jsonl')}
 steps:
-  - { id: load, uses: hf.load, with: { maxLength: 128 } }
-  - { id: export, uses: onnx.export, with: { weights: random, seed: 1 } }
-  - { id: qdq, uses: qdq.insert }
-  - { id: calibrate, uses: calibrate, with: { method: percentile, samples: 64 } }
-  - { id: save, uses: onnx.save }
+${QUANTIZE_STEPS_YAML}
   - id: bench
     uses: bench
     with:
@@ -56,11 +53,6 @@ steps:
       shapes: [{ batch: 1, sequence: 128 }, { batch: 8, sequence: 128 }]
 `,
 );
-
-function latestReport(cache: string): Report {
-  const runs = readdirSync(join(cache, 'runs')).filter((d) => !d.endsWith('-matrix')).sort();
-  return JSON.parse(readFileSync(join(cache, 'runs', runs[runs.length - 1]!, 'report.json'), 'utf8')) as Report;
-}
 
 /** Runs qrun up to `until` in its own process: its wall time and report (with the process's peak RSS). */
 async function qrun(cache: string, until: string): Promise<{ wall: number; report: Report }> {
@@ -90,7 +82,7 @@ const pipelinePeakMiB = Math.max(...pipelines.map((p) => p.report.run.peakRssMiB
 // 2. Each step in its own process (its own wall time and peak RSS), then the bench step.
 const cache = join(work, 'cache');
 const costs: string[][] = [];
-for (const id of ['load', 'export', 'qdq', 'calibrate', 'save', 'bench']) {
+for (const id of [...QUANTIZE_STEP_IDS, 'bench']) {
   process.stderr.write(`running ${id}…\n`);
   const { wall, report } = await qrun(cache, id);
   const step = report.steps.find((s) => s.id === id)!;

@@ -6,13 +6,13 @@
 // peak ≤ 1.5× the FP32 size at every size; time growing no faster than the parameter count.
 //   npm run bench:scale                       # base, large, xl (above 2 GiB: external data)
 //   QRUN_SCALE_SIZES=base npm run bench:scale # a subset, by name
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { Report } from '../src/report/build-report.ts';
 import { formatTable } from '../src/report/summary.ts';
+import { latestReport, QUANTIZE_STEP_IDS, QUANTIZE_STEPS_YAML } from './quantize-pipeline.ts';
 
 interface Size {
   name: string;
@@ -32,7 +32,7 @@ const wanted = process.env.QRUN_SCALE_SIZES?.split(',').map((s) => s.trim());
 const sizes = wanted ? SIZES.filter((s) => wanted.includes(s.name)) : SIZES;
 if (sizes.length === 0) throw new Error(`QRUN_SCALE_SIZES=${process.env.QRUN_SCALE_SIZES}: none of ${SIZES.map((s) => s.name).join(', ')}`);
 const work = mkdtempSync(join(tmpdir(), 'qrun-scale-'));
-const STEPS = ['load', 'export', 'qdq', 'calibrate', 'save'];
+const STEPS = QUANTIZE_STEP_IDS;
 
 interface Measured {
   size: Size;
@@ -60,11 +60,7 @@ model: ${modelDir}
 data:
   calibration: ${join(REPO, 'data/langid/calib.jsonl')}
 steps:
-  - { id: load, uses: hf.load, with: { maxLength: 128 } }
-  - { id: export, uses: onnx.export, with: { weights: random, seed: 1 } }
-  - { id: qdq, uses: qdq.insert }
-  - { id: calibrate, uses: calibrate, with: { method: percentile, samples: 64 } }
-  - { id: save, uses: onnx.save }
+${QUANTIZE_STEPS_YAML}
 `,
   );
   const cache = join(dir, 'cache');
@@ -77,8 +73,7 @@ steps:
     console.error(r.all);
     throw new Error(`${size.name}: qrun exited ${r.exitCode}`);
   }
-  const runs = readdirSync(join(cache, 'runs')).sort();
-  const report = JSON.parse(readFileSync(join(cache, 'runs', runs[runs.length - 1]!, 'report.json'), 'utf8')) as Report;
+  const report = latestReport(cache);
   const stepOf = (id: string) => report.steps.find((s) => s.id === id)!;
   const exportMetrics = stepOf('export').metrics as { parameters: number; externalData: string | null; bytes: number };
   const result: Measured = {
