@@ -5,16 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { QrunError } from '../errors.ts';
 import { useTempDir } from '../../tests/helpers/temp.ts';
+import { useTmpfs } from '../../tests/helpers/tmpfs.ts';
 import { writeFileAtomic } from './atomic-write.ts';
 
 const root = useTempDir();
-const mounts: string[] = [];
-afterAll(() => {
-  for (const m of mounts) execFileSync('umount', [m]);
-});
 
 let n = 0;
 const fresh = () => {
@@ -23,17 +20,8 @@ const fresh = () => {
   return dir;
 };
 
-/** A tmpfs of `size`, or undefined where this process may not mount one. */
-function tmpfs(size: string): string | undefined {
-  const dir = fresh();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
-  } catch {
-    return undefined;
-  }
-  mounts.push(dir);
-  return dir;
-}
+/** A tmpfs of `size` under `root`, or undefined where this process may not mount one. */
+const tmpfs = useTmpfs(fresh);
 
 /** A private character device node (1,7 is /dev/full, 1,3 /dev/null), or undefined without mknod. */
 function device(minor: 3 | 7): string | undefined {

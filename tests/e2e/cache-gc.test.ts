@@ -9,6 +9,7 @@ import { digestPath } from '../../src/util/hash.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
 import { readTrace, traceIndex } from '../helpers/trace.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const COUNTER = join(REPO, 'tests/fixtures/plugins/counter');
 const BLOCKER = join(REPO, 'tests/fixtures/plugins/blocker');
@@ -24,23 +25,6 @@ steps:
 `,
   );
   return file;
-}
-
-type Started = ReturnType<typeof startQrun>;
-
-function waitFor(cond: () => boolean, what: string, child: Started): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (cond()) {
-        clearInterval(timer);
-        resolve();
-      } else if (child.exitCode !== null || Date.now() - t0 > 60_000) {
-        clearInterval(timer);
-        reject(new Error(`qrun exited (${child.exitCode}) or took too long before ${what}`));
-      }
-    }, 20);
-  });
 }
 
 const runIds = (cache: string) => readdirSync(join(cache, 'runs')).sort();
@@ -84,7 +68,7 @@ describe('qrun cache gc', () => {
     lastUsedAnHourAgo(store, before);
 
     const run = startQrun([file, '--cache', cache]);
-    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', run);
+    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', { child: run });
     const builds = readdirSync(store.tmpDir);
     expect(builds).toHaveLength(1);
     const gc = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0']);
@@ -161,7 +145,7 @@ steps:
     rmSync(release);
 
     const run = startQrun([file, '--cache', cache, '--force', 'hold']);
-    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', run);
+    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', { child: run });
     const gc = await qrun(['cache', 'gc', '--cache', cache, '--keep-last', '0']);
     // Not in the live run's journal yet, last used an hour ago: only its lock says it is in use.
     expect(await store.keys()).toContain(key);
@@ -175,7 +159,7 @@ steps:
     const cache = join(dir, 'c');
     const { file, trace } = liveRecipe(dir);
     const run = startQrun([file, '--cache', cache]);
-    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', run);
+    await waitFor(() => traceIndex(readTrace(trace), { pid: run.pid, step: 'hold', event: 'start' }) >= 0, 'the run to be inside "hold"', { child: run });
     run.kill('SIGKILL');
     await run;
     const store = new CacheStore(join(cache, 'cache'));

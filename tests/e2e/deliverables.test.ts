@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CacheStore } from '../../src/cache/store.ts';
 import type { DeliverablesManifest, MatrixManifest } from '../../src/engine/deliverables.ts';
 import type { Report } from '../../src/report/build-report.ts';
@@ -16,6 +16,7 @@ import { createSession } from '../../src/runtime/session.ts';
 import { sha256File } from '../../src/util/hash.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
+import { useTmpfs } from '../helpers/tmpfs.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const COUNTER = join(REPO, 'tests/fixtures/plugins/counter');
@@ -305,20 +306,7 @@ describe('where the deliverables go', () => {
 });
 
 describe('a full disk while delivering (tmpfs)', () => {
-  const mounts: string[] = [];
-  afterAll(() => {
-    for (const m of mounts) execFileSync('umount', [m]);
-  });
-  function mountTmpfs(size: string): string | undefined {
-    const dir = tempDir('qrun-tmpfs-');
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
-    } catch {
-      return undefined;
-    }
-    mounts.push(dir);
-    return dir;
-  }
+  const mountTmpfs = useTmpfs();
 
   it('is DISK_FULL naming the file, with the previous deliverables intact and no stage left; across file systems --out-mode link copies', async (ctx) => {
     const mnt = mountTmpfs('256k');

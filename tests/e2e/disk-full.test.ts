@@ -7,11 +7,13 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CacheStore } from '../../src/cache/store.ts';
 import { END_MARKER, readJournal } from '../../src/engine/journal.ts';
 import type { Report } from '../../src/report/build-report.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
+import { useTmpfs } from '../helpers/tmpfs.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const HOLD = join(REPO, 'tests/fixtures/plugins/hold');
 
@@ -31,25 +33,6 @@ function fullDevice(): string {
   return '/dev/full';
 }
 const COUNTER = join(REPO, 'tests/fixtures/plugins/counter');
-
-function waitFor(cond: () => boolean, what: string, child: PromiseLike<unknown>): Promise<void> {
-  let ended = false;
-  child.then(
-    () => (ended = true),
-    () => (ended = true),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (cond()) {
-        clearInterval(timer);
-        resolve();
-      } else if (ended) {
-        clearInterval(timer);
-        reject(new Error(`qrun ended before ${what}`));
-      }
-    }, 20);
-  });
-}
 
 /** first (counter), then second (hold): waits in its step until `go` exists. */
 function holdRecipe(dir: string): { file: string; started: string; go: string } {
@@ -104,7 +87,7 @@ describe('/dev/full: every write refused with ENOSPC', () => {
     const cache = join(dir, 'c');
     const { file, started, go } = holdRecipe(dir);
     const child = startQrun([file, '--cache', cache]);
-    await waitFor(() => existsSync(started), 'the second step started', child);
+    await waitFor(() => existsSync(started), 'the second step started', { child: child });
     const run = onlyRun(cache);
     symlinkSync(FULL, join(run, 'report.json'));
     writeFileSync(go, '');
@@ -133,7 +116,7 @@ describe('/dev/full: every write refused with ENOSPC', () => {
     const cache = join(dir, 'c');
     const { file, started, go } = holdRecipe(dir);
     const child = startQrun([file, '--cache', cache]);
-    await waitFor(() => existsSync(started), 'the second step started', child);
+    await waitFor(() => existsSync(started), 'the second step started', { child: child });
     const run = onlyRun(cache);
     const journal = join(run, 'journal.jsonl');
     const saved = readFileSync(journal, 'utf8');
@@ -159,22 +142,7 @@ describe('/dev/full: every write refused with ENOSPC', () => {
 });
 
 describe('a file system that is really full (tmpfs)', () => {
-  const mounts: string[] = [];
-  afterAll(() => {
-    for (const m of mounts) execFileSync('umount', [m]);
-  });
-
-  /** A fresh tmpfs of `size`, or undefined where this process may not mount one. */
-  function mountTmpfs(size: string): string | undefined {
-    const dir = tempDir('qrun-tmpfs-');
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
-    } catch {
-      return undefined;
-    }
-    mounts.push(dir);
-    return dir;
-  }
+  const mountTmpfs = useTmpfs();
 
   /** Writes until the file system refuses: big chunks, then small ones for what is left. */
   function fill(file: string): void {
@@ -195,7 +163,7 @@ describe('a file system that is really full (tmpfs)', () => {
     const cache = join(mnt!, 'c');
     const { file, started, go } = holdRecipe(dir);
     const child = startQrun([file, '--cache', cache]);
-    await waitFor(() => existsSync(started), 'the second step started', child);
+    await waitFor(() => existsSync(started), 'the second step started', { child: child });
     const run = onlyRun(cache);
     // The journal ends at a page boundary, so its end line needs a page of its own.
     const page = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }));

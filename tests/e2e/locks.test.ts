@@ -11,6 +11,7 @@ import { digestPath } from '../../src/util/hash.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
 import { readTrace, traceIndex } from '../helpers/trace.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const BLOCKER = join(REPO, 'tests/fixtures/plugins/blocker');
 const COUNTER = join(REPO, 'tests/fixtures/plugins/counter');
@@ -31,25 +32,6 @@ steps:
 }
 
 type Started = ReturnType<typeof startQrun>;
-
-/** Polls `cond`; fails at once if `child` exits first (its output says why), never hangs past 60 s. */
-function waitFor(cond: () => boolean, what: string, child?: Started): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (cond()) {
-        clearInterval(timer);
-        resolve();
-      } else if (child && child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(`qrun exited (${child.exitCode}) before ${what}`));
-      } else if (Date.now() - t0 > 60_000) {
-        clearInterval(timer);
-        reject(new Error(`timed out waiting for ${what}`));
-      }
-    }, 20);
-  });
-}
 
 const started = (trace: string, pid: number | undefined) => () => traceIndex(readTrace(trace), { pid, step: 'hold', event: 'start' }) >= 0;
 
@@ -92,7 +74,7 @@ describe('locks that expire', () => {
     // would take the lock over if A's heartbeats did not keep it fresh.
     const env = { QRUN_LOCK_STALE: '5' };
     const a = startQrun([file, '--cache', cache], { env });
-    await waitFor(started(trace, a.pid), 'A to be inside its step', a);
+    await waitFor(started(trace, a.pid), 'A to be inside its step', { child: a });
     const b = await qrun([file, '--cache', cache, '--plain'], { env: { ...env, QRUN_LOCK_TIMEOUT: '9' } });
     expect(b.exitCode).toBe(1);
     expect(b.stdout).toMatch(new RegExp(`waiting for \\S+/cache/locks/[0-9a-f]+\\.lock held by pid ${a.pid} on host \\S+ since \\d{4}-`));
@@ -109,12 +91,12 @@ describe('locks that expire', () => {
     const { file, trace, release, cache } = blockerRecipe(dir);
     const env = { QRUN_LOCK_STALE: '3' };
     const a = startQrun([file, '--cache', cache], { env });
-    await waitFor(started(trace, a.pid), 'A to be inside its step', a);
+    await waitFor(started(trace, a.pid), 'A to be inside its step', { child: a });
     process.kill(a.pid!, 'SIGSTOP');
     let b: Started | undefined;
     try {
       b = startQrun([file, '--cache', cache, '--plain'], { env });
-      await waitFor(started(trace, b.pid), 'B to take the lock over and start the step', b);
+      await waitFor(started(trace, b.pid), 'B to take the lock over and start the step', { child: b });
     } finally {
       process.kill(a.pid!, 'SIGCONT');
     }
@@ -137,11 +119,11 @@ describe('waits end', () => {
     const dir = tempDir();
     const { file, trace, release, cache } = blockerRecipe(dir);
     const a = startQrun([file, '--cache', cache]);
-    await waitFor(started(trace, a.pid), 'A to be inside its step', a);
+    await waitFor(started(trace, a.pid), 'A to be inside its step', { child: a });
     const b = startQrun([file, '--cache', cache, '--plain']);
     let out = '';
     b.stdout?.on('data', (d: Buffer) => (out += String(d)));
-    await waitFor(() => /waiting for \S+\.lock held by pid/.test(out), 'B to wait for the lock', b);
+    await waitFor(() => /waiting for \S+\.lock held by pid/.test(out), 'B to wait for the lock', { child: b });
     b.kill('SIGINT');
     const rb = await b;
     expect(rb.exitCode).toBe(130);
@@ -157,7 +139,7 @@ describe('resume', () => {
     const dir = tempDir();
     const { file, trace, release, cache } = blockerRecipe(dir);
     const a = startQrun([file, '--cache', cache]);
-    await waitFor(started(trace, a.pid), 'A to be inside its step', a);
+    await waitFor(started(trace, a.pid), 'A to be inside its step', { child: a });
     // B runs only the first step, a cache hit, so it never needs the lock A holds.
     const b = await qrun([file, '--cache', cache, '--until', 'first']);
     expect(b.exitCode, b.stderr).toBe(0);
@@ -170,7 +152,7 @@ describe('resume', () => {
     const dir = tempDir();
     const { file, trace, release, cache } = blockerRecipe(dir);
     const a = startQrun([file, '--cache', cache]);
-    await waitFor(started(trace, a.pid), 'A to be inside its step', a);
+    await waitFor(started(trace, a.pid), 'A to be inside its step', { child: a });
     a.kill('SIGKILL');
     await a;
     writeFileSync(release, '');

@@ -9,27 +9,9 @@ import { CacheStore } from '../../src/cache/store.ts';
 import { readJournal } from '../../src/engine/journal.ts';
 import { qrun, REPO, startQrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const HOLD = join(REPO, 'tests/fixtures/plugins/hold');
-
-function waitFor(cond: () => boolean, what: string, child: { exitCode?: number | null } & PromiseLike<unknown>): Promise<void> {
-  let ended = false;
-  child.then(
-    () => (ended = true),
-    () => (ended = true),
-  );
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (cond()) {
-        clearInterval(timer);
-        resolve();
-      } else if (ended) {
-        clearInterval(timer);
-        reject(new Error(`qrun ended before ${what}`));
-      }
-    }, 20);
-  });
-}
 
 /** Whether a process runs (a zombie does not: it has exited and only waits to be reaped). */
 function alive(pid: number): boolean {
@@ -65,7 +47,7 @@ describe('SIGTERM is handled as SIGINT is', () => {
     const cache = join(dir, 'c');
     const file = recipe(dir, holdSecond(dir));
     const child = startQrun([file, '--cache', cache], { forceKillAfterDelay: false });
-    await waitFor(() => existsSync(join(dir, 'second.started')), 'the second step started', child);
+    await waitFor(() => existsSync(join(dir, 'second.started')), 'the second step started', { child: child });
     child.kill(signal);
     const r = await child;
     expect(r.exitCode).toBe(code);
@@ -100,7 +82,7 @@ describe('SIGTERM is handled as SIGINT is', () => {
     const script = `${trap} require('fs').writeFileSync(process.argv[1], String(process.pid)); setInterval(() => {}, 1000);`;
     const file = recipe(dir, `  - id: tool\n    uses: command\n    with:\n      run: [node, -e, ${JSON.stringify(script)}, ${pidFile}]\n      versionArgs: []\n`);
     const child = startQrun([file, '--cache', join(dir, 'c')], { forceKillAfterDelay: false });
-    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 'the tool started', child);
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 'the tool started', { child: child });
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(alive(pid)).toBe(true);
     child.kill('SIGTERM');
@@ -137,7 +119,7 @@ export default {
     );
     const file = recipe(dir, '  - { id: train, uses: ./worker-step.ts }\n');
     const child = startQrun([file, '--cache', join(dir, 'c')], { forceKillAfterDelay: false });
-    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 'the worker started', child);
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 'the worker started', { child: child });
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(alive(pid)).toBe(true);
     child.kill('SIGTERM');
@@ -160,9 +142,9 @@ export default {
     const child = startQrun([file, '--cache', cache], { forceKillAfterDelay: false });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await waitFor(() => existsSync(join(dir, 'second.started')), 'the second step started', child);
+    await waitFor(() => existsSync(join(dir, 'second.started')), 'the second step started', { child: child });
     child.kill('SIGTERM');
-    await waitFor(() => stderr.includes('SIGTERM received'), 'qrun took the first SIGTERM', child);
+    await waitFor(() => stderr.includes('SIGTERM received'), 'qrun took the first SIGTERM', { child: child });
     child.kill('SIGTERM');
     const r = await child;
     expect(r.exitCode).toBe(143);
