@@ -16,11 +16,6 @@ export function isNumberMetric(spec: MetricSpec): spec is NumberMetricSpec {
   return 'unit' in spec;
 }
 
-/** What a metric is, in a word: its unit for a number ('ratio', 'ms'), else its type ('table'). */
-export function metricKind(spec: MetricSpec): string {
-  return isNumberMetric(spec) ? spec.unit : spec.type;
-}
-
 /** Where a metric path leads in a declaration. */
 export type MetricLookup =
   /** A declared metric (or field). */
