@@ -5,7 +5,8 @@
 import { QrunError } from '../errors.ts';
 
 export type Family = 'bert' | 'roberta' | 'distilbert' | 'electra';
-export type ExportTask = 'sequence-classification' | 'token-classification' | 'base';
+/** A task of src/tasks/task.ts, or `base`: the encoder's last_hidden_state with no head. */
+export type ExportTask = 'sequence-classification' | 'token-classification' | 'question-answering' | 'embedding' | 'base';
 
 /** model_type → family. XLM-RoBERTa and CamemBERT are RoBERTa with another vocabulary. */
 const FAMILIES: Record<string, Family> = {

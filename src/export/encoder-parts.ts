@@ -63,7 +63,8 @@ export function bertStack(ctx: ExportContext, x: string, attentionMask: string, 
 /**
  * The task's output. Sequence classification runs the family's head on the first token's hidden
  * state → `logits` [batch, labels]; token classification is `classifier` on every token
- * (…ForTokenClassification) → `logits` [batch, sequence, labels]; base → `last_hidden_state`.
+ * (…ForTokenClassification) → `logits` [batch, sequence, labels]; base → `last_hidden_state`; a task's
+ * own head (ctx.head: embedding pooling, QA spans) → whatever it declares.
  */
 export async function emitOutput(
   ctx: ExportContext,
@@ -72,13 +73,20 @@ export async function emitOutput(
   sequenceHead: (cls: string) => Promise<string>,
 ): Promise<void> {
   const { g, cfg } = ctx;
+  if (ctx.head) {
+    await ctx.head(ctx, hidden);
+    return;
+  }
   if (task === 'sequence-classification') {
     const logits = await sequenceHead(firstToken(ctx, hidden, '/head'));
     g.output(logits, DataType.FLOAT, ['batch', cfg.numLabels]);
   } else if (task === 'token-classification') {
     const logits = await linear(ctx, hidden, 'classifier', cfg.hiddenSize, cfg.numLabels, 'logits');
     g.output(logits, DataType.FLOAT, ['batch', 'sequence', cfg.numLabels]);
-  } else {
+  } else if (task === 'base') {
     g.output(g.rename(hidden, 'last_hidden_state'), DataType.FLOAT, ['batch', 'sequence', cfg.hiddenSize]);
+  } else {
+    // Embedding and question answering have no family-specific head: src/tasks/<task> gives one.
+    throw new Error(`no export head for task "${task}": the caller must pass the task's head (src/tasks/registry.ts)`);
   }
 }

@@ -6,7 +6,7 @@ import { buildDistilbert } from './distilbert.ts';
 import { buildElectra } from './electra.ts';
 import { taskFromArchitectures, type EncoderConfig, type ExportTask, type Family } from './encoder-config.ts';
 import { GraphBuilder } from './graph-builder.ts';
-import type { ExportContext } from './layers.ts';
+import type { ExportContext, ExportHead } from './layers.ts';
 import { buildRoberta } from './roberta.ts';
 import type { WeightSource } from './weight-source.ts';
 
@@ -23,11 +23,14 @@ export interface ExportResult {
   parameters: number;
 }
 
-/** Builds the graph for `task` (default: from config.architectures) with weights from `weights`. */
-export async function exportEncoder(cfg: EncoderConfig, weights: WeightSource, task?: ExportTask): Promise<ExportResult> {
+/**
+ * Builds the graph for `task` (default: from config.architectures) with weights from `weights`;
+ * `head`, a task's own head (src/tasks/<task>/), replaces the family's.
+ */
+export async function exportEncoder(cfg: EncoderConfig, weights: WeightSource, task?: ExportTask, head?: ExportHead): Promise<ExportResult> {
   const chosen = task ?? taskFromArchitectures(cfg.architectures);
   const g = new GraphBuilder(`${cfg.modelType}-${chosen}`);
-  await BUILDERS[cfg.family]({ g, w: weights, cfg }, chosen);
+  await BUILDERS[cfg.family]({ g, w: weights, cfg, ...(head ? { head } : {}) }, chosen);
   const model = g.toModel({
     producerVersion: QRUN_VERSION,
     docString: `${cfg.modelType} (${cfg.architectures[0] ?? 'no architectures'}) exported natively by qrun for ${chosen}`,

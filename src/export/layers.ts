@@ -11,7 +11,15 @@ export interface ExportContext {
   g: GraphBuilder;
   w: WeightSource;
   cfg: EncoderConfig;
+  /** A task's head (src/tasks/<task>/), put on the last hidden state instead of the family's own. */
+  head?: ExportHead;
 }
+
+/**
+ * A task's head: adds the graph's outputs given the encoder's last hidden state [batch, sequence,
+ * hidden]. The graph inputs are named `input_ids`, `attention_mask` (and `token_type_ids`).
+ */
+export type ExportHead = (ctx: ExportContext, hidden: string) => Promise<void>;
 
 /** torch.finfo(torch.float32).min: the "large negative" transformers adds at masked positions. */
 export const FLOAT32_MIN = -3.4028234663852886e38;

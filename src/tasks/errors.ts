@@ -1,0 +1,23 @@
+// Failures of task detection and of a task's own steps, in the form of src/errors.ts (a QrunError
+// with a stable code and a hint). Kept beside the tasks so T2/T3 add theirs here, not in the
+// shared src/errors.ts.
+import { QrunError, EXIT } from '../errors.ts';
+
+const make = (code: string, message: string, hint: string, exitCode: number = EXIT.stepFailed) => new QrunError([{ code, message, hint }], exitCode);
+
+export const taskErrors = {
+  /** Nothing says what the model is for: a bare checkpoint (BertModel, no architectures) with no `task:`. */
+  unknown: (where: string, architectures: string[]) =>
+    make(
+      'TASK_UNKNOWN',
+      `${where}: cannot tell the model's task: config.json's architectures ${architectures.length ? `(${architectures.join(', ')})` : '(none)'} name no head, and there is no sentence-transformers modules.json`,
+      'name it in the recipe: `task: embedding` (or sequence-classification, question-answering, token-classification) at the top level, or `with: { task: … }` on hf.load / onnx.export',
+      EXIT.usage,
+    ),
+  notAvailable: (task: string, what: string) =>
+    make('TASK_NOT_SUPPORTED', `task "${task}" has no ${what} in qrun yet`, 'see the task table in README.md for what each task supports'),
+  layoutInvalid: (file: string, message: string) =>
+    make('SENTENCE_TRANSFORMERS_LAYOUT', `${file}: ${message}`, 'the folder should be what SentenceTransformer.save writes: modules.json, config.json + model.safetensors, 1_Pooling/config.json, optionally 2_Normalize'),
+  dataInvalid: (file: string, line: number, message: string) =>
+    new QrunError([{ code: 'DATA_INVALID', message: `${file}:${line}: ${message}`, location: { file, line }, hint: 'see the task table in README.md for each task’s data format' }], EXIT.usage),
+};
