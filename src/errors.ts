@@ -39,13 +39,24 @@ export function exitCodeOfSignal(signal: NodeJS.Signals): number {
 // Errno codes of a file system that cannot take a write: full, over quota, read-only.
 const DISK_FULL_WHY: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'the disk quota is exceeded', EROFS: 'the file system is read-only' };
 
+/** Marks a QrunError whichever copy of this module made it (see hasInstance). */
+const QRUN_ERROR = Symbol.for('qrun.QrunError');
+
 export class QrunError extends Error {
   readonly diagnostics: Diagnostic[];
   readonly exitCode: number;
 
+  // qrun runs from a bundle of its sources (bin/build-ahead.js), while an external plugin that
+  // imports src/errors.ts loads that file itself: two classes. A plugin's QrunError still carries
+  // its code and hint to the user, so `instanceof` checks the mark, not the class.
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[QRUN_ERROR] === true;
+  }
+
   constructor(diagnostics: Diagnostic[], exitCode: number = EXIT.stepFailed, options?: { cause?: unknown }) {
     super(diagnostics.map((d) => d.message).join('\n'), options);
     this.name = 'QrunError';
+    Object.defineProperty(this, QRUN_ERROR, { value: true });
     this.diagnostics = diagnostics;
     this.exitCode = exitCode;
   }
@@ -194,6 +205,23 @@ export const errors = {
       `cannot read ${file}: ${reason}`,
       'the cache entry was left as it is (a read error is not damage): check permissions, free file handles (ulimit -n) and the disk, then run again',
     ),
+  // Remote cache (src/cache/remote-cache.ts) and job queue (src/queue/): docs/distributed.md.
+  remoteCacheUrlInvalid: (url: string, where: string) =>
+    make('REMOTE_CACHE_URL', `${where}: "${url}" is not a remote cache address`, 'write it as s3://BUCKET or s3://BUCKET/PREFIX (any S3-compatible store; the endpoint comes from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)', undefined, EXIT.usage),
+  remoteCacheUnreachable: (url: string, endpoint: string, reason: string) =>
+    make(
+      'REMOTE_CACHE_UNREACHABLE',
+      `the remote cache ${url} (endpoint ${endpoint}) cannot be used: ${reason}`,
+      'check the endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, Ceph), the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that the bucket exists; `aws s3 ls s3://BUCKET --endpoint-url URL` tries the same',
+    ),
+  remoteCacheModeInvalid: (mode: string) => make('USAGE', `--remote-cache-mode must be read, write or readwrite, got ${mode}`, 'read: take entries only (pull requests); write: upload only; readwrite (default): both', undefined, EXIT.usage),
+  queueUrlInvalid: (url: string) => make('QUEUE_URL', `"${url}" is not a Redis address`, 'write it as redis://HOST:PORT (redis://HOST:PORT/DB for another database)', undefined, EXIT.usage),
+  queueUnreachable: (url: string, reason: string) =>
+    make('QUEUE_UNREACHABLE', `the job queue's Redis ${url} cannot be reached: ${reason}`, 'check that redis-server runs there and listens on that address (`redis-cli -u URL ping` says PONG), and that no firewall is in between'),
+  queueNeedsRemoteCache: () =>
+    make('QUEUE_NEEDS_REMOTE_CACHE', '--queue needs a remote cache: workers hand artifacts to each other and back to this machine through it', 'add --remote-cache s3://BUCKET/PREFIX (or set QRUN_REMOTE_CACHE, or `remoteCache:` in the recipe), the same store the workers can reach', undefined, EXIT.usage),
+  queueJobFailed: (what: string, worker: string, reason: string) =>
+    make('QUEUE_JOB_FAILED', `${what} failed on worker ${worker}: ${reason}`, 'the worker\'s own output has the whole error; steps that finished are in the remote cache, and submitting again resumes from them'),
   /** The deliverables folder (out/<name>/, --out, `out:`) holds files qrun did not put there: replacing it would delete them. */
   outDirNotOurs: (dir: string, found: string) =>
     make(
