@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Build a token-classification (NER) corpus from the gettext catalogs installed on this machine.
+
+Plain Python 3 (stdlib only), no network. Reads every /usr/share/locale/<locale>/LC_MESSAGES/*.mo
+for English (the msgids) and eight Latin-script languages, splits each message into words and
+labels spans by deterministic rules (label_words below), in BIO (IOB2) tags:
+
+  URL    http://, https://, ftp://, file:// and www. addresses
+  EMAIL  user@host.domain
+  FMT    printf and Python format specifiers: %s, %d, %1$s, %-10.3f, %lu, %(name)s, {name}, {0}
+  OPT    command-line options: --foo, --foo=BAR, -x; with the upper-case metavariable that follows
+         (--output FILE, -o DIR), the span covers both words (B-OPT I-OPT)
+  PATH   file paths: /etc/passwd, ~/.config/foo, ./configure, ../x, $HOME/.foo, /proc/%d/status
+  VAR    environment variables: $HOME, ${XDG_CONFIG_HOME}
+
+Words: whitespace-separated pieces, with leading and trailing quotes, brackets and sentence
+punctuation peeled off as words of their own ("'%s'," → ', %s, ', ,), so an entity is whole words.
+Messages are grouped by msgid; a group's split comes from sha256(msgid), so a message and its
+translations land in the same split. Messages without any entity, and messages whose only entities
+are the common FMT / single-word OPT, are kept at a 1-in-4 rate (again by hash), so the rarer types
+weigh more and the model still sees plain text.
+
+Output (deterministic for a given set of installed catalogs):
+  scripts/make-ner-model/corpus/train.jsonl.gz   {"tokens": [...], "tags": [...], "lang": "de"}
+  scripts/make-ner-model/corpus/eval.jsonl.gz
+  scripts/make-ner-model/corpus/stats.json       counts, the catalogs read and their sha256
+  data/ner/calib.jsonl   64 training rows for calibration      {"tokens": [...], "tags": [...]}
+  data/ner/eval.jsonl    240 held-out rows for qrun's evaluation (every type represented)
+
+Usage:  python3 scripts/make-ner-model/extract_ner.py [--locale-dir /usr/share/locale]
+"""
+import argparse
+import gettext
+import glob
+import gzip
+import hashlib
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUTDIR = os.path.join(HERE, "corpus")
+
+LOCALES = {"de": ["de"], "es": ["es"], "fr": ["fr"], "it": ["it"], "nl": ["nl"], "pl": ["pl"],
+           "pt": ["pt_BR", "pt"], "sv": ["sv"]}
+# Catalogs of names (countries, languages, currencies, scripts, keyboard layouts): no entities.
+SKIP_DOMAINS = re.compile(r"^(iso_|xkeyboard-config)")
+MAX_WORDS = 48
+MAX_CHARS = 400
+EVAL_FRACTION = 0.1
+PLAIN_KEEP = 0.25
+# Rows whose only entities are FMT or single-word OPT (most of them: "%s" is everywhere) are kept at
+# this rate, rows with the rarer types (PATH, URL, EMAIL, VAR, OPT with a metavariable) always.
+COMMON_KEEP = 0.25
+RARE = {"B-PATH", "B-URL", "B-EMAIL", "B-VAR", "I-OPT"}
+TYPES = ["EMAIL", "FMT", "OPT", "PATH", "URL", "VAR"]
+
+WS = re.compile(r"\s+")
+# Peeled from both ends of a whitespace piece (one character at a time), each its own word.
+LEAD = set("\"'«»“”„‘’‚‹›([{<¿¡`")
+TRAIL = set("\"'«»“”„‘’‹›)]}>.,;:!?…`")
+
+SPEC = r"(?:%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t|I64|I32)?[diouxXeEfFgGaAcspn]" \
+       r"|%\([A-Za-z_][A-Za-z0-9_]*\)[-+ #0]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]" \
+       r"|\{[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_]\w*)*(?:![rsa])?(?::[^{}\s]*)?\}|\{\d*(?::[^{}\s]*)?\})"
+FMT_WORD = re.compile(r"^" + SPEC + r"(?:[/:x×.,-]?" + SPEC + r")*$")
+URL_WORD = re.compile(r"^(?:(?:https?|ftp|file)://[^\s\"<>]+|www\.[A-Za-z0-9-]+\.[A-Za-z0-9.\-/~%_?=&#+]+)$")
+EMAIL_WORD = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+OPT_WORD = re.compile(r"^(?:--[A-Za-z0-9][A-Za-z0-9_-]*(?:=[^\s]+)?|-[A-Za-z0-9?]{1,2})$")
+METAVAR = re.compile(r"^(?:[A-Z][A-Z0-9_-]{1,}|<[a-z][a-z0-9_-]*>|\[[A-Z][A-Z0-9_=-]*\])$")
+VAR_WORD = re.compile(r"^(?:\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\})$")
+PATH_WORD = re.compile(r"^(?:~|\.{1,2}|\$[A-Za-z_]+|\$\{[A-Za-z_]+\})?/[^\s/\"<>]+(?:/[^\s/\"<>]*)*$")
+
+
+def split_words(text):
+    """Whitespace pieces with quotes/brackets/punctuation peeled into their own words."""
+    words = []
+    for piece in WS.split(text.strip()):
+        if not piece:
+            continue
+        head, tail = [], []
+        while len(piece) > 1 and piece[0] in LEAD:
+            head.append(piece[0])
+            piece = piece[1:]
+        # keep "%s." → "%s", "." but never peel a path's or URL's own slash; "..." ends a sentence
+        while len(piece) > 1 and piece[-1] in TRAIL:
+            # a closing bracket that closes something inside the word stays (e.g. "%(name)s" never
+            # ends with ")", but "foo(1)" does): keep it when the word has the opening one.
+            if piece[-1] in ")]}>" and "([{<"[")]}>".index(piece[-1])] in piece:
+                break
+            tail.append(piece[-1])
+            piece = piece[:-1]
+        words.extend(head)
+        words.append(piece)
+        words.extend(reversed(tail))
+    return words
+
+
+def word_type(w):
+    if URL_WORD.match(w):
+        return "URL"
+    if EMAIL_WORD.match(w):
+        return "EMAIL"
+    if FMT_WORD.match(w):
+        return "FMT"
+    if VAR_WORD.match(w):
+        return "VAR"
+    if OPT_WORD.match(w) and not re.match(r"^-\d+$", w):
+        return "OPT"
+    # "/u", "/w" (and/or-like abbreviations) are not paths: a lone segment needs 3 characters
+    if PATH_WORD.match(w) and re.search(r"[A-Za-z%$~]", w) and "//" not in w and (len(w) >= 4 or w.count("/") > 1):
+        return "PATH"
+    return None
+
+
+def label_words(words):
+    """BIO tags for a word list; OPT takes a following metavariable (--output FILE)."""
+    tags = ["O"] * len(words)
+    i = 0
+    while i < len(words):
+        t = word_type(words[i])
+        if t is None:
+            i += 1
+            continue
+        tags[i] = "B-" + t
+        if t == "OPT" and "=" not in words[i] and i + 1 < len(words) and METAVAR.match(words[i + 1]):
+            tags[i + 1] = "I-OPT"
+            i += 1
+        i += 1
+    return tags
+
+
+def unit(s, salt):
+    h = int(hashlib.sha256((salt + "\x00" + s).encode("utf-8")).hexdigest()[:12], 16)
+    return (h % 1000000) / 1000000.0
+
+
+def read_catalog(path):
+    with open(path, "rb") as fp:
+        cat = gettext.GNUTranslations(fp)._catalog
+    out = []
+    for key in sorted(cat, key=lambda k: repr(k)):
+        val = cat[key]
+        if isinstance(key, tuple):  # plural forms: (msgid, n)
+            if key[1] != 0:
+                continue
+            key = key[0]
+        if not key:
+            continue  # header
+        if "\x04" in key:  # msgctxt
+            key = key.split("\x04", 1)[1]
+        out.append((key, val))
+    return out
+
+
+def clean(s):
+    s = s.replace("\\n", " ")
+    s = WS.sub(" ", s).strip()
+    return s
+
+
+def pick(rows, n, salt, rare_share):
+    """n rows in hash order: up to rare_share·n with a rare type, then the others (fixed order)."""
+    order = sorted(rows, key=lambda r: unit(" ".join(r["tokens"]), salt))
+    rare = [r for r in order if RARE.intersection(r["tags"])]
+    k = min(len(rare), int(n * rare_share))
+    chosen = rare[:k]
+    taken = set(id(r) for r in chosen)
+    chosen += [r for r in order if id(r) not in taken][: n - k]
+    return sorted(chosen, key=lambda r: unit(" ".join(r["tokens"]), salt + "-order"))
+
+
+def write_jsonl(path, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"tokens": r["tokens"], "tags": r["tags"]}, ensure_ascii=False) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--locale-dir", default="/usr/share/locale")
+    ap.add_argument("--out", default=OUTDIR)
+    ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "data", "ner"))
+    args = ap.parse_args()
+    loc2lang = {loc: (lang, rank) for lang, locs in LOCALES.items() for rank, loc in enumerate(locs)}
+    catalogs = []
+    # groups[msgid] = {lang: (rank, domain, text)}
+    groups = {}
+    for mo in sorted(glob.glob(os.path.join(args.locale_dir, "*", "LC_MESSAGES", "*.mo"))):
+        loc = mo.split(os.sep)[-3]
+        domain = os.path.basename(mo)[:-3]
+        if loc not in loc2lang or SKIP_DOMAINS.match(domain):
+            continue
+        lang, rank = loc2lang[loc]
+        try:
+            pairs = read_catalog(mo)
+        except Exception as e:  # a broken catalog is skipped, and said
+            print("skip", mo, e, file=sys.stderr)
+            continue
+        with open(mo, "rb") as fp:
+            catalogs.append([os.path.relpath(mo, args.locale_dir), hashlib.sha256(fp.read()).hexdigest()])
+        for key, val in pairs:
+            src, tr = clean(key), clean(val)
+            if not src or not tr or len(src) > MAX_CHARS or len(tr) > MAX_CHARS:
+                continue
+            g = groups.setdefault(src, {})
+            cand = (rank, domain, tr)
+            if lang not in g or cand < g[lang]:
+                g[lang] = cand
+
+    seen = set()
+    rows = {"train": [], "eval": []}
+    counts = {"train": {}, "eval": {}}
+    for src in sorted(groups):
+        sp = "eval" if unit(src, "split") < EVAL_FRACTION else "train"
+        items = [("en", src)] + [(lang, groups[src][lang][2]) for lang in sorted(groups[src])]
+        for lang, text in items:
+            if text in seen:
+                continue
+            seen.add(text)
+            words = split_words(text)
+            if not words or len(words) > MAX_WORDS:
+                continue
+            tags = label_words(words)
+            if all(t == "O" for t in tags):
+                if unit(text, "plain") >= PLAIN_KEEP:
+                    continue
+            elif not RARE.intersection(tags) and unit(text, "common") >= COMMON_KEEP:
+                continue
+            rows[sp].append({"tokens": words, "tags": tags, "lang": lang})
+            for t in tags:
+                if t.startswith("B-"):
+                    counts[sp][t[2:]] = counts[sp].get(t[2:], 0) + 1
+    os.makedirs(args.out, exist_ok=True)
+    for sp, rs in rows.items():
+        # mtime=0 and no file name in the header: the .gz bytes depend on the rows only
+        with open(os.path.join(args.out, sp + ".jsonl.gz"), "wb") as raw:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as f:
+                for r in rs:
+                    f.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
+    # qrun's sets: short rows (≤ 32 words) so the recipe's end-to-end test stays quick
+    short = {sp: [r for r in rs if len(r["tokens"]) <= 32] for sp, rs in rows.items()}
+    write_jsonl(os.path.join(args.data, "calib.jsonl"), pick(short["train"], 64, "calib", 0.25))
+    write_jsonl(os.path.join(args.data, "eval.jsonl"), pick(short["eval"], 240, "eval", 0.4))
+    stats = {"rows": {sp: len(rs) for sp, rs in rows.items()},
+             "entities": {sp: dict(sorted(c.items())) for sp, c in counts.items()},
+             "languages": ["en"] + sorted(LOCALES), "locales": LOCALES, "types": TYPES,
+             "eval_fraction": EVAL_FRACTION, "plain_keep": PLAIN_KEEP, "common_keep": COMMON_KEEP, "max_words": MAX_WORDS,
+             "catalogs": catalogs}
+    with open(os.path.join(args.out, "stats.json"), "w") as f:
+        json.dump(stats, f, indent=1)
+    print(json.dumps({k: stats[k] for k in ("rows", "entities")}, indent=1))
+    print("catalogs read:", len(catalogs))
+
+
+if __name__ == "__main__":
+    main()
