@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Device job t2-qa (issue 13, question answering), run from the repo root: run.sh "$JOB_OUT".
+# 1. Tiny random *ForQuestionAnswering checkpoints of the five families with PyTorch start/end
+#    logits (src/export/fixtures-qa/, for the native exporter's QA head).
+# 2. The man-page QA sets from the committed option extraction, then the shipped model
+#    models/bert-manqa trained on them (scripts/make-qa-model/train_qa.py), with its reference
+#    logits, transformers' pipeline answers and tokenizers' only_second truncation as fixtures.
+set -uo pipefail
+OUT=${1:?usage: run.sh OUTDIR}
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=4 MKL_NUM_THREADS=4 TOKENIZERS_PARALLELISM=false
+t0=$(date +%s)
+stamp() { echo "--- [$(( $(date +%s) - t0 ))s] $*"; }
+stamp "fixtures"
+python3 scripts/make-qa-model/make_qa_fixtures.py "$OUT/fixtures-qa" || echo "fixtures FAILED"
+stamp "qa sets"
+DATA=$(mktemp -d)
+python3 scripts/make-qa-model/build_qa.py scripts/make-qa-model/work/options.jsonl.xz "$DATA" || echo "build_qa FAILED"
+sha256sum "$DATA"/*.jsonl
+stamp "train"
+python3 scripts/make-qa-model/train_qa.py --data "$DATA" --out "$OUT" --budget 210 || echo "train FAILED"
+stamp "done"
+ls -laR "$OUT"
