@@ -13,8 +13,10 @@ labels spans by deterministic rules (label_words below), in BIO (IOB2) tags:
   PATH   file paths: /etc/passwd, ~/.config/foo, ./configure, ../x, $HOME/.foo, /proc/%d/status
   VAR    environment variables: $HOME, ${XDG_CONFIG_HOME}
 
-Words: whitespace-separated pieces, with leading and trailing quotes, brackets and sentence
-punctuation peeled off as words of their own ("'%s'," → ', %s, ', ,), so an entity is whole words.
+Spans are found on whitespace-separated pieces with leading and trailing quotes, brackets and
+sentence punctuation peeled off ("'%s'," → %s). Words are what BERT's pre-tokenizer makes of the
+text (whitespace splits, every punctuation character a word of its own: "%s" → "%", "s"), so a
+span is one or more words (B-FMT I-FMT) and a served text is cut into words the same way.
 Messages are grouped by msgid; a group's split comes from sha256(msgid), so a message and its
 translations land in the same split. Messages without any entity, and messages whose only entities
 are the common FMT / single-word OPT, are kept at a 1-in-4 rate (again by hash), so the rarer types
@@ -38,6 +40,7 @@ import json
 import os
 import re
 import sys
+import unicodedata
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTDIR = os.path.join(HERE, "corpus")
@@ -46,14 +49,19 @@ LOCALES = {"de": ["de"], "es": ["es"], "fr": ["fr"], "it": ["it"], "nl": ["nl"],
            "pt": ["pt_BR", "pt"], "sv": ["sv"]}
 # Catalogs of names (countries, languages, currencies, scripts, keyboard layouts): no entities.
 SKIP_DOMAINS = re.compile(r"^(iso_|xkeyboard-config)")
-MAX_WORDS = 48
+MAX_WORDS = 64
 MAX_CHARS = 400
 EVAL_FRACTION = 0.1
 PLAIN_KEEP = 0.25
 # Rows whose only entities are FMT or single-word OPT (most of them: "%s" is everywhere) are kept at
 # this rate, rows with the rarer types (PATH, URL, EMAIL, VAR, OPT with a metavariable) always.
 COMMON_KEEP = 0.25
-RARE = {"B-PATH", "B-URL", "B-EMAIL", "B-VAR", "I-OPT"}
+RARE = {"PATH", "URL", "EMAIL", "VAR"}
+
+
+def is_rare(text, spans):
+    """A row with a rarer type, or with an option and its metavariable (--output FILE)."""
+    return any(t in RARE or (t == "OPT" and " " in text[s:e]) for t, s, e in spans)
 TYPES = ["EMAIL", "FMT", "OPT", "PATH", "URL", "VAR"]
 
 WS = re.compile(r"\s+")
@@ -73,27 +81,51 @@ VAR_WORD = re.compile(r"^(?:\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\
 PATH_WORD = re.compile(r"^(?:~|\.{1,2}|\$[A-Za-z_]+|\$\{[A-Za-z_]+\})?/[^\s/\"<>]+(?:/[^\s/\"<>]*)*$")
 
 
-def split_words(text):
-    """Whitespace pieces with quotes/brackets/punctuation peeled into their own words."""
-    words = []
-    for piece in WS.split(text.strip()):
-        if not piece:
-            continue
-        head, tail = [], []
+def pieces(text):
+    """(core, start) per whitespace piece, with leading and trailing quotes, brackets and sentence
+    punctuation peeled off ("'%s'," → "%s"): the candidates the rules below look at."""
+    out = []
+    for m in re.finditer(r"\S+", text):
+        piece, start = m.group(0), m.start()
         while len(piece) > 1 and piece[0] in LEAD:
-            head.append(piece[0])
-            piece = piece[1:]
-        # keep "%s." → "%s", "." but never peel a path's or URL's own slash; "..." ends a sentence
+            piece, start = piece[1:], start + 1
         while len(piece) > 1 and piece[-1] in TRAIL:
-            # a closing bracket that closes something inside the word stays (e.g. "%(name)s" never
-            # ends with ")", but "foo(1)" does): keep it when the word has the opening one.
+            # a closing bracket whose opening one is in the piece stays ("foo(1)", "{name}")
             if piece[-1] in ")]}>" and "([{<"[")]}>".index(piece[-1])] in piece:
                 break
-            tail.append(piece[-1])
             piece = piece[:-1]
-        words.extend(head)
-        words.append(piece)
-        words.extend(reversed(tail))
+        out.append((piece, start))
+    return out
+
+
+def is_punctuation(ch):
+    """BertPreTokenizer's punctuation: ASCII symbols and every Unicode P* category."""
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def bert_words(text):
+    """(word, start, end): whitespace-separated, every punctuation character a word of its own —
+    the words BERT's pre-tokenizer makes, so the words a served text is cut into are these."""
+    words, cur, cur_start = [], [], 0
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if cur:
+                words.append(("".join(cur), cur_start, i))
+                cur = []
+        elif is_punctuation(ch):
+            if cur:
+                words.append(("".join(cur), cur_start, i))
+                cur = []
+            words.append((ch, i, i + 1))
+        else:
+            if not cur:
+                cur_start = i
+            cur.append(ch)
+    if cur:
+        words.append(("".join(cur), cur_start, len(text)))
     return words
 
 
@@ -114,21 +146,36 @@ def word_type(w):
     return None
 
 
-def label_words(words):
-    """BIO tags for a word list; OPT takes a following metavariable (--output FILE)."""
-    tags = ["O"] * len(words)
+def entity_spans(text):
+    """(type, start, end) character spans by the rules; OPT takes a following metavariable."""
+    ps = pieces(text)
+    spans = []
     i = 0
-    while i < len(words):
-        t = word_type(words[i])
+    while i < len(ps):
+        core, start = ps[i]
+        t = word_type(core)
         if t is None:
             i += 1
             continue
-        tags[i] = "B-" + t
-        if t == "OPT" and "=" not in words[i] and i + 1 < len(words) and METAVAR.match(words[i + 1]):
-            tags[i + 1] = "I-OPT"
+        end = start + len(core)
+        if t == "OPT" and "=" not in core and i + 1 < len(ps) and METAVAR.match(ps[i + 1][0]):
             i += 1
+            end = ps[i][1] + len(ps[i][0])
+        spans.append((t, start, end))
         i += 1
-    return tags
+    return spans
+
+
+def label_text(text):
+    """Words (BERT pre-tokenizer units), their BIO tags and the entity spans."""
+    words = bert_words(text)
+    tags = ["O"] * len(words)
+    spans = entity_spans(text)
+    for t, start, end in spans:
+        inside = [k for k, (_, ws, we) in enumerate(words) if ws >= start and we <= end]
+        for n, k in enumerate(inside):
+            tags[k] = ("B-" if n == 0 else "I-") + t
+    return [w for w, _, _ in words], tags, spans
 
 
 def unit(s, salt):
@@ -163,7 +210,7 @@ def clean(s):
 def pick(rows, n, salt, rare_share):
     """n rows in hash order: up to rare_share·n with a rare type, then the others (fixed order)."""
     order = sorted(rows, key=lambda r: unit(" ".join(r["tokens"]), salt))
-    rare = [r for r in order if RARE.intersection(r["tags"])]
+    rare = [r for r in order if r["rare"]]
     k = min(len(rare), int(n * rare_share))
     chosen = rare[:k]
     taken = set(id(r) for r in chosen)
@@ -220,16 +267,16 @@ def main():
             if text in seen:
                 continue
             seen.add(text)
-            words = split_words(text)
+            words, tags, spans = label_text(text)
             if not words or len(words) > MAX_WORDS:
                 continue
-            tags = label_words(words)
+            rare = is_rare(text, spans)
             if all(t == "O" for t in tags):
                 if unit(text, "plain") >= PLAIN_KEEP:
                     continue
-            elif not RARE.intersection(tags) and unit(text, "common") >= COMMON_KEEP:
+            elif not rare and unit(text, "common") >= COMMON_KEEP:
                 continue
-            rows[sp].append({"tokens": words, "tags": tags, "lang": lang})
+            rows[sp].append({"tokens": words, "tags": tags, "lang": lang, "rare": rare})
             for t in tags:
                 if t.startswith("B-"):
                     counts[sp][t[2:]] = counts[sp].get(t[2:], 0) + 1
@@ -239,7 +286,8 @@ def main():
         with open(os.path.join(args.out, sp + ".jsonl.gz"), "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as f:
                 for r in rs:
-                    f.write((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8"))
+                    row = {"tokens": r["tokens"], "tags": r["tags"], "lang": r["lang"]}
+                    f.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
     # qrun's sets: short rows (≤ 32 words) so the recipe's end-to-end test stays quick
     short = {sp: [r for r in rs if len(r["tokens"]) <= 32] for sp, rs in rows.items()}
     write_jsonl(os.path.join(args.data, "calib.jsonl"), pick(short["train"], 64, "calib", 0.25))
