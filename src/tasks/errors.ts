@@ -18,6 +18,4 @@ export const taskErrors = {
     make('TASK_NOT_SUPPORTED', `task "${task}" has no ${what} in qrun yet`, 'see the task table in README.md for what each task supports'),
   layoutInvalid: (file: string, message: string) =>
     make('SENTENCE_TRANSFORMERS_LAYOUT', `${file}: ${message}`, 'the folder should be what SentenceTransformer.save writes: modules.json, config.json + model.safetensors, 1_Pooling/config.json, optionally 2_Normalize'),
-  dataInvalid: (file: string, line: number, message: string) =>
-    new QrunError([{ code: 'DATA_INVALID', message: `${file}:${line}: ${message}`, location: { file, line }, hint: 'see the task table in README.md for each task’s data format' }], EXIT.usage),
 };

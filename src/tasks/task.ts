@@ -19,19 +19,20 @@
 //       exportHead     the graph's head on the last hidden state (src/export calls it; outputs named
 //                      as the task's consumers expect, e.g. start_logits/end_logits);
 //       readData       tokenizes one data file for hf.load (e.g. question + context, only_second);
-//       metrics        in src/tasks/<task>/metrics.ts (plain data: bench's declaration imports it),
-//                      nested under bench's metric named `name`'s camelCase (bench.questionAnswering.f1);
-//       evaluate       FP32 vs INT8 (and gold) over the evaluation set, returning those metrics plus
-//                      the headline roles (agreement with FP32, accuracy against gold);
+//       evaluate       FP32 vs INT8 (and gold) over the evaluation set, returning the task's metrics
+//                      plus the headline roles (agreement with FP32, accuracy against gold); declare
+//                      those metrics in src/tasks/<task>/metrics.ts (plain data) with one line in
+//                      src/tasks/metrics.ts: bench nests them under its metric taskMetricsKey(name)
+//                      (gate bench.questionAnswering.f1);
 //       triton         what the served repository adds after the model (a Python post-processor).
-//   - add one line to src/tasks/registry.ts's TASKS, and your row to README.md's task table.
+//   - add one line to src/tasks/registry.ts's TASKS (and src/tasks/metrics.ts), and your row to
+//     README.md's task table.
 //   Everything not filled falls back to the sequence-classification path (or a TASK_NOT_SUPPORTED
 //   error where none applies).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { taskErrors } from './errors.ts';
-import type { MetricsDeclaration } from '../engine/plugin.ts';
 import type { EncoderConfig } from '../export/encoder-config.ts';
 import type { ExportHead } from '../export/layers.ts';
 import type { LoadedTokenizer } from '../data/tokenizer.ts';
@@ -169,12 +170,13 @@ export interface TaskDefinition {
   name: TaskName;
   /** One line for messages and the README's task table. */
   summary: string;
-  /** The head on the encoder's last hidden state; without it the family's own head (classification). */
-  exportHead?(source: ExportHeadSource): Promise<ExportHead>;
+  /**
+   * The head on the encoder's last hidden state (`build`) and what it is, for onnx.export's metrics
+   * ("mean pooling + L2 normalisation (1_Pooling/config.json)"); without it the family's own head.
+   */
+  exportHead?(source: ExportHeadSource): Promise<{ build: ExportHead; description: string }>;
   /** Tokenizes one text data file for hf.load; without it {"text", "label"} lines. */
   readData?(file: string, tokenizer: LoadedTokenizer, name: string): Promise<TokenizedDataset>;
-  /** Declared under bench's metric `taskMetricsKey(name)` (plain data, from <task>/metrics.ts). */
-  metrics?: MetricsDeclaration;
   /** FP32 vs INT8 over the evaluation set; without it bench's classification scoring. */
   evaluate?(run: TaskEvaluation): Promise<TaskScores>;
   triton?: TritonTaskParts;

@@ -1,7 +1,10 @@
 // Sentence embeddings (sentence-transformers models, or a bare encoder named `task: embedding`):
 // the pooled, optionally normalised vector `sentence_embedding`; judged INT8 against FP32 by mean
-// cosine, recall@10 of nearest neighbours and Spearman correlation of pairwise similarities.
+// cosine, recall@10 of nearest neighbours and Spearman correlation of pairwise similarities, and
+// against gold paraphrase groups where the data has them.
 import type { TaskDefinition } from '../task.ts';
+import { tokenizeEmbeddingData } from './data.ts';
+import { evaluateEmbeddings } from './evaluate.ts';
 import { poolingHead } from './head.ts';
 import { readPooling } from './pooling.ts';
 
@@ -9,6 +12,11 @@ export const embeddingTask: TaskDefinition = {
   name: 'embedding',
   summary: 'sentence embeddings: pooled (mean / CLS / max) and optionally L2-normalised hidden states',
   async exportHead({ modelDir }) {
-    return poolingHead(await readPooling(modelDir));
+    const pooling = await readPooling(modelDir);
+    return { build: poolingHead(pooling), description: `${pooling.mode} pooling${pooling.normalize ? ' + L2 normalisation' : ''} (${pooling.from})` };
   },
+  readData: tokenizeEmbeddingData,
+  evaluate: evaluateEmbeddings,
+  // The ensemble returns the model's output as it is: [batch, hidden] floats, no labels.
+  triton: { labelsOnOutput: false },
 };

@@ -1,0 +1,10 @@
+// Each task's metric declarations, as plain data: bench's declaration (plugins/bench/metrics.ts)
+// nests them under `taskMetricsKey(task)`, so gates (bench.embedding.recallAt10) are checked before
+// anything runs. A task with an `evaluate` adds its line here.
+import type { MetricsDeclaration } from '../engine/plugin.ts';
+import type { TaskName } from './task.ts';
+import { embeddingMetrics } from './embedding/metrics.ts';
+
+export const TASK_METRICS: Partial<Record<TaskName, MetricsDeclaration>> = {
+  embedding: embeddingMetrics,
+};
