@@ -26,7 +26,7 @@ Output (deterministic for a given set of installed catalogs):
   scripts/make-ner-model/corpus/train.jsonl.gz   {"tokens": [...], "tags": [...], "lang": "de"}
   scripts/make-ner-model/corpus/eval.jsonl.gz
   scripts/make-ner-model/corpus/stats.json       counts, the catalogs read and their sha256
-  data/ner/calib.jsonl   64 training rows for calibration      {"tokens": [...], "tags": [...]}
+  data/ner/calib.jsonl   64 training rows for calibration      {"tokens": [...], "tags": [...], "text": message}
   data/ner/eval.jsonl    240 held-out rows for qrun's evaluation (every type represented)
 
 Usage:  python3 scripts/make-ner-model/extract_ner.py [--locale-dir /usr/share/locale]
@@ -222,7 +222,7 @@ def write_jsonl(path, rows):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for r in rows:
-            f.write(json.dumps({"tokens": r["tokens"], "tags": r["tags"]}, ensure_ascii=False) + "\n")
+            f.write(json.dumps({"tokens": r["tokens"], "tags": r["tags"], "text": r["text"]}, ensure_ascii=False) + "\n")
 
 
 def main():
@@ -276,7 +276,7 @@ def main():
                     continue
             elif not rare and unit(text, "common") >= COMMON_KEEP:
                 continue
-            rows[sp].append({"tokens": words, "tags": tags, "lang": lang, "rare": rare})
+            rows[sp].append({"tokens": words, "tags": tags, "lang": lang, "rare": rare, "text": text})
             for t in tags:
                 if t.startswith("B-"):
                     counts[sp][t[2:]] = counts[sp].get(t[2:], 0) + 1

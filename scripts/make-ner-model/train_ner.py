@@ -206,6 +206,53 @@ def bpe_fixture(texts, rows, fdir):
                                   "ids and word_ids (None for special tokens)", "items": items}, f, ensure_ascii=False, indent=0)
 
 
+def served_check(mdir, model, rows, word_tags):
+    """plugins/triton/python/token_classification.py (the Triton post-processor) with the real
+    tokenizers library on each row's text and PyTorch's logits for it: its entities, and whether
+    they are the entities of the word-level predictions (the data path) and of the gold tags."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tc", "plugins/triton/python/token_classification.py")
+    tc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tc)
+    decoder = tc.EntityDecoder(os.path.join(mdir, "tokenizer.json"), MAX_LEN, LABELS)
+    texts = [r["text"] for r in rows]
+    encs = decoder.tokenizer.encode_batch(texts)
+    L = max(len(e.ids) for e in encs)
+    ids = np.zeros((len(encs), L), dtype=np.int64)
+    am = np.zeros_like(ids)
+    for i, e in enumerate(encs):
+        ids[i, :len(e.ids)] = e.ids
+        am[i, :len(e.ids)] = 1
+    with torch.no_grad():
+        t = torch.from_numpy
+        logits = model(input_ids=t(ids), attention_mask=t(am), token_type_ids=t(np.zeros_like(ids))).logits.numpy()
+    found = decoder(texts, logits)
+    same_words = same_pred = same_gold = 0
+    for r, e, ents, wt in zip(rows, encs, found, word_tags):
+        spans, seen = [], set()
+        for k, w in enumerate(e.word_ids):
+            if w is None:
+                continue
+            if w in seen:
+                spans[-1][1] = e.offsets[k][1]
+            else:
+                seen.add(w)
+                spans.append([e.offsets[k][0], e.offsets[k][1]])
+        words = [r["text"][a:b] for a, b in spans]
+        same_words += words == r["tokens"]
+        got = [(x["entity_group"], x["start"], x["end"]) for x in ents]
+        if words == r["tokens"]:
+            as_spans = lambda tags: [(t, spans[a][0], spans[b][1]) for t, a, b in tc.chunks(tags)]
+            same_pred += got == as_spans(wt)
+            same_gold += got == as_spans(r["tags"])
+    summary = {"texts": len(rows), "served_words_equal_data_words": same_words,
+               "served_entities_equal_word_predictions": same_pred, "served_entities_equal_gold": same_gold}
+    log("served check (token_classification.py, real tokenizers):", json.dumps(summary))
+    return {"description": "plugins/triton/python/token_classification.py's EntityDecoder with the tokenizers "
+                           "library on data/ner/eval.jsonl's texts and PyTorch float32 logits (padded batch)",
+            "summary": summary, "entities": found}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default="scripts/make-ner-model/corpus")
@@ -343,7 +390,15 @@ def main():
            "eval_pred_tags": q_tags, "versions": versions, "items": items}
     with open(os.path.join(fdir, "reference.json"), "w", encoding="utf-8") as f:
         json.dump(ref, f, ensure_ascii=False)
-    metrics = {"history": history, "heldout": held_m, "qrun_eval": q_m, "train_rows": len(train),
+    try:
+        served = served_check(mdir, ref_model, qeval, q_tags)
+    except Exception as e:
+        import traceback
+        log("served check FAILED\n" + traceback.format_exc())
+        served = {"summary": {"error": repr(e)}}
+    with open(os.path.join(fdir, "served.json"), "w", encoding="utf-8") as f:
+        json.dump(served, f, ensure_ascii=False)
+    metrics = {"history": history, "served": served["summary"], "heldout": held_m, "qrun_eval": q_m, "train_rows": len(train),
                "vocab_size": tok.get_vocab_size(), "params": sum(p.numel() for p in ref_model.parameters()),
                "versions": versions}
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
