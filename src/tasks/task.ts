@@ -124,6 +124,12 @@ export interface ExportHeadSource {
   modelDir?: string;
 }
 
+/** The model a data set is read for: its folder and config.json (id2label: a token classifier's tags). */
+export interface TaskModel {
+  dir: string;
+  config: Record<string, unknown>;
+}
+
 /** What bench hands a task's `evaluate`: both sessions and the evaluation set's batches for each. */
 export interface TaskEvaluation {
   fp32: ort.InferenceSession;
@@ -133,6 +139,8 @@ export interface TaskEvaluation {
   int8Batches: SampleBatches;
   /** The tokenized evaluation set as hf.load wrote it (labels, pairs, offsets…); undefined for tensor data. */
   dataset?: TokenizedDataset;
+  /** hf.load's hf-model folder (config.json: id2label for token classification's tag names), when bench has it. */
+  hfDir?: string;
   signal: AbortSignal;
   progress(message: string, done: number, total: number): void;
 }
@@ -176,7 +184,7 @@ export interface TaskDefinition {
    */
   exportHead?(source: ExportHeadSource): Promise<{ build: ExportHead; description: string }>;
   /** Tokenizes one text data file for hf.load; without it {"text", "label"} lines. */
-  readData?(file: string, tokenizer: LoadedTokenizer, name: string): Promise<TokenizedDataset>;
+  readData?(file: string, tokenizer: LoadedTokenizer, name: string, model?: TaskModel): Promise<TokenizedDataset>;
   /** FP32 vs INT8 over the evaluation set; without it bench's classification scoring. */
   evaluate?(run: TaskEvaluation): Promise<TaskScores>;
   triton?: TritonTaskParts;
