@@ -96,9 +96,15 @@ export function tokenizedBatches(model: ModelProto, dataset: TokenizedDataset, m
   const batchSize = fixed.batch ?? maxBatch;
   const lengths = samples.map((s) => (L === undefined ? s.ids.length : L));
   const groups = pad ? paddedBatches(lengths, batchSize) : batchesByLength(lengths, batchSize);
+  // Token types where the data set has them (question + context pairs), cut like the ids.
+  const hasTypes = samples.some((s) => s.typeIds);
   const batches = groups.map((indices) => ({
     indices,
-    feeds: () => encoderFeeds(infos, fillRows(indices, fixed.batch).map(ids), dataset.padId, L),
+    feeds: () => {
+      const rows = fillRows(indices, fixed.batch);
+      const types = hasTypes ? rows.map((i) => (L === undefined ? samples[i]!.typeIds : samples[i]!.typeIds?.slice(0, L))) : undefined;
+      return encoderFeeds(infos, rows.map(ids), dataset.padId, L, types);
+    },
   }));
   const notes: NonNullable<SampleBatches['notes']> = [];
   if (L !== undefined) {

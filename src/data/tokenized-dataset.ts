@@ -12,7 +12,7 @@ export interface TokenizedDataset {
   /** Sorted distinct labels present in the data. */
   labels: (string | number)[];
   /** `label` as the data file writes it (index or name, see src/data/labels.ts); `line` in that file. */
-  samples: { ids: number[]; label: RawLabel; line?: number }[];
+  samples: { ids: number[]; label: RawLabel; line?: number; typeIds?: number[] }[];
 }
 
 export async function readTokenizedDataset(datasetsDir: string, name: string): Promise<TokenizedDataset> {

@@ -13,6 +13,11 @@ export interface LoadedTokenizer {
   encode(text: string): number[];
   maxLength: number;
   padId: number;
+  /**
+   * The @huggingface/tokenizers instance and the tokenizer.json it was built from, for tasks that
+   * need more than one text's ids (question + context pairs with offsets: src/data/pair-encoder.ts).
+   */
+  library: { tokenizer: Tokenizer; json: Record<string, unknown> };
 }
 
 export async function loadTokenizer(tokenizerJson: string, tokenizerConfigJson?: string, maxLengthOverride?: number): Promise<LoadedTokenizer> {
@@ -32,6 +37,7 @@ export async function loadTokenizer(tokenizerJson: string, tokenizerConfigJson?:
   return {
     maxLength,
     padId,
+    library: { tokenizer: tok, json: json as Record<string, unknown> },
     encode(text: string): number[] {
       const content = tok.tokenize(text, { add_special_tokens: false });
       const kept = content.slice(0, Math.max(0, maxLength - specialCount));

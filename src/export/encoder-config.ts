@@ -112,5 +112,6 @@ export function taskFromArchitectures(architectures: string[]): ExportTask {
   const arch = architectures[0] ?? '';
   if (arch.endsWith('ForSequenceClassification')) return 'sequence-classification';
   if (arch.endsWith('ForTokenClassification')) return 'token-classification';
+  if (arch.endsWith('ForQuestionAnswering')) return 'question-answering';
   return 'base';
 }

@@ -1,6 +1,7 @@
 // Graph inputs, embeddings, the layer stack and the task heads' outputs shared by the families.
 import type { ExportTask } from './encoder-config.ts';
 import { DataType } from './graph-builder.ts';
+import { questionAnsweringHead } from './qa-head.ts';
 import { additiveMask, bertBlockNames, firstToken, layerNorm, leadingPositions, linear, transformerBlock, type BlockNames, type ExportContext } from './layers.ts';
 
 /** Batch and sequence are symbolic, so one model serves every shape (and TensorRT profiles). */
@@ -83,10 +84,12 @@ export async function emitOutput(
   } else if (task === 'token-classification') {
     const logits = await linear(ctx, hidden, 'classifier', cfg.hiddenSize, cfg.numLabels, 'logits');
     g.output(logits, DataType.FLOAT, ['batch', 'sequence', cfg.numLabels]);
+  } else if (task === 'question-answering') {
+    await questionAnsweringHead(ctx, hidden);
   } else if (task === 'base') {
     g.output(g.rename(hidden, 'last_hidden_state'), DataType.FLOAT, ['batch', 'sequence', cfg.hiddenSize]);
   } else {
-    // Embedding and question answering have no family-specific head: src/tasks/<task> gives one.
+    // Embedding has no family-specific head: src/tasks/<task> gives one.
     throw new Error(`no export head for task "${task}": the caller must pass the task's head (src/tasks/registry.ts)`);
   }
 }

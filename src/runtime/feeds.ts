@@ -41,9 +41,10 @@ function tensorOf(elemType: number, data: number[], dims: number[]): ort.Tensor 
 
 /**
  * Builds feeds for rows of token ids, right-padded with padId to the longest row (mask 0 there), or
- * to `sequence` (a model with a fixed sequence length; rows must not be longer).
+ * to `sequence` (a model with a fixed sequence length; rows must not be longer). Token types are 0
+ * unless `typeRows` gives them (a question + context pair: 1 on the context), padded with 0.
  */
-export function encoderFeeds(inputs: GraphInputInfo[], rows: number[][], padId: number, sequence?: number): Record<string, ort.Tensor> {
+export function encoderFeeds(inputs: GraphInputInfo[], rows: number[][], padId: number, sequence?: number, typeRows?: (number[] | undefined)[]): Record<string, ort.Tensor> {
   const batch = rows.length;
   const seq = sequence ?? Math.max(...rows.map((r) => r.length));
   const ids: number[] = [];
@@ -60,7 +61,7 @@ export function encoderFeeds(inputs: GraphInputInfo[], rows: number[][], padId: 
     let data: number[];
     if (n.includes('input_ids') || n === 'ids') data = ids;
     else if (n.includes('attention_mask') || n === 'mask') data = mask;
-    else if (n.includes('token_type')) data = new Array(batch * seq).fill(0);
+    else if (n.includes('token_type')) data = typeRows ? rows.flatMap((_, r) => Array.from({ length: seq }, (_, j) => typeRows[r]?.[j] ?? 0)) : new Array(batch * seq).fill(0);
     else if (n.includes('position_ids')) data = Array.from({ length: batch * seq }, (_, k) => k % seq);
     else throw new Error(`cannot build a feed for model input "${input.name}": qrun knows input_ids, attention_mask, token_type_ids and position_ids`);
     feeds[input.name] = tensorOf(input.elemType, data, [batch, seq]);

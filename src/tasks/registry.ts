@@ -2,9 +2,11 @@
 // Sequence classification is the engine's original path: it has no entry and needs none.
 import type { TaskDefinition, TaskName } from './task.ts';
 import { embeddingTask } from './embedding/index.ts';
+import { questionAnsweringTask } from './question-answering/index.ts';
 
 export const TASKS: Partial<Record<TaskName, TaskDefinition>> = {
   embedding: embeddingTask,
+  'question-answering': questionAnsweringTask,
 };
 
 export function taskDefinition(task: TaskName | undefined): TaskDefinition | undefined {
