@@ -23,7 +23,7 @@ import re
 
 SENTENCE_END = re.compile(r"(?<=[a-z0-9)\"']\.)\s+(?=[A-Z])")
 MAX_CONTEXT = 700      # characters: most contexts fit 256 tokens with the question
-MAX_ANSWER_WORDS = 24
+MAX_ANSWER_WORDS = 20
 
 
 def h(*parts):
