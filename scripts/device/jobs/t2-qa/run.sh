@@ -5,6 +5,8 @@
 # 2. The man-page QA sets from the committed option extraction, then the shipped model
 #    models/bert-manqa trained on them (scripts/make-qa-model/train_qa.py), with its reference
 #    logits, transformers' pipeline answers and tokenizers' only_second truncation as fixtures.
+# 3. Question + context pairs through the Python tokenizers library for the zoo's tokenizers (ids,
+#    type ids, offsets, word ids; pairs.json) for the TypeScript pair encoder.
 set -uo pipefail
 OUT=${1:?usage: run.sh OUTDIR}
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=4 MKL_NUM_THREADS=4 TOKENIZERS_PARALLELISM=false
@@ -12,6 +14,8 @@ t0=$(date +%s)
 stamp() { echo "--- [$(( $(date +%s) - t0 ))s] $*"; }
 stamp "fixtures"
 python3 scripts/make-qa-model/make_qa_fixtures.py "$OUT/fixtures-qa" || echo "fixtures FAILED"
+stamp "pair fixtures"
+python3 scripts/make-qa-model/pair_fixtures.py "$OUT/pairs.json" || echo "pair fixtures FAILED"
 stamp "qa sets"
 DATA=$(mktemp -d)
 python3 scripts/make-qa-model/build_qa.py scripts/make-qa-model/work/options.jsonl.xz "$DATA" || echo "build_qa FAILED"
