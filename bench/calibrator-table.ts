@@ -1,0 +1,259 @@
+// npm run bench:calibrators — every calibration method on every trained model the project keeps,
+// with qrun's default placement and nothing left in float: agreement of the INT8 model's argmax with
+// FP32's, label accuracy, max |Δ logit| and SQNR (issue 17 item 2; the table in docs/quantization.md).
+//
+// Each model goes through the real plugins in one process, as a recipe would run them: hf.load (the
+// model's tokenizer, data sets tokenized as qrun tokenizes them) → onnx.export for a checkpoint with
+// no ONNX file (models/bert6-hard) → patch (default rules) → qdq.insert (defaults) → calibrate with
+// each method (defaults otherwise: every calibration sample, 8192 bins). The evaluation mirrors the
+// sensitivity step (same batches, logits output and label mapping), with FP32 run once per model.
+// Anchor, where cheap: qdq.insert's `mode: dynamic` (onnxruntime's quantize_dynamic form, no
+// calibration). tests/e2e/calibrators.test.ts asserts the issue's thresholds with the same code.
+//
+//   npm run bench:calibrators                                   all models, all methods
+//   npm run bench:calibrators -- --models bert6-hard,vit --methods minmax,entropy --exporter dynamo
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Ajv } from 'ajv';
+import type { Artifact, ArtifactKind, Plugin, StepContext } from '../src/engine/plugin.ts';
+import { loadSampleBatches } from '../src/data/model-batches.ts';
+import { labelsForScoring, readModelClasses } from '../src/data/labels.ts';
+import { selectLogitsOutput } from '../src/runtime/logits-output.ts';
+import { readModelGraph } from '../src/runtime/model-file.ts';
+import { logitsOf, measure, type PreparedBatch } from '../plugins/sensitivity/evaluate.ts';
+import hfLoad from '../plugins/hf-load/index.ts';
+import onnxExport from '../plugins/onnx-export/index.ts';
+import patch from '../plugins/patch/index.ts';
+import qdqInsert from '../plugins/qdq-insert/index.ts';
+import calibrate from '../plugins/calibrate/index.ts';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+const ZOO = join(REPO, 'tests/fixtures/zoo');
+export const ZOO_TEXT = ['bert', 'distilbert', 'electra', 'mpnet', 'roberta', 'xlm-roberta', 'albert', 'deberta-v2'];
+export const ZOO_VISION = ['vit', 'resnet'];
+/** The issue's methods, then `auto` (skipped, with a note, where calibrate does not offer it). */
+export const METHODS = ['minmax', 'percentile', 'entropy', 'mse', 'auto'];
+
+export interface ModelSpec {
+  /** bert-langid, bert6-hard, or zoo/<name>. */
+  name: string;
+  dir: string;
+  /** The ONNX file inside dir (hf.load's `onnx:`); none: onnx.export builds it from the checkpoint. */
+  onnx?: string;
+  calibration: string;
+  evaluation: string;
+  /** The data files hold tensors (.tensors.jsonl), read by calibrate and the evaluation directly. */
+  tensors: boolean;
+}
+
+export interface MethodResult {
+  model: string;
+  method: string;
+  samples: number;
+  agreement: number;
+  /** Samples whose argmax differs from FP32's. */
+  flipped: number;
+  fp32Accuracy: number | null;
+  accuracy: number | null;
+  maxAbsError: number;
+  sqnrDb: number;
+  quantizedNodes: number;
+  /** Set when the method could not run (e.g. `auto` before calibrate offers it). */
+  skipped?: string;
+}
+
+/** The trained models, the zoo's with the exporter's file (`model.onnx`: TorchScript; `model-dynamo.onnx`). */
+export function trainedModels(work: string, exporterFile = 'model.onnx'): ModelSpec[] {
+  const out: ModelSpec[] = [
+    { name: 'bert-langid', dir: join(REPO, 'models/bert-langid'), onnx: 'onnx/model.onnx', calibration: join(REPO, 'data/langid/calib.jsonl'), evaluation: join(REPO, 'data/langid/eval.jsonl'), tensors: false },
+  ];
+  // The harder reference: a checkpoint (fp16 safetensors) whose ONNX onnx.export builds.
+  const hard = join(REPO, 'models/bert6-hard');
+  if (existsSync(join(hard, 'model.safetensors'))) {
+    out.push({ name: 'bert6-hard', dir: hard, calibration: join(REPO, 'data/bert6-hard/calib.jsonl'), evaluation: join(REPO, 'data/bert6-hard/eval.jsonl'), tensors: false });
+  }
+  for (const m of [...ZOO_TEXT, ...ZOO_VISION]) {
+    const vision = ZOO_VISION.includes(m);
+    const files = zooSplits(join(work, 'zoo-data'), vision);
+    out.push({ name: `zoo/${m}`, dir: join(ZOO, m), onnx: `onnx/${exporterFile}`, ...files, tensors: vision });
+  }
+  return out;
+}
+
+/** The zoo's data files split by their "split" field (as tests/e2e/zoo.test.ts writes them). */
+function zooSplits(dir: string, vision: boolean): { calibration: string; evaluation: string } {
+  const ext = vision ? 'tensors.jsonl' : 'jsonl';
+  const out = { calibration: join(dir, `calib.${ext}`), evaluation: join(dir, `eval.${ext}`) };
+  if (existsSync(out.evaluation)) return out;
+  mkdirSync(dir, { recursive: true });
+  const rows = readFileSync(join(ZOO, vision ? 'shapes-small.jsonl' : 'langid-small.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const [split, file] of [['calib', out.calibration], ['eval', out.evaluation]] as const) {
+    const lines = rows.filter((r) => r.split === split).map((r) => JSON.stringify(vision ? { pixel_values: r.pixel_values, label: r.label } : { text: r.text, label: r.label }));
+    writeFileSync(file, lines.join('\n') + '\n');
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- running plugins in process
+
+function context(root: string, stepId: string): StepContext {
+  const outDir = mkdtempSync(join(root, `${stepId}-`));
+  const tmpDir = `${outDir}.tmp`;
+  mkdirSync(tmpDir, { recursive: true });
+  return { stepId, outDir, recipeDir: root, tmpDir, signal: new AbortController().signal, emit: () => undefined, artifactOf: () => undefined };
+}
+
+function artifact(kind: ArtifactKind, path: string): Artifact {
+  return { kind, path, sha256: 'bench', size: statSync(path).size };
+}
+
+/** The options as the planner passes them: validated against the plugin's schema, defaults filled in. */
+function withDefaults<O>(plugin: Plugin<O>, options: Record<string, unknown>): O {
+  const ajv = new Ajv({ useDefaults: true, strict: false, allErrors: true });
+  const validate = ajv.compile(plugin.optionsSchema);
+  const copy = structuredClone(options);
+  if (!validate(copy)) throw new Error(`${plugin.name}: invalid options ${JSON.stringify(options)}: ${ajv.errorsText(validate.errors)}`);
+  return copy as O;
+}
+
+async function step<O>(plugin: Plugin<O>, root: string, options: Record<string, unknown>, inputs: Record<string, Artifact>, sources: Record<string, string>) {
+  const ctx = context(root, plugin.name);
+  const result = await plugin.run(withDefaults(plugin, options), inputs, sources, ctx);
+  return { outDir: ctx.outDir, metrics: (result?.metrics ?? {}) as Record<string, any> };
+}
+
+/** A model up to its QDQ graph: the float model calibrate reads, the QDQ model, data and the FP32 logits. */
+export interface PreparedModel {
+  spec: ModelSpec;
+  root: string;
+  float: string;
+  qdq: string;
+  hf: string;
+  datasets: string;
+  quantizedNodes: number;
+  output: string;
+  batches: PreparedBatch[];
+  samples: number;
+  labels: (number | null)[];
+  reference: Float32Array[];
+}
+
+/** `evalSamples`: evaluate on the first N samples (0 = all), as sensitivity's `samples`. */
+export async function prepareModel(spec: ModelSpec, work: string, evalSamples = 0): Promise<PreparedModel> {
+  const root = mkdtempSync(join(work, `${spec.name.replace('/', '-')}-`));
+  const loaded = await step(hfLoad, root, spec.onnx ? { onnx: spec.onnx } : {}, {}, { model: spec.dir, 'data:calibration': spec.calibration, 'data:evaluation': spec.evaluation });
+  let fp32 = join(loaded.outDir, 'model.onnx');
+  if (!spec.onnx) fp32 = join((await step(onnxExport, root, {}, {}, { model: spec.dir })).outDir, 'model.onnx');
+  const patched = join((await step(patch, root, {}, { model: artifact('onnx-model', fp32) }, {})).outDir, 'model.onnx');
+  const placed = await step(qdqInsert, root, {}, { model: artifact('onnx-model', patched) }, {});
+  const hf = join(loaded.outDir, 'hf');
+  const datasets = join(loaded.outDir, 'datasets');
+  const graph = await readModelGraph(patched);
+  const classes = await readModelClasses(hf);
+  const output = selectLogitsOutput(graph, classes?.count, undefined, 'the FP32 model').name;
+  const data = await loadSampleBatches(graph, { name: 'evaluation', tensorFile: spec.tensors ? spec.evaluation : undefined, datasetsDir: datasets, batchSize: 32, limit: evalSamples, pad: true });
+  const batches = data.batches.map((b) => ({ indices: b.indices, feeds: b.feeds() }));
+  const reference = await logitsOf(patched, batches, data.samples, output);
+  const labels = labelsForScoring(data, classes, { output, width: reference[0]?.length ?? 0 }, data.labelFile ?? spec.evaluation);
+  return { spec, root, float: patched, qdq: join(placed.outDir, 'model.onnx'), hf, datasets, quantizedNodes: placed.metrics.quantizedNodes, output, batches, samples: data.samples, labels, reference };
+}
+
+/** One calibration method on a prepared model, nothing left in float. */
+export async function runMethod(p: PreparedModel, method: string, extra: Record<string, unknown> = {}): Promise<MethodResult> {
+  const base = { model: p.spec.name, method: [method, ...Object.values(extra)].join(' '), samples: p.samples, quantizedNodes: p.quantizedNodes };
+  let options: Record<string, unknown> = { method, ...extra };
+  if (p.spec.tensors) options = { ...options, tensors: p.spec.calibration };
+  try {
+    withDefaults(calibrate, options);
+  } catch (e) {
+    return { ...base, agreement: NaN, flipped: NaN, fp32Accuracy: null, accuracy: null, maxAbsError: NaN, sqnrDb: NaN, skipped: `calibrate does not take it here (${(e as Error).message.split(': ').pop()})` };
+  }
+  const cal = await step(calibrate, p.root, options, { model: artifact('qdq-model', p.qdq), float: artifact('onnx-model', p.float), datasets: artifact('dataset', p.datasets) }, p.spec.tensors ? { tensors: p.spec.calibration } : {});
+  const candidate = await logitsOf(join(cal.outDir, 'model.onnx'), p.batches, p.samples, p.output);
+  rmSync(cal.outDir, { recursive: true, force: true });
+  return result(p, base, candidate);
+}
+
+/** The anchor: qdq.insert `mode: dynamic` (onnxruntime quantize_dynamic's form), no calibration. */
+export async function runDynamic(p: PreparedModel): Promise<MethodResult> {
+  const placed = await step(qdqInsert, p.root, { mode: 'dynamic' }, { model: artifact('onnx-model', p.float) }, {});
+  const candidate = await logitsOf(join(placed.outDir, 'model.onnx'), p.batches, p.samples, p.output);
+  return result(p, { model: p.spec.name, method: 'dynamic (anchor)', samples: p.samples, quantizedNodes: placed.metrics.quantizedNodes }, candidate);
+}
+
+function result(p: PreparedModel, base: Pick<MethodResult, 'model' | 'method' | 'samples' | 'quantizedNodes'>, candidate: Float32Array[]): MethodResult {
+  const m = measure(p.reference, candidate, p.labels);
+  const fp32 = measure(p.reference, p.reference, p.labels);
+  return { ...base, agreement: m.agreement, flipped: Math.round((1 - m.agreement) * p.samples), fp32Accuracy: fp32.accuracy, accuracy: m.accuracy, maxAbsError: m.maxAbsError, sqnrDb: m.sqnrDb };
+}
+
+// ---------------------------------------------------------------- the table
+
+const pct = (x: number | null) => (x === null || Number.isNaN(x) ? '—' : `${(100 * x).toFixed(2)}%`);
+
+export function markdownTable(rows: MethodResult[]): string {
+  const lines = [
+    '| model | method | eval samples | layers INT8 | agreement with FP32 | flipped | accuracy FP32 → INT8 | max abs Δ logit | SQNR dB |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    if (r.skipped) {
+      lines.push(`| ${r.model} | ${r.method} | — | — | not run: ${r.skipped} | | | | |`);
+      continue;
+    }
+    lines.push(
+      `| ${r.model} | ${r.method} | ${r.samples} | ${r.quantizedNodes} | ${pct(r.agreement)} | ${r.flipped} | ${pct(r.fp32Accuracy)} → ${pct(r.accuracy)} | ${r.maxAbsError.toFixed(4)} | ${r.sqnrDb.toFixed(1)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), 'qrun-calibrators-'));
+  const exporter = arg('exporter') ?? 'torchscript';
+  const wanted = arg('models')?.split(',');
+  const methods = arg('methods')?.split(',') ?? METHODS;
+  const anchors = !process.argv.includes('--no-anchors');
+  const models = trainedModels(work, exporter === 'dynamo' ? 'model-dynamo.onnx' : 'model.onnx').filter((m) => !wanted || wanted.some((w) => m.name === w || m.name === `zoo/${w}`));
+  const rows: MethodResult[] = [];
+  const t0 = performance.now();
+  try {
+    for (const spec of models) {
+      const p = await prepareModel(spec, work, Number(arg('samples') ?? 0));
+      for (const method of methods) {
+        const r = await runMethod(p, method);
+        rows.push(r);
+        process.stderr.write(`${r.model} ${r.method}: ${r.skipped ? `skipped (${r.skipped})` : `agreement ${pct(r.agreement)} (${r.flipped} flipped of ${r.samples}), accuracy ${pct(r.accuracy)}`}\n`);
+      }
+      if (anchors && !spec.tensors) {
+        const r = await runDynamic(p);
+        rows.push(r);
+        process.stderr.write(`${r.model} ${r.method}: agreement ${pct(r.agreement)}\n`);
+      }
+      rmSync(p.root, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
+  console.log(`calibrators × trained models: qrun default placement (qdq.insert defaults), nothing left in float; zoo exporter ${exporter}`);
+  console.log(`${new Date().toISOString().slice(0, 10)}, ${cpu}, ${cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+  console.log(markdownTable(rows));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
