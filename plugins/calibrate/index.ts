@@ -20,6 +20,7 @@ import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
 import { knownRanges } from '../../src/quant/known-ranges.ts';
 import { GrowingAbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
 import { applyActivationScales, findActivationSlots } from '../../src/quant/activation-scales.ts';
+import { shareConcatScales } from '../../src/quant/cnn-placement.ts';
 import { readModelGraph, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
@@ -190,6 +191,9 @@ const calibrate: Plugin<CalibrateOptions> = {
       slots,
       slots.map((_, k) => ({ min: known[k]?.min ?? ranges[k]!.min, max: known[k]?.max ?? ranges[k]!.max, threshold: thresholds[k]! })),
     );
+    // A Concat's input pairs take its output's scale, so TensorRT keeps it in int8 (src/quant/cnn-placement.ts).
+    const concats = shareConcatScales(qdq);
+    if (concats.length) ctx.emit({ type: 'log', level: 'info', message: `${concats.length} Concat(s): inputs share the output's scale` });
     const methodName = options.method === 'percentile' ? `percentile ${options.percentile}` : options.method;
     const stats = slots.map((s, k) => {
       const r = ranges[k]!;

@@ -5,23 +5,27 @@ import { errors } from '../../src/errors.ts';
 import type { Plugin } from '../../src/engine/plugin.ts';
 import { qdqInsertMetrics } from './metrics.ts';
 import { opsetVersion } from '../../src/onnx/graph.ts';
+import { defaultPlacement } from '../../src/quant/cnn-placement.ts';
 import { checkExcludePatterns } from '../../src/quant/exclude-patterns.ts';
 import { placeQdqForTensorRT, type QdqMode } from '../../src/quant/place-qdq.ts';
 import { readModelWithData, writeModelFile } from '../../src/runtime/model-file.ts';
 
 export interface QdqInsertOptions {
-  ops: string[];
+  /** Absent: follows the model (src/quant/cnn-placement.ts defaultPlacement). */
+  ops?: string[];
   exclude: { ops: string[]; nodes: string[] };
   activations: 'int8' | 'uint8';
   weights: 'per-channel' | 'per-tensor';
   attentionMatMuls: boolean;
-  residualAdd: boolean;
+  residualAdd?: boolean;
+  concat?: boolean;
   mode: QdqMode;
 }
 
 const qdqInsert: Plugin<QdqInsertOptions> = {
   name: 'qdq.insert',
-  version: '1.1.0',
+  // 1.2: the default placement follows the model (convolution networks: Conv, residual Adds, Concats; src/quant/cnn-placement.ts).
+  version: '1.2.0',
   description: 'Insert QuantizeLinear/DequantizeLinear where TensorRT fuses them (MatMul, Gemm, Conv inputs; residual Adds)',
   optionsSchema: {
     type: 'object',
@@ -32,8 +36,8 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
         items: { enum: ['MatMul', 'Gemm', 'Conv'] },
         uniqueItems: true,
         minItems: 1,
-        default: ['MatMul', 'Gemm'],
-        description: 'Operator types whose inputs are quantized (weights and activations); Conv for vision models',
+        description:
+          'Operator types whose inputs are quantized (weights and activations). Default: follows the model: [Conv, Gemm, MatMul] for a convolution network (at least two Conv nodes, more than MatMul and Gemm together), [MatMul, Gemm] otherwise (transformers; a ViT\'s patch-embedding Conv stays float)',
         examples: [['MatMul', 'Gemm', 'Conv']],
       },
       exclude: {
@@ -56,7 +60,12 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
       activations: { enum: ['int8', 'uint8'], default: 'int8', description: 'int8 symmetric (TensorRT) or uint8 asymmetric' },
       weights: { enum: ['per-channel', 'per-tensor'], default: 'per-channel', description: 'int8 symmetric weight scales: one per output channel (TensorRT, more accurate) or one per tensor' },
       attentionMatMuls: { type: 'boolean', default: true, description: 'also quantize Q·Kᵀ and attention·V' },
-      residualAdd: { type: 'boolean', default: false, description: 'Q/DQ on the shortcut input of residual Adds (TensorRT fuses the Add into the layer)' },
+      residualAdd: { type: 'boolean', description: 'Q/DQ on the shortcut input of residual Adds (TensorRT fuses the Add into the layer). Default: on for a convolution network, off otherwise' },
+      concat: {
+        type: 'boolean',
+        description:
+          "Q/DQ on every input of a Concat that feeds a quantized node, all given the scale of the Concat's output by calibrate (TensorRT keeps the Concat in int8 without requantizing; NVIDIA's QuantConcat). Default: on for a convolution network, off otherwise",
+      },
       mode: {
         enum: ['static', 'weight-only', 'dynamic'],
         default: 'static',
@@ -81,20 +90,27 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
         throw errors.usage(`qdq.insert: exclude.nodes has an invalid regular expression ${JSON.stringify(r)}: ${(e as Error).message}`);
       }
     }
-    checkExcludePatterns(options.exclude.nodes, model.graph.node, (n) => options.ops.includes(n.opType));
+    // What the recipe leaves unsaid follows the model: a CNN gets Conv, residual Adds and Concats.
+    const auto = defaultPlacement(model);
+    const ops = options.ops ?? auto.ops;
+    const residualAdd = options.residualAdd ?? auto.residualAdd;
+    const concat = options.concat ?? auto.concat;
+    if (!options.ops) ctx.emit({ type: 'log', level: 'info', message: `placement for a ${auto.family === 'cnn' ? 'convolution network' : 'transformer'} (${auto.counts.conv} Conv, ${auto.counts.matmul} MatMul/Gemm nodes): ops ${ops.join(', ')}${residualAdd ? ', residual Adds' : ''}${concat ? ', Concats' : ''}` });
+    checkExcludePatterns(options.exclude.nodes, model.graph.node, (n) => ops.includes(n.opType));
     ctx.emit({ type: 'progress', message: 'placing QDQ nodes' });
     const placement = placeQdqForTensorRT(model, {
-      ops: options.ops,
+      ops,
       excludeOps: options.exclude.ops,
       excludeNodes: options.exclude.nodes,
       activations: options.activations,
       weights: options.weights,
       attentionMatMuls: options.attentionMatMuls,
-      residualAdd: options.residualAdd,
+      residualAdd,
+      concat,
       mode: options.mode,
     });
     if (placement.quantizedNodes.length === 0) {
-      throw errors.usage(`qdq.insert found nothing to quantize (ops: ${options.ops.join(', ')}; ${placement.skippedNodes.length} node(s) skipped)`, 'check `ops` and `exclude` in the recipe');
+      throw errors.usage(`qdq.insert found nothing to quantize (ops: ${ops.join(', ')}; ${placement.skippedNodes.length} node(s) skipped)`, 'check `ops` and `exclude` in the recipe');
     }
     // One file, or model.onnx + model.onnx.data when the weights still exceed protobuf's 2 GiB.
     await writeModelFile(model, join(ctx.outDir, 'model.onnx'));
@@ -106,6 +122,8 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
         activationTensors: placement.activations.length,
         qdqPairs: placement.activations.reduce((a, b) => a + b.consumers.length, 0),
         residualAdds: placement.residualAdds?.length ?? 0,
+        concats: placement.concats?.length ?? 0,
+        placement: options.ops ? 'recipe' : auto.family,
         skipped: placement.skippedNodes,
       },
     };

@@ -9,5 +9,7 @@ export const qdqInsertMetrics: MetricsDeclaration = {
   activationTensors: { unit: 'count', better: 'none', description: 'Activation tensors given a QuantizeLinear/DequantizeLinear pair.' },
   qdqPairs: { unit: 'count', better: 'none', description: 'Q/DQ pairs inserted (one per consumer of a quantized activation).' },
   residualAdds: { unit: 'count', better: 'none', description: 'Residual Adds whose inputs were quantized (residualAdd option).' },
+  concats: { unit: 'count', better: 'none', description: 'Concats whose inputs were quantized to share one scale (concat option).' },
+  placement: { type: 'text', description: "Whose placement: 'recipe' (ops given), or the default the model got: 'cnn' or 'transformer'." },
   skipped: { type: 'table', description: 'Nodes of the quantized op types left in float, with the reason (exclude, rule).' },
 };

@@ -20,6 +20,7 @@
 import { attrInt, indexGraph, uniqueName, usedNames, type GraphIndex } from '../onnx/graph.ts';
 import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor, tensorDims, tensorSize, tensorToFloat32 } from '../onnx/tensor.ts';
 import { DataType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
+import { concatsToQuantize } from './cnn-placement.ts';
 import { quantizeWeightsPerChannel, quantizeWeightsPerTensor } from './scale-math.ts';
 
 export type QdqMode = 'static' | 'weight-only' | 'dynamic';
@@ -35,6 +36,8 @@ export interface QdqPlacementOptions {
   attentionMatMuls: boolean;
   /** Q/DQ on the shortcut input of residual Adds (default false). */
   residualAdd?: boolean;
+  /** Q/DQ on the inputs of Concats that feed a quantized node, to share one scale (cnn-placement.ts; default false). */
+  concat?: boolean;
   /** static (default): Q/DQ on weights and activations; weight-only; dynamic (see the header). */
   mode?: QdqMode;
 }
@@ -55,6 +58,8 @@ export interface QdqPlacement {
   activations: ActivationQuant[];
   /** Residual Adds whose shortcut input was quantized (residualAdd: true). */
   residualAdds?: string[];
+  /** Concats whose inputs were quantized (concat: true). */
+  concats?: string[];
 }
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT]);
@@ -226,6 +231,7 @@ class QdqPlacer {
   private readonly out: NodeProto[] = [];
   private readonly actType: number;
   private readonly residuals: Map<NodeProto, number>;
+  private readonly concats: Set<NodeProto>;
 
   constructor(
     private readonly model: ModelProto,
@@ -237,6 +243,11 @@ class QdqPlacer {
     this.excludeRes = opts.excludeNodes.map((r) => new RegExp(r));
     this.actType = opts.activations === 'int8' ? DataType.INT8 : DataType.UINT8;
     this.residuals = opts.residualAdd && this.mode === 'static' && !opts.excludeOps.includes('Add') ? findResidualAdds(model) : new Map<NodeProto, number>();
+    this.concats = opts.concat && this.mode === 'static' && !opts.excludeOps.includes('Concat') ? concatsToQuantize(model, (c, i) => this.isEligible(c) && quantizableInputs(c).includes(i) && !this.excludeRes.some((r) => r.test(c.name || c.output[0]!)), this.index) : new Set<NodeProto>();
+  }
+
+  private isEligible(node: NodeProto): boolean {
+    return this.opts.ops.includes(node.opType) && (node.domain ?? '') === '' && !this.opts.excludeOps.includes(node.opType);
   }
 
   /** One node of the graph, in order: a residual Add, a node to quantize, or one passed through (with why, where it is of a quantized type). */
@@ -244,6 +255,7 @@ class QdqPlacer {
     const name = node.name || node.output[0]!;
     const shortcut = this.residuals.get(node);
     if (shortcut !== undefined) return this.placeResidual(node, name, shortcut);
+    if (this.concats.has(node)) return this.placeConcat(node, name);
     const eligible = this.opts.ops.includes(node.opType) && (node.domain ?? '') === '' && !this.opts.excludeOps.includes(node.opType);
     if (!eligible) {
       this.out.push(node);
@@ -280,6 +292,19 @@ class QdqPlacer {
     node.input[shortcut] = pair.output;
     this.out.push(...pair.nodes, node);
     (this.placement.residualAdds ??= []).push(name);
+  }
+
+  /** Each input of a Concat gets its own Q/DQ pair; calibrate gives them one scale (cnn-placement.ts shareConcatScales). */
+  private placeConcat(node: NodeProto, name: string): void {
+    if (this.excludeRes.some((r) => r.test(name))) return this.keepFloat(node, name, 'excluded by name');
+    const before: NodeProto[] = [];
+    node.input.forEach((tensor, i) => {
+      const pair = this.activationPair(tensor, name, `input_${i}`);
+      before.push(...pair.nodes);
+      node.input[i] = pair.output;
+    });
+    this.out.push(...before, node);
+    (this.placement.concats ??= []).push(name);
   }
 
   /** mode dynamic: the node replaced by onnxruntime's quantize_dynamic form, or kept float with why. */
