@@ -9,6 +9,7 @@ import type { Diagnostic } from '../errors.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import type { Plugin } from './plugin.ts';
 import { isExternalReference, type PluginRegistry } from './registry.ts';
+import { importPluginModule } from '../startup/typescript-loader.ts';
 
 const ENTRY_FILES = ['index.ts', 'index.mts', 'index.js', 'index.mjs'];
 
@@ -73,7 +74,7 @@ export async function loadExternalPlugins(recipe: Recipe, registry: PluginRegist
     }
     let mod: { default?: unknown };
     try {
-      mod = (await import(pathToFileURL(entry).href)) as { default?: unknown };
+      mod = await importPluginModule(pathToFileURL(entry).href);
     } catch (e) {
       diagnostics.push({ code: 'PLUGIN_LOAD_FAILED', message: `step "${step.id}": cannot load plugin ${entry}: ${(e as Error).message}`, location, hint: 'fix the error in the plugin module' });
       continue;
