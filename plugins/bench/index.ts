@@ -21,6 +21,8 @@ import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { formatWithInterval } from '../../src/stats/noise.ts';
 import { latencyRow, overallSpeedup, timeInterleavedBlocks, type LatencyRow } from './latency.ts';
 import { fitShapes, mergeFixedDims } from './shapes.ts';
+import { taskMetricsKey, taskOfHfFolder } from '../../src/tasks/task.ts';
+import { taskDefinition } from '../../src/tasks/registry.ts';
 
 export interface BenchOptions {
   data: string;
@@ -85,7 +87,8 @@ const bench: Plugin<BenchOptions> = {
   name: 'bench',
   // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts).
   // 1.2: per-class accuracy and confusion matrices; a model with fixed input dims timed and fed at them.
-  version: '1.2.0',
+  // 1.3: a task with its own evaluation (src/tasks/registry.ts: embeddings) scored by it.
+  version: '1.3.0',
   description: 'Accuracy and latency of the INT8 model against FP32 with onnxruntime-node (CPU)',
   optionsSchema: {
     type: 'object',
@@ -154,12 +157,16 @@ const bench: Plugin<BenchOptions> = {
     // Graphs only (inputs, outputs, fixed dims): the sessions below load the weights from the files.
     const refModel = await readModelGraph(inputs.reference!.path);
     const candModel = await readModelGraph(inputs.candidate!.path);
+    // A task with its own evaluation (src/tasks/registry.ts: embeddings, …), from hf.load's task.json,
+    // is scored by it; otherwise the logits are compared as classes, as below.
+    const task = await taskOfHfFolder(inputs.hf?.path);
+    const evaluateTask = taskDefinition(task?.task)?.evaluate;
     // The logits by name and shape, not position: a model exported with a hidden state first would
     // otherwise be scored on it. The INT8 model must have the same output.
-    const logitsOutput = selectLogitsOutput(refModel, classes?.count, options.output, 'the FP32 model');
-    const refOut = logitsOutput.name;
-    const candOut = selectLogitsOutput(candModel, classes?.count, refOut, 'the INT8 model').name;
-    ctx.emit({ type: 'log', level: 'info', message: `logits: output "${refOut}" (${logitsOutput.reason})` });
+    const logitsOutput = evaluateTask ? undefined : selectLogitsOutput(refModel, classes?.count, options.output, 'the FP32 model');
+    const refOut = logitsOutput?.name ?? '';
+    const candOut = logitsOutput ? selectLogitsOutput(candModel, classes?.count, refOut, 'the INT8 model').name : '';
+    if (logitsOutput) ctx.emit({ type: 'log', level: 'info', message: `logits: output "${refOut}" (${logitsOutput.reason})` });
     // A model exported with fixed input dims is timed at its own dims (onnxruntime refuses others).
     const fitted = fitShapes(options.shapes, mergeFixedDims(fixedInputDims(refModel), fixedInputDims(candModel)));
     if (fitted.warning) ctx.emit({ type: 'log', level: 'warn', message: `bench: ${fitted.warning}` });
@@ -173,26 +180,67 @@ const bench: Plugin<BenchOptions> = {
     const refData = await loadSampleBatches(refModel, spec);
     const candData = await loadSampleBatches(candModel, spec);
     for (const note of refData.notes ?? []) ctx.emit({ type: 'log', ...note });
-    const refLogits: Float32Array[] = new Array(refData.samples);
-    const candLogits: Float32Array[] = new Array(refData.samples);
-    for (let b = 0; b < refData.batches.length; b++) {
-      if (ctx.signal.aborted) throw new Error('interrupted');
-      const rb = refData.batches[b]!;
-      const r = (await fp32.run(rb.feeds()))[refOut]!;
-      const c = (await int8.run(candData.batches[b]!.feeds()))[candOut]!;
-      const rr = rowsOf(r);
-      const cr = rowsOf(c);
-      rb.indices.forEach((i, k) => {
-        refLogits[i] = rr[k]!;
-        candLogits[i] = cr[k]!;
+    const scoreTask = async (evaluate: NonNullable<typeof evaluateTask>) => {
+      const scores = await evaluate({
+        fp32,
+        int8,
+        fp32Batches: refData,
+        int8Batches: candData,
+        dataset: inputs.datasets && !sources.tensors ? await readTokenizedDataset(inputs.datasets.path, options.data) : undefined,
+        hfDir: inputs.hf?.path,
+        signal: ctx.signal,
+        progress: (message, done, total) => ctx.emit({ type: 'progress', message, done, total, phase: `${task!.task} evaluation, ${refData.samples} samples in ${refData.batches.length} batches` }),
       });
-      ctx.emit({ type: 'progress', message: `accuracy: batch ${b + 1}/${refData.batches.length}`, done: b + 1, total: refData.batches.length, phase: `accuracy, ${refData.samples} samples in ${refData.batches.length} batches` });
-    }
-    const labelFile = refData.labelFile ?? sources.labels ?? `data set "${options.data}"`;
-    const labels = labelsForScoring(refData, classes, { output: refOut, width: refLogits[0]?.length ?? 0 }, labelFile);
-    const accuracy = compareLogits(refLogits, candLogits, labels);
-    // Where the accuracy goes: per class, and which classes INT8 confuses that FP32 did not.
-    const byClass = classMetrics(classBreakdown(refLogits, candLogits, labels, refLogits[0]?.length ?? 0), classes?.names ?? []);
+      const h = scores.headline;
+      const key = taskMetricsKey(task!.task);
+      const output = String(scores.metrics.output ?? '');
+      const metrics = {
+        agreement: h.agreement,
+        fp32Accuracy: h.fp32Accuracy,
+        int8Accuracy: h.int8Accuracy,
+        accuracyDrop: h.fp32Accuracy !== null && h.int8Accuracy !== null ? h.fp32Accuracy - h.int8Accuracy : null,
+        maxAbsError: h.maxAbsError,
+        meanCosine: h.meanCosine,
+        minCosine: h.minCosine,
+        task: task!.task,
+        [key]: scores.metrics,
+      };
+      return { output, metrics, result: { task: task!.task, [key]: scores.metrics } };
+    };
+    const scoreClassification = async () => {
+      const refLogits: Float32Array[] = new Array(refData.samples);
+      const candLogits: Float32Array[] = new Array(refData.samples);
+      for (let b = 0; b < refData.batches.length; b++) {
+        if (ctx.signal.aborted) throw new Error('interrupted');
+        const rb = refData.batches[b]!;
+        const r = (await fp32.run(rb.feeds()))[refOut]!;
+        const c = (await int8.run(candData.batches[b]!.feeds()))[candOut]!;
+        const rr = rowsOf(r);
+        const cr = rowsOf(c);
+        rb.indices.forEach((i, k) => {
+          refLogits[i] = rr[k]!;
+          candLogits[i] = cr[k]!;
+        });
+        ctx.emit({ type: 'progress', message: `accuracy: batch ${b + 1}/${refData.batches.length}`, done: b + 1, total: refData.batches.length, phase: `accuracy, ${refData.samples} samples in ${refData.batches.length} batches` });
+      }
+      const labelFile = refData.labelFile ?? sources.labels ?? `data set "${options.data}"`;
+      const labels = labelsForScoring(refData, classes, { output: refOut, width: refLogits[0]?.length ?? 0 }, labelFile);
+      const accuracy = compareLogits(refLogits, candLogits, labels);
+      // Where the accuracy goes: per class, and which classes INT8 confuses that FP32 did not.
+      const byClass = classMetrics(classBreakdown(refLogits, candLogits, labels, refLogits[0]?.length ?? 0), classes?.names ?? []);
+      const metrics = {
+        agreement: accuracy.agreement,
+        fp32Accuracy: accuracy.referenceAccuracy,
+        int8Accuracy: accuracy.candidateAccuracy,
+        accuracyDrop: accuracy.referenceAccuracy !== null && accuracy.candidateAccuracy !== null ? accuracy.referenceAccuracy - accuracy.candidateAccuracy : null,
+        maxAbsError: accuracy.maxAbsError,
+        meanCosine: accuracy.meanCosine,
+        minCosine: accuracy.minCosine,
+        ...byClass,
+      };
+      return { output: refOut, metrics, result: { accuracy, ...byClass } };
+    };
+    const scored = evaluateTask ? await scoreTask(evaluateTask) : await scoreClassification();
     const samples = refData.samples;
 
     // Feeds per benchmarked shape: real token ids cut to batch × sequence, or (tensor data) the
@@ -222,20 +270,13 @@ const bench: Plugin<BenchOptions> = {
 
     // A model's size is its .onnx and the external data files it names.
     const sizes = { fp32: await modelFileBytes(inputs.reference!.path), int8: await modelFileBytes(inputs.candidate!.path) };
-    const result = { data: options.data, samples, logitsOutput: refOut, accuracy, ...byClass, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
+    const result = { data: options.data, samples, logitsOutput: scored.output, ...scored.result, latency, sizes, settings: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks, threads: options.threads, onnxruntime: ORT_VERSION } };
     await writeFile(join(ctx.outDir, 'bench.json'), JSON.stringify(result, null, 1));
     return {
       metrics: {
         // Which graph output was scored as the logits (by name and shape, or the `output` option).
-        logitsOutput: refOut,
-        agreement: accuracy.agreement,
-        fp32Accuracy: accuracy.referenceAccuracy,
-        int8Accuracy: accuracy.candidateAccuracy,
-        accuracyDrop: accuracy.referenceAccuracy !== null && accuracy.candidateAccuracy !== null ? accuracy.referenceAccuracy - accuracy.candidateAccuracy : null,
-        maxAbsError: accuracy.maxAbsError,
-        meanCosine: accuracy.meanCosine,
-        minCosine: accuracy.minCosine,
-        ...byClass,
+        logitsOutput: scored.output,
+        ...scored.metrics,
         sizeRatio: sizes.int8 / sizes.fp32,
         sizes,
         latency,

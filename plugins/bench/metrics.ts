@@ -1,6 +1,8 @@
 // What the bench step reports (src/engine/plugin.ts MetricsDeclaration). The roles are how the
 // report, compare and the matrix find the task's numbers without knowing this plugin's name.
 import type { MetricsDeclaration } from '../../src/engine/plugin.ts';
+import { TASK_METRICS } from '../../src/tasks/metrics.ts';
+import { taskMetricsKey, type TaskName } from '../../src/tasks/task.ts';
 
 function latencySummary(model: string): MetricsDeclaration {
   return {
@@ -20,10 +22,15 @@ function intervalFields(of: string, better: 'higher' | 'lower'): MetricsDeclarat
 }
 
 export const benchMetrics: MetricsDeclaration = {
-  logitsOutput: { type: 'text', description: 'The graph output scored as the logits (by name and shape, or the `output` option).' },
-  agreement: { unit: 'ratio', better: 'higher', role: 'agreement', description: 'Share of evaluation samples whose top class is the same for the INT8 and the FP32 model.' },
-  fp32Accuracy: { unit: 'ratio', better: 'higher', role: 'reference-accuracy', description: 'FP32 label accuracy; null when the evaluation set has no labels.' },
-  int8Accuracy: { unit: 'ratio', better: 'higher', role: 'accuracy', description: 'INT8 label accuracy; null when the evaluation set has no labels.' },
+  logitsOutput: { type: 'text', description: 'The graph output scored as the logits (by name and shape, or the `output` option); for a task with its own evaluation, the output it read (sentence_embedding).' },
+  agreement: {
+    unit: 'ratio',
+    better: 'higher',
+    role: 'agreement',
+    description: 'Share of evaluation samples whose top class is the same for the INT8 and the FP32 model; for another task its agreement with FP32 (embedding: recall@10 of nearest neighbours).',
+  },
+  fp32Accuracy: { unit: 'ratio', better: 'higher', role: 'reference-accuracy', description: 'FP32 label accuracy (embedding: paraphrase retrieval accuracy); null when the evaluation set has no labels.' },
+  int8Accuracy: { unit: 'ratio', better: 'higher', role: 'accuracy', description: 'INT8 label accuracy (embedding: paraphrase retrieval accuracy); null when the evaluation set has no labels.' },
   accuracyDrop: { unit: 'ratio', better: 'lower', role: 'accuracy-drop', description: 'FP32 accuracy minus INT8 accuracy (0.01 = one point lost); null without labels.' },
   maxAbsError: { unit: 'number', better: 'lower', role: 'max-abs-error', description: 'Largest absolute difference between an INT8 and the FP32 logit, over every sample and class.' },
   meanCosine: { unit: 'number', better: 'higher', role: 'mean-cosine', description: 'Mean cosine similarity of the INT8 and FP32 logit vectors (1 = same direction).' },
@@ -31,6 +38,7 @@ export const benchMetrics: MetricsDeclaration = {
   perClass: {
     type: 'table',
     role: 'per-class',
+    optional: true,
     description: 'Per class: samples, FP32 and INT8 recall, samples FP32 predicts as the class and how many of those INT8 flips to another.',
   },
   confusion: {
@@ -39,6 +47,14 @@ export const benchMetrics: MetricsDeclaration = {
     optional: true,
     description: 'Confusion matrices (FP32 vs labels, INT8 vs labels, INT8 vs FP32), up to 50 classes.',
   },
+  task: { type: 'text', optional: true, description: 'The task scored by its own evaluation (hf.load\'s task.json); absent for classification.' },
+  // Each task's own numbers, under its name: bench.embedding.recallAt10.
+  ...Object.fromEntries(
+    Object.entries(TASK_METRICS).map(([task, fields]) => [
+      taskMetricsKey(task as TaskName),
+      { type: 'object' as const, optional: true, description: `The ${task} task's evaluation of INT8 against FP32 (and gold), when the model is one.`, fields },
+    ]),
+  ),
   sizeRatio: { unit: '×', better: 'lower', role: 'size-ratio', description: 'INT8 model file size ÷ FP32 model file size.' },
   sizes: {
     type: 'object',

@@ -15,12 +15,16 @@ import { toNumber, type ModelProto } from '../../src/onnx/types.ts';
 import type { TokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { hfLoadOptionsSchema, type HfLoadOptions } from './options.ts';
 import { copyModelFile, readModelGraph } from '../../src/runtime/model-file.ts';
+import { detectTask, TASK_FILE } from '../../src/tasks/task.ts';
+import { taskDefinition } from '../../src/tasks/registry.ts';
 
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
 const hfLoad: Plugin<HfLoadOptions> = {
   name: 'hf.load',
-  version: '1.1.0', // 1.1: labels kept as written (indices as numbers) with their lines
+  // 1.1: labels kept as written (indices as numbers) with their lines.
+  // 1.2: the task (src/tasks/task.ts) in hf/task.json; a task's own data format (embedding groups).
+  version: '1.2.0',
   description: 'Read a local Hugging Face model directory and tokenize the text data sets with its tokenizer',
   optionsSchema: hfLoadOptionsSchema,
   inputs: {},
@@ -53,7 +57,7 @@ const hfLoad: Plugin<HfLoadOptions> = {
     const hub = hubSnapshotOf(dir);
     const configFile = join(dir, 'config.json');
     if (!existsSync(configFile)) throw errors.modelDirInvalid(dir, 'config.json is missing');
-    let config: { model_type?: string; id2label?: Record<string, string>; num_labels?: number };
+    let config: { model_type?: string; id2label?: Record<string, string>; num_labels?: number; architectures?: unknown };
     try {
       config = JSON.parse(await readFile(configFile, 'utf8'));
     } catch (e) {
@@ -86,6 +90,11 @@ const hfLoad: Plugin<HfLoadOptions> = {
 
     const hfDir = join(ctx.outDir, 'hf');
     await mkdir(hfDir);
+    // The task, decided once here for the steps that read this folder (calibrate, bench, triton).
+    // A model with no head and no `task:` has none: only the steps that need one fail (TASK_UNKNOWN).
+    const task = detectTask({ explicit: options.task, modelDir: dir, architectures: Array.isArray(config.architectures) ? config.architectures.map(String) : [] });
+    if (task) await writeFile(join(hfDir, TASK_FILE), `${JSON.stringify(task)}\n`);
+    const taskDef = taskDefinition(task?.task);
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'preprocessor_config.json']) {
       if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(hfDir, f));
     }
@@ -99,6 +108,12 @@ const hfLoad: Plugin<HfLoadOptions> = {
       const name = key.slice(5);
       if (!tokenizer) continue;
       ctx.emit({ type: 'progress', message: `tokenizing ${name}` });
+      if (taskDef?.readData) {
+        const tokenizedByTask = await taskDef.readData(file, tokenizer, name, { dir, config });
+        counts[name] = tokenizedByTask.samples.length;
+        await writeFile(join(dsDir, `${name}.json`), JSON.stringify(tokenizedByTask));
+        continue;
+      }
       const samples = await readTextDataset(file);
       const tokenized: TokenizedDataset = {
         name,
@@ -118,6 +133,8 @@ const hfLoad: Plugin<HfLoadOptions> = {
     return {
       metrics: {
         modelType: config.model_type ?? 'unknown',
+        task: task?.task ?? null,
+        taskFrom: task ? `${task.from} (${task.detail})` : null,
         ...(hub ? { hubId: hub.id, revision: hub.revision } : {}),
         labels: config.id2label ? Object.keys(config.id2label).length : config.num_labels,
         onnx: model ? onnxRel : null,

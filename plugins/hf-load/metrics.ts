@@ -4,6 +4,8 @@ import type { MetricsDeclaration } from '../../src/engine/plugin.ts';
 
 export const hfLoadMetrics: MetricsDeclaration = {
   modelType: { type: 'text', description: 'config.json\'s model_type.' },
+  task: { type: 'text', description: 'What the model is for (src/tasks/task.ts), written to hf/task.json; null when nothing says (a bare checkpoint with no `task:`).' },
+  taskFrom: { type: 'text', description: 'What decided the task: the recipe, a sentence-transformers folder, or config.json\'s architectures.' },
   hubId: { type: 'text', optional: true, description: 'The hub id, for a model named by one.' },
   revision: { type: 'text', optional: true, description: 'The hub commit the model was read at.' },
   labels: { unit: 'count', better: 'none', description: 'Classes the model predicts (id2label, or num_labels).' },

@@ -14,10 +14,12 @@ import { CheckpointWeights, exportEncoder, OPSET, parseEncoderConfig, RandomWeig
 import { writeModelFile } from '../../src/runtime/model-file.ts';
 import { Checkpoint } from '../../src/safetensors/index.ts';
 import { onnxExportOptionsSchema, type OnnxExportOptions } from './options.ts';
+import { requireTask } from '../../src/tasks/task.ts';
+import { taskDefinition } from '../../src/tasks/registry.ts';
 
 const onnxExport: Plugin<OnnxExportOptions> = {
   name: 'onnx.export',
-  version: '1.0.0',
+  version: '1.1.0', // 1.1: the task from the recipe, a sentence-transformers folder or architectures; task heads (embedding pooling)
   description: 'Build the ONNX graph of an encoder model natively from config.json and safetensors weights',
   optionsSchema: onnxExportOptionsSchema,
   inputs: {},
@@ -48,13 +50,19 @@ const onnxExport: Plugin<OnnxExportOptions> = {
       throw new QrunError([{ code: 'EXPORT_CONFIG_INVALID', message: `${configFile} is not valid JSON (${(e as Error).message})`, hint: 'config.json is written by save_pretrained' }]);
     }
     const cfg = parseEncoderConfig(raw, configFile);
+    // The head: `base` (no head) or a task, from the recipe, a sentence-transformers folder, or the
+    // checkpoint's architectures; a bare checkpoint (BertModel) with none of them is TASK_UNKNOWN.
+    const task = options.task === 'base'
+      ? { task: 'base' as const, from: 'recipe', detail: 'task: base' }
+      : requireTask({ explicit: options.task, modelDir: dir, architectures: cfg.architectures }, dir ?? configFile);
+    const head = task.task === 'base' ? undefined : await taskDefinition(task.task)?.exportHead?.({ cfg, modelDir: dir });
 
     const checkpoint = options.weights === 'checkpoint' ? await Checkpoint.open(dir!) : undefined;
     let result;
     try {
       const weights = checkpoint ? new CheckpointWeights(checkpoint) : new RandomWeights(options.seed, cfg.initializerRange);
       ctx.emit({ type: 'progress', message: `building ${cfg.modelType} (${cfg.layers} layers, hidden ${cfg.hiddenSize}) from ${weights.description}` });
-      result = await exportEncoder(cfg, weights, options.task);
+      result = await exportEncoder(cfg, weights, task.task, head?.build);
     } finally {
       await checkpoint?.close();
     }
@@ -66,6 +74,8 @@ const onnxExport: Plugin<OnnxExportOptions> = {
         modelType: cfg.modelType,
         family: cfg.family,
         task: result.task,
+        taskFrom: `${task.from} (${task.detail})`,
+        head: head?.description ?? null,
         weights: options.weights === 'random' ? `random (seed ${options.seed})` : 'checkpoint',
         layers: cfg.layers,
         hidden: cfg.hiddenSize,

@@ -6,6 +6,8 @@ export const onnxExportMetrics: MetricsDeclaration = {
   modelType: { type: 'text', description: 'config.json\'s model_type.' },
   family: { type: 'text', description: 'The encoder family the exporter built (bert, roberta, distilbert, electra).' },
   task: { type: 'text', description: 'The head exported (sequence classification, …).' },
+  taskFrom: { type: 'text', description: 'What decided the task: the recipe, a sentence-transformers folder, or config.json\'s architectures.' },
+  head: { type: 'text', description: 'A task\'s own head, when it has one (embedding: the pooling and normalisation); null for the family\'s head.' },
   weights: { type: 'text', description: '"checkpoint", or "random (seed N)".' },
   layers: { unit: 'count', better: 'none', description: 'Transformer layers.' },
   hidden: { unit: 'count', better: 'none', description: 'Hidden size.' },

@@ -1,9 +1,10 @@
 import type { ExportTask } from '../../src/export/index.ts';
+import { TASK_NAMES } from '../../src/tasks/task.ts';
 
 export interface OnnxExportOptions {
   /** Model directory (config.json + safetensors), overriding the recipe's `model:` (relative to the recipe). */
   model?: string;
-  /** Default: from config.json's `architectures` (…ForSequenceClassification, …ForTokenClassification, else base). */
+  /** Default: the recipe's `task:`, else a sentence-transformers folder or config.json's `architectures` (src/tasks/task.ts). */
   task?: ExportTask;
   /** `checkpoint` reads the safetensors weights; `random` makes seeded normal(0, initializer_range) ones. */
   weights: 'checkpoint' | 'random';
@@ -19,9 +20,10 @@ export const onnxExportOptionsSchema = {
   properties: {
     model: { type: 'string', minLength: 1, description: "Model directory (config.json and model.safetensors), relative to the recipe; overrides the recipe's `model:`.", examples: ['../models/bert-langid'] },
     task: {
-      enum: ['sequence-classification', 'token-classification', 'base'],
-      description: "The head to export; default: from config.json's `architectures` (…ForSequenceClassification, …ForTokenClassification, else base: the encoder's last hidden state).",
-      examples: ['sequence-classification'],
+      enum: [...TASK_NAMES, 'base'],
+      description:
+        "The head to export; default: the recipe's `task:`, else a sentence-transformers folder (embedding: pooling from 1_Pooling/config.json, L2 normalisation with 2_Normalize, output sentence_embedding) or config.json's `architectures` (…ForSequenceClassification, …ForQuestionAnswering, …ForTokenClassification). A checkpoint with no head needs it; `base` is the encoder's last_hidden_state with no head.",
+      examples: ['embedding'],
     },
     weights: { enum: ['checkpoint', 'random'], default: 'checkpoint', description: 'checkpoint: the safetensors weights; random: seeded normal(0, initializer_range) weights (benchmarks of a model size, no checkpoint needed).' },
     seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of the random weights (`weights: random`); the same seed gives the same bytes.', examples: [42] },

@@ -23,6 +23,8 @@ import { MODEL_NAME_PATTERN, optionsSchema, withDefaults, type TritonOptions } f
 import { formatModelConfig } from './pbtxt.ts';
 import { assertRepository } from './repository-check.ts';
 import { ensembleConfig, textEnsembleBlocker, tokenizerConfig, type TokenizerSettings } from './text-ensemble.ts';
+import { taskOfHfFolder } from '../../src/tasks/task.ts';
+import { taskDefinition } from '../../src/tasks/registry.ts';
 
 const REPOSITORY = 'repository';
 
@@ -93,7 +95,7 @@ async function readHfFolder(dir: string): Promise<HfFolder> {
 
 const plugin: Plugin<TritonOptions> = {
   name: 'triton',
-  version: '1.1.0',
+  version: '1.2.0', // 1.2: no labels file on a task's non-class output (embeddings)
   description:
     'Writes a Triton Inference Server model repository: config.pbtxt for the onnxruntime backend, for tensorrt_plan when an engine was built, and a Python-backend tokenizer with an ensemble so clients can send text.',
   optionsSchema,
@@ -114,7 +116,11 @@ const plugin: Plugin<TritonOptions> = {
     const modelArtifact = inputs.model as Artifact;
     const model = await readModelGraph(modelArtifact.path);
     const name = options.name ?? defaultModelName(modelArtifact.path);
-    const hf = inputs.hf ? await readHfFolder(inputs.hf.path) : {};
+    const hf: HfFolder = inputs.hf ? await readHfFolder(inputs.hf.path) : {};
+    // A task whose output is not classes (embeddings: src/tasks/registry.ts) gets no labels file,
+    // whatever id2label config.json carries.
+    const task = await taskOfHfFolder(inputs.hf?.path);
+    if (taskDefinition(task?.task)?.triton?.labelsOnOutput === false) delete hf.labels;
     if (options.dynamicBatching && options.maxBatchSize === 0) {
       ctx.emit({ type: 'log', level: 'info', message: 'maxBatchSize is 0: no dynamic_batching is written (Triton can only batch along a batch axis)' });
     }

@@ -81,6 +81,9 @@ export function planRecipe(recipe: Recipe, registry: PluginRegistry): { steps: R
       continue;
     }
     const options = structuredClone(spec.options);
+    // The recipe's `task:` reaches every step that declares a `task` option and sets none of its own
+    // (hf.load, onnx.export: src/tasks/task.ts); as an option it is in the step's key.
+    if (recipe.task && options.task === undefined && (plugin.optionsSchema as { properties?: Record<string, unknown> }).properties?.task) options.task = recipe.task.name;
     const validate = validatorFor(plugin);
     const valid = validate(options);
     if (!valid) planning.errors.push(...ajvToDiagnostics(validate.errors ?? [], recipe.locator, recipe.file, ['steps', spec.index, 'with'], 'RECIPE_OPTION'));

@@ -128,6 +128,7 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
     name: string;
     description?: string;
     model?: string;
+    task?: string;
     data?: Record<string, string>;
     steps: { id?: string; uses: string; with?: Record<string, unknown>; inputs?: Record<string, string>; optional?: boolean }[];
     gates?: Record<string, string>;
@@ -209,6 +210,7 @@ function normaliseRecipe(raw: Record<string, unknown>, file: string, locator: Ya
     hash: sha256(canonicalJson(raw)),
     raw: raw as Record<string, unknown>,
     model: modelRef,
+    ...(data.task ? { task: { name: data.task, location: { file, ...locator.locate(['task']) } } } : {}),
     data: Object.fromEntries(
       Object.entries(data.data ?? {}).map(([k, v]) => [k, { path: resolve(dir, v), location: { file, ...locator.locate(['data', k]) } }]),
     ),

@@ -47,6 +47,8 @@ export interface Recipe {
   /** The model folder; for a hub id, the cache snapshot it resolved to and its commit. */
   model?: { path: string; location: SourceLocation; hub?: { id: string; revision: string } };
   data: Record<string, { path: string; location: SourceLocation }>;
+  /** `task:`: what the model is for (src/tasks/task.ts); passed to every step that has a `task` option. */
+  task?: { name: string; location: SourceLocation };
   steps: StepSpec[];
   gates: Gate[];
   /** `outputs:`: the deliverables the recipe lists (undefined: the default set, see src/engine/deliverables-select.ts). */
