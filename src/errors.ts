@@ -220,6 +220,10 @@ export const errors = {
     make('QUEUE_UNREACHABLE', `the job queue's Redis ${url} cannot be reached: ${reason}`, 'check that redis-server runs there and listens on that address (`redis-cli -u URL ping` says PONG), and that no firewall is in between'),
   queueNeedsRemoteCache: () =>
     make('QUEUE_NEEDS_REMOTE_CACHE', '--queue needs a remote cache: workers hand artifacts to each other and back to this machine through it', 'add --remote-cache s3://BUCKET/PREFIX (or set QRUN_REMOTE_CACHE, or `remoteCache:` in the recipe), the same store the workers can reach', undefined, EXIT.usage),
+  queueRecipeChanged: (file: string) =>
+    make('QUEUE_RECIPE_CHANGED', `the worker's copy of ${file} is not the recipe that was submitted (another hash, or the variant is gone)`, 'workers read the recipe and its files at the same paths as the machine that submitted it: give them the same checkout (a shared folder, or the same commit checked out at the same path)'),
+  queueOptionConflict: (option: string) =>
+    make('USAGE', `${option} cannot be combined with --queue`, 'a queued run builds every step of the recipe that is not cached; select steps in a local run', undefined, EXIT.usage),
   queueJobFailed: (what: string, worker: string, reason: string) =>
     make('QUEUE_JOB_FAILED', `${what} failed on worker ${worker}: ${reason}`, 'the worker\'s own output has the whole error; steps that finished are in the remote cache, and submitting again resumes from them'),
   /** The deliverables folder (out/<name>/, --out, `out:`) holds files qrun did not put there: replacing it would delete them. */

@@ -1,6 +1,7 @@
 // The remote cache against a real S3-protocol server (s3rver on loopback, the real AWS SDK): a
 // download is verified file by file before the local store commits it, and an upload puts the
 // manifest last, so a reader never takes half an entry.
+import type { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -93,10 +94,12 @@ describe('remote cache', () => {
   it('uploads every file before the manifest, and a reader that sees no manifest sees no entry', async () => {
     const puts: string[] = [];
     const onEvent = (e: { Records: { s3: { object: { key: string } } }[] }) => puts.push(...e.Records.map((r) => decodeURIComponent(r.s3.object.key)));
-    s3.server.on('event', onEvent);
+    // s3rver emits S3 event notifications (ObjectCreated:Put) in the order the objects were stored.
+    const events = s3.server as unknown as EventEmitter;
+    events.on('event', onEvent);
     const builder = await openStore();
     await remote('order').publish(await localEntry(builder, KEY), () => undefined);
-    s3.server.off('event', onEvent);
+    events.off('event', onEvent);
     expect(puts.length).toBe(4);
     expect(puts.at(-1)).toBe(`order/v1/ab/${KEY}/manifest.json`);
 

@@ -183,6 +183,13 @@ export class RemoteCache {
     return undefined;
   }
 
+  /** One line for the end of a run: what moved, or why nothing did. */
+  summary(): string {
+    const { downloaded, uploaded, rejected } = this.stats;
+    if (this.off) return `remote cache ${this.url}: off (unreachable)`;
+    return `remote cache ${this.url} (${this.mode}): ${downloaded} entr${downloaded === 1 ? 'y' : 'ies'} downloaded, ${uploaded} uploaded${rejected ? `, ${rejected} damaged and not used` : ''}`;
+  }
+
   close(): void {
     this.s3.destroy();
   }
@@ -194,4 +201,21 @@ export function remoteCacheUrl(flag: string | undefined, recipeSetting: unknown)
   if (process.env.QRUN_REMOTE_CACHE) return { url: process.env.QRUN_REMOTE_CACHE, where: 'QRUN_REMOTE_CACHE' };
   if (typeof recipeSetting === 'string' && recipeSetting) return { url: recipeSetting, where: 'remoteCache:' };
   return undefined;
+}
+
+/**
+ * The run's remote cache, checked once: undefined when none is configured. Strict (a queue run):
+ * an unreachable store throws; otherwise the warning goes to `warn` and the run builds locally.
+ */
+export async function openRemoteCache(
+  o: { flag?: string; mode?: RemoteCacheMode; recipe: { raw: Record<string, unknown>; file: string }; strict?: boolean },
+  warn: (line: string) => void,
+): Promise<RemoteCache | undefined> {
+  const chosen = remoteCacheUrl(o.flag, o.recipe.raw.remoteCache);
+  if (!chosen) return undefined;
+  const where = chosen.where === 'remoteCache:' ? `${o.recipe.file}: remoteCache` : chosen.where;
+  const cache = new RemoteCache(chosen.url, o.mode ?? 'readwrite', { strict: o.strict, where });
+  const warning = await cache.probe();
+  if (warning) warn(warning);
+  return cache;
 }

@@ -27,6 +27,17 @@ const stepOptions: Record<string, OptionSpec> = {
   until: { type: 'string', value: 'STEP', help: 'stop after STEP' },
   only: { type: 'string', value: 'STEP', help: 'run STEP alone (the steps before it must be in the cache)' },
 };
+const remoteCacheOptions: Record<string, OptionSpec> = {
+  'remote-cache': { type: 'string', value: 's3://BUCKET/PREFIX', help: 'a shared cache on S3-compatible storage, after the local one (default: $QRUN_REMOTE_CACHE, else the recipe\'s remoteCache:); endpoint and credentials from the AWS environment (AWS_ENDPOINT_URL_S3, AWS_PROFILE, …)' },
+  'remote-cache-mode': { type: 'string', value: 'read|write|readwrite', help: 'read: take entries only (pull requests); write: upload only; readwrite (default)' },
+};
+
+function remoteCacheModeOf(values: OptionValues): 'read' | 'write' | 'readwrite' | undefined {
+  const mode = str(values['remote-cache-mode']);
+  if (mode !== undefined && mode !== 'read' && mode !== 'write' && mode !== 'readwrite') throw errors.remoteCacheModeInvalid(mode);
+  return mode;
+}
+
 const cacheLookup =
   'Without --cache: $QRUN_CACHE, else ./.qrun; when neither exists, the .qrun folders under the current folder ' +
   '(a recipe keeps its cache in .qrun beside it): `ls` and `verify` use the one found and say which, and list them all when there are several.';
@@ -52,8 +63,10 @@ export const COMMANDS: CommandSpec<Output>[] = [
       baseline: { type: 'string', value: 'FILE', help: 'compare with an earlier report.json; a regression exits 3' },
       out: { type: 'string', value: 'DIR', help: 'the deliverables folder (default: out/<recipe name>/ beside the recipe, or the recipe\'s out:)' },
       'out-mode': { type: 'string', value: 'copy|link', help: 'copy the deliverables (default; copy-on-write where supported) or hard-link them to the cache (no space; editing one edits the cache entry)' },
+      ...remoteCacheOptions,
+      queue: { type: 'string', value: 'redis://HOST:PORT', help: 'run the steps on `qrun worker`s through this Redis (needs a remote cache); the reports are made here' },
     },
-    examples: ['qrun recipes/bert-int8.yaml', 'qrun recipes/bert-int8.yaml --from calibrate', 'qrun recipes/bert-int8.yaml --ci --baseline main/report.json'],
+    examples: ['qrun recipes/bert-int8.yaml', 'qrun recipes/bert-int8.yaml --from calibrate', 'qrun recipes/bert-int8.yaml --ci --baseline main/report.json', 'qrun recipes/bert-int8.yaml --remote-cache s3://ci-cache/qrun --remote-cache-mode read', 'qrun recipes/matrix.yaml --queue redis://10.0.0.5:6379 --remote-cache s3://ci-cache/qrun'],
     async run([recipe], o, io) {
       const force = list(o.force) ?? [];
       if (o['dry-run']) return (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only) }, io);
@@ -61,8 +74,39 @@ export const COMMANDS: CommandSpec<Output>[] = [
       const plain = (o.plain as boolean | undefined) ?? (ci || !process.stdout.isTTY);
       const outMode = str(o['out-mode']);
       if (outMode !== undefined && outMode !== 'copy' && outMode !== 'link') throw errors.usage(`--out-mode must be copy or link, got ${outMode}`, 'qrun run --help says what each does');
-      const flags = { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only), plain, ci, junit: str(o.junit), baseline: str(o.baseline), out: str(o.out), outMode: outMode as 'copy' | 'link' | undefined };
+      const remoteCacheMode = remoteCacheModeOf(o);
+      const flags = { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only), plain, ci, junit: str(o.junit), baseline: str(o.baseline), out: str(o.out), outMode: outMode as 'copy' | 'link' | undefined, remoteCache: str(o['remote-cache']), remoteCacheMode, queue: str(o.queue) };
       return (await (await import('./run.ts')).runCommand(recipe!, flags, io)).exitCode;
+    },
+  },
+  {
+    name: 'worker',
+    summary: 'run steps from a job queue (BullMQ on Redis) that `qrun run --queue` fills',
+    usage: ['worker --queue redis://HOST:PORT [--concurrency N] [--tags gpu,trtexec] [--cache DIR]'],
+    details: [
+      'Takes step jobs from the queues its tags allow (a step that needs gpu goes only to workers with --tags gpu), ' +
+        'takes each step\'s inputs from the remote cache the run names, runs the step with its own local cache (--cache, ' +
+        'default $QRUN_CACHE or ~/.cache/qrun/worker) and uploads the result before the job completes. Workers read the ' +
+        'recipe and its files at the paths the run was submitted with (a shared checkout). SIGINT/SIGTERM: finishes the ' +
+        'steps it is running, then stops; a worker that dies mid-step loses its job to another after QRUN_QUEUE_LOCK_MS ' +
+        '(default 60000). docs/distributed.md says more.',
+    ],
+    args: [],
+    options: {
+      queue: { type: 'string', value: 'redis://HOST:PORT', help: 'the Redis the runs are submitted to (required)' },
+      concurrency: { type: 'string', value: 'N', help: 'steps at once from each queue this worker serves (default 1)' },
+      tags: { type: 'string', value: 'TAG,…', help: 'what this machine has (gpu, trtexec, …): it also takes the steps that need them' },
+      cache: { type: 'string', value: 'DIR', help: 'this worker\'s local cache (default $QRUN_CACHE, else ~/.cache/qrun/worker)' },
+      name: { type: 'string', value: 'NAME', help: 'how runs name this worker (default HOST-PID)' },
+    },
+    examples: ['qrun worker --queue redis://10.0.0.5:6379', 'qrun worker --queue redis://10.0.0.5:6379 --tags gpu,trtexec --concurrency 2'],
+    async run(_a, o, io) {
+      const queue = str(o.queue);
+      if (!queue) throw errors.usage('qrun worker needs --queue redis://HOST:PORT', 'the same address the runs are submitted with (`qrun run --queue`)');
+      const concurrency = numberOption(o, 'concurrency', (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1') ?? 1;
+      const tags = (str(o.tags) ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+      for (const t of tags) if (!/^[a-z0-9][a-z0-9_-]*$/.test(t)) throw errors.usage(`--tags: "${t}" is not a tag`, 'tags are lower-case words such as gpu or trtexec, separated by commas');
+      return (await import('./worker.ts')).workerCommand({ queue, concurrency, tags, cache: str(o.cache), name: str(o.name) }, io);
     },
   },
   {

@@ -25,6 +25,8 @@ import { writeFileAtomic } from '../util/atomic-write.ts';
 import { guardDiskFullSync } from '../util/disk-full.ts';
 import { runPassed, runStatusText } from '../report/run-passed.ts';
 import { compareReports, describeChange, readReport, type MetricChange } from '../report/compare-reports.ts';
+import { openRemoteCache, type RemoteCache, type RemoteCacheMode } from '../cache/remote-cache.ts';
+import type { QueuedResults } from '../queue/queued-steps.ts';
 
 export interface RunFlags {
   cache?: string;
@@ -46,6 +48,17 @@ export interface RunFlags {
   out?: string;
   /** copy (copy-on-write where supported) or link (hard links into the cache): src/engine/deliverables.ts. */
   outMode?: OutMode;
+  /** s3://bucket/prefix (else $QRUN_REMOTE_CACHE, else the recipe's remoteCache:): src/cache/remote-cache.ts. */
+  remoteCache?: string;
+  remoteCacheMode?: RemoteCacheMode;
+  /** redis://host:port: the steps run on `qrun worker`s (src/queue/), the reports are made here. */
+  queue?: string;
+}
+
+/** What the variants of one invocation share: the remote cache, and on a queue the workers' results. */
+interface Shared {
+  remote?: RemoteCache;
+  queued?: QueuedResults;
 }
 
 
@@ -66,10 +79,10 @@ function baselineLine(file: string, rows: MetricChange[]): string {
 
 function statusTitle(step: ResolvedStep, r: StepRecord): string {
   const secs = `${(r.durationMs / 1000).toFixed(1)}s`;
-  if (r.status === 'hit') return `${step.spec.id} (${step.plugin.name}) — cache hit`;
+  if (r.status === 'hit') return `${step.spec.id} (${step.plugin.name}) — cache hit${r.cacheNote ? ` (${r.cacheNote})` : ''}${r.ranOn ? ` on ${r.ranOn}` : ''}`;
   if (r.status === 'skipped') return `${step.spec.id} (${step.plugin.name}) — skipped: ${r.skipped?.reason}`;
   if (r.status === 'not-run') return `${step.spec.id} (${step.plugin.name}) — not run: ${r.cacheNote}`;
-  return `${step.spec.id} (${step.plugin.name}) — ${secs}${r.cacheNote ? ` (${r.cacheNote})` : ''}`;
+  return `${step.spec.id} (${step.plugin.name}) — ${secs}${r.cacheNote ? ` (${r.cacheNote})` : ''}${r.ranOn ? ` on ${r.ranOn}` : ''}`;
 }
 
 export async function runCommand(file: string, flags: RunFlags, io: Output): Promise<{ reports: Report[]; exitCode: number }> {
@@ -77,22 +90,46 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
   if (flags.baseline) await loadBaseline(flags.baseline);
   for (const p of planned) await checkDeliverablesTarget(p.recipe, flags);
   const invocation = newRunId();
-  if (planned.length === 1 && !planned[0]!.recipe.variant) {
-    const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io, invocation);
-    return { reports: [report], exitCode };
+  const shared = await openShared(planned, flags, io, invocation);
+  try {
+    if (planned.length === 1 && !planned[0]!.recipe.variant) {
+      const { report, exitCode } = await runOne(planned[0]!.recipe, planned[0]!.steps, flags, io, invocation, shared, 0);
+      return { reports: [report], exitCode };
+    }
+    const reports: Report[] = [];
+    let exitCode = 0;
+    for (const [i, { recipe, steps }] of planned.entries()) {
+      io.out(`\n▶ variant ${i + 1}/${planned.length}: ${recipe.variant!.label}`);
+      const r = await runOne(recipe, steps, flags, io, invocation, shared, i);
+      reports.push(r.report);
+      exitCode = Math.max(exitCode, r.exitCode);
+    }
+    const root = cacheRootFor(planned[0]!.recipe, flags.cache);
+    const matrixDir = await writeMatrixReport(root, planned.map((p) => p.recipe), reports, io);
+    io.out(await finishMatrixDeliverables(planned.map((p) => p.recipe), flags, matrixDir));
+    return { reports, exitCode };
+  } finally {
+    if (shared.remote) io.out(shared.remote.summary());
+    shared.remote?.close();
   }
-  const reports: Report[] = [];
-  let exitCode = 0;
-  for (const [i, { recipe, steps }] of planned.entries()) {
-    io.out(`\n▶ variant ${i + 1}/${planned.length}: ${recipe.variant!.label}`);
-    const r = await runOne(recipe, steps, flags, io, invocation);
-    reports.push(r.report);
-    exitCode = Math.max(exitCode, r.exitCode);
-  }
-  const root = cacheRootFor(planned[0]!.recipe, flags.cache);
-  const matrixDir = await writeMatrixReport(root, planned.map((p) => p.recipe), reports, io);
-  io.out(await finishMatrixDeliverables(planned.map((p) => p.recipe), flags, matrixDir));
-  return { reports, exitCode };
+}
+
+/**
+ * The remote cache (checked once; a local run goes on without it, warned), and with --queue the
+ * steps submitted to the workers and followed to the end: src/queue/submit.ts.
+ */
+async function openShared(planned: Awaited<ReturnType<typeof loadAndPlanAll>>, flags: RunFlags, io: Output, invocation: string): Promise<Shared> {
+  const first = planned[0]!.recipe;
+  if (flags.queue) for (const [flag, v] of [['--force', flags.force.length], ['--from', flags.from], ['--until', flags.until], ['--only', flags.only]] as const) if (v) throw errors.queueOptionConflict(flag);
+  // A queued run reads what the workers built; it never builds, so it never writes.
+  const remote = await openRemoteCache({ flag: flags.remoteCache, mode: flags.queue ? 'read' : flags.remoteCacheMode, recipe: first, strict: !!flags.queue }, (line) => io.err(line));
+  if (!flags.queue) return { remote };
+  if (!remote) throw errors.queueNeedsRemoteCache();
+  const { parseQueueUrl } = await import('../queue/connection.ts');
+  const { submitAndFollow } = await import('../queue/submit.ts');
+  const { QueuedResults } = await import('../queue/queued-steps.ts');
+  const run = await submitAndFollow(planned, parseQueueUrl(flags.queue), remote.url, invocation, io);
+  return { remote, queued: new QueuedResults(run, planned) };
 }
 
 /** A run in progress: its cache, its folder and journal (locked while it is live), when it began, the run it resumes. */
@@ -114,13 +151,13 @@ interface StepsOutcome {
 }
 
 /** `invocation`: one id per `qrun run`, shared by a matrix's variants (gc's --keep-last counts invocations). */
-async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io: Output, invocation: string): Promise<{ report: Report; exitCode: number }> {
+async function runOne(recipe: Recipe, steps: ResolvedStep[], flags: RunFlags, io: Output, invocation: string, shared: Shared, variant: number): Promise<{ report: Report; exitCode: number }> {
   const selection = await selectSteps(steps, flags);
   const run = await openRun(recipe, flags, io, invocation);
   // SIGINT and SIGTERM stop the run the same way, and a second one exits at once (stop-signals.ts).
   const stop = listenForStopSignals((line) => io.err(line));
   try {
-    const outcome = await executeSteps(recipe, steps, selection, run, flags, io, stop);
+    const outcome = await executeSteps(recipe, steps, selection, run, flags, io, stop, shared, variant);
     const { failure } = outcome;
     // Interrupted: a signal stopped the steps. One that comes while the report is being written
     // changes nothing that happened (and the run still exits with its verdict's code).
@@ -172,9 +209,13 @@ async function executeSteps(
   flags: RunFlags,
   io: Output,
   stop: ReturnType<typeof listenForStopSignals>,
+  shared: Shared,
+  variant: number,
 ): Promise<StepsOutcome> {
-  const { force, cacheOnly, lookupOnly } = selection;
-  const executor = new Executor(recipe, steps, run.store, { force, cacheOnly, lookupOnly, signal: stop.signal });
+  const { force, lookupOnly } = selection;
+  // Queued: every step was built by a worker, so each must come from the cache (remote, then here).
+  const cacheOnly = shared.queued ? new Set(steps.map((s) => s.spec.id)) : selection.cacheOnly;
+  const executor = new Executor(recipe, steps, run.store, { force, cacheOnly, lookupOnly, signal: stop.signal, remote: shared.remote });
   const journal = run.journal;
   // Without a terminal, src/ui/plain-progress.ts prints each step once (listr2 renders nothing).
   const plain = flags.plain ? new PlainProgress((line) => io.out(line)) : undefined;
@@ -186,8 +227,12 @@ async function executeSteps(
       const started = performance.now();
       let record: StepRecord;
       try {
-        record = await executor.runStep(step, (e) => (plain ? plain.event(step.spec.id, e) : (task.output = e.message)));
+        const skippedOnWorker = shared.queued?.skippedRecord(variant, step.spec.id);
+        if (skippedOnWorker) executor.records.set(step.spec.id, skippedOnWorker);
+        record = skippedOnWorker ?? (await executor.runStep(step, (e) => (plain ? plain.event(step.spec.id, e) : (task.output = e.message))));
+        shared.queued?.apply(variant, record);
       } catch (e) {
+        if (shared.queued && e instanceof QrunError && e.code === 'NOT_CACHED') e = shared.queued.keyMismatch(variant, step.spec.id, (await executor.keyOf(step).catch(() => undefined))?.key);
         plain?.failed(`${step.spec.id} (${step.plugin.name}) — ${stop.signal.aborted ? 'interrupted' : 'failed'} after ${((performance.now() - started) / 1000).toFixed(1)}s`);
         throw e;
       }

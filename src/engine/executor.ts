@@ -9,6 +9,7 @@ import { codeClosures, QRUN_ROOT } from '../cache/code-closure.ts';
 import { cacheKey, cpuKernelsOf, explainKeyChange, KEY_FORMAT, runtimeOf, type KeyMaterial } from '../cache/fingerprint.ts';
 import { describeHolder, type HeldLock } from '../cache/lock.ts';
 import type { CacheStore, Manifest, ManifestOutput } from '../cache/store.ts';
+import type { RemoteCache } from '../cache/remote-cache.ts';
 import type { Recipe } from '../recipe/recipe.ts';
 import { digestPath } from '../util/hash.ts';
 import { digestArtifact } from '../cache/artifact-digest.ts';
@@ -30,6 +31,8 @@ export interface StepRecord {
   status: StepStatus;
   /** Why a step ran: no entry, a corrupt entry, or --force. */
   cacheNote?: string;
+  /** On a job queue: the worker that ran the step or took it from the cache (src/queue/). */
+  ranOn?: string;
   durationMs: number;
   metrics: Record<string, unknown>;
   outputs: Record<string, { kind: string; sha256: string; size: number; path: string }>;
@@ -48,6 +51,8 @@ export interface ExecutorOptions {
   signal?: AbortSignal;
   /** Verify cache hits file by file (default true). */
   verify?: boolean;
+  /** The shared cache (src/cache/remote-cache.ts): looked up after a local miss, given every entry this run commits. */
+  remote?: RemoteCache;
 }
 
 /** A step while runStep works on it: what its record starts with, how long it has taken, how it fails. */
@@ -241,13 +246,23 @@ export class Executor {
     if (step.plugin.cacheable === false || run.cacheNote) return undefined;
     // A read error (EACCES, EMFILE, EIO) fails the step and leaves the entry alone; only a verified
     // mismatch ('corrupt') evicts it.
-    const lookup = await this.store.lookup(info.key, { verify: this.options.verify, touch: true }).catch(run.fail);
+    let lookup = await this.store.lookup(info.key, { verify: this.options.verify, touch: true }).catch(run.fail);
+    if (lookup.status !== 'hit') {
+      const warn = (message: string) => onEvent({ type: 'log', level: 'warn', message });
+      if (lookup.status === 'corrupt') await this.evictDamaged(info.key, run, lookup.reason, warn);
+      const fetched = await this.options.remote?.fetch(info.key, this.store, warn).catch(run.fail);
+      if (fetched) {
+        lookup = { status: 'hit', entry: fetched };
+        run.cacheNote = 'remote cache';
+      }
+    }
     if (lookup.status === 'hit') {
       this.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
       const record: StepRecord = {
         ...run.base,
         key: info.key,
         status: 'hit',
+        ...(run.cacheNote ? { cacheNote: run.cacheNote } : {}),
         durationMs: run.elapsed(),
         metrics: lookup.entry.manifest.metrics,
         outputs: this.outputsOf(step),
@@ -256,12 +271,14 @@ export class Executor {
       this.records.set(step.spec.id, record);
       return record;
     }
-    if (lookup.status === 'corrupt') {
-      run.cacheNote = `cache entry was damaged (${lookup.reason}) and was rebuilt`;
-      onEvent({ type: 'log', level: 'warn', message: run.cacheNote });
-      await this.store.evict(info.key);
-    }
     return undefined;
+  }
+
+  /** A verified mismatch: the entry is removed and the step rebuilt (or taken from the remote cache), saying why. */
+  private async evictDamaged(key: string, run: RunningStep, reason: string, warn: (message: string) => void): Promise<void> {
+    run.cacheNote = `cache entry was damaged (${reason}) and was rebuilt`;
+    warn(run.cacheNote);
+    await this.store.evict(key);
   }
 
   /** A step before --only that it does not need and the cache does not hold: recorded as not run, with why. */
@@ -306,7 +323,7 @@ export class Executor {
       return this.recordSkip(step, info, run, result.skipped, result.metrics);
     }
     const outputs = await this.hashOutputs(step, info, build, run);
-    return this.commit(step, info, build, lock, run, outputs, result?.metrics ?? {});
+    return this.commit(step, info, build, lock, run, outputs, result?.metrics ?? {}, onEvent);
   }
 
   /** A step that could not do its work here: recorded as skipped; a failure unless the recipe marks it optional. */
@@ -356,7 +373,7 @@ export class Executor {
   }
 
   /** The build as the key's cache entry (unless the lock was lost meanwhile), its outputs adopted, the step recorded as ran. */
-  private async commit(step: ResolvedStep, info: KeyInfo, build: Build, lock: HeldLock, run: RunningStep, outputs: Record<string, ManifestOutput>, metrics: Record<string, unknown>): Promise<StepRecord> {
+  private async commit(step: ResolvedStep, info: KeyInfo, build: Build, lock: HeldLock, run: RunningStep, outputs: Record<string, ManifestOutput>, metrics: Record<string, unknown>, onEvent: (e: StepEvent) => void): Promise<StepRecord> {
     const durationMs = run.elapsed();
     const manifest: Manifest = {
       key: info.key,
@@ -379,6 +396,8 @@ export class Executor {
       await this.store.discard(build);
       return run.fail(e);
     });
+    // Shared once it is whole here: files first, manifest last (remote-cache.ts).
+    await this.options.remote?.publish(entry, (message) => onEvent({ type: 'log', level: 'warn', message })).catch(run.fail);
     this.adoptOutputs(step, entry.manifest, entry.outDir);
     const record: StepRecord = {
       ...run.base,
