@@ -5,8 +5,10 @@ import type { MetricsDeclaration } from '../engine/plugin.ts';
 import type { TaskName } from './task.ts';
 import { embeddingMetrics } from './embedding/metrics.ts';
 import { questionAnsweringMetrics } from './question-answering/metrics.ts';
+import { tokenClassificationMetrics } from './token-classification/metrics.ts';
 
 export const TASK_METRICS: Partial<Record<TaskName, MetricsDeclaration>> = {
   embedding: embeddingMetrics,
   'question-answering': questionAnsweringMetrics,
+  'token-classification': tokenClassificationMetrics,
 };
