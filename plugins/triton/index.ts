@@ -24,6 +24,7 @@ import { formatModelConfig } from './pbtxt.ts';
 import { assertRepository } from './repository-check.ts';
 import { ensembleConfig, textEnsembleBlocker, tokenizerConfig, type TokenizerSettings } from './text-ensemble.ts';
 import { taskOfHfFolder } from '../../src/tasks/task.ts';
+import { QA_MODEL_PY, qaEnsembleBlocker, qaEnsembleConfigs } from './question-answering.ts';
 import { taskDefinition } from '../../src/tasks/registry.ts';
 
 const REPOSITORY = 'repository';
@@ -143,7 +144,8 @@ const plugin: Plugin<TritonOptions> = {
       folders.push(plan(trtConfig, [{ from: engine.path, to: 'model.plan' }], hf.labels, info));
     }
 
-    const textModel = planTextEnsemble(options, name, hf, onnxConfig, trtConfig, folders, ctx);
+    const textModel =
+      task?.task === 'question-answering' ? planQaEnsemble(options, name, hf, onnxConfig, folders, ctx) : planTextEnsemble(options, name, hf, onnxConfig, trtConfig, folders, ctx);
 
     assertRepository(folders.map((f) => ({ folder: f.config.name, text: f.text, engine: f.engine })));
     const configs: string[] = [];
@@ -153,6 +155,27 @@ const plugin: Plugin<TritonOptions> = {
     return { metrics: { models, configs, maxBatchSize: options.maxBatchSize, textModel: textModel.name ?? null, ...(textModel.why ? { noTextModel: textModel.why } : {}) } };
   },
 };
+
+/**
+ * Question answering (plugins/triton/question-answering.ts): QUESTION + CONTEXT → the pair tokenizer →
+ * the model → the answer model → ANSWER (text and character span, JSON), instead of the text ensemble.
+ */
+function planQaEnsemble(options: TritonOptions, name: string, hf: HfFolder, onnxConfig: ModelConfig, folders: PlannedFolder[], ctx: StepContext): { name?: string; why?: string } {
+  if (!options.textEnsemble) return { why: 'textEnsemble: false' };
+  if (!hf.tokenizer) return { why: 'no hf-model input with tokenizer.json' };
+  const blocker = textEnsembleBlocker(onnxConfig) ?? qaEnsembleBlocker(onnxConfig);
+  if (blocker) {
+    ctx.emit({ type: 'log', level: 'info', message: `no question-answering ensemble: ${blocker}` });
+    return { why: blocker };
+  }
+  const qa = qaEnsembleConfigs(name, onnxConfig, hf.tokenizer.settings, options.instanceGroup.count);
+  const python = [
+    { from: QA_MODEL_PY, to: 'model.py' },
+    { from: hf.tokenizer.file, to: 'tokenizer.json' },
+  ];
+  folders.push(plan(qa.tokenizer, python), plan(qa.answer, python), plan(qa.ensemble, []));
+  return { name: qa.ensemble.name };
+}
 
 /** Adds the tokenizer and ensemble folders when they can be made; says why not otherwise. */
 function planTextEnsemble(

@@ -6,6 +6,8 @@
 //   - a Python-backend tokenizer model is stood in for by qrun's TypeScript tokenizer on the
 //     tokenizer.json beside its model.py, with its config's max_length and pad_id (Python with the
 //     `tokenizers` library is not available where the tests run);
+//   - question answering's Python models (python/question_answering.py, role tokenizer / answer) by
+//     qrun's TypeScript pair encoder and span choice;
 //   - an ensemble runs its steps, mapping tensors by its ensemble_scheduling;
 //   - a tensorrt_plan model is listed but not ready (there is no TensorRT here).
 // Every call is checked against the model's config.pbtxt as Triton checks it (names, datatypes,
@@ -22,6 +24,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseModelConfigText } from '../../plugins/triton/model-config-schema.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
+import { pairEncoder } from '../../src/data/pair-encoder.ts';
+import { answerOf } from '../../src/tasks/question-answering/evaluate.ts';
 
 /** A tensor as the v2 JSON protocol carries it: data flat, row-major. */
 export interface WireTensor {
@@ -136,6 +140,7 @@ async function loadModel(dir: string, config: Config): Promise<LoadedModel> {
       release: () => session.release(),
     };
   }
+  if (config.backend === 'python' && config.parameters?.role?.string_value) return loadQaModel(dir, config);
   if (config.backend === 'python') {
     // Stands in for the model.py beside tokenizer.json: same file, same max_length and pad_id.
     const param = (k: string) => config.parameters?.[k]?.string_value;
@@ -160,6 +165,55 @@ async function loadModel(dir: string, config: Config): Promise<LoadedModel> {
   }
   if (config.platform === 'ensemble') return { config };
   return { config, notReady: `no ${config.platform ?? config.backend} runtime in this stand-in server` };
+}
+
+/**
+ * Stands in for python/question_answering.py (role tokenizer or answer) with qrun's TypeScript pair
+ * encoder and span choice (src/data/pair-encoder.ts, src/tasks/question-answering/evaluate.ts).
+ */
+async function loadQaModel(dir: string, config: Config): Promise<LoadedModel> {
+  const param = (k: string) => config.parameters?.[k]?.string_value;
+  const maxLength = Number(param('max_length'));
+  const encoder = pairEncoder(await loadTokenizer(join(dir, '1', 'tokenizer.json'), undefined, maxLength), maxLength);
+  const strings = (inputs: Tensors, name: string) => inputs.get(name)!.data.map(String);
+  if (param('role') === 'tokenizer') {
+    const padId = Number(param('pad_id'));
+    return {
+      config,
+      async infer(inputs) {
+        const questions = strings(inputs, 'QUESTION');
+        const contexts = strings(inputs, 'CONTEXT');
+        const rows = questions.map((q, i) => encoder.encode(q, contexts[i]!));
+        const width = Math.max(...rows.map((r) => r.ids.length));
+        const pad = (r: number[], v: number) => [...r, ...Array<number>(width - r.length).fill(v)];
+        const columns: Record<string, number[]> = {
+          input_ids: rows.flatMap((r) => pad(r.ids, padId)),
+          attention_mask: rows.flatMap((r) => pad(r.ids.map(() => 1), 0)),
+          token_type_ids: rows.flatMap((r) => pad(r.typeIds, 0)),
+        };
+        return new Map(config.output!.map((o) => [o.name, { datatype: wireDatatype(o.data_type), shape: [rows.length, width], data: columns[o.name]! }]));
+      },
+    };
+  }
+  const maxAnswer = Number(param('max_answer_len'));
+  return {
+    config,
+    async infer(inputs) {
+      const questions = strings(inputs, 'QUESTION');
+      const contexts = strings(inputs, 'CONTEXT');
+      const start = inputs.get('start_logits')!;
+      const end = inputs.get('end_logits')!;
+      const width = start.shape[1]!;
+      const answers = questions.map((q, i) => {
+        const e = encoder.encode(q, contexts[i]!);
+        const sample = { ids: e.ids, typeIds: e.typeIds, label: null, qa: { id: String(i), context: contexts[i]!, answers: [], ...e } };
+        const row = (t: Omit<WireTensor, 'name'>) => (t.data as number[]).slice(i * width, (i + 1) * width);
+        const a = answerOf(sample, row(start), row(end), maxAnswer);
+        return JSON.stringify({ answer: a.text, score: Math.round(a.score * 1e6) / 1e6, start: a.start, end: a.end });
+      });
+      return new Map([[config.output![0]!.name, { datatype: 'BYTES', shape: inputs.get('QUESTION')!.shape, data: answers }]]);
+    },
+  };
 }
 
 export interface LoopbackTritonOptions {

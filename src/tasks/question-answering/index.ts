@@ -16,4 +16,6 @@ export const questionAnsweringTask: TaskDefinition = {
   },
   readData: tokenizeQaData,
   evaluate: evaluateQuestionAnswering,
+  // No labels: the served output is the answer (plugins/triton/question-answering.ts builds the ensemble).
+  triton: { labelsOnOutput: false },
 };
