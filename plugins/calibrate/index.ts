@@ -2,8 +2,10 @@
 // quantized activation added as a graph output, collects streaming statistics, and writes the
 // activation scales (and zero points) into the QDQ model's QuantizeLinear/DequantizeLinear inputs.
 // Methods: minmax; percentile, entropy (TensorRT's KL calibrator) and mse on the |x| histogram
-// (src/quant/*-calibrator.ts). Outputs of Softmax, Sigmoid and Tanh take the range the operator
-// guarantees instead, with every method (src/quant/known-ranges.ts). Data: the tokenized text data
+// (src/quant/*-calibrator.ts), each bounded by the squared error of the consumer's output; auto, per
+// tensor the candidate of least consumer-output error (src/quant/auto-calibrator.ts). Outputs of
+// Softmax, Sigmoid and Tanh take the range the operator guarantees instead, with every method; Relu
+// and Clip outputs stay within their bounds (src/quant/known-ranges.ts). Data: the tokenized text data
 // set `data`, or tensors (.npy, .npz, .tensors.jsonl) named by `tensors:` or by the data set's own
 // file (src/data/tensor-dataset.ts).
 import { writeFile } from 'node:fs/promises';
@@ -15,10 +17,12 @@ import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
 import type { ModelProto } from '../../src/onnx/types.ts';
 import { forEachActivation, modelWithOutputs } from '../../src/quant/activation-runner.ts';
-import { calibrateEntropy } from '../../src/quant/entropy-calibrator.ts';
-import { calibrateMse } from '../../src/quant/mse-calibrator.ts';
+import { chooseThreshold, type CalibrationMethod, type CandidateMethod, type TensorHistograms } from '../../src/quant/auto-calibrator.ts';
+import { channelLayout, consumerWeights } from '../../src/quant/consumer-weights.ts';
+import { INT8_GRID, type Grid } from '../../src/quant/mse-calibrator.ts';
 import { knownRanges } from '../../src/quant/known-ranges.ts';
 import { GrowingAbsHistogram, MinMaxCollector } from '../../src/quant/range-collector.ts';
+import { DataType } from '../../src/onnx/types.ts';
 import { applyActivationScales, findActivationSlots } from '../../src/quant/activation-scales.ts';
 import { shareConcatScales } from '../../src/quant/cnn-placement.ts';
 import { readModelGraph, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
@@ -26,7 +30,7 @@ import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
 import { fractionBeyond } from './saturation.ts';
 
-export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
+export type { CalibrationMethod };
 
 export interface CalibrateOptions {
   method: CalibrationMethod;
@@ -66,25 +70,27 @@ export { findActivationSlots };
 
 const calibrate: Plugin<CalibrateOptions> = {
   name: 'calibrate',
-  version: '1.2.0', // 1.2: Softmax/Sigmoid/Tanh outputs take their known range (src/quant/known-ranges.ts); calibration.json's rangeFrom
+  // 1.2: Softmax/Sigmoid/Tanh outputs take their known range (src/quant/known-ranges.ts); calibration.json's rangeFrom.
+  // 1.3: method auto; histogram methods bounded by the consumer's output error; Relu/Clip bounds; uint8 grids with 255 steps.
+  version: '1.3.0',
   description: 'Compute activation scales from the calibration set with onnxruntime',
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
     properties: {
       method: {
-        enum: ['minmax', 'percentile', 'entropy', 'mse'],
+        enum: ['minmax', 'percentile', 'entropy', 'mse', 'auto'],
         default: 'percentile',
         description:
-          "How each activation's range is chosen: minmax: the largest |x| seen; percentile: that percentile of |x| (clips rare outliers); entropy: the threshold whose clipped histogram is closest in KL divergence (TensorRT's entropy calibrator); mse: the threshold with the least mean squared quantization error",
-        examples: ['entropy'],
+          "How each activation's range is chosen: minmax: the largest |x| seen; percentile: that percentile of |x| (clips rare outliers); entropy: the threshold whose clipped histogram is closest in KL divergence (TensorRT's entropy calibrator); mse: the threshold with the least mean squared quantization error; auto: per tensor, whichever of those four gives the consuming node's output the least squared error. The histogram methods never cut where that costs the consumer's output more error than keeping the whole range",
+        examples: ['auto'],
       },
       percentile: { type: 'number', exclusiveMinimum: 50, maximum: 100, default: 99.99, description: 'the percentile of |x| kept (method: percentile)', examples: [99.9] },
       data: { type: 'string', default: 'calibration', description: 'name of the data set under `data:`' },
       tensors: { type: 'string', minLength: 1, description: 'a .npy/.npz/.tensors.jsonl file of model inputs (relative to the recipe)', examples: ['data/calib.npz'] },
       samples: { type: 'integer', minimum: 0, default: 0, description: 'use the first N samples; 0 = all (128–512 is typical)', examples: [256] },
       batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 16, description: 'samples per onnxruntime batch (memory grows with it)' },
-      bins: { type: 'integer', minimum: 128, maximum: 1048576, default: 8192, description: 'histogram bins of |x| (percentile, entropy, mse): more bins, finer thresholds', examples: [2048] },
+      bins: { type: 'integer', minimum: 128, maximum: 1048576, default: 8192, description: 'histogram bins of |x| (percentile, entropy, mse, auto): more bins, finer thresholds', examples: [2048] },
     },
   },
   inputs: {
@@ -139,10 +145,15 @@ const calibrate: Plugin<CalibrateOptions> = {
       throw errors.dataEmpty(options.tensors ?? options.data);
     }
     const batches = data.batches;
-    // Tensors whose range the producing op fixes: no histogram, no threshold to choose.
+    // Tensors whose range the producing op fixes (exact: no histogram, no threshold to choose) or bounds.
     const known = knownRanges(await floatGraph, fetches);
-    const runAll = (pass: string, visit: (slot: number, data: Float32Array) => void) =>
-      forEachActivation(session, batches, fetches, (k, t) => visit(k, t.data as Float32Array), {
+    const exact = (k: number) => known[k]?.kind === 'exact';
+    const histogramMethod = options.method !== 'minmax';
+    // How much each channel matters to the nodes reading it (their weight rows): the histogram of the
+    // consumer's output error that bounds every histogram method and ranks auto's candidates.
+    const weights = histogramMethod ? await consumerWeights(qdq, inputs.float!.path, fetches) : [];
+    const runAll = (pass: string, visit: (slot: number, data: Float32Array, dims: readonly number[]) => void) =>
+      forEachActivation(session, batches, fetches, (k, t) => visit(k, t.data as Float32Array, t.dims), {
         signal: ctx.signal,
         onBatch: (done, total) => {
           meter.sample();
@@ -150,64 +161,69 @@ const calibrate: Plugin<CalibrateOptions> = {
         },
       });
 
-    // One pass: min/max and, for the histogram methods, an |x| histogram whose range grows with
-    // the data (TensorRT's way), instead of a min/max pass and then a histogram pass.
+    // One pass: min/max and, for the histogram methods, |x| histograms whose range grows with the
+    // data (TensorRT's way), instead of a min/max pass and then a histogram pass.
     const ranges = slots.map(() => new MinMaxCollector());
-    const hists = options.method === 'minmax' ? undefined : slots.map((_, k) => (known[k] ? undefined : new GrowingAbsHistogram(options.bins)));
-    await runAll(options.method === 'minmax' ? 'min/max' : `min/max + histogram (${options.method})`, (k, d) => {
+    const plain = slots.map((_, k) => (histogramMethod && !exact(k) ? new GrowingAbsHistogram(options.bins) : undefined));
+    const weighted = slots.map((_, k) => (plain[k] && weights[k] ? new GrowingAbsHistogram(options.bins) : undefined));
+    await runAll(histogramMethod ? `min/max + histogram (${options.method})` : 'min/max', (k, d, dims) => {
       const absMax = ranges[k]!.add(d);
-      hists?.[k]?.add(d, absMax);
+      plain[k]?.add(d, absMax);
+      // A batch whose channel count is not the weights' counts every value alike (weight 1 = the mean).
+      weighted[k]?.add(d, absMax, channelLayout(weights[k]!, dims) ?? { weights: new Float64Array([1]), inner: d.length || 1 });
     });
-    let thresholds = ranges.map((r) => r.absMax);
-    // minmax keeps every value in range: nothing saturates. The histogram methods say how much does.
-    const extra: Record<string, unknown>[] = slots.map(() => ({ saturated: 0 }));
-    if (hists) {
-      thresholds = hists.map((g, k) => {
-        if (!g) return thresholds[k]!;
-        const h = g.toHistogram();
-        const chosen = (threshold: number, more: Record<string, unknown> = {}) => {
-          extra[k] = { saturated: fractionBeyond(h, threshold), ...more };
-          return threshold;
-        };
-        if (options.method === 'percentile') return chosen(h.percentile(options.percentile));
-        if (options.method === 'entropy') {
-          const e = calibrateEntropy(h);
-          return chosen(e.threshold, { divergence: e.divergence });
-        }
-        const m = calibrateMse(h);
-        return chosen(m.threshold, { mse: m.error, minmaxMse: m.minmaxError });
-      });
-    }
     await session.release();
     const peakRssDeltaMiB = meter.stop();
 
-    // A known range replaces the observed one whatever the method: int8 gets T = max(|min|, |max|)
-    // (1/127 for [0, 1]), uint8 the exact [min, max] (1/255, zero point 0 for [0, 1]).
-    known.forEach((r, k) => {
-      if (r) thresholds[k] = Math.max(Math.abs(r.min), Math.abs(r.max));
+    const methodName = (m: CandidateMethod) => (m === 'percentile' ? `percentile ${options.percentile}` : m);
+    const chosen = slots.map((s, k) => {
+      const r = ranges[k]!;
+      const rule = known[k];
+      // A known exact range replaces the observed one whatever the method: int8 gets
+      // T = max(|min|, |max|) (1/127 for [0, 1]), uint8 the exact [min, max] (1/255, zero point 0).
+      if (rule?.kind === 'exact') return { min: rule.min, max: rule.max, threshold: Math.max(Math.abs(rule.min), Math.abs(rule.max)), rangeFrom: rule.rule, extra: { saturated: 0 } as Record<string, unknown> };
+      // Bounds cap the observed range (values cannot lie beyond them; this guards the range against
+      // a graph that does not say what it does, and names the bound in calibration.json).
+      const min = Math.max(r.min, rule?.min ?? -Infinity);
+      const max = Math.min(r.max, rule?.max ?? Infinity);
+      const ref = Math.max(Math.abs(min), Math.abs(max), 0);
+      const grid: Grid = s.zeroPointType === DataType.INT8 ? INT8_GRID : { type: 'uint8', min, max };
+      const h = plain[k]?.toHistogram();
+      const hists: TensorHistograms | undefined = h ? { plain: h, weighted: weighted[k]?.toHistogram() ?? h } : undefined;
+      const c = chooseThreshold(options.method, hists, Number.isFinite(ref) ? ref : r.absMax, grid, { percentile: options.percentile });
+      const extra: Record<string, unknown> = { saturated: h ? fractionBeyond(h, c.threshold) : 0 };
+      if (rule) extra.bound = rule.rule;
+      if (weights[k]) extra.consumers = weights[k]!.consumers;
+      if (c.raisedFrom !== undefined) extra.raisedFrom = c.raisedFrom;
+      if (c.divergence !== undefined) extra.divergence = c.divergence;
+      if (c.mse !== undefined) Object.assign(extra, { mse: c.mse, minmaxMse: c.minmaxMse });
+      if (c.candidates) extra.candidates = c.candidates;
+      const rangeFrom = options.method === 'auto' ? `auto: ${methodName(c.method)}` : options.method === 'minmax' ? 'minmax' : methodName(c.method);
+      return { min, max, threshold: c.threshold, rangeFrom, extra, method: c.method };
     });
-    const params = applyActivationScales(
-      qdq,
-      slots,
-      slots.map((_, k) => ({ min: known[k]?.min ?? ranges[k]!.min, max: known[k]?.max ?? ranges[k]!.max, threshold: thresholds[k]! })),
-    );
+    const params = applyActivationScales(qdq, slots, chosen);
     // A Concat's input pairs take its output's scale, so TensorRT keeps it in int8 (src/quant/cnn-placement.ts).
     const concats = shareConcatScales(qdq);
     if (concats.length) ctx.emit({ type: 'log', level: 'info', message: `${concats.length} Concat(s): inputs share the output's scale` });
-    const methodName = options.method === 'percentile' ? `percentile ${options.percentile}` : options.method;
     const stats = slots.map((s, k) => {
       const r = ranges[k]!;
-      const t = thresholds[k]!;
+      const c = chosen[k]!;
       // A known bound can lie beyond the largest value seen: nothing is cut then (not a negative cut).
-      const clipped = r.absMax > 0 ? Math.max(0, 1 - t / r.absMax) : 0;
-      return { tensor: s.tensor, min: r.min, max: r.max, threshold: t, rangeFrom: known[k]?.rule ?? methodName, clipped, scale: Math.fround(params[k]!.scale), zeroPoint: params[k]!.zeroPoint, ...extra[k] };
+      const clipped = r.absMax > 0 ? Math.max(0, 1 - c.threshold / r.absMax) : 0;
+      return { tensor: s.tensor, min: r.min, max: r.max, threshold: c.threshold, rangeFrom: c.rangeFrom, clipped, scale: Math.fround(params[k]!.scale), zeroPoint: params[k]!.zeroPoint, ...c.extra };
     });
+    // auto: how many tensors each candidate won (known exact ranges are not counted).
+    const autoChoices: Record<string, number> = {};
+    if (options.method === 'auto') chosen.forEach((c) => c.method && (autoChoices[c.method] = (autoChoices[c.method] ?? 0) + 1));
+    const raised = chosen.filter((c) => c.extra.raisedFrom !== undefined).length;
     await writeModelFile(qdq, join(ctx.outDir, 'model.onnx'));
-    await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, percentile: options.method === 'percentile' ? options.percentile : undefined, samples: data.samples, batches: batches.length, tensors: stats }, null, 1));
+    await writeFile(join(ctx.outDir, 'calibration.json'), JSON.stringify({ method: options.method, percentile: options.method === 'percentile' || options.method === 'auto' ? options.percentile : undefined, samples: data.samples, batches: batches.length, tensors: stats }, null, 1));
     const clipped = stats.map((s) => s.clipped as number);
     return {
       metrics: {
-        method: methodName,
+        method: options.method === 'percentile' ? `percentile ${options.percentile}` : options.method === 'auto' ? `auto (percentile candidate ${options.percentile})` : options.method,
+        ...(options.method === 'auto' ? { autoChoices } : {}),
+        ...(histogramMethod ? { raisedByConsumerError: raised } : {}),
         data: sources.tensors ? `tensors: ${sources.tensors.split('/').pop()}` : options.data,
         samples: data.samples,
         batches: batches.length,

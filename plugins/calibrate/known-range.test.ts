@@ -67,3 +67,58 @@ describe('calibrate: Softmax outputs keep their known range [0, 1]', () => {
     for (const t of others) expect(t.rangeFrom).toBe(method === 'percentile' ? 'percentile 99.99' : method);
   });
 });
+
+describe('calibrate: a Relu6-like Clip(0, 6) feeding a MatMul', () => {
+  // x ~ N(1, 2²) through Clip(0, 6): 0.6% of the values sit exactly at 6 (and 31% at 0). Percentile
+  // 99 cuts below 6 by its own measure (to 5.59 without the bound); moving that mass from 6 to T < 6 costs
+  // 0.006·(6 − T)² against the rounding error saved, (6² − T²)/(3·127²) ≈ 2.5·10⁻⁴·(6 − T): a loss
+  // for any T below ~5.96, so every method keeps about 6, and none goes beyond it.
+  const C = 16;
+  let fp32: string;
+  let qdq: Record<'int8' | 'uint8', string>;
+  let data: string;
+  beforeAll(async () => {
+    const { makeFloatTensor } = await import('../../src/onnx/tensor.ts');
+    const { DataType } = await import('../../src/onnx/types.ts');
+    const { model, node, valueInfo } = await import('../../tests/helpers/onnx-build.ts');
+    const { seededRandom } = await import('../../tests/helpers/temp.ts');
+    const rand = seededRandom(5);
+    const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+    const w = Float32Array.from({ length: C * 4 }, () => gauss() / 4);
+    const m = model({
+      nodes: [node('Clip', ['x', 'lo', 'hi'], ['h'], 'relu6'), node('MatMul', ['h', 'W'], ['logits'], 'classifier')],
+      inputs: [valueInfo('x', DataType.FLOAT, ['batch', C])],
+      outputs: [valueInfo('logits', DataType.FLOAT, ['batch', 4])],
+      initializers: [makeFloatTensor('lo', [], Float32Array.of(0)), makeFloatTensor('hi', [], Float32Array.of(6)), makeFloatTensor('W', [C, 4], w)],
+    });
+    fp32 = join(root, 'relu6.onnx');
+    writeFileSync(fp32, encodeModel(m));
+    qdq = { int8: join(root, 'relu6-qdq-int8.onnx'), uint8: join(root, 'relu6-qdq-uint8.onnx') };
+    for (const activations of ['int8', 'uint8'] as const) {
+      const q = structuredClone(m);
+      placeQdqForTensorRT(q, { ops: ['MatMul'], excludeOps: [], excludeNodes: [], activations, weights: 'per-channel', attentionMatMuls: true });
+      writeFileSync(qdq[activations], encodeModel(q));
+    }
+    data = join(root, 'relu6.tensors.jsonl');
+    writeFileSync(data, Array.from({ length: 300 }, () => JSON.stringify({ x: Array.from({ length: C }, () => 1 + 2 * gauss()) })).join('\n') + '\n');
+  });
+
+  it.each([
+    ['minmax', 'int8'],
+    ['percentile', 'int8'],
+    ['entropy', 'int8'],
+    ['mse', 'int8'],
+    ['auto', 'int8'],
+    ['entropy', 'uint8'],
+    ['mse', 'uint8'],
+  ] as const)('%s, %s: the range is [0, 6] (the bound, which the data reach), not cut below', async (method, activations) => {
+    const ctx = stepContext(root, `calibrate-relu6-${method}-${activations}`);
+    await calibrate.run(withDefaults(calibrate, { method, tensors: data, percentile: 99 }), { model: artifact('qdq-model', qdq[activations]), float: artifact('onnx-model', fp32) }, { tensors: data }, ctx);
+    const stats = JSON.parse(readFileSync(join(ctx.outDir, 'calibration.json'), 'utf8')) as { tensors: (TensorStats & { bound?: string; raisedFrom?: number })[] };
+    const t = stats.tensors[0]!;
+    expect(t.bound).toBe('clip [0, 6]');
+    expect(t.threshold).toBeLessThanOrEqual(6);
+    expect(t.threshold).toBeGreaterThan(6 * 0.99);
+    if (activations === 'uint8') expect({ zeroPoint: t.zeroPoint, scale: t.scale }).toEqual({ zeroPoint: 0, scale: Math.fround(t.threshold / 255) });
+  });
+});

@@ -6,6 +6,19 @@
 // its last bin (clipping keeps those values, at the threshold); the candidate Q is hist[0:i] merged
 // into 128 levels (int8's positive half) and expanded back, each level's count spread evenly over its
 // non-empty bins. The threshold is the end of the bin range whose KL(P‖Q) is smallest.
+//
+// The levels follow the grid the tensor really gets (src/quant/mse-calibrator.ts Grid): 128 codes
+// over [0, T] for int8, as TensorRT; up to 256 for uint8 over a one-sided range, as
+// pytorch-quantization's calibrator does for unsigned tensors. With 128 levels for a uint8 Relu
+// output, Q is twice as coarse as the grid and KL cuts further than the grid needs. The scan starts
+// where a candidate is as many bins wide as it has levels (TensorRT's 128 for int8).
+//
+// KL weighs where the mass lies, never how far a clipped value moves: a few outliers many bulk-widths
+// away (a LayerNorm output's outlier channels) add almost nothing to P's last bin, while every
+// wider candidate smooths the bulk into fewer bins, so KL cuts such a tensor down to about 1/16 of its
+// range whatever the outliers carry. plugins/calibrate bounds that cut with the squared error of the
+// consumer's output (mse-calibrator.ts noWorseThan).
+import { INT8_GRID, stepFor, type Grid } from './mse-calibrator.ts';
 import type { AbsHistogram } from './range-collector.ts';
 
 /** TensorRT's histogram resolution; finer histograms are merged down to it first. */
@@ -83,12 +96,19 @@ export interface EntropyResult {
   divergence: number;
 }
 
-/** The |x| threshold of minimum KL divergence. */
-export function calibrateEntropy(h: AbsHistogram, opts: { bins?: number; levels?: number; stride?: number } = {}): EntropyResult {
-  const levels = opts.levels ?? ENTROPY_LEVELS;
+/** Codes of the grid over [0, T]: 128 for int8 (TensorRT), up to 256 for a one-sided uint8 tensor. */
+export function levelsFor(grid: Grid, t: number): number {
+  if (grid.type === 'int8') return ENTROPY_LEVELS;
+  return Math.max(2, Math.min(256, Math.round(t / stepFor(grid, t)) + 1));
+}
+
+/** The |x| threshold of minimum KL divergence. `levels` fixes the level count (tests); otherwise the grid gives it. */
+export function calibrateEntropy(h: Pick<AbsHistogram, 'counts' | 'absMax' | 'total'>, opts: { bins?: number; levels?: number; stride?: number; grid?: Grid } = {}): EntropyResult {
+  const grid = opts.grid ?? INT8_GRID;
+  const levelsAt = (i: number, n: number) => opts.levels ?? levelsFor(grid, (i / n) * h.absMax);
   const hist = Float64Array.from(mergeBins(h.counts, opts.bins ?? ENTROPY_BINS));
   const n = hist.length;
-  if (h.total === 0 || h.absMax <= 0 || n <= levels) return { threshold: h.absMax, bin: n, divergence: 0 };
+  if (h.total === 0 || h.absMax <= 0 || n <= levelsAt(n, n)) return { threshold: h.absMax, bin: n, divergence: 0 };
   // As TensorRT and pytorch-quantization do: the first bin holds the exact zeros of ReLU/padding
   // outputs, a spike that would dominate P; it is given the height of its neighbour instead.
   if (n > 1) hist[0] = hist[1]!;
@@ -96,7 +116,9 @@ export function calibrateEntropy(h: AbsHistogram, opts: { bins?: number; levels?
   const tables = klTables(hist);
   let best = n;
   let bestKl = Infinity;
-  for (let i = levels; i <= n; i += stride) {
+  for (let i = Math.min(opts.levels ?? ENTROPY_LEVELS, n); i <= n; i += stride) {
+    const levels = levelsAt(i, n);
+    if (i < levels) continue;
     const kl = klForThreshold(tables, i, levels);
     // `<=` keeps the last (largest) of equal minima, as pytorch-quantization does.
     if (kl <= bestKl) {

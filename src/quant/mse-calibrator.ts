@@ -5,9 +5,29 @@
 // between bin centres and the quantization grid, which a centre-point estimate suffers from when a
 // step spans only a few bins). ACIQ (Banner et al., 2019, https://arxiv.org/abs/1810.05723) derives
 // the same trade-off analytically for Gaussian and Laplace densities.
+//
+// The grid follows the zero point's type (`Grid`): int8 is symmetric, step T / 127; uint8 spans the
+// observed [min, max] cut to [−T, T] (and holding 0, so zero padding stays exact) in 255 steps, so a
+// one-sided tensor (a Relu or Softmax output, GELU's above −0.17) gets twice int8's resolution. Both
+// grids hold 0 (uint8's zero point is an integer), so the rounding error over |x| is the same integral
+// with that step, and clipping happens at |x| > T on either side. Taking int8's step for a uint8
+// tensor overstates its rounding error four times and cuts its range further than its best.
 import { mergeBins } from './entropy-calibrator.ts';
 import type { AbsHistogram } from './range-collector.ts';
 import { INT8_MAX } from './scale-math.ts';
+
+/** The quantization grid a threshold T gives a tensor. */
+export type Grid = { type: 'int8' } | { type: 'uint8'; min: number; max: number };
+
+export const INT8_GRID: Grid = { type: 'int8' };
+
+/** The grid's step for threshold t (see the header). */
+export function stepFor(grid: Grid, t: number): number {
+  if (grid.type === 'int8') return t / INT8_MAX;
+  const lo = Math.min(0, Math.max(grid.min, -t));
+  const hi = Math.max(0, Math.min(grid.max, t));
+  return hi - lo > 0 ? (hi - lo) / 255 : t / 255;
+}
 
 /** The histogram is merged down to this many bins first: exact integration needs no finer. */
 export const MSE_BINS = 2048;
@@ -34,11 +54,11 @@ function binError(a: number, b: number, t: number, step: number): number {
 }
 
 /** Expected squared error per value when the histogram's values are quantized with threshold t. */
-export function expectedSquaredError(h: Hist, t: number, levels = INT8_MAX): number {
+export function expectedSquaredError(h: Hist, t: number, grid: Grid = INT8_GRID): number {
   if (h.total === 0 || h.absMax <= 0) return 0;
   const bins = h.counts.length;
   const width = h.absMax / bins;
-  const step = t / levels;
+  const step = stepFor(grid, t);
   let sum = 0;
   for (let b = 0; b < bins; b++) {
     const c = h.counts[b]!;
@@ -58,10 +78,10 @@ export interface MseResult {
  * Scans `candidates` thresholds evenly spaced over (0, absMax] (the last is absMax itself, so the
  * result is never worse than min/max on the histogram), then refines around the best one.
  */
-export function calibrateMse(full: AbsHistogram, opts: { candidates?: number; levels?: number; bins?: number } = {}): MseResult {
-  const levels = opts.levels ?? INT8_MAX;
+export function calibrateMse(full: Hist, opts: { candidates?: number; grid?: Grid; bins?: number } = {}): MseResult {
+  const grid = opts.grid ?? INT8_GRID;
   const h: Hist = { counts: mergeBins(full.counts, opts.bins ?? MSE_BINS), absMax: full.absMax, total: full.total };
-  const minmaxError = expectedSquaredError(h, h.absMax, levels);
+  const minmaxError = expectedSquaredError(h, h.absMax, grid);
   if (h.total === 0 || h.absMax <= 0) return { threshold: h.absMax, error: 0, minmaxError };
   const n = opts.candidates ?? 128;
   let best = h.absMax;
@@ -70,7 +90,7 @@ export function calibrateMse(full: AbsHistogram, opts: { candidates?: number; le
     for (let k = 1; k <= count; k++) {
       const t = from + ((to - from) * k) / count;
       if (t <= 0) continue;
-      const e = expectedSquaredError(h, t, levels);
+      const e = expectedSquaredError(h, t, grid);
       if (e < bestErr) {
         bestErr = e;
         best = t;
@@ -81,4 +101,36 @@ export function calibrateMse(full: AbsHistogram, opts: { candidates?: number; le
   const span = h.absMax / n;
   scan(Math.max(0, best - span), Math.min(h.absMax, best + span), 32);
   return { threshold: best, error: bestErr, minmaxError };
+}
+
+/**
+ * The smallest threshold ≥ t whose expected squared error is no worse than that of `ref` (the range
+ * kept whole: max |x|, or a known bound), searched over [t, ref]. A method's threshold is raised to
+ * it when cutting there costs more clipping error than the rounding error it saves: on a histogram
+ * weighted by the consumer (plugins/calibrate), "error" is that of the consumer's output. The error
+ * falls then rises in T (rounding grows as T², clipping shrinks), so the admissible thresholds form an
+ * interval ending at ref; its lower end is found by a scan, then bisection.
+ */
+export function noWorseThan(full: Hist, t: number, ref: number, grid: Grid = INT8_GRID, bins = MSE_BINS): number {
+  if (!(t < ref) || full.total === 0 || full.absMax <= 0) return t;
+  const h: Hist = { counts: mergeBins(full.counts, bins), absMax: full.absMax, total: full.total };
+  const limit = expectedSquaredError(h, ref, grid) * (1 + 1e-9);
+  if (expectedSquaredError(h, t, grid) <= limit) return t;
+  const steps = 64;
+  let lo = t;
+  let hi = ref;
+  for (let k = 1; k <= steps; k++) {
+    const x = t + ((ref - t) * k) / steps;
+    if (expectedSquaredError(h, x, grid) <= limit) {
+      hi = x;
+      break;
+    }
+    lo = x;
+  }
+  for (let k = 0; k < 30 && hi - lo > ref * 1e-6; k++) {
+    const mid = (lo + hi) / 2;
+    if (expectedSquaredError(h, mid, grid) <= limit) hi = mid;
+    else lo = mid;
+  }
+  return hi;
 }

@@ -70,6 +70,42 @@ function binAbs(values: Float32Array, k: number, even: Float64Array, odd: Float6
   if (i < values.length) even[Math.min(Math.floor(Math.abs(values[i]!) * k), last)]!++;
 }
 
+/**
+ * Per-channel weights for a histogram of a consumer's output error (plugins/calibrate): the value at
+ * flat index i belongs to channel ⌊i / inner⌋ mod weights.length ([…, C] tensors: inner 1; NCHW:
+ * inner H·W).
+ */
+export interface ChannelWeights {
+  weights: Float64Array;
+  inner: number;
+}
+
+/** binAbs with each value counted at its channel's weight; returns the weight added. */
+function binAbsWeighted(values: Float32Array, k: number, counts: Float64Array, cw: ChannelWeights): number {
+  const last = counts.length - 1;
+  const w = cw.weights;
+  const channels = w.length;
+  let added = 0;
+  if (cw.inner === 1) {
+    for (let base = 0; base < values.length; base += channels) {
+      const end = Math.min(values.length, base + channels);
+      for (let i = base, c = 0; i < end; i++, c++) {
+        counts[Math.min(Math.floor(Math.abs(values[i]!) * k), last)]! += w[c]!;
+        added += w[c]!;
+      }
+    }
+    return added;
+  }
+  for (let base = 0, c = 0; base < values.length; base += cw.inner) {
+    const wc = w[c]!;
+    const end = Math.min(values.length, base + cw.inner);
+    for (let i = base; i < end; i++) counts[Math.min(Math.floor(Math.abs(values[i]!) * k), last)]! += wc;
+    added += wc * (end - base);
+    if (++c === channels) c = 0;
+  }
+  return added;
+}
+
 export class AbsHistogram {
   readonly counts: Float64Array;
   total = 0;
@@ -113,6 +149,16 @@ export class AbsHistogram {
   }
 }
 
+/** The summed channel weights of `length` values. */
+function weightOf(length: number, cw: ChannelWeights): number {
+  let sum = 0;
+  for (let i = 0, c = 0; i < length; i += cw.inner) {
+    sum += cw.weights[c]! * Math.min(cw.inner, length - i);
+    if (++c === cw.weights.length) c = 0;
+  }
+  return sum;
+}
+
 /**
  * A |x| histogram filled in one pass without knowing the range first, as TensorRT's calibrator
  * collects it: `2 × bins` bins of width w from 0; when a batch reaches beyond the last bin, w doubles
@@ -137,24 +183,28 @@ export class GrowingAbsHistogram {
 
   /**
    * Adds a batch. `batchAbsMax`, its largest finite |x|, is computed when not given (calibration
-   * passes the one MinMaxCollector.add returns, saving a read of the batch).
+   * passes the one MinMaxCollector.add returns, saving a read of the batch). With `weights`, each
+   * value counts as its channel's weight instead of 1 (`total` then sums the weights).
    */
-  add(values: Float32Array, batchAbsMax?: number): void {
+  add(values: Float32Array, batchAbsMax?: number, weights?: ChannelWeights): void {
     const batchMax = batchAbsMax ?? finiteAbsMax(values); // ±Inf lands in the last bin
     if (batchMax > this.max) this.max = batchMax;
-    this.total += values.length;
     const n = this.counts.length;
-    if (this.width === 0) {
-      if (batchMax === 0) {
-        this.counts[0]! += values.length;
-        return;
-      }
-      this.width = batchMax / n;
+    if (this.width === 0 && batchMax === 0) {
+      const w = weights ? weightOf(values.length, weights) : values.length;
+      this.counts[0]! += w;
+      this.total += w;
+      return;
     }
+    if (this.width === 0) this.width = batchMax / n;
     let factor = 1;
     while (batchMax > this.width * factor * n) factor *= 2;
     if (factor > 1) this.merge(factor);
-    binAbs(values, 1 / this.width, this.counts, this.spare);
+    if (weights) this.total += binAbsWeighted(values, 1 / this.width, this.counts, weights);
+    else {
+      binAbs(values, 1 / this.width, this.counts, this.spare);
+      this.total += values.length;
+    }
   }
 
   /** Bins grow `factor` times wider: bin i's count moves to bin ⌊i / factor⌋. */
