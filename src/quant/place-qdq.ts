@@ -14,13 +14,13 @@
 //   inputs of the nodes above are touched, never an Add that is not a residual.
 // - mode weight-only: weights as above, activations left float (smaller file; onnxruntime runs a
 //   float MatMul on the dequantized weight). mode dynamic: onnxruntime's `quantize_dynamic` form,
-//   DynamicQuantizeLinear → MatMulInteger → Cast → Mul(scale_x · scale_w), which its optimizer fuses
-//   into com.microsoft.DynamicQuantizeMatMul (activation scales computed per batch at run time;
-//   no calibration). TensorRT has no dynamic quantization: that mode is for CPU onnxruntime.
+//   node for node (src/quant/dynamic-form.ts: activation scales computed per batch at run time; no
+//   calibration). TensorRT has no dynamic quantization: that mode is for CPU onnxruntime.
 import { attrInt, indexGraph, uniqueName, usedNames, type GraphIndex } from '../onnx/graph.ts';
 import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor, tensorDims, tensorSize, tensorToFloat32 } from '../onnx/tensor.ts';
 import { DataType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
 import { concatsToQuantize } from './cnn-placement.ts';
+import { quantizeDynamicForm } from './dynamic-form.ts';
 import { quantizeWeightsPerChannel, quantizeWeightsPerTensor } from './scale-math.ts';
 
 export type QdqMode = 'static' | 'weight-only' | 'dynamic';
@@ -197,6 +197,9 @@ export function findResidualAdds(model: ModelProto): Map<NodeProto, number> {
 
 export function placeQdqForTensorRT(model: ModelProto, opts: QdqPlacementOptions): QdqPlacement {
   promoteConstantWeights(model, opts);
+  // onnxruntime's quantize_dynamic form, node for node (src/quant/dynamic-form.ts); it quantizes the
+  // embeddings' Gather as quantize_dynamic does (exclude.ops: [Gather] keeps them float).
+  if (opts.mode === 'dynamic') return quantizeDynamicForm(model, { ops: [...opts.ops.filter((o) => o !== 'Conv'), 'Gather'], excludeOps: opts.excludeOps, excludeNodes: opts.excludeNodes, weights: opts.weights });
   const placer = new QdqPlacer(model, opts);
   for (const node of model.graph.node) placer.place(node);
   return placer.finish();
@@ -265,7 +268,6 @@ class QdqPlacer {
     const constant = inputs.map((i) => this.index.initializers.has(node.input[i]!));
     const float = this.whyFloat(node, name, inputs, constant);
     if (float) return this.keepFloat(node, name, float);
-    if (this.mode === 'dynamic') return this.placeDynamic(node, name);
     this.placeStatic(node, name, inputs, constant);
   }
 
@@ -305,15 +307,6 @@ class QdqPlacer {
     });
     this.out.push(...before, node);
     (this.placement.concats ??= []).push(name);
-  }
-
-  /** mode dynamic: the node replaced by onnxruntime's quantize_dynamic form, or kept float with why. */
-  private placeDynamic(node: NodeProto, name: string): void {
-    const built = dynamicMatMul(node, name, this.index, this.used, (n, i, t) => this.quantizeWeight(n, i, t));
-    if (typeof built === 'string') return this.keepFloat(node, name, built);
-    this.out.push(...built);
-    this.replacedWeights.add(node.input[1]!); // the node is gone; its float weight is unread unless shared
-    this.placement.quantizedNodes.push(name);
   }
 
   /** mode static or weight-only: each constant input through its int8 weight's DequantizeLinear, each activation (static) through its own Q/DQ pair. */
@@ -411,61 +404,4 @@ class QdqPlacer {
     g.node = this.out;
     return this.placement;
   }
-}
-
-/**
- * The quantize_dynamic form of a MatMul/Gemm with a constant 2-D weight:
- * DynamicQuantizeLinear(x) → MatMulInteger(x_q, W_q [K, N], x_zp, w_zp) → Cast(float) → Mul(x_scale·w_scale) [→ Add(bias)].
- * Returns the nodes, or why the node stays float.
- */
-function dynamicMatMul(
-  node: NodeProto,
-  name: string,
-  index: GraphIndex,
-  used: Set<string>,
-  quantizeWeight: (node: NodeProto, i: number, tensor: string) => { q: string; scale: string; zeroPoint: string },
-): NodeProto[] | string {
-  if (node.opType === 'Conv') return 'mode: dynamic quantizes MatMul and Gemm only (ConvInteger is not fused by onnxruntime)';
-  const weightIndex = index.initializers.has(node.input[1]!) ? 1 : -1;
-  if (weightIndex < 0) return 'mode: dynamic needs the weight as the second input';
-  const w = index.initializers.get(node.input[1]!)!;
-  const dims = tensorDims(w);
-  if (dims.length !== 2) return `mode: dynamic needs a 2-D weight (this one is ${dims.length}-D)`;
-  let weightTensor = node.input[1]!;
-  let bias: string | undefined;
-  if (node.opType === 'Gemm') {
-    const alpha = node.attribute.find((a) => a.name === 'alpha')?.f ?? 1;
-    const beta = node.attribute.find((a) => a.name === 'beta')?.f ?? 1;
-    if (attrInt(node, 'transA', 0) || alpha !== 1 || beta !== 1) return 'mode: dynamic handles Gemm with transA=0, alpha=beta=1 only';
-    bias = node.input[2] || undefined;
-    if (attrInt(node, 'transB', 0)) {
-      // MatMulInteger has no transpose: store Wᵀ [K, N] under a new name.
-      const [n, k] = dims as [number, number];
-      const v = tensorToFloat32(w);
-      const t = new Float32Array(n * k);
-      for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) t[c * n + r] = v[r * k + c]!;
-      weightTensor = uniqueName(used, `${node.input[1]}_transposed`);
-      index.initializers.set(weightTensor, makeFloatTensor(weightTensor, [k, n], t));
-    }
-  }
-  const asMatMul: NodeProto = { ...node, opType: 'MatMul', attribute: [] };
-  const wq = quantizeWeight(asMatMul, 1, weightTensor);
-  const x = node.input[0]!;
-  const p = (s: string) => uniqueName(used, `${name}/${s}`);
-  const xq = p('x_quantized');
-  const xs = p('x_scale');
-  const xzp = p('x_zero_point');
-  const yInt = p('MatMulInteger_output');
-  const yF = p('Cast_output');
-  const scale = p('scale');
-  const yScaled = bias ? p('scaled_output') : node.output[0]!;
-  const nodes: NodeProto[] = [
-    { input: [x], output: [xq, xs, xzp], name: p('DynamicQuantizeLinear'), opType: 'DynamicQuantizeLinear', attribute: [] },
-    { input: [xq, wq.q, xzp, wq.zeroPoint], output: [yInt], name: p('MatMulInteger'), opType: 'MatMulInteger', attribute: [] },
-    { input: [yInt], output: [yF], name: p('Cast'), opType: 'Cast', attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] },
-    { input: [xs, wq.scale], output: [scale], name: p('scale_Mul'), opType: 'Mul', attribute: [] },
-    { input: [yF, scale], output: [yScaled], name: p('Mul'), opType: 'Mul', attribute: [] },
-  ];
-  if (bias) nodes.push({ input: [yScaled, bias], output: [node.output[0]!], name: p('bias_Add'), opType: 'Add', attribute: [] });
-  return nodes;
 }
