@@ -26,6 +26,7 @@ import { ensembleConfig, textEnsembleBlocker, tokenizerConfig, type TokenizerSet
 import { taskOfHfFolder } from '../../src/tasks/task.ts';
 import { QA_MODEL_PY, qaEnsembleBlocker, qaEnsembleConfigs } from './question-answering.ts';
 import { taskDefinition } from '../../src/tasks/registry.ts';
+import { nerRepositoryFolders } from './token-classification.ts';
 
 const REPOSITORY = 'repository';
 
@@ -146,6 +147,8 @@ const plugin: Plugin<TritonOptions> = {
 
     const textModel =
       task?.task === 'question-answering' ? planQaEnsemble(options, name, hf, onnxConfig, folders, ctx) : planTextEnsemble(options, name, hf, onnxConfig, trtConfig, folders, ctx);
+    // Token classification: the text ensemble returns entities (plugins/triton/token-classification.ts).
+    if (task?.task === 'token-classification') Object.assign(textModel, await planNerEnsemble(options, name, hf, inputs.hf?.path, onnxConfig, folders, ctx));
 
     assertRepository(folders.map((f) => ({ folder: f.config.name, text: f.text, engine: f.engine })));
     const configs: string[] = [];
@@ -175,6 +178,23 @@ function planQaEnsemble(options: TritonOptions, name: string, hf: HfFolder, onnx
   ];
   folders.push(plan(qa.tokenizer, python), plan(qa.answer, python), plan(qa.ensemble, []));
   return { name: qa.ensemble.name };
+}
+
+/**
+ * Token classification: the text ensemble's folders are replaced by TEXT → tokenizer → model →
+ * entities model → ENTITIES (words, types and character offsets, JSON); when that cannot be made
+ * (no id2label, logits of another shape), the plain text ensemble stays and says why.
+ */
+async function planNerEnsemble(options: TritonOptions, name: string, hf: HfFolder, hfDir: string | undefined, onnxConfig: ModelConfig, folders: PlannedFolder[], ctx: StepContext): Promise<{ name?: string; why?: string }> {
+  if (!options.textEnsemble) return {};
+  const ner = await nerRepositoryFolders({ name, hfDir, tokenizer: hf.tokenizer, onnxConfig, instances: options.instanceGroup.count, tokenizerModelPy: TOKENIZER_MODEL_PY });
+  if (!ner.ensemble) {
+    ctx.emit({ type: 'log', level: 'info', message: `no entities ensemble: ${ner.why}` });
+    return {};
+  }
+  const replaced = new Set(ner.folders.map((f) => f.config.name));
+  folders.splice(0, folders.length, ...folders.filter((f) => !replaced.has(f.config.name)), ...ner.folders.map((f) => plan(f.config, f.files)));
+  return { name: ner.ensemble, why: undefined };
 }
 
 /** Adds the tokenizer and ensemble folders when they can be made; says why not otherwise. */

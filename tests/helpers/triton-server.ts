@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseModelConfigText } from '../../plugins/triton/model-config-schema.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
+import { entitiesStandIn } from './triton-entities.ts';
 import { pairEncoder } from '../../src/data/pair-encoder.ts';
 import { answerOf } from '../../src/tasks/question-answering/evaluate.ts';
 
@@ -141,6 +142,8 @@ async function loadModel(dir: string, config: Config): Promise<LoadedModel> {
     };
   }
   if (config.backend === 'python' && config.parameters?.role?.string_value) return loadQaModel(dir, config);
+  // The token-classification entities model (its tag names in `labels`): tests/helpers/triton-entities.ts.
+  if (config.backend === 'python' && config.parameters?.labels) return { config, infer: await entitiesStandIn(dir, config) };
   if (config.backend === 'python') {
     // Stands in for the model.py beside tokenizer.json: same file, same max_length and pad_id.
     const param = (k: string) => config.parameters?.[k]?.string_value;
