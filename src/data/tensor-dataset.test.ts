@@ -95,7 +95,11 @@ describe('readTensorDataset: JSON lines and errors', () => {
     writeFileSync(text, '{"text": "hello", "label": "en"}\n');
     const tensors = join(dir, 'tensors.jsonl');
     writeFileSync(tensors, '{"input_ids": [[1, 2]]}\n');
+    // Words with tags (token classification) are text too: an array of strings first.
+    const words = join(dir, 'words.jsonl');
+    writeFileSync(words, '{"tokens": ["Open", "/", "etc"], "tags": ["O", "B-PATH", "I-PATH"]}\n');
     expect(isTensorDataFile(text)).toBe(false);
+    expect(isTensorDataFile(words)).toBe(false);
     expect(isTensorDataFile(tensors)).toBe(true);
     expect(isTensorDataFile(fixture('pixels.npy'))).toBe(true);
     expect(isTensorDataFile(join(dir, 'x.tensors.jsonl'))).toBe(true);

@@ -55,9 +55,10 @@ export function isTensorDataFile(file: string): boolean {
     const buf = Buffer.alloc(4096);
     const n = readSync(fd, buf, 0, buf.length, 0);
     const head = buf.subarray(0, n).toString('utf8').trimStart();
-    // A text sample starts {"text": … in practice; a tensor line has an array value first.
-    const m = /^\{\s*"((?:[^"\\]|\\.)*)"\s*:\s*(.)/.exec(head);
-    return m !== null && m[1] !== 'text' && m[2] === '[';
+    // A text sample starts {"text": … in practice; a tensor line has an array of numbers first (words
+    // with tags, {"tokens": ["Open", …], …}, are text: an array of strings).
+    const m = /^\{\s*"((?:[^"\\]|\\.)*)"\s*:\s*(\[?)\s*(.)/.exec(head);
+    return m !== null && m[1] !== 'text' && m[2] === '[' && m[3] !== '"';
   } catch {
     return false;
   } finally {
