@@ -4,6 +4,8 @@ import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
 import type { LatencyRow } from '../engine/metric-shapes.ts';
 import { stepWithRole, valueWithRole, type MetricCatalog } from '../engine/metrics.ts';
 import { formatWithInterval } from '../stats/noise.ts';
+import { TASK_SUMMARY_LABELS } from '../tasks/metrics.ts';
+import type { TaskName } from '../tasks/task.ts';
 
 export interface SummaryRow {
   label: string;
@@ -22,7 +24,10 @@ const ms = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed
  * step that measures agreement finished.
  */
 export function summaryRows(report: Report, catalog: MetricCatalog = builtinMetricCatalog): SummaryRow[] {
-  if (!stepWithRole(report.steps, catalog, 'agreement', { finished: true })) return [];
+  const scored = stepWithRole(report.steps, catalog, 'agreement', { finished: true });
+  if (!scored) return [];
+  // A task scored by its own measures (bench's `task`: embeddings' recall@10, …) names them.
+  const labels = TASK_SUMMARY_LABELS[scored.step.metrics.task as TaskName] ?? { accuracy: 'label accuracy', agreement: 'agreement with FP32', error: 'max |Δ logit| · cosine' };
   const role = (r: Parameters<typeof valueWithRole>[2]) => valueWithRole(report.steps, catalog, r);
   const m = {
     agreement: role('agreement'),
@@ -46,13 +51,13 @@ export function summaryRows(report: Report, catalog: MetricCatalog = builtinMetr
   const rows: SummaryRow[] = [
     { label: 'model size', fp32: mb(m.sizes.fp32), int8: mb(m.sizes.int8), change: `${(m.sizes.int8 / m.sizes.fp32).toFixed(2)}×` },
     {
-      label: 'label accuracy',
+      label: labels.accuracy,
       fp32: pct(m.fp32Accuracy),
       int8: pct(m.int8Accuracy),
       change: m.accuracyDrop === null ? '' : `${m.accuracyDrop > 0 ? '−' : '+'}${Math.abs(m.accuracyDrop * 100).toFixed(2)} pt`,
     },
-    { label: 'agreement with FP32', fp32: '', int8: pct(m.agreement), change: '' },
-    { label: 'max |Δ logit| · cosine', fp32: '', int8: `${m.maxAbsError.toFixed(4)} · ${m.meanCosine.toFixed(5)}`, change: '' },
+    { label: labels.agreement, fp32: '', int8: pct(m.agreement), change: '' },
+    { label: labels.error, fp32: '', int8: `${m.maxAbsError.toFixed(4)} · ${m.meanCosine.toFixed(5)}`, change: '' },
   ];
   for (const l of m.latency) {
     rows.push({

@@ -12,3 +12,20 @@ export const TASK_METRICS: Partial<Record<TaskName, MetricsDeclaration>> = {
   'question-answering': questionAnsweringMetrics,
   'token-classification': tokenClassificationMetrics,
 };
+
+/**
+ * What the FP32-vs-INT8 summary (src/report/summary.ts) calls the headline numbers of a task that
+ * fills them with its own measures; classification's words are the default. One line per task.
+ */
+export interface TaskSummaryLabels {
+  /** fp32Accuracy / int8Accuracy: the score against gold. */
+  accuracy: string;
+  /** agreement: the agreement with FP32. */
+  agreement: string;
+  /** maxAbsError · meanCosine. */
+  error: string;
+}
+
+export const TASK_SUMMARY_LABELS: Partial<Record<TaskName, TaskSummaryLabels>> = {
+  embedding: { accuracy: 'paraphrase retrieval', agreement: 'recall@10 vs FP32', error: 'max |Δ| · cosine' },
+};

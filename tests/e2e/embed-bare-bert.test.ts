@@ -87,6 +87,10 @@ describe('a bare BERT checkpoint as a sentence-embedding model', () => {
     // The data set has paraphrase groups: retrieval accuracy against them, FP32 and INT8.
     expect(typeof bench.embedding.fp32RetrievalAccuracy).toBe('number');
     expect(bench.perClass).toBeUndefined();
+    // The summary names the task's own measures, not classification's.
+    expect(r.stdout).toMatch(/paraphrase retrieval +\d+\.\d\d% +\d+\.\d\d%/);
+    expect(r.stdout).toMatch(/recall@10 vs FP32 +\d+\.\d\d%/);
+    expect(r.stdout).not.toContain('label accuracy');
 
     // The Triton repository returns embeddings: text in, onnxruntime's sentence_embedding out.
     const repository = join(cache, 'cache', step(report, 'triton').outputs.repository!.path);
