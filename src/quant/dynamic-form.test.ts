@@ -12,14 +12,14 @@ import { tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
 import type { ModelProto, TensorProto } from '../onnx/types.ts';
 import { readModelWithData } from '../runtime/model-file.ts';
 import { createSession } from '../runtime/session.ts';
-import { placeQdqForTensorRT } from './place-qdq.ts';
+import { placeQdqForTensorRT, type QdqPlacementOptions } from './place-qdq.ts';
 
 const root = useTempDir();
-const OPTIONS = { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true, mode: 'dynamic' } as const;
+const OPTIONS: QdqPlacementOptions = { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true, mode: 'dynamic' };
 
 async function dynamicBert(): Promise<{ m: ModelProto; fp32: ModelProto }> {
   const m = await readModelWithData(BERT_ONNX);
-  placeQdqForTensorRT(m, { ...OPTIONS, excludeOps: [], excludeNodes: [] });
+  placeQdqForTensorRT(m, OPTIONS);
   return { m, fp32: await readModelWithData(BERT_ONNX) };
 }
 
