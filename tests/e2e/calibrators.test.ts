@@ -1,0 +1,80 @@
+// Issue 17 item 2 on every trained model the project keeps: with qrun's default placement and
+// nothing left in float, each calibration method (minmax, percentile, entropy, mse, auto) agrees
+// with FP32 on ≥ 99.0% of the evaluation samples, and the best one on ≥ 99.5%. One test per model,
+// all methods in one process through the real plugins (hf.load → [onnx.export] → patch → qdq.insert
+// → calibrate), the same code as `npm run bench:calibrators`, which prints docs/quantization.md's
+// table. A deliberately broken calibrator (every activation scale 16× too small) must miss the
+// thresholds, so a test that passes here says the methods are good, not that the check is blind.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, type MethodResult } from '../../bench/calibrator-table.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'qrun-calibrators-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/**
+ * Sample counts that keep this file short on 2 cores: calibration on 64 samples (calibrate's
+ * `samples`), evaluation on the first N. The zoo's sets are that small already (64/128 text, 8/20
+ * images). 300 evaluation texts: 99.0% allows 3 flipped predictions, 99.5% one.
+ */
+const SAMPLES: Record<string, { calibration: number; evaluation: number }> = {
+  'bert-langid': { calibration: 64, evaluation: 300 },
+  'bert6-hard': { calibration: 64, evaluation: 300 },
+};
+
+/**
+ * Model/method pairs that miss the thresholds on the code as it is, with the agreement measured
+ * (on the samples above) and why. They are asserted at that value, and the gap is printed, so a
+ * regression or an improvement shows; every pair not listed must meet the issue's thresholds.
+ * `<model>/best` stands for the best-method threshold.
+ */
+const KNOWN_SHORTFALLS: Record<string, { agreement: number; why: string }> = {};
+
+const models = trainedModels(work);
+const hard = models.find((m) => m.name === 'bert6-hard');
+
+describe('every calibration method on every trained model, nothing in float (issue 17 item 2)', () => {
+  it('the trained models are all here: bert-langid, bert6-hard and the ten zoo models', () => {
+    expect(existsSync(join(REPO, 'models/bert6-hard/model.safetensors')), 'models/bert6-hard is missing (scripts/make-hard-bert/README.md)').toBe(true);
+    expect(models.map((m) => m.name)).toHaveLength(12);
+  });
+
+  it.each(models.map((m) => m.name))('%s: each method ≥ 99.0% agreement with FP32, the best ≥ 99.5%', async (name) => {
+    const spec = models.find((m) => m.name === name)!;
+    const n = SAMPLES[name];
+    const p = await prepareModel(spec, work, n?.evaluation ?? 0);
+    const rows: MethodResult[] = [];
+    for (const method of METHODS) rows.push(await runMethod(p, method, n ? { samples: n.calibration } : {}));
+    rmSync(p.root, { recursive: true, force: true });
+    console.log(`\n${markdownTable(rows)}`);
+
+    expect(rows.map((r) => [r.method, r.skipped ?? 'ran'])).toEqual(METHODS.map((m) => [m, 'ran']));
+    const missing = shortfalls(rows);
+    const known = Object.entries(KNOWN_SHORTFALLS).filter(([k]) => k.startsWith(`${name}/`));
+    for (const [key, k] of known) {
+      const method = key.split('/').pop()!;
+      const r = method === 'best' ? rows.reduce((b, x) => (x.agreement > b.agreement ? x : b)) : rows.find((x) => x.method === method)!;
+      console.log(`known shortfall ${key}: agreement ${r.agreement.toFixed(4)} (gap to the target: ${((method === 'best' ? 0.995 : 0.99) - r.agreement).toFixed(4)}; ${k.why})`);
+      expect(r.agreement, `${key}: known shortfall, measured ${k.agreement} (${k.why}); update KNOWN_SHORTFALLS and docs/quantization.md when it changes`).toBeCloseTo(k.agreement, 3);
+    }
+    const unexpected = missing.filter((line) => !known.some(([key]) => {
+      const method = key.split('/').pop()!;
+      return method === 'best' ? line.includes(': best method ') : line.startsWith(`${name} ${method}:`);
+    }));
+    expect(unexpected, `${name}: below the issue's thresholds`).toEqual([]);
+  }, 300_000);
+
+  // A broken calibrator is caught: every activation scale 16× too small (clipping at 1/16 of the
+  // calibrated range). Q1's guard in calibrate keeps a bad option such as `percentile: 90` from
+  // cutting where it hurts, so the scales are broken after calibrate instead.
+  it.each(['bert-langid', ...(hard ? ['bert6-hard'] : [])])('%s: a broken calibrator (activation scales ÷ 16) misses the thresholds', async (name) => {
+    const p = await prepareModel(models.find((m) => m.name === name)!, work, SAMPLES[name]!.evaluation);
+    const rows = [await runMethod(p, 'minmax', { samples: SAMPLES[name]!.calibration }, 16)];
+    rmSync(p.root, { recursive: true, force: true });
+    console.log(`\n${markdownTable(rows)}`);
+    expect(rows[0]!.agreement).toBeLessThan(0.99);
+    expect(shortfalls(rows)).toHaveLength(2); // the method, and the best of one method
+  }, 300_000);
+});
