@@ -247,6 +247,23 @@ def served_check(mdir, model, rows, word_tags):
             same_gold += got == as_spans(r["tags"])
     summary = {"texts": len(rows), "served_words_equal_data_words": same_words,
                "served_entities_equal_word_predictions": same_pred, "served_entities_equal_gold": same_gold}
+    # transformers' own token-classification pipeline, aggregation "first": the same entities?
+    try:
+        from transformers import pipeline
+        pipe = pipeline("token-classification", model=mdir, aggregation_strategy="first", device=-1, dtype=torch.float32)
+        hf = pipe(texts, batch_size=32)
+        same_hf, score_diff = 0, 0.0
+        for ents, h in zip(found, hf):
+            a = [(x["entity_group"], x["start"], x["end"]) for x in ents]
+            b = [(x["entity_group"], int(x["start"]), int(x["end"])) for x in h]
+            same_hf += a == b
+            if a == b:
+                for x, y in zip(ents, h):
+                    score_diff = max(score_diff, abs(x["score"] - float(y["score"])))
+        summary.update({"served_entities_equal_transformers_pipeline_first": same_hf, "max_score_diff_vs_pipeline": score_diff})
+        log("pipeline example:", texts[0], [{k: (float(v) if k == "score" else v) for k, v in x.items()} for x in hf[0]])
+    except Exception as e:
+        summary["pipeline_error"] = repr(e)
     log("served check (token_classification.py, real tokenizers):", json.dumps(summary))
     return {"description": "plugins/triton/python/token_classification.py's EntityDecoder with the tokenizers "
                            "library on data/ner/eval.jsonl's texts and PyTorch float32 logits (padded batch)",
