@@ -80,11 +80,11 @@ function tinyUnet(): ModelProto {
 
 const samples = Array.from({ length: 6 }, () => randoms(3 * 64));
 
-async function quantizedUnet(): Promise<{ fp32Path: string; qdqPath: string; qdq: ModelProto; metrics: Record<string, unknown>; calibrated: ModelProto; events: string[] }> {
+async function quantizedUnet(options: Record<string, unknown> = {}): Promise<{ fp32Path: string; qdqPath: string; qdq: ModelProto; metrics: Record<string, unknown>; calibrated: ModelProto; events: string[] }> {
   const fp32Path = join(root, `unet-${Math.random().toString(36).slice(2)}.onnx`);
   writeFileSync(fp32Path, encodeModel(tinyUnet()));
   const ctx = stepContext(root, 'qdq');
-  const r = await qdqInsert.run(withDefaults(qdqInsert, {}), { model: artifact('onnx-model', fp32Path) }, {}, ctx);
+  const r = await qdqInsert.run(withDefaults(qdqInsert, options), { model: artifact('onnx-model', fp32Path) }, {}, ctx);
   const qdqPath = join(ctx.outDir, 'model.onnx');
   const tensors = join(root, 'calib.tensors.jsonl');
   const nested = (v: Float32Array) => Array.from({ length: 3 }, (_, c) => Array.from({ length: 8 }, (_, i) => Array.from(v.subarray(c * 64 + i * 8, c * 64 + i * 8 + 8))));
@@ -160,6 +160,21 @@ describe('a CNN with a Concat, with qdq.insert defaults', () => {
     let maxErr = 0;
     for (let i = 0; i < ref.length; i++) maxErr = Math.max(maxErr, Math.abs(ref[i]! - shared[i]!));
     expect(maxErr / range).toBeLessThan(0.05);
+  });
+
+  it('uint8 activations: the Concat inputs take the scale and zero point of the output pair', async () => {
+    const { calibrated: m } = await quantizedUnet({ activations: 'uint8' });
+    const index = indexGraph(m.graph);
+    const cat = m.graph.node.find((n) => n.name === 'concat')!;
+    const conv3 = m.graph.node.find((n) => n.name === 'conv3')!;
+    const params = [...cat.input, conv3.input[0]!].map((t) => {
+      const dq = index.producers.get(t)!;
+      const zp = m.graph.initializer.find((x) => x.name === dq.input[2])!;
+      expect(zp.dataType).toBe(DataType.UINT8);
+      return [scaleOf(m, dq.input[1]!), tensorToFloat32(zp)[0]];
+    });
+    expect(params[0]).toEqual(params[2]);
+    expect(params[1]).toEqual(params[2]);
   });
 
   it('shareConcatScales without an output pair takes the widest input (int8) and leaves other Concats alone', () => {
