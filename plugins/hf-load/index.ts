@@ -95,7 +95,8 @@ const hfLoad: Plugin<HfLoadOptions> = {
     const task = detectTask({ explicit: options.task, modelDir: dir, architectures: Array.isArray(config.architectures) ? config.architectures.map(String) : [] });
     if (task) await writeFile(join(hfDir, TASK_FILE), `${JSON.stringify(task)}\n`);
     const taskDef = taskDefinition(task?.task);
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'preprocessor_config.json']) {
+    // sentence_bert_config.json: sentence-transformers' token limit, which the Triton tokenizer keeps too.
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'preprocessor_config.json', 'sentence_bert_config.json']) {
       if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(hfDir, f));
     }
 

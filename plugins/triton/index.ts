@@ -26,6 +26,7 @@ import { ensembleConfig, textEnsembleBlocker, tokenizerConfig, type TokenizerSet
 import { taskOfHfFolder } from '../../src/tasks/task.ts';
 import { QA_MODEL_PY, qaEnsembleBlocker, qaEnsembleConfigs } from './question-answering.ts';
 import { taskDefinition } from '../../src/tasks/registry.ts';
+import { sentenceTransformersMaxLength } from '../../src/tasks/embedding/data.ts';
 import { nerRepositoryFolders } from './token-classification.ts';
 
 const REPOSITORY = 'repository';
@@ -90,7 +91,9 @@ async function readHfFolder(dir: string): Promise<HfFolder> {
     const tokConfig = join(dir, 'tokenizer_config.json');
     const tok = await loadTokenizer(tokenizerFile, existsSync(tokConfig) ? tokConfig : undefined);
     const positions = [config.max_position_embeddings, config.n_positions].find((v): v is number => typeof v === 'number' && v > 0);
-    out.tokenizer = { file: tokenizerFile, settings: { maxLength: positions ? Math.min(tok.maxLength, positions) : tok.maxLength, padId: tok.padId } };
+    // A sentence-transformers model truncates at its own max_seq_length (hf.load copies its config).
+    const limits = [tok.maxLength, positions, await sentenceTransformersMaxLength(dir)].filter((v): v is number => v !== undefined);
+    out.tokenizer = { file: tokenizerFile, settings: { maxLength: Math.min(...limits), padId: tok.padId } };
   }
   return out;
 }

@@ -9,11 +9,13 @@ import * as ort from 'onnxruntime-node';
 import { stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
+import { truncateSingle } from '../../src/tasks/embedding/data.ts';
 import { BERT_DIR } from '../helpers/bert-langid.ts';
 import { qrun, REPO, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
 import { startLoopbackTriton } from '../helpers/triton-server.ts';
 
+const MAX_SEQ = 24;
 const EVAL_TEXTS = readFileSync(join(REPO, 'data/embed/eval.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 80);
 
 function bareBert(root: string): string {
@@ -25,6 +27,8 @@ function bareBert(root: string): string {
   delete config.label2id;
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   for (const f of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt']) copyFileSync(join(BERT_DIR, f), join(dir, f));
+  // sentence-transformers' own token limit, below the tokenizer's 128: data and Triton keep it.
+  writeFileSync(join(dir, 'sentence_bert_config.json'), JSON.stringify({ max_seq_length: MAX_SEQ, do_lower_case: false }));
   return dir;
 }
 
@@ -98,9 +102,14 @@ describe('a bare BERT checkpoint as a sentence-embedding model', () => {
     const ensembleConfig = readFileSync(join(repository, 'model_ensemble', 'config.pbtxt'), 'utf8');
     expect(ensembleConfig).toMatch(/name: "sentence_embedding"[\s\S]*dims: \[ 128 \]/);
     expect(readFileSync(join(repository, 'model', 'config.pbtxt'), 'utf8')).toContain('dynamic_batching');
+    expect(readFileSync(join(repository, 'model_tokenizer', 'config.pbtxt'), 'utf8')).toMatch(/key: "max_length"\s*value \{\s*string_value: "24"/);
+    const evaluation = JSON.parse(readFileSync(join(cache, 'cache', step(report, 'load').outputs.datasets!.path, 'evaluation.json'), 'utf8')) as { maxLength: number; samples: { ids: number[] }[] };
+    expect(evaluation.maxLength).toBe(MAX_SEQ);
+    expect(Math.max(...evaluation.samples.map((s) => s.ids.length))).toBe(MAX_SEQ);
     const server = await startLoopbackTriton(repository);
     try {
-      const texts = EVAL_TEXTS.slice(0, 5).map((l) => (JSON.parse(l) as { text: string }).text);
+      // The last is longer than 24 tokens: cut there, [SEP] kept last, as sentence-transformers does.
+      const texts = [...EVAL_TEXTS.slice(0, 4).map((l) => (JSON.parse(l) as { text: string }).text), 'Das ist ein ziemlich langer Satz, der weit mehr als vierundzwanzig Wortstücke hat, damit er abgeschnitten wird.'];
       const res = await fetch(`${server.url}/v2/models/model_ensemble/infer`, {
         method: 'POST',
         body: JSON.stringify({ inputs: [{ name: 'TEXT', datatype: 'BYTES', shape: [texts.length, 1], data: texts }] }),
@@ -113,7 +122,7 @@ describe('a bare BERT checkpoint as a sentence-embedding model', () => {
       const tokenizer = await loadTokenizer(join(model, 'tokenizer.json'), join(model, 'tokenizer_config.json'));
       const session = await ort.InferenceSession.create(join(repository, 'model', '1', 'model.onnx'));
       for (const [i, text] of texts.entries()) {
-        const ids = tokenizer.encode(text);
+        const ids = truncateSingle(tokenizer.encode(text), MAX_SEQ);
         const t = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), [1, ids.length]);
         const direct = (await session.run({ input_ids: t(ids), attention_mask: t(ids.map(() => 1)), token_type_ids: t(ids.map(() => 0)) })).sentence_embedding!.data as Float32Array;
         direct.forEach((v, d) => expect(out.data[i * 128 + d]).toBeCloseTo(v, 4));
