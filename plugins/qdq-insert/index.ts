@@ -37,7 +37,7 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
         uniqueItems: true,
         minItems: 1,
         description:
-          'Operator types whose inputs are quantized (weights and activations). Default: follows the model: [Conv, Gemm, MatMul] for a convolution network (at least two Conv nodes, more than MatMul and Gemm together), [MatMul, Gemm] otherwise (transformers; a ViT\'s patch-embedding Conv stays float)',
+          'Operator types whose inputs are quantized (weights and activations). Default: follows the model: [Conv, Gemm, MatMul] for a convolution network (at least two Conv nodes, and no attention MatMul or more Conv than MatMul/Gemm nodes), [MatMul, Gemm] otherwise (transformers; a ViT\'s patch-embedding Conv stays float)',
         examples: [['MatMul', 'Gemm', 'Conv']],
       },
       exclude: {

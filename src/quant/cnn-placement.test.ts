@@ -27,6 +27,30 @@ describe('defaultPlacement', () => {
     expect(p).toMatchObject({ family: 'cnn', ops: ['Conv', 'Gemm', 'MatMul'], residualAdd: true, concat: true });
   });
 
+  it('a ConvNeXt-style network (depthwise Convs, pointwise MatMuls with weights, no attention) is a convolution network', () => {
+    const m = model({
+      nodes: [
+        node('Conv', ['x', 'w1'], ['c1'], 'dw1', [{ name: 'group', type: 2, i: 4 }]),
+        node('Transpose', ['c1'], ['t1'], 't1', [{ name: 'perm', type: 7, ints: [0, 2, 3, 1] }]),
+        node('MatMul', ['t1', 'p1'], ['m1'], 'pw1'),
+        node('MatMul', ['m1', 'p2'], ['m2'], 'pw2'),
+        node('Transpose', ['m2'], ['t2'], 't2', [{ name: 'perm', type: 7, ints: [0, 3, 1, 2] }]),
+        node('Conv', ['t2', 'w2'], ['c2'], 'dw2', [{ name: 'group', type: 2, i: 4 }]),
+        node('Transpose', ['c2'], ['t3'], 't3', [{ name: 'perm', type: 7, ints: [0, 2, 3, 1] }]),
+        node('MatMul', ['t3', 'p3'], ['m3'], 'pw3'),
+        node('MatMul', ['m3', 'p4'], ['y'], 'pw4'),
+      ],
+      inputs: [valueInfo('x', DataType.FLOAT, [1, 4, 4, 4])],
+      outputs: [valueInfo('y', DataType.FLOAT, [1, 4, 4, 4])],
+      initializers: [
+        makeFloatTensor('w1', [4, 1, 1, 1], randoms(4)),
+        makeFloatTensor('w2', [4, 1, 1, 1], randoms(4)),
+        ...['p1', 'p2', 'p3', 'p4'].map((n) => makeFloatTensor(n, [4, 4], randoms(16))),
+      ],
+    });
+    expect(defaultPlacement(m)).toMatchObject({ family: 'cnn', counts: { conv: 2, matmul: 4 } });
+  });
+
   it('a ViT (one patch Conv, many MatMuls) and BERT are transformers: MatMul and Gemm, as before', () => {
     for (const file of [join(ZOO, 'vit/onnx/model.onnx'), BERT_ONNX]) {
       const p = defaultPlacement(decodeModel(readFileSync(file)));

@@ -1,9 +1,9 @@
 // Placement for convolution networks (issue 17 item 5), beside place-qdq.ts's TensorRT rules.
-// - Which placement a model gets by default: a convolution network (more Conv than MatMul/Gemm
-//   nodes, at least two Convs: ResNet, U-Net, FPN, PointPillars' backbone) quantizes Conv, Gemm and
-//   MatMul inputs, its residual Adds and its Concats; a transformer (a ViT has one Conv, its patch
-//   embedding, and dozens of MatMuls) keeps MatMul and Gemm only, as before. Until this, a ResNet with
-//   the defaults quantized only its classifier's Gemm.
+// - Which placement a model gets by default: a convolution network (at least two Convs, and no
+//   attention or more Convs than MatMul/Gemm: ResNet, U-Net, FPN, ConvNeXt, PointPillars' backbone)
+//   quantizes Conv, Gemm and MatMul inputs, its residual Adds and its Concats; a transformer (a ViT
+//   has one Conv, its patch embedding, and attention) keeps MatMul and Gemm only, as before. Until
+//   this, a ResNet with the defaults quantized only its classifier's Gemm.
 // - Concat (NVIDIA's Lidar QAT tools' QuantConcat; TensorRT's explicit quantization): TensorRT
 //   executes a Concat of int8 inputs in int8 and drops the requantization only when every input and
 //   the output have the same scale; otherwise it requantizes each input. So a Concat whose output
@@ -30,16 +30,27 @@ export interface DefaultPlacement {
 
 const isDefaultDomain = (n: NodeProto) => (n.domain ?? '') === '';
 
-/** The placement a model gets when the recipe does not say: see the header. */
+/**
+ * The placement a model gets when the recipe does not say: a convolution network has at least two
+ * Conv nodes and either no attention (no MatMul of two activations: ResNet, U-Net, and ConvNeXt,
+ * whose pointwise layers are MatMuls with weights) or more Convs than MatMul/Gemm nodes (a CNN
+ * backbone with an attention head); anything else is a transformer.
+ */
 export function defaultPlacement(model: ModelProto): DefaultPlacement {
+  const constants = new Set(model.graph.initializer.map((t) => t.name ?? ''));
+  for (const n of model.graph.node) if (n.opType === 'Constant') constants.add(n.output[0]!);
   let conv = 0;
   let matmul = 0;
+  let attention = false;
   for (const n of model.graph.node) {
     if (!isDefaultDomain(n)) continue;
     if (n.opType === 'Conv') conv++;
-    else if (n.opType === 'MatMul' || n.opType === 'Gemm') matmul++;
+    else if (n.opType === 'MatMul' || n.opType === 'Gemm') {
+      matmul++;
+      if (n.opType === 'MatMul' && !constants.has(n.input[0]!) && !constants.has(n.input[1]!)) attention = true;
+    }
   }
-  const cnn = conv >= 2 && conv > matmul;
+  const cnn = conv >= 2 && (!attention || conv > matmul);
   return cnn
     ? { family: 'cnn', ops: ['Conv', 'Gemm', 'MatMul'], residualAdd: true, concat: true, counts: { conv, matmul } }
     : { family: 'transformer', ops: ['MatMul', 'Gemm'], residualAdd: false, concat: false, counts: { conv, matmul } };
