@@ -16,6 +16,13 @@ export const taskErrors = {
     ),
   notAvailable: (task: string, what: string) =>
     make('TASK_NOT_SUPPORTED', `task "${task}" has no ${what} in qrun yet`, 'see the task table in README.md for what each task supports'),
+  /** An embedding model whose graph returns token states, not one vector per text. */
+  noSentenceEmbedding: (outputs: string[], dims: readonly number[]) =>
+    make(
+      'EMBEDDING_OUTPUT',
+      `the model has no sentence_embedding output, and its output "${outputs[0]}" has shape [${dims.join(', ')}], not [batch, dimension] (outputs: ${outputs.join(', ')})`,
+      'an ONNX file exported for sentence-transformers\' ONNX backend (feature-extraction) leaves the pooling to Python: add an `onnx.export` step after hf.load, which builds the pooling and normalisation into the graph',
+    ),
   layoutInvalid: (file: string, message: string) =>
     make('SENTENCE_TRANSFORMERS_LAYOUT', `${file}: ${message}`, 'the folder should be what SentenceTransformer.save writes: modules.json, config.json + model.safetensors, 1_Pooling/config.json, optionally 2_Normalize'),
 };

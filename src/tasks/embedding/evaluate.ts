@@ -5,6 +5,7 @@ import { rowsOf } from '../../data/model-batches.ts';
 import type { TaskEvaluation, TaskScores } from '../task.ts';
 import { EMBEDDING_OUTPUT } from './head.ts';
 import { compareEmbeddings } from './similarity.ts';
+import { taskErrors } from '../errors.ts';
 
 /** `sentence_embedding`, else the only output of rank 2 (an embedding exported by another tool). */
 function embeddingOutput(session: ort.InferenceSession): string {
@@ -22,8 +23,12 @@ export async function evaluateEmbeddings(run: TaskEvaluation): Promise<TaskScore
   for (let b = 0; b < batches.length; b++) {
     if (run.signal.aborted) throw new Error('interrupted');
     const rb = batches[b]!;
-    const r = rowsOf((await run.fp32.run(rb.feeds()))[refOut]!);
-    const c = rowsOf((await run.int8.run(run.int8Batches.batches[b]!.feeds()))[candOut]!);
+    const rt = (await run.fp32.run(rb.feeds()))[refOut]!;
+    const ct = (await run.int8.run(run.int8Batches.batches[b]!.feeds()))[candOut]!;
+    // One vector per text: last_hidden_state ([batch, sequence, hidden]) would be read as rows of garbage.
+    for (const [t, s] of [[rt, run.fp32], [ct, run.int8]] as const) if (t.dims.length !== 2) throw taskErrors.noSentenceEmbedding([...s.outputNames], t.dims);
+    const r = rowsOf(rt);
+    const c = rowsOf(ct);
     rb.indices.forEach((i, k) => {
       fp32[i] = r[k]!;
       int8[i] = c[k]!;
