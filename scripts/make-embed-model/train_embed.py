@@ -142,6 +142,10 @@ def main():
                                   intermediate_size=512, max_position_embeddings=MAX_LEN, type_vocab_size=2, pad_token_id=0,
                                   hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
     model = transformers.BertModel(cfg, add_pooling_layer=False).to(dev)
+    ev = [json.loads(l) for l in open(args.eval, encoding="utf-8") if l.strip()]
+    ev_texts = [e["text"] for e in ev]
+    ev_groups = [e["group"] for e in ev]
+    ev_ids = [e.ids for e in tok.encode_batch(ev_texts)]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warmup = 300
     scale = 20.0
@@ -184,16 +188,16 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 200 == 0:
-            curve.append({"step": step, "loss": round(loss.item(), 4), "lr": lr, "s": round(elapsed, 1)})
-            log(f"step {step} loss {loss.item():.4f} lr {lr:.2e}")
+            point = {"step": step, "loss": round(loss.item(), 4), "lr": lr, "s": round(elapsed, 1)}
+            if step % 1000 == 0:
+                point["eval_retrieval"] = round(retrieval_accuracy(embed(model, ev_ids, dev).cpu(), ev_groups), 4)
+                model.train()
+            curve.append(point)
+            log(f"step {step} loss {loss.item():.4f} lr {lr:.2e}{' eval retrieval %.4f' % point['eval_retrieval'] if 'eval_retrieval' in point else ''}")
         step += 1
     log(f"trained {step} steps, {step * args.batch} pairs")
 
     # Evaluation texts (held-out groups).
-    ev = [json.loads(l) for l in open(args.eval, encoding="utf-8") if l.strip()]
-    ev_texts = [e["text"] for e in ev]
-    ev_groups = [e["group"] for e in ev]
-    ev_ids = [e.ids for e in tok.encode_batch(ev_texts)]
     acc_train_model = retrieval_accuracy(embed(model, ev_ids, dev).cpu(), ev_groups)
     log(f"eval paraphrase retrieval accuracy (training model, fp32): {acc_train_model:.4f} over {len(ev_texts)} texts")
 
@@ -201,26 +205,48 @@ def main():
     out_model = os.path.join(args.out, "model")
     model = model.cpu().eval()
     fast = FastTokenizer(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=MAX_LEN)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.half().save_pretrained(tmp)
-        fast.save_pretrained(tmp)
-        transformer = Transformer(tmp, max_seq_length=MAX_LEN)
+    # The plain transformers folder first (float16): if sentence-transformers fails below, the trained
+    # model is not lost (modules.json and 1_Pooling can be written by hand from it).
+    hf_dir = os.path.join(args.out, "hf")
+    model.half().save_pretrained(hf_dir)
+    fast.save_pretrained(hf_dir)
+    log(f"saved the transformers folder {hf_dir}: {sorted(os.listdir(hf_dir))}")
+    acc, tok_ids_match, items = None, None, []
+    try:
+        transformer = Transformer(hf_dir, max_seq_length=MAX_LEN)
         st = SentenceTransformer(modules=[transformer, Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean"), Normalize()], device="cpu")
+        st.half()  # whatever dtype transformers loaded it in: the saved weights are float16
         st.save(out_model)
-    if os.path.exists(os.path.join(out_model, "README.md")):
-        os.remove(os.path.join(out_model, "README.md"))
-    st = SentenceTransformer(out_model, device="cpu").float().eval()
-    vecs = st.encode(ev_texts, batch_size=128, convert_to_numpy=True)
-    acc = retrieval_accuracy(vecs, ev_groups)
-    log(f"eval paraphrase retrieval accuracy (saved fp16 weights, sentence-transformers, fp32 compute): {acc:.4f}")
-    items = []
-    for t, v in zip(ev_texts[:64], vecs[:64]):
-        f = st.tokenize([t])
-        items.append({"text": t, "ids": f["input_ids"][0][f["attention_mask"][0].bool()].tolist(), "values": [round(float(x), 7) for x in v]})
-    tok_ids_match = all(it["ids"] == e for it, e in zip(items, ev_ids[:64]))
-    log(f"sentence-transformers ids == tokenizers ids on 64 texts: {tok_ids_match}")
-    with open(os.path.join(args.out, "reference.json"), "w") as f:
-        json.dump({"model": "models/embed-gettext", "output": "sentence_embedding", "pad_token_id": 0, "items": items}, f, indent=0)
+        if os.path.exists(os.path.join(out_model, "README.md")):
+            os.remove(os.path.join(out_model, "README.md"))
+        for f in ("modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config.json", "tokenizer_config.json"):
+            p = os.path.join(out_model, f)
+            if os.path.exists(p):
+                log(f"--- {f}\n{open(p).read()}")
+        st = SentenceTransformer(out_model, device="cpu").float().eval()
+        vecs = st.encode(ev_texts, batch_size=128, convert_to_numpy=True)
+        acc = retrieval_accuracy(vecs, ev_groups)
+        log(f"eval paraphrase retrieval accuracy (saved fp16 weights, sentence-transformers, fp32 compute): {acc:.4f}")
+        for t, v in zip(ev_texts[:64], vecs[:64]):
+            f = st.tokenize([t])
+            items.append({"text": t, "ids": f["input_ids"][0][f["attention_mask"][0].bool()].tolist(), "values": [round(float(x), 7) for x in v]})
+        tok_ids_match = all(it["ids"] == e for it, e in zip(items, ev_ids[:64]))
+        log(f"sentence-transformers ids == tokenizers ids on 64 texts: {tok_ids_match}")
+        with open(os.path.join(args.out, "reference.json"), "w") as f:
+            json.dump({"model": "models/embed-gettext", "output": "sentence_embedding", "pad_token_id": 0, "source": "sentence-transformers", "items": items}, f, indent=0)
+        import shutil
+        shutil.rmtree(hf_dir)  # the sentence-transformers folder holds the same files
+    except Exception:
+        import traceback
+        log("sentence-transformers save/encode FAILED\n" + traceback.format_exc())
+        # Fallback reference: the same pooling in torch on the float16 weights in float32.
+        m32 = transformers.BertModel.from_pretrained(hf_dir, add_pooling_layer=False).float().eval()
+        vecs = embed(m32, ev_ids, "cpu").numpy()
+        acc = retrieval_accuracy(vecs, ev_groups)
+        items = [{"text": t, "ids": i, "values": [round(float(x), 7) for x in v]} for t, i, v in zip(ev_texts[:64], ev_ids[:64], vecs[:64])]
+        with open(os.path.join(args.out, "reference.json"), "w") as f:
+            json.dump({"model": "models/embed-gettext", "output": "sentence_embedding", "pad_token_id": 0, "source": "torch mean pooling (sentence-transformers failed)", "items": items}, f, indent=0)
+        out_model = hf_dir
     sizes = {os.path.relpath(os.path.join(d, x), out_model): os.path.getsize(os.path.join(d, x)) for d, _, fs in os.walk(out_model) for x in fs}
     metrics = {
         "torch": torch.__version__, "transformers": transformers.__version__, "sentence_transformers": sentence_transformers.__version__,
