@@ -116,6 +116,8 @@ def compare(ref, cand, y):
         "agreement": float((ref.argmax(-1) == cand.argmax(-1)).mean()),
         "accuracy": float((cand.argmax(-1) == y).mean()),
         "maxAbsError": float(np.abs(ref - cand).max()),
+        # signal-to-quantization-noise ratio of the logits, as qrun's sensitivity step reports it
+        "sqnrDb": float(10 * np.log10((ref.astype(np.float64) ** 2).sum() / max(((ref - cand).astype(np.float64) ** 2).sum(), 1e-30))),
         "n": int(len(y)),
     }
 
