@@ -14,6 +14,8 @@ import { isKnownRangeRule } from '../quant/known-ranges.ts';
 import { summaryRows } from './summary.ts';
 import { shortTensorNames } from './tensor-names.ts';
 import { verdictOf } from './verdict.ts';
+import { TASK_SUMMARY_LABELS } from '../tasks/metrics.ts';
+import type { TaskName } from '../tasks/task.ts';
 
 export { escapeHtml } from './charts.ts';
 export { shortTensorNames } from './tensor-names.ts';
@@ -134,10 +136,13 @@ function summary(report: Report, bench: { step: Step; metrics?: BenchMetrics }):
   }
   const drop = isNum(m.accuracyDrop) ? `${m.accuracyDrop > 0 ? '−' : '+'}${Math.abs(m.accuracyDrop * 100).toFixed(2)} pt` : '';
   const speedup = isNum(m.speedup) ? m.speedup : undefined;
+  // A task scored by its own measures (embeddings: recall@10, paraphrase retrieval) names them.
+  const task = TASK_SUMMARY_LABELS[(m as { task?: string }).task as TaskName];
+  const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
   const cards = [
-    card('Label accuracy (INT8)', pct(m.int8Accuracy), isNum(m.fp32Accuracy) ? `FP32 ${pct(m.fp32Accuracy)} · ${drop}` : 'the evaluation set has no labels'),
-    card('Agreement with FP32', pct(m.agreement), 'same top label as the FP32 model'),
-    card('Max |Δ logit|', fixed(m.maxAbsError, 4), `cosine mean ${fixed(m.meanCosine, 6)}${isNum(m.minCosine) ? ` · min ${fixed(m.minCosine, 5)}` : ''}`),
+    card(task ? `${cap(task.accuracy)} (INT8)` : 'Label accuracy (INT8)', pct(m.int8Accuracy), isNum(m.fp32Accuracy) ? `FP32 ${pct(m.fp32Accuracy)} · ${drop}` : 'the evaluation set has no labels'),
+    card(task ? cap(task.agreement) : 'Agreement with FP32', pct(m.agreement), task ? 'INT8 measured against the FP32 model' : 'same top label as the FP32 model'),
+    card(task ? cap(task.error) : 'Max |Δ logit|', fixed(m.maxAbsError, 4), `cosine mean ${fixed(m.meanCosine, 6)}${isNum(m.minCosine) ? ` · min ${fixed(m.minCosine, 5)}` : ''}`),
     card('Model size (INT8)', formatBytes(m.sizes.int8), `FP32 ${formatBytes(m.sizes.fp32)} · ${times(m.sizes.fp32 > 0 ? m.sizes.int8 / m.sizes.fp32 : null)}`),
     card('Speed-up (geo. mean)', times(speedup), `FP32 ÷ INT8 latency over ${plural(m.latency.length, 'shape')}${isNum(m.speedupInterval?.low) && isNum(m.speedupInterval?.high) ? ` · 95% ${m.speedupInterval.low.toFixed(2)}–${m.speedupInterval.high.toFixed(2)}×` : ''}`),
   ];

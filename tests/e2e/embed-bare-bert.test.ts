@@ -95,6 +95,9 @@ describe('a bare BERT checkpoint as a sentence-embedding model', () => {
     expect(r.stdout).toMatch(/paraphrase retrieval +\d+\.\d\d% +\d+\.\d\d%/);
     expect(r.stdout).toMatch(/recall@10 vs FP32 +\d+\.\d\d%/);
     expect(r.stdout).not.toContain('label accuracy');
+    const html = readFileSync(join(latestReport(cache).dir, 'report.html'), 'utf8');
+    expect(html).toContain('<div class="label">Recall@10 vs FP32</div>');
+    expect(html).toContain('<div class="label">Paraphrase retrieval (INT8)</div>');
 
     // The Triton repository returns embeddings: text in, onnxruntime's sentence_embedding out.
     const repository = join(cache, 'cache', step(report, 'triton').outputs.repository!.path);
