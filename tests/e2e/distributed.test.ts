@@ -1,0 +1,234 @@
+// Beyond one machine, through the real CLI: a redis-server and an S3-protocol server (s3rver) on
+// loopback, `qrun worker` processes with caches of their own (as separate machines have), and
+// `qrun run --queue`. What ran where is proven by counting real invocations: every command step
+// appends "<step> <pid of the qrun that ran it>" to a file outside the recipe folder.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ResultPromise } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qrun, startQrun, tempDir } from '../helpers/cli.ts';
+import { freePort, redisServerAvailable, startRedis, type RedisTestServer } from '../helpers/redis-server.ts';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import type { Report } from '../../src/report/build-report.ts';
+
+const HAVE_REDIS = redisServerAvailable();
+if (!HAVE_REDIS) console.warn('distributed.test.ts: redis-server is not installed (.ci/run installs it: apt-get install redis-server); the job-queue tests are skipped');
+
+let redis: RedisTestServer;
+let s3: S3TestServer;
+// Jobs whose worker stopped heartbeating are handed on after 2 s (60 s by default).
+const env = () => ({ ...s3.env, QRUN_QUEUE_LOCK_MS: '2000' });
+
+beforeAll(async () => {
+  if (!HAVE_REDIS) return;
+  [redis, s3] = await Promise.all([startRedis(), startS3Server()]);
+});
+afterAll(async () => {
+  await Promise.all([redis?.stop(), s3?.close()]);
+});
+
+/** A four-variant matrix: base is shared by all, mid by two variants each, leaf is one per variant (7 unique steps, 12 step runs). */
+function matrixRecipe(dir: string, count: string): string {
+  const file = join(dir, 'recipe.yaml');
+  const log = (name: string) => `echo "${name} $PPID" >> ${count}`;
+  writeFileSync(
+    file,
+    `name: dist
+matrix:
+  level: [1, 2]
+  flavor: [a, b]
+steps:
+  - id: base
+    uses: command
+    with:
+      run: [sh, -c, '${log('base')}; echo base > {outputs.out}']
+      outputs: { out: { path: base.txt } }
+      versionArgs: []
+  - id: mid
+    uses: command
+    with:
+      run: [sh, -c, '${log('mid-${{ matrix.level }}')}; cat {inputs.src} > {outputs.out}; echo level \${{ matrix.level }} >> {outputs.out}']
+      inputs: { src: file }
+      outputs: { out: { path: mid.txt } }
+      versionArgs: []
+  - id: leaf
+    uses: command
+    inputs: { base: base.out, mid: mid.out }
+    with:
+      run: [sh, -c, '${log('leaf-${{ matrix.level }}-${{ matrix.flavor }}')}; sleep 0.2; cat {inputs.base} {inputs.mid} > {outputs.out}; echo \${{ matrix.flavor }} >> {outputs.out}; echo "{\\"lines\\": 4}" > {outputs.metrics}']
+      inputs: { base: file, mid: file }
+      outputs: { out: { path: leaf.txt }, metrics: { path: metrics.json } }
+      metrics: metrics
+      versionArgs: []
+`,
+  );
+  return file;
+}
+
+/** The invocations in the count file: step name → pids of the qrun processes that ran it. */
+function invocations(count: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  if (!existsSync(count)) return out;
+  for (const line of readFileSync(count, 'utf8').split('\n').filter(Boolean)) {
+    const [name, pid] = line.split(' ');
+    out.set(name!, [...(out.get(name!) ?? []), Number(pid)]);
+  }
+  return out;
+}
+
+/** Each variant's report.json in a cache folder, by variant label. */
+function variantReports(cacheRoot: string): Map<string, Report> {
+  const out = new Map<string, Report>();
+  for (const run of readdirSync(join(cacheRoot, 'runs')).sort()) {
+    const file = join(cacheRoot, 'runs', run, 'report.json');
+    if (!existsSync(file)) continue;
+    const report = JSON.parse(readFileSync(file, 'utf8')) as Report;
+    out.set(report.recipe.variant?.label ?? '', report);
+  }
+  return out;
+}
+
+/** A report without what may differ between two runs of the same recipe: timings, ids, and where each step ran. */
+function comparable(r: Report) {
+  return {
+    status: r.run.status,
+    recipe: { hash: r.recipe.hash, variant: r.recipe.variant },
+    gates: r.gates,
+    cache: { ...r.cache, root: undefined },
+    steps: r.steps.map((s) => ({ id: s.id, status: s.status, key: s.key, cacheNote: s.cacheNote, metrics: s.metrics, options: s.options, outputs: s.outputs })),
+  };
+}
+
+/** A started worker; in an object, since a ResultPromise returned from an async function would be awaited to the process's end. */
+async function startWorker(name: string, cache: string, extra: string[] = []): Promise<{ w: ResultPromise }> {
+  // Its own process group: killing the group kills the step's command with it, as a machine dies.
+  const w = startQrun(['worker', '--queue', redis.url, '--cache', cache, '--name', name, ...extra], { env: env(), detached: true });
+  let out = '';
+  w.stdout?.on('data', (d: Buffer) => (out += String(d)));
+  await waitFor(() => out.includes('taking steps from'), `worker ${name} to start`, { child: w });
+  return { w };
+}
+
+async function stopWorker(w: ResultPromise): Promise<string> {
+  w.kill('SIGTERM');
+  const r = await w;
+  return `${String(r.stdout)}\n${String(r.stderr)}`;
+}
+
+describe.skipIf(!HAVE_REDIS)('distributed runs', () => {
+  it('two workers and a four-variant matrix: every unique step is built once across them, the reports equal a local run\'s, and a fresh machine takes every step from the remote cache', async () => {
+    const dir = tempDir('qrun-dist-');
+    const count = join(dir, 'count.log');
+    const recipe = matrixRecipe(dir, count);
+
+    // The local run the distributed one must equal.
+    const local = await qrun([recipe, '--cache', join(dir, 'local')], { env: env() });
+    expect(local.exitCode, local.stderr).toBe(0);
+    expect([...invocations(count).values()].flat().length).toBe(7);
+    writeFileSync(count, '');
+
+    const { w: w1 } = await startWorker('w1', join(dir, 'w1'));
+    const { w: w2 } = await startWorker('w2', join(dir, 'w2'));
+    const remote = `s3://${s3.bucket}/matrix`;
+    const queued = await qrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url, '--remote-cache', remote], { env: env(), timeout: 40_000 });
+    const logs = (await stopWorker(w1)) + (await stopWorker(w2));
+    expect(queued.exitCode, `${queued.stdout}\n${queued.stderr}\n${logs}`).toBe(0);
+
+    // Every unique step exactly once, all of them by the workers (never by the submitting process).
+    const ran = invocations(count);
+    expect([...ran.keys()].sort()).toEqual(['base', 'leaf-1-a', 'leaf-1-b', 'leaf-2-a', 'leaf-2-b', 'mid-1', 'mid-2']);
+    for (const [step, pids] of ran) expect(pids.length, `${step} ran ${pids.length} times`).toBe(1);
+    const workerPids = new Set([w1.pid, w2.pid]);
+    for (const pids of ran.values()) expect(workerPids.has(pids[0])).toBe(true);
+    expect(queued.stdout).toContain('queue: submitted 7 unique step(s) for 12 step run(s) in 4 variant(s)');
+    expect(queued.stdout).toMatch(/remote cache s3:\/\/\S+ \(read\): 7 entries downloaded/);
+
+    // The same reports as the local run, apart from timings and where each step ran; the same matrix table.
+    const localReports = variantReports(join(dir, 'local'));
+    const queuedReports = variantReports(join(dir, 'submitter'));
+    expect([...queuedReports.keys()].sort()).toEqual(['level=1,flavor=a', 'level=1,flavor=b', 'level=2,flavor=a', 'level=2,flavor=b']);
+    for (const [label, report] of queuedReports) {
+      expect(comparable(report), label).toEqual(comparable(localReports.get(label)!));
+      for (const s of report.steps) expect(['w1', 'w2']).toContain((s as { ranOn?: string }).ranOn);
+    }
+    const table = (out: string) => out.slice(out.indexOf('variant  '), out.indexOf('matrix report:'));
+    expect(table(queued.stdout)).toBe(table(local.stdout));
+
+    // A fresh machine (an empty local cache) with the remote cache: every step is a hit, nothing runs.
+    const fresh = await qrun([recipe, '--cache', join(dir, 'fresh'), '--remote-cache', remote], { env: env() });
+    expect(fresh.exitCode, fresh.stderr).toBe(0);
+    expect([...invocations(count).values()].flat().length).toBe(7);
+    expect(fresh.stdout).toMatch(/remote cache s3:\/\/\S+ \(readwrite\): 7 entries downloaded, 0 uploaded/);
+    for (const report of variantReports(join(dir, 'fresh')).values()) for (const s of report.steps) expect(s.status).toBe('hit');
+  }, 120_000);
+
+  it('a worker killed mid-step: another worker takes the job over, the run completes, and the remote cache holds no half entry', async () => {
+    const dir = tempDir('qrun-dist-kill-');
+    const count = join(dir, 'count.log');
+    const recipe = join(dir, 'recipe.yaml');
+    writeFileSync(
+      recipe,
+      `name: slow
+steps:
+  - id: first
+    uses: command
+    with:
+      run: [sh, -c, 'echo "first $PPID" >> ${count}; echo one > {outputs.out}']
+      outputs: { out: { path: one.txt } }
+      versionArgs: []
+  - id: slow
+    uses: command
+    with:
+      run: [sh, -c, 'echo "slow-start $PPID" >> ${count}; sleep 3; cat {inputs.src} > {outputs.out}; echo "slow-done $PPID" >> ${count}']
+      inputs: { src: file }
+      outputs: { out: { path: two.txt } }
+      versionArgs: []
+`,
+    );
+    const prefix = 'killed';
+    const { w: a } = await startWorker('a', join(dir, 'a'));
+    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/${prefix}`], { env: env() });
+    await waitFor(() => (invocations(count).get('slow-start') ?? []).includes(a.pid!), 'worker a to be inside the slow step', { child: submit, timeoutMs: 60_000 });
+    process.kill(-a.pid!, 'SIGKILL');
+    await a.catch(() => undefined);
+    const { w: b } = await startWorker('b', join(dir, 'b'));
+    const r = await submit;
+    const logs = await stopWorker(b);
+    expect(r.exitCode, `${String(r.stdout)}\n${String(r.stderr)}\n${logs}`).toBe(0);
+    const ran = invocations(count);
+    expect(ran.get('slow-start')).toEqual([a.pid, b.pid]);
+    expect(ran.get('slow-done')).toEqual([b.pid]);
+    expect(String(r.stdout)).toMatch(/slow \(command\) — ran in [\d.]+ s on b/);
+
+    // Every entry in the store is whole: a manifest, and each file it lists.
+    const root = join(s3.dir, s3.bucket, prefix, 'v1');
+    const entries = readdirSync(root).flatMap((p) => readdirSync(join(root, p)).map((k) => join(root, p, k)));
+    expect(entries.length).toBe(2);
+    for (const e of entries) {
+      const manifest = JSON.parse(readFileSync(join(e, 'manifest.json._S3rver_object'), 'utf8')) as { files: Record<string, unknown> };
+      for (const rel of Object.keys(manifest.files)) expect(existsSync(join(e, 'out', `${rel}._S3rver_object`))).toBe(true);
+    }
+  }, 120_000);
+
+  it('Redis or the store unreachable: errors that name them; a local run goes on without an unreachable remote cache, warned', async () => {
+    const dir = tempDir('qrun-dist-down-');
+    const recipe = matrixRecipe(dir, join(dir, 'count.log'));
+    const deadRedis = `redis://127.0.0.1:${await freePort()}`;
+    const r1 = await qrun([recipe, '--cache', join(dir, 'c'), '--queue', deadRedis, '--remote-cache', `s3://${s3.bucket}/x`], { env: env() });
+    expect(r1.exitCode).toBe(1);
+    expect(r1.stderr).toContain(`error QUEUE_UNREACHABLE: the job queue's Redis ${deadRedis} cannot be reached: ECONNREFUSED`);
+    const deadS3 = { ...env(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await freePort()}` };
+    const r2 = await qrun([recipe, '--cache', join(dir, 'c'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/x`], { env: deadS3 });
+    expect(r2.exitCode).toBe(1);
+    expect(r2.stderr).toMatch(/error REMOTE_CACHE_UNREACHABLE: the remote cache s3:\/\/\S+ \(endpoint http:\/\/127\.0\.0\.1:\d+\) cannot be used[\s\S]*hint: check the endpoint/);
+    const r3 = await qrun([recipe, '--cache', join(dir, 'c'), '--queue', redis.url], { env: env() });
+    expect(r3.exitCode).toBe(2);
+    expect(r3.stderr).toContain('QUEUE_NEEDS_REMOTE_CACHE');
+    // A local run: warned once, every step built here.
+    const r4 = await qrun([recipe, '--cache', join(dir, 'c'), '--remote-cache', `s3://${s3.bucket}/x`], { env: deadS3 });
+    expect(r4.exitCode, r4.stderr).toBe(0);
+    expect(r4.stderr.match(/REMOTE_CACHE_UNREACHABLE/g)?.length).toBe(1);
+    expect(r4.stderr).toContain('the remote cache is off for this run');
+  }, 90_000);
+});
