@@ -13,7 +13,7 @@ export const embeddingMetrics: MetricsDeclaration = {
     better: 'higher',
     description: 'Mean over the texts of |INT8’s 10 nearest neighbours ∩ FP32’s| / 10, by cosine, over the evaluation set (fewer than 10 when the set is smaller).',
   },
-  spearman: { unit: 'number', better: 'higher', description: 'Spearman rank correlation of the INT8 and FP32 cosine similarities of every pair of texts.' },
+  spearman: { unit: 'number', better: 'higher', description: 'Spearman rank correlation of the INT8 and FP32 cosine similarities of every pair of texts (of the first 1000).' },
   fp32RetrievalAccuracy: {
     unit: 'ratio',
     better: 'higher',

@@ -1,6 +1,6 @@
 // The embedding metrics on cases worked out by hand.
 import { describe, expect, it } from 'vitest';
-import { compareEmbeddings, nearestNeighbours, cosineMatrix, ranks, recallAtK, retrievalAccuracy, spearman, unitRows } from './similarity.ts';
+import { compareEmbeddings, nearestNeighbours, ranks, recallAtK, retrievalAccuracy, spearman, unitRows } from './similarity.ts';
 
 const f = (...rows: number[][]) => rows.map((r) => Float32Array.from(r));
 
@@ -16,7 +16,7 @@ describe('embedding similarity metrics', () => {
     // Points on a circle at 0°, 10°, 90°, 100°: each one's nearest is its 10° neighbour.
     const deg = (d: number) => [Math.cos((d * Math.PI) / 180), Math.sin((d * Math.PI) / 180)];
     const rows = f(deg(0), deg(10), deg(90), deg(100));
-    const nn = nearestNeighbours(cosineMatrix(unitRows(rows)), 4, 2);
+    const nn = nearestNeighbours(unitRows(rows), 2);
     expect(nn).toEqual([
       [1, 2],
       [0, 2],
@@ -43,5 +43,22 @@ describe('embedding similarity metrics', () => {
     expect(rot.recallAt10).toBe(1);
     expect(rot.spearman).toBeCloseTo(1, 6);
     expect(rot.meanCosine).toBeLessThan(0.5);
+  });
+});
+
+describe('nearestNeighbours', () => {
+  it('equals a full sort of each row (ties to the lower index) on random vectors', () => {
+    let seed = 1;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const rows = unitRows(Array.from({ length: 40 }, () => Float32Array.from({ length: 5 }, () => Math.round(rand() * 4) / 4)));
+    const dot = (a: Float64Array, b: Float64Array) => a.reduce((s, v, d) => s + v * b[d]!, 0);
+    const bySort = rows.map((r, i) =>
+      rows
+        .map((_, j) => j)
+        .filter((j) => j !== i)
+        .sort((a, b) => dot(r, rows[b]!) - dot(r, rows[a]!) || a - b)
+        .slice(0, 7),
+    );
+    expect(nearestNeighbours(rows, 7)).toEqual(bySort);
   });
 });

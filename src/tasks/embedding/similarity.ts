@@ -34,16 +34,31 @@ export function cosineMatrix(unit: Float64Array[]): Float64Array {
 }
 
 /**
- * The k nearest other rows of each row, by descending similarity; ties broken by the lower index,
- * so two runs on equal matrices agree.
+ * The k nearest other rows of each unit row, by descending cosine; ties broken by the lower index,
+ * so two runs on equal vectors agree. One row of similarities at a time: memory stays O(n) however
+ * large the evaluation set.
  */
-export function nearestNeighbours(sim: Float64Array, n: number, k: number): number[][] {
-  return Array.from({ length: n }, (_, i) => {
-    const others = Array.from({ length: n }, (_, j) => j).filter((j) => j !== i);
-    others.sort((a, b) => sim[i * n + b]! - sim[i * n + a]! || a - b);
-    return others.slice(0, k);
+export function nearestNeighbours(unit: Float64Array[], k: number): number[][] {
+  const n = unit.length;
+  const sims = new Float64Array(n);
+  return unit.map((row, i) => {
+    for (let j = 0; j < n; j++) sims[j] = dot(row, unit[j]!);
+    const top: number[] = [];
+    // Insertion into a sorted list of at most k: O(n·k), no sort of the whole row.
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      if (top.length === k && !(sims[j]! > sims[top[k - 1]!]!)) continue;
+      let at = top.length === k ? k - 1 : top.length;
+      while (at > 0 && sims[j]! > sims[top[at - 1]!]!) at--;
+      top.splice(at, 0, j);
+      if (top.length > k) top.pop();
+    }
+    return top;
   });
 }
+
+/** Spearman's ρ of pairwise similarities is taken over every pair of the first this many texts (~500,000 pairs). */
+export const SPEARMAN_TEXTS = 1000;
 
 /** Mean over rows of |candidate's k nearest ∩ reference's k nearest| / k. */
 export function recallAtK(reference: number[][], candidate: number[][]): number {
@@ -147,18 +162,17 @@ export function compareEmbeddings(fp32: Float32Array[], int8: Float32Array[], gr
   const cosines = ref.map((r, i) => dot(r, cand[i]!));
   let maxAbsError = 0;
   fp32.forEach((r, i) => r.forEach((v, d) => (maxAbsError = Math.max(maxAbsError, Math.abs(v - int8[i]![d]!)))));
-  const refSim = cosineMatrix(ref);
-  const candSim = cosineMatrix(cand);
   const kk = Math.min(k, n - 1);
-  const refNearest = nearestNeighbours(refSim, n, kk);
-  const candNearest = nearestNeighbours(candSim, n, kk);
+  const refNearest = nearestNeighbours(ref, kk);
+  const candNearest = nearestNeighbours(cand, kk);
+  const m = Math.min(n, SPEARMAN_TEXTS);
   return {
     texts: n,
     dimension: fp32[0]?.length ?? 0,
     meanCosine: n ? cosines.reduce((a, b) => a + b, 0) / n : 1,
     minCosine: n ? Math.min(...cosines) : 1,
     recallAt10: recallAtK(refNearest, candNearest),
-    spearman: spearman(upperTriangle(refSim, n), upperTriangle(candSim, n)),
+    spearman: spearman(upperTriangle(cosineMatrix(ref.slice(0, m)), m), upperTriangle(cosineMatrix(cand.slice(0, m)), m)),
     fp32RetrievalAccuracy: retrievalAccuracy(refNearest, groups),
     int8RetrievalAccuracy: retrievalAccuracy(candNearest, groups),
     maxAbsError,
