@@ -8,9 +8,10 @@ clipping threshold; the quantization scale is amax / 127 (symmetric int8).
 - percentile: the upper edge of the bin where the cumulative count reaches p% (same rule as
               src/quant/range-collector.ts, so the torch and ONNX paths agree on the same data).
 - entropy:    TensorRT's KL-divergence calibration (Szymon Migacz, "8-bit Inference with TensorRT",
-              GTC 2017): for each candidate threshold i, reference P = hist[:i] with the outliers
-              folded into its last bin, candidate Q = hist[:i] merged into 128 levels and expanded
-              back over the non-empty bins; pick the i with the smallest KL(P || Q).
+              GTC 2017), with bin 0 (exact zeros, half of a ReLU output) counted like bin 1, as
+              pytorch-quantization does: for each candidate threshold i, reference P = hist[:i]
+              with the outliers folded into its last bin, candidate Q = hist[:i] merged into 128
+              levels and expanded back over the non-empty bins; pick the i with the smallest KL(P || Q).
 - mse:        the threshold whose fake-quantized bin centres have the smallest mean squared error.
 """
 from __future__ import annotations
@@ -49,10 +50,14 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def amax_entropy(hist: np.ndarray, absmax: float, max_candidates: int = 512) -> float:
-    hist = np.asarray(hist, dtype=np.float64)
+    hist = np.asarray(hist, dtype=np.float64).copy()
     nbins = len(hist)
     if absmax <= 0 or hist.sum() == 0 or nbins <= INT8_LEVELS:
         return float(absmax)
+    # Bin 0 holds every exact zero: after a ReLU that is half the tensor, and with it in P the KL
+    # minimum is the smallest candidate (a CNN's ranges cut to a tenth). pytorch-quantization's
+    # entropy calibrator does the same: bins[0] = bins[1].
+    hist[0] = hist[1]
     best_i, best_kl = nbins, float("inf")
     for i in _candidates(nbins, INT8_LEVELS, max_candidates):
         i = int(i)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import unittest
 
+from qrun_worker import WORKER_VERSION
+
 from .helpers import WORKER_DIR
 
 
@@ -18,7 +20,7 @@ class WorkerProcessTest(unittest.TestCase):
     def test_ping_answers_and_shutdown_ends(self):
         code, answers, _ = worker({"id": 1, "method": "ping"}, {"id": 2, "method": "shutdown"})
         self.assertEqual(code, 0)
-        self.assertEqual(answers, [{"id": 1, "result": {"worker": "1"}}])
+        self.assertEqual(answers, [{"id": 1, "result": {"worker": WORKER_VERSION}}])
 
     def test_unknown_method_is_an_error_answer_and_a_non_zero_exit(self):
         code, [answer], _ = worker({"id": 3, "method": "nope"})
