@@ -211,6 +211,45 @@ steps:
     }
   }, 120_000);
 
+  it('a step that needs a tag goes only to a worker that has it', async () => {
+    const dir = tempDir('qrun-dist-tags-');
+    const count = join(dir, 'count.log');
+    const recipe = join(dir, 'recipe.yaml');
+    writeFileSync(
+      recipe,
+      `name: tagged
+steps:
+  - id: anywhere
+    uses: command
+    with:
+      run: [sh, -c, 'echo "anywhere $PPID" >> ${count}; echo one > {outputs.out}']
+      outputs: { out: { path: one.txt } }
+      versionArgs: []
+  - id: on-gpu
+    uses: command
+    tags: [gpu]
+    with:
+      run: [sh, -c, 'echo "on-gpu $PPID" >> ${count}; cat {inputs.src} > {outputs.out}']
+      inputs: { src: file }
+      outputs: { out: { path: two.txt } }
+      versionArgs: []
+`,
+    );
+    const { w: plain } = await startWorker('plain', join(dir, 'plain'));
+    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/tags`], { env: env() });
+    await waitFor(() => invocations(count).has('anywhere'), 'the untagged step to run', { child: submit });
+    // The untagged worker is idle, and the gpu step waits in its own queue.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(invocations(count).has('on-gpu')).toBe(false);
+    const { w: gpu } = await startWorker('gpu', join(dir, 'gpu'), ['--tags', 'gpu']);
+    const r = await submit;
+    const logs = (await stopWorker(plain)) + (await stopWorker(gpu));
+    expect(r.exitCode, `${String(r.stdout)}\n${String(r.stderr)}\n${logs}`).toBe(0);
+    expect(invocations(count).get('anywhere')).toEqual([plain.pid]);
+    expect(invocations(count).get('on-gpu')).toEqual([gpu.pid]);
+    expect(String(r.stdout)).toContain('(queues: qrun, qrun-gpu)');
+  }, 90_000);
+
   it('Redis or the store unreachable: errors that name them; a local run goes on without an unreachable remote cache, warned', async () => {
     const dir = tempDir('qrun-dist-down-');
     const recipe = matrixRecipe(dir, join(dir, 'count.log'));
