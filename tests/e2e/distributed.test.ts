@@ -116,6 +116,7 @@ async function stopWorker(w: ResultPromise): Promise<string> {
   return `${String(r.stdout)}\n${String(r.stderr)}`;
 }
 
+// skip-reason: no redis-server on this machine (.ci/run installs Debian's; the warning above says so)
 describe.skipIf(!HAVE_REDIS)('distributed runs', () => {
   it('two workers and a four-variant matrix: every unique step is built once across them, the reports equal a local run\'s, and a fresh machine takes every step from the remote cache', async () => {
     const dir = tempDir('qrun-dist-');
@@ -155,8 +156,8 @@ describe.skipIf(!HAVE_REDIS)('distributed runs', () => {
     const table = (out: string) => out.slice(out.indexOf('variant  '), out.indexOf('matrix report:'));
     expect(table(queued.stdout)).toBe(table(local.stdout));
 
-    // A fresh machine (an empty local cache) with the remote cache: every step is a hit, nothing runs.
-    const fresh = await qrun([recipe, '--cache', join(dir, 'fresh'), '--remote-cache', remote], { env: env() });
+    // A fresh machine (an empty local cache) with the remote cache (named by QRUN_REMOTE_CACHE this time): every step is a hit, nothing runs.
+    const fresh = await qrun([recipe, '--cache', join(dir, 'fresh')], { env: { ...env(), QRUN_REMOTE_CACHE: remote } });
     expect(fresh.exitCode, fresh.stderr).toBe(0);
     expect([...invocations(count).values()].flat().length).toBe(7);
     expect(fresh.stdout).toMatch(/remote cache s3:\/\/\S+ \(readwrite\): 7 entries downloaded, 0 uploaded/);
@@ -218,6 +219,7 @@ steps:
     writeFileSync(
       recipe,
       `name: tagged
+remoteCache: s3://${s3.bucket}/tags
 steps:
   - id: anywhere
     uses: command
@@ -236,7 +238,8 @@ steps:
 `,
     );
     const { w: plain } = await startWorker('plain', join(dir, 'plain'));
-    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/tags`], { env: env() });
+    // The remote cache comes from the recipe's remoteCache: here.
+    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url], { env: env() });
     await waitFor(() => invocations(count).has('anywhere'), 'the untagged step to run', { child: submit });
     // The untagged worker is idle, and the gpu step waits in its own queue.
     await new Promise((r) => setTimeout(r, 1500));
@@ -261,6 +264,9 @@ steps:
     const r2 = await qrun([recipe, '--cache', join(dir, 'c'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/x`], { env: deadS3 });
     expect(r2.exitCode).toBe(1);
     expect(r2.stderr).toMatch(/error REMOTE_CACHE_UNREACHABLE: the remote cache s3:\/\/\S+ \(endpoint http:\/\/127\.0\.0\.1:\d+\) cannot be used[\s\S]*hint: check the endpoint/);
+    const bad = await qrun([recipe, '--cache', join(dir, 'c'), '--remote-cache', `s3://${s3.bucket}/x`, '--remote-cache-mode', 'sometimes'], { env: env() });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--remote-cache-mode must be read, write or readwrite, got sometimes');
     const r3 = await qrun([recipe, '--cache', join(dir, 'c'), '--queue', redis.url], { env: env() });
     expect(r3.exitCode).toBe(2);
     expect(r3.stderr).toContain('QUEUE_NEEDS_REMOTE_CACHE');
