@@ -73,27 +73,61 @@ def window(options, i, key):
     return chosen
 
 
-def examples_for_page(page, options):
+def example(page, options, i, kind, window_key):
+    """One QA pair of `kind` about option i, its context a window chosen by `window_key`; None when it does not apply."""
     cmd = command(page)
+    tag, desc = options[i]
+    key = f"{page}\x1f{tag}"
+    opt_names = names(tag)
+    chosen = window(options, i, window_key)
+    texts = [entry(*options[j]) for j in chosen]
+    offsets, pos = {}, 0
+    for j, t in zip(chosen, texts):
+        offsets[j] = pos
+        pos += len(t) + 1
+    context = "\n".join(texts)
+    if len(context) > MAX_CONTEXT + 200:
+        return None
+    longs = [n for n in opt_names if n.startswith("--")]
+    shorts = [n for n in opt_names if not n.startswith("--")]
+    sentence = first_sentence(desc)
+    if kind == "what":
+        name = opt_names[h("name", key) % len(opt_names)]
+        question = f"What does the {name} option of {cmd} do?"
+        answer, start = sentence, offsets[i] + len(tag) + 2
+    elif kind == "which":
+        body = sentence.rstrip(".")
+        body = body[0].lower() + body[1:] if body[:2] != body[:2].upper() else body
+        question = f"Which {cmd} option means: {body}?"
+        answer = opt_names[0]
+        start = offsets[i] + tag.index(answer)
+    else:
+        if not (longs and shorts):
+            return None
+        question = f"What is the long form of the {shorts[0]} option of {cmd}?"
+        answer = longs[0]
+        start = offsets[i] + tag.index(answer)
+    assert context[start:start + len(answer)] == answer, (page, tag, answer)
+    return {
+        "id": f"{page}#{tag}" + ("" if window_key == key else f"#{kind}"),
+        "question": question,
+        "context": context,
+        "answers": {"text": [answer], "answer_start": [start]},
+        "kind": kind,
+        "page": page,
+    }
+
+
+def examples_for_page(page, options, all_kinds=False):
+    """One pair per option, of a kind chosen by hash; with all_kinds (training) every kind that applies."""
     for i, (tag, desc) in enumerate(options):
         key = f"{page}\x1f{tag}"
         opt_names = names(tag)
         if not opt_names:
             continue
-        chosen = window(options, i, key)
-        texts = [entry(*options[j]) for j in chosen]
-        offsets, pos = {}, 0
-        for j, t in zip(chosen, texts):
-            offsets[j] = pos
-            pos += len(t) + 1
-        context = "\n".join(texts)
-        start_desc = offsets[i] + len(tag) + 2
-        if len(context) > MAX_CONTEXT + 200:
-            continue
         longs = [n for n in opt_names if n.startswith("--")]
         shorts = [n for n in opt_names if not n.startswith("--")]
-        sentence = first_sentence(desc)
-        words = sentence.split()
+        words = first_sentence(desc).split()
         r = h("kind", key) % 10
         if longs and shorts and r >= 8:
             kind = "long"
@@ -103,31 +137,17 @@ def examples_for_page(page, options):
             kind = "what"
         if kind == "what" and not (2 <= len(words) <= MAX_ANSWER_WORDS):
             kind = "which"
-        if kind == "which" and not (3 <= len(words) <= 40):
-            continue
-        if kind == "what":
-            name = opt_names[h("name", key) % len(opt_names)]
-            question = f"What does the {name} option of {cmd} do?"
-            answer, start = sentence, start_desc
-        elif kind == "which":
-            body = sentence.rstrip(".")
-            body = body[0].lower() + body[1:] if body[:2] != body[:2].upper() else body
-            question = f"Which {cmd} option means: {body}?"
-            answer = opt_names[0]
-            start = offsets[i] + tag.index(answer)
-        else:
-            question = f"What is the long form of the {shorts[0]} option of {cmd}?"
-            answer = longs[0]
-            start = offsets[i] + tag.index(answer)
-        assert context[start:start + len(answer)] == answer, (page, tag, answer)
-        yield {
-            "id": f"{page}#{tag}",
-            "question": question,
-            "context": context,
-            "answers": {"text": [answer], "answer_start": [start]},
-            "kind": kind,
-            "page": page,
-        }
+        ok = {"what": 2 <= len(words) <= MAX_ANSWER_WORDS, "which": 3 <= len(words) <= 40, "long": bool(longs and shorts)}
+        if ok[kind]:
+            e = example(page, options, i, kind, key)
+            if e:
+                yield e
+        if all_kinds:
+            for other in ("what", "which", "long"):
+                if other != kind and ok[other]:
+                    e = example(page, options, i, other, f"{key}\x1f{other}")
+                    if e:
+                        yield e
 
 
 def main():
@@ -137,6 +157,7 @@ def main():
     ap.add_argument("--limit-eval", type=int, default=0, help="keep the N evaluation examples of smallest hash (0: all)")
     ap.add_argument("--limit-calib", type=int, default=0)
     ap.add_argument("--splits", default="train,calib,eval")
+    ap.add_argument("--all-kinds-train", action="store_true", help="every question kind that applies to each training option (more pairs)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     wanted = a.splits.split(",")
@@ -146,7 +167,7 @@ def main():
             page = json.loads(line)
             split = split_of(page["page"])
             if split in rows:
-                rows[split].extend(examples_for_page(page["page"], page["options"]))
+                rows[split].extend(examples_for_page(page["page"], page["options"], all_kinds=split == "train" and a.all_kinds_train))
     limits = {"eval": a.limit_eval, "calib": a.limit_calib}
     for split, items in rows.items():
         if limits.get(split):

@@ -5,7 +5,8 @@ For each zoo tokenizer (WordPiece: bert, electra; byte-level BPE: roberta; Unigr
 the first 16 pairs of data/qa-man/eval.jsonl: Tokenizer.from_file(tokenizer.json) with
 enable_truncation(max_length, strategy="only_second") and encode(question, context): ids, type ids,
 offsets, sequence ids (None → -1) and word ids of the context tokens, at max_length 48 (truncated)
-and 512 (whole).
+and 512 (whole). A pair Python refuses (the question leaves no room for the context) is recorded
+with its error.
     python3 scripts/make-qa-model/pair_fixtures.py OUT.json
 """
 import json
@@ -28,7 +29,11 @@ def main():
             tok.enable_truncation(max_length=max_length, strategy="only_second")
             items = []
             for r in rows:
-                e = tok.encode(r["question"], r["context"])
+                try:
+                    e = tok.encode(r["question"], r["context"])
+                except Exception as err:  # the question leaves no room for the context
+                    items.append({"question": r["question"], "context": r["context"], "error": str(err)})
+                    continue
                 seq = [(-1 if s is None else s) for s in e.sequence_ids]
                 items.append({
                     "question": r["question"], "context": r["context"], "ids": e.ids, "type_ids": e.type_ids,
@@ -37,7 +42,7 @@ def main():
                     "context_words": [w for w, s in zip(e.word_ids, seq) if s == 1],
                 })
             out["cases"].append({"tokenizer": name, "max_length": max_length, "items": items})
-            print(name, max_length, "max len", max(len(i["ids"]) for i in items), flush=True)
+            print(name, max_length, "max len", max(len(i.get("ids", [])) for i in items), "errors", sum("error" in i for i in items), flush=True)
     with open(sys.argv[1], "w") as f:
         json.dump(out, f)
 
