@@ -8,6 +8,7 @@ import { opsetVersion } from '../../src/onnx/graph.ts';
 import { defaultPlacement } from '../../src/quant/cnn-placement.ts';
 import { checkExcludePatterns } from '../../src/quant/exclude-patterns.ts';
 import { placeQdqForTensorRT, type QdqMode } from '../../src/quant/place-qdq.ts';
+import { placeForCpu, type PlacementTarget } from '../../src/quant/placement-profile.ts';
 import { readModelWithData, writeModelFile } from '../../src/runtime/model-file.ts';
 
 export interface QdqInsertOptions {
@@ -20,6 +21,8 @@ export interface QdqInsertOptions {
   residualAdd?: boolean;
   concat?: boolean;
   mode: QdqMode;
+  /** Which runtime's int8 form (src/quant/placement-profile.ts). */
+  target: PlacementTarget;
 }
 
 const qdqInsert: Plugin<QdqInsertOptions> = {
@@ -71,6 +74,12 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
         default: 'static',
         description: 'static: weights and activations (TensorRT); weight-only: int8 weights, float activations; dynamic: onnxruntime quantize_dynamic form (CPU)',
       },
+      target: {
+        enum: ['tensorrt', 'cpu'],
+        default: 'tensorrt',
+        description:
+          "The runtime the static int8 model is for. tensorrt: Q/DQ pairs as TensorRT's explicit quantization wants them (onnxruntime runs them too). cpu: the form onnxruntime's CPU kernels run fastest, written directly: one uint8 QuantizeLinear per activation shared by its readers, com.microsoft.MatMulIntegerToFloat with per-column int8 weights and the bias folded in, Q/K/V projections as one GEMM, attention MatMuls float; TensorRT cannot load it",
+      },
     },
   },
   inputs: { model: { kind: 'onnx-model' } },
@@ -98,17 +107,23 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
     if (!options.ops) ctx.emit({ type: 'log', level: 'info', message: `placement for a ${auto.family === 'cnn' ? 'convolution network' : 'transformer'} (${auto.counts.conv} Conv, ${auto.counts.matmul} MatMul/Gemm nodes): ops ${ops.join(', ')}${residualAdd ? ', residual Adds' : ''}${concat ? ', Concats' : ''}` });
     checkExcludePatterns(options.exclude.nodes, model.graph.node, (n) => ops.includes(n.opType));
     ctx.emit({ type: 'progress', message: 'placing QDQ nodes' });
-    const placement = placeQdqForTensorRT(model, {
-      ops,
-      excludeOps: options.exclude.ops,
-      excludeNodes: options.exclude.nodes,
-      activations: options.activations,
-      weights: options.weights,
-      attentionMatMuls: options.attentionMatMuls,
-      residualAdd,
-      concat,
-      mode: options.mode,
-    });
+    // target: cpu rewrites the weight MatMuls/Gemms of a transformer; convolutions keep the Q/DQ form,
+    // which onnxruntime fuses into QLinearConv by itself.
+    const cpuForm = options.target === 'cpu' && options.mode === 'static' && !ops.includes('Conv');
+    if (options.target === 'cpu' && !cpuForm) ctx.emit({ type: 'log', level: 'info', message: `target: cpu applies to static MatMul/Gemm placement; ${options.mode !== 'static' ? `mode: ${options.mode}` : 'a convolution network'} keeps its own form` });
+    const placement = cpuForm
+      ? placeForCpu(model, { excludeNodes: options.exclude.nodes, excludeOps: options.exclude.ops, weights: options.weights })
+      : placeQdqForTensorRT(model, {
+          ops,
+          excludeOps: options.exclude.ops,
+          excludeNodes: options.exclude.nodes,
+          activations: options.activations,
+          weights: options.weights,
+          attentionMatMuls: options.attentionMatMuls,
+          residualAdd,
+          concat,
+          mode: options.mode,
+        });
     if (placement.quantizedNodes.length === 0) {
       throw errors.usage(`qdq.insert found nothing to quantize (ops: ${ops.join(', ')}; ${placement.skippedNodes.length} node(s) skipped)`, 'check `ops` and `exclude` in the recipe');
     }
@@ -117,6 +132,7 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
     return {
       metrics: {
         mode: options.mode,
+        target: cpuForm ? 'cpu' : 'tensorrt',
         quantizedNodes: placement.quantizedNodes.length,
         weightTensors: placement.weights,
         activationTensors: placement.activations.length,

@@ -4,6 +4,7 @@ import type { MetricsDeclaration } from '../../src/engine/plugin.ts';
 
 export const qdqInsertMetrics: MetricsDeclaration = {
   mode: { type: 'text', description: 'The quantization mode (static, weight-only, dynamic).' },
+  target: { type: 'text', description: "The int8 form written: 'tensorrt' (Q/DQ pairs) or 'cpu' (onnxruntime's MatMulIntegerToFloat form, src/quant/placement-profile.ts)." },
   quantizedNodes: { unit: 'count', better: 'none', description: 'Nodes that got Q/DQ.' },
   weightTensors: { unit: 'count', better: 'none', description: 'Weight tensors quantized.' },
   activationTensors: { unit: 'count', better: 'none', description: 'Activation tensors given a QuantizeLinear/DequantizeLinear pair.' },

@@ -41,7 +41,7 @@ interface Quantized {
   zeroPoint: string;
 }
 
-function floatValues(t: TensorProto): Float32Array {
+export function floatValues(t: TensorProto): Float32Array {
   const raw = t.rawData;
   const n = tensorSize(t);
   if (t.dataType === DataType.FLOAT && !t.externalData?.length && raw && raw.byteLength === n * 4 && raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n);
@@ -51,7 +51,7 @@ function floatValues(t: TensorProto): Float32Array {
 const node = (opType: string, input: string[], output: string[], name: string, attribute: NodeProto['attribute'] = []): NodeProto => ({ opType, input, output, name, attribute });
 
 /** onnx_model.py replace_gemm_with_matmul: Gemm → MatMul [+ Add], for the Gemms dynamic quantization can take. */
-function gemmsToMatMul(model: ModelProto, eligible: (n: NodeProto) => boolean): void {
+export function gemmsToMatMul(model: ModelProto, eligible: (n: NodeProto) => boolean): void {
   const g = model.graph;
   const inits = new Map(g.initializer.map((t) => [t.name ?? '', t]));
   const out: NodeProto[] = [];
