@@ -28,7 +28,7 @@ async function quantized(options: Record<string, unknown>): Promise<{ path: stri
   const qctx = stepContext(root, 'qdq');
   const q = await qdqInsert.run(withDefaults(qdqInsert, options), { model: artifact('onnx-model', BERT_ONNX) }, {}, qctx);
   const cctx = stepContext(root, 'cal');
-  await calibrate.run(withDefaults(calibrate, { method: 'minmax' }), { model: artifact('qdq-model', join(qctx.outDir, 'model.onnx')), float: artifact('onnx-model', BERT_ONNX), datasets: artifact('datasets', datasets) }, {}, cctx);
+  await calibrate.run(withDefaults(calibrate, { method: 'minmax' }), { model: artifact('qdq-model', join(qctx.outDir, 'model.onnx')), float: artifact('onnx-model', BERT_ONNX), datasets: artifact('dataset', datasets) }, {}, cctx);
   return { path: join(cctx.outDir, 'model.onnx'), metrics: q!.metrics! };
 }
 
