@@ -15,7 +15,8 @@ t0=$(date +%s)
 log() { echo "[$(date -u +%H:%M:%S) +$(($(date +%s) - t0))s] $*"; }
 JOB=scripts/device/jobs/s1-speed
 log "unpacking node"
-scripts/device/unpack-node.sh && export PATH=/tmp/qrun-node/bin:$PATH
+scripts/device/unpack-node.sh || { log "no Node: .device/ was not carried"; exit 1; }
+export PATH=/tmp/qrun-node/bin:$PATH
 { lscpu; grep -m1 '^flags' /proc/cpuinfo; } >"$OUT/cpu.txt" 2>&1
 grep -m1 'model name' /proc/cpuinfo
 W=/tmp/s1-speed
