@@ -88,6 +88,39 @@ describe('sensitivity', () => {
   });
 });
 
+describe('sensitivity: fallback: { layers: N } (a fixed budget, BladeDISC style)', () => {
+  it('returns the N most sensitive layers of the table to float, measured once, perLayer: auto notwithstanding', async () => {
+    const r = await runSensitivity(sabotaged, { fallback: { layers: 3 }, perLayer: 'auto' });
+    expect(r.report.layers).toHaveLength(34);
+    const top3 = r.report.layers.slice(0, 3).map((l: { node: string }) => l.node);
+    expect(top3[0]).toBe(SABOTAGED);
+    expect(r.metrics.fallback).toEqual(top3);
+    expect(r.metrics.fallbackMode).toBe('layers: 3');
+    expect(r.report.fallbackMode).toBe('layers: 3');
+    expect(r.metrics.targetMet).toBeNull();
+    // 34 layers alone + FP32 + full INT8 + the one fallback model.
+    expect(r.metrics.evaluations).toBe(37);
+    const out = await readModelWithData(r.out);
+    const left = findQuantizedNodes(out).map((n) => n.name);
+    expect(left).toHaveLength(31);
+    for (const n of top3) expect(left).not.toContain(n);
+    // The metrics are the output model's own, measured in onnxruntime.
+    const ref = await logitsOf(BERT_ONNX, datasets);
+    const measured = await agreementOf(ref, r.out, datasets);
+    expect(measured.agreement).toBeGreaterThanOrEqual(0.99);
+    expect(r.metrics.agreement).toBeGreaterThan(r.metrics.full.agreement);
+  });
+
+  it('more layers than there are: all of them; with a target as well: a usage error', async () => {
+    const all = await runSensitivity(calibrated, { fallback: { layers: 100 }, samples: 8 });
+    expect(all.metrics.fallback).toHaveLength(34);
+    expect(findQuantizedNodes(await readModelWithData(all.out))).toHaveLength(0);
+    const err = await runSensitivity(calibrated, { fallback: { layers: 1 }, target: { agreement: 0.99 } }).then(() => undefined, (e: QrunError) => e);
+    expect(err?.code).toBe('USAGE');
+    expect(err?.message).toMatch(/fallback.*target/);
+  });
+});
+
 describe('searchFallback', () => {
   it('doubling then bisection finds the smallest passing count in few evaluations', async () => {
     const calls: number[] = [];

@@ -3,8 +3,9 @@
 // built in which ONLY that node is quantized (src/quant/qdq-groups.ts), and its logits are compared
 // with FP32's on the evaluation set: SQNR and prediction agreement. The table, most sensitive first,
 // goes into the metrics. With a `target`, the most sensitive nodes are returned to float, fewest
-// first, re-measuring the full model until the target holds; the result is this step's `qdq-model`,
-// which later steps (onnx.save, bench) pick up as the latest one.
+// first, re-measuring the full model until the target holds; with `fallback: { layers: N }`
+// (BladeDISC's way: a fixed budget instead of a target), the N most sensitive are, measured once. The
+// result is this step's `qdq-model`, which later steps (onnx.save, bench) pick up as the latest one.
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { errors } from '../../src/errors.ts';
@@ -29,6 +30,8 @@ export interface SensitivityOptions {
   /** Graph output compared; default: the logits, chosen by name and shape (src/runtime/logits-output.ts). */
   output?: string;
   target?: { agreement?: number; accuracyDrop?: number };
+  /** Fall back the N most sensitive layers (a fixed budget), instead of searching for a target. */
+  fallback?: { layers: number };
   search: 'doubling' | 'linear';
   /** always: the per-layer table every time; auto: only when the full model misses the target. */
   perLayer: 'always' | 'auto';
@@ -44,7 +47,8 @@ const show = (m: Measurement) => ({ sqnrDb: round(m.sqnrDb, 2), agreement: round
 
 const sensitivity: Plugin<SensitivityOptions> = {
   name: 'sensitivity',
-  version: '1.1.0', // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts)
+  // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts). 1.2: fallback: { layers: N }
+  version: '1.2.0',
   description: 'Per-layer quantization sensitivity (SQNR, agreement with FP32); falls back the most sensitive layers to float until a target holds',
   optionsSchema: {
     type: 'object',
@@ -69,6 +73,16 @@ const sensitivity: Plugin<SensitivityOptions> = {
         properties: {
           agreement: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'prediction agreement with FP32 to reach', examples: [0.995] },
           accuracyDrop: { type: 'number', minimum: 0, maximum: 1, description: 'largest label-accuracy drop from FP32 allowed (0.005 = half a point; needs labels)', examples: [0.005] },
+        },
+      },
+      fallback: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['layers'],
+        description: 'Fall back a fixed number of layers instead of searching for a target (BladeDISC style): the N most sensitive layers of the per-layer table return to float',
+        examples: [{ layers: 2 }],
+        properties: {
+          layers: { type: 'integer', minimum: 1, description: 'how many of the most sensitive layers return to float (all of them when there are fewer)', examples: [2] },
         },
       },
       search: { enum: ['doubling', 'linear'], default: 'doubling', description: 'fall back 1, 2, 4, … nodes then bisect, or one more at a time' },
@@ -103,6 +117,9 @@ const sensitivity: Plugin<SensitivityOptions> = {
     return { onnxruntime: ORT_VERSION };
   },
   async run(options, inputs, sources, ctx) {
+    if (options.fallback && options.target) {
+      throw errors.usage('sensitivity: `fallback: { layers }` and `target` both choose what returns to float', 'keep one: `target` searches for the fewest layers that reach it; `fallback.layers` returns a fixed number of the most sensitive');
+    }
     // Variants mix the QDQ model's nodes with the FP32 model's weights: both in memory, with their
     // external data. onnxruntime loads the two models themselves from their paths.
     const qdq = await readModelWithData(inputs.model!.path);
@@ -146,10 +163,12 @@ const sensitivity: Plugin<SensitivityOptions> = {
       (options.target?.agreement === undefined || m.agreement >= options.target.agreement) &&
       (options.target?.accuracyDrop === undefined || (fp32Accuracy ?? 0) - (m.accuracy ?? 0) <= options.target.accuracyDrop + 1e-12);
     const needFallback = options.target !== undefined && !meetsTarget(full);
+    const fixedLayers = options.fallback?.layers;
 
     const source = floatSource(fp32);
     const rows: Row[] = [];
-    const layerNodes = options.perLayer === 'always' || needFallback ? nodes : [];
+    // The N-layers mode needs the ranking whatever perLayer says.
+    const layerNodes = options.perLayer === 'always' || needFallback || fixedLayers !== undefined ? nodes : [];
     for (const [k, n] of layerNodes.entries()) {
       if (ctx.signal.aborted) throw new Error('interrupted');
       ctx.emit({ type: 'progress', message: `only ${n.name} quantized`, done: k + 1, total: layerNodes.length, phase: `each of ${layerNodes.length} layers quantized alone` });
@@ -183,6 +202,14 @@ const sensitivity: Plugin<SensitivityOptions> = {
       fallback = rows.slice(0, search.count).map((r) => r.node);
       final = results.get(search.count)!.m;
       finalModel = results.get(search.count)!.model;
+    } else if (fixedLayers !== undefined) {
+      fallback = rows.slice(0, fixedLayers).map((r) => r.node);
+      const keep = new Set(nodes.map((n) => n.name));
+      for (const n of fallback) keep.delete(n);
+      ctx.emit({ type: 'progress', message: `fallback: the ${fallback.length} most sensitive node(s) in float`, phase: 'fallback' });
+      finalModel = keepOnlyQuantized(qdq, keep, fp32, source);
+      final = measure(reference, await variantLogits(finalModel), labels);
+      tried = [{ count: fallback.length, ok: true }];
     }
     // With nodes returned to float, the chosen variant (external data past 2 GiB); else the input's
     // files as they are.
@@ -198,6 +225,7 @@ const sensitivity: Plugin<SensitivityOptions> = {
       full: show(full),
       layers: table,
       target: options.target ?? null,
+      fallbackMode: fallbackMode(options),
       fallback,
       tried,
       final: show(final),
@@ -214,6 +242,7 @@ const sensitivity: Plugin<SensitivityOptions> = {
         mostSensitive: table.slice(0, 10),
         target: options.target ?? null,
         targetMet: options.target ? meetsTarget(final) : null,
+        fallbackMode: fallbackMode(options),
         fallback,
         fallbackCount: fallback.length,
         evaluations: layerNodes.length + 2 + tried.length,
@@ -225,5 +254,11 @@ const sensitivity: Plugin<SensitivityOptions> = {
     };
   },
 };
+
+/** How the fallback was chosen, as the report says it: "target", "layers: N", or null (measure only). */
+function fallbackMode(options: SensitivityOptions): string | null {
+  if (options.fallback) return `layers: ${options.fallback.layers}`;
+  return options.target ? 'target' : null;
+}
 
 export default sensitivity;

@@ -140,10 +140,18 @@ function sensitivityChart(step: Step, extras: HtmlExtras | undefined): string {
   });
   const measured = isNum(step.metrics.quantizedNodes) ? (step.metrics.quantizedNodes as number) : found.layers.length;
   const shown = found.all ? (found.layers.length > layers.length ? `the ${layers.length} most sensitive of ${found.layers.length}` : `all ${found.layers.length}`) : `the ${layers.length} most sensitive of ${measured} (sensitivity.json, with every layer, is no longer in the cache)`;
+  // Which rule chose the highlighted layers: a fixed budget (fallback: { layers: N }) or the target.
+  const mode = step.metrics.fallbackMode;
+  const chosen =
+    typeof mode === 'string' && mode.startsWith('layers:')
+      ? ` Highlighted: the ${plural(fallback.size, 'most sensitive layer')} returned to float by <code>fallback: { ${escapeHtml(mode)} }</code>.`
+      : mode === 'target' && fallback.size
+        ? ` Highlighted: the fewest most sensitive layers whose return to float meets the target (${plural(fallback.size, 'layer')}).`
+        : '';
   return (
     `<h3>Sensitivity (step ${escapeHtml(step.id)})</h3><div class="chart-wrap">${chart}</div>` +
     `<p class="caption">Each quantized layer measured alone: a model with only that layer in INT8, its logits against FP32's on ${escapeHtml(plural(Number(step.metrics.samples) || 0, 'sample'))}. ` +
-    `The signal-to-quantization-noise ratio (SQNR, higher is better) is lowest for the layers whose quantization costs most; they are listed first. Showing ${escapeHtml(shown)}.</p>`
+    `The signal-to-quantization-noise ratio (SQNR, higher is better) is lowest for the layers whose quantization costs most; they are listed first. Showing ${escapeHtml(shown)}.${chosen}</p>`
   );
 }
 

@@ -409,6 +409,15 @@ describe('renderHtml: layers', () => {
     expect(html).toMatch(/layer\.2\/attention\/self\/MatMul_1<\/code><\/td><td>sens<\/td><td>returned to float by the sensitivity fallback<\/td>/);
   });
 
+  it('fallback: { layers: N } — the N layers it returned to float are highlighted, and the caption names the mode', () => {
+    const r = withLayers();
+    Object.assign(r.steps.find((s) => s.id === 'sens')!.metrics, { fallbackMode: 'layers: 2', fallback: [layers[0]!.node, layers[1]!.node] });
+    const html = sectionOf(renderHtml(r, { sensitivity: { layers } }), 'layers')!;
+    const bars = [...html.matchAll(/<rect class="bar( highlight)?" data-value="([\d.]+)"/g)].map((m) => Boolean(m[1]));
+    expect(bars).toEqual([true, true, false]);
+    expect(html).toContain('Highlighted: the 2 most sensitive layers returned to float by <code>fallback: { layers: 2 }</code>.');
+  });
+
   it('without sensitivity.json (gc removed it): the metrics’ most sensitive layers, and says so', () => {
     const html = sectionOf(renderHtml(withLayers()), 'layers')!;
     expect(html.match(/<rect class="bar/g)).toHaveLength(2);
