@@ -271,7 +271,8 @@ def main():
     metrics["eval"] = {"em": em, "f1": f1, "n": len(evals), "f1_by_kind": {k: float(np.mean(v)) for k, v in sorted(kinds.items())}}
     log("final (float16 weights, CPU float32) eval EM %.4f F1 %.4f" % (em, f1), metrics["eval"]["f1_by_kind"])
     model.half().save_pretrained(mdir)
-    model = model.float()
+    # evaluate() leaves the model in training mode: the fixtures below need dropout off.
+    model = model.float().eval()
     log("model files", {f: os.path.getsize(os.path.join(mdir, f)) for f in sorted(os.listdir(mdir))})
 
     # reference logits for the native exporter on the shipped model
