@@ -19,7 +19,8 @@ import { requireTask } from '../task.ts';
 import { embeddingTask } from './index.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures', import.meta.url));
-const cases = existsSync(FIXTURES) ? readdirSync(FIXTURES).filter((d) => statSync(join(FIXTURES, d)).isDirectory()).sort() : [];
+// Folders with a reference.json: a stray __pycache__ (or any other folder) is not a case.
+const cases = existsSync(FIXTURES) ? readdirSync(FIXTURES).filter((d) => statSync(join(FIXTURES, d)).isDirectory() && existsSync(join(FIXTURES, d, 'reference.json'))).sort() : [];
 
 interface Reference {
   architecture: string;
