@@ -19,7 +19,8 @@
 // - Stack traces: a source map beside the bundle, with Node's source-map support turned on, so a
 //   trace names src/…/*.ts lines as it did under tsx (process-exit.ts compares frames to its own path).
 // - onnxruntime-node (a native addon) and the packages only some commands load on demand stay
-//   outside the bundle and are imported from node_modules as usual.
+//   outside the bundle and are imported from node_modules as usual; code behind a dynamic import()
+//   is a chunk of its own, loaded when that import runs (each command loads what it needs).
 //
 // Whenever the bundle cannot be used — no esbuild, a folder that cannot be written (a read-only
 // global install), a build error, or QRUN_BUILD_AHEAD=0 — qrun runs its sources through tsx as
@@ -41,8 +42,9 @@ const MANIFEST = join(CACHE_DIR, `current-${createHash('sha256').update(ROOT).di
 const ENTRY = 'src/cli.ts';
 /** Packages imported from node_modules at run time instead of bundled: native code, and heavy ones loaded only by some commands. */
 const EXTERNAL = ['onnxruntime-node', '@aws-sdk/*', 'bullmq', 'ioredis', 's3rver', 'tsx', 'esbuild', 'vitest', 'typescript'];
-/** Bundles kept besides the current one (a run started from an older bundle keeps its file open only while loading). */
+/** Bundles kept besides the current one, and how old one must be before it is removed (a run still going may load chunks from it). */
 const KEEP_OLD = 3;
+const REMOVE_AFTER_MS = 24 * 3600e3;
 
 const posix = (p) => p.split(sep).join('/');
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
@@ -132,6 +134,11 @@ export async function build() {
       outdir: tmp,
       bundle: true,
       format: 'esm',
+      // Code behind a dynamic import() stays behind it, in its own chunk: a command loads only what
+      // it runs, and packages left outside (the S3 client, bullmq) are imported by the chunks that
+      // use them, not at every start.
+      splitting: true,
+      chunkNames: 'chunk-[hash]',
       platform: 'node',
       target: `node${process.versions.node.split('.')[0]}`,
       external: EXTERNAL,
@@ -180,6 +187,10 @@ function prune(keep) {
     .map((d) => ({ name: d.name, mtime: statSync(join(CACHE_DIR, d.name)).mtimeMs }));
   const hour = 3600e3;
   const stale = dirs.filter((d) => d.name.startsWith('.build-') && Date.now() - d.mtime > hour);
-  const old = dirs.filter((d) => !d.name.startsWith('.')).sort((a, b) => b.mtime - a.mtime).slice(KEEP_OLD);
+  const old = dirs
+    .filter((d) => !d.name.startsWith('.'))
+    .sort((a, b) => b.mtime - a.mtime)
+    .slice(KEEP_OLD)
+    .filter((d) => Date.now() - d.mtime > REMOVE_AFTER_MS);
   for (const d of [...stale, ...old]) rmSync(join(CACHE_DIR, d.name), { recursive: true, force: true });
 }
