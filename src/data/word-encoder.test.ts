@@ -5,11 +5,12 @@
 // tokenizers library's own word ids (is_pretokenized=True, with and without truncation, WordPiece
 // and byte-level BPE) are checked in src/tasks/token-classification/data.test.ts on the fixtures
 // the device job t3-ner recorded.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BERT_DIR } from '../../tests/helpers/bert-langid.ts';
 import { REPO } from '../../tests/helpers/cli.ts';
+import { useTempDir } from '../../tests/helpers/temp.ts';
 import { loadTokenizer, type LoadedTokenizer } from './tokenizer.ts';
 import { alignLabels, wordEncoder } from './word-encoder.ts';
 
@@ -76,5 +77,53 @@ describe('wordEncoder on a WordPiece tokenizer', () => {
     expect(short.wordStarts.filter((s) => s >= 0)).toHaveLength(kept.size);
     expect(short.truncatedWords).toBe(words.length - kept.size);
     expect(short.truncatedWords).toBeGreaterThan(0);
+  });
+});
+
+interface PyItem {
+  tokens: string[];
+  ids: number[];
+  word_ids: (number | null)[];
+  truncated12?: { ids: number[]; word_ids: (number | null)[] };
+}
+const pyWordIds = (w: (number | null)[]) => w.map((x) => (x === null ? -1 : x));
+
+describe('wordEncoder against the Python tokenizers library (encode(words, is_pretokenized=True), recorded by the device job t3-ner)', () => {
+  const tmp = useTempDir();
+  it('WordPiece (models/bert-ner, cased): ids and word ids of 32 evaluation messages, untruncated and cut to 12', async () => {
+    const ref = JSON.parse(readFileSync(join(REPO, 'tests/fixtures/bert-ner/reference.json'), 'utf8')) as { items: PyItem[] };
+    const ner = await loadTokenizer(join(REPO, 'models/bert-ner/tokenizer.json'), join(REPO, 'models/bert-ner/tokenizer_config.json'));
+    const full = wordEncoder(ner);
+    const short = wordEncoder(ner, 12);
+    expect(ref.items).toHaveLength(32);
+    for (const item of ref.items) {
+      const e = full.encode(item.tokens);
+      expect(e.ids).toEqual(item.ids);
+      expect(e.wordIds).toEqual(pyWordIds(item.word_ids));
+      const s = short.encode(item.tokens);
+      expect(s.ids).toEqual(item.truncated12!.ids);
+      expect(s.wordIds).toEqual(pyWordIds(item.truncated12!.word_ids));
+    }
+    expect(ref.items.some((i) => i.truncated12!.ids.length < i.ids.length)).toBe(true);
+  });
+
+  it('byte-level BPE with add_prefix_space (tests/fixtures/bpe-words): every word encoded as " word"', async () => {
+    const dir = join(REPO, 'tests/fixtures/bpe-words');
+    const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as { items: PyItem[] };
+    const bpe = wordEncoder(await loadTokenizer(join(dir, 'tokenizer.json')));
+    // RoBERTa's own tokenizer.json says add_prefix_space: false; transformers turns it on for words
+    // (RobertaTokenizerFast(add_prefix_space=True) is required with is_split_into_words): same ids.
+    const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as { pre_tokenizer: { add_prefix_space: boolean } };
+    json.pre_tokenizer.add_prefix_space = false;
+    const noPrefix = join(tmp, 'tokenizer.json');
+    writeFileSync(noPrefix, JSON.stringify(json));
+    const roberta = wordEncoder(await loadTokenizer(noPrefix));
+    for (const item of ref.items) {
+      for (const encoder of [bpe, roberta]) {
+        const e = encoder.encode(item.tokens);
+        expect(e.ids).toEqual(item.ids);
+        expect(e.wordIds).toEqual(pyWordIds(item.word_ids));
+      }
+    }
   });
 });

@@ -2,6 +2,8 @@
 // fixtures/ (made by fixtures/make_fixtures.py): RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA and BERT
 // with sequence-classification, token-classification and base heads, F16 / BF16 / sharded
 // checkpoints. Outputs within 1e-4 of PyTorch float32, one sequence at a time and padded in a batch.
+// Every family has a …ForTokenClassification case (bert-, roberta-, distilbert-token from
+// fixtures/make_token_fixtures.py, run by the device job t3-ner; electra- and xlm-roberta-token).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,11 +30,14 @@ describe('native export against PyTorch on small checkpoints of each family', ()
     expect(cases).toEqual([
       'bert-base-sharded',
       'bert-gelu-new-f16',
+      'bert-token',
       'distilbert-base-bf16',
       'distilbert-seq',
+      'distilbert-token',
       'electra-seq',
       'electra-token',
       'roberta-seq',
+      'roberta-token',
       'roberta-tt2-base',
       'xlm-roberta-token',
     ]);
