@@ -23,7 +23,7 @@ DATA=$(mktemp -d)
 python3 scripts/make-qa-model/build_qa.py scripts/make-qa-model/work/options.jsonl.xz "$DATA" --all-kinds-train || echo "build_qa FAILED"
 sha256sum "$DATA"/*.jsonl
 stamp "train"
-python3 scripts/make-qa-model/train_qa.py --data "$DATA" --out "$OUT" --budget 250 || echo "train FAILED"
+python3 scripts/make-qa-model/train_qa.py --data "$DATA" --out "$OUT" --budget 230 || echo "train FAILED"
 stamp "triton python model"
 python3 scripts/make-qa-model/check_triton_py.py "$OUT/models/bert-manqa" "$OUT/pipeline.json" "$OUT/triton-py.json" || echo "triton python check FAILED"
 stamp "done"
