@@ -69,7 +69,8 @@ describe('qrun starts from a bundle of its sources', () => {
 
   it('files named beside a source (new URL(…, import.meta.url)) are the ones beside the .ts file, not the bundle', async () => {
     await qrunCopy(['--version']);
-    const js = readFileSync(join(cacheDir(), manifest().digest, 'cli.js'), 'utf8');
+    const dir = join(cacheDir(), manifest().digest);
+    const js = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
     // The torch worker's folder and the recipe schema, as each module names them.
     expect(js).toContain(`new URL("./worker", ${JSON.stringify(pathToFileURL(join(root, 'plugins/torch/worker-dir.ts')).href)})`);
     expect(js).toContain(`new URL("../../schemas/recipe.schema.json", ${JSON.stringify(pathToFileURL(join(root, 'src/recipe/load-recipe.ts')).href)})`);
