@@ -16,8 +16,10 @@ export interface CalibrationTensor {
   threshold: number;
   /** Share of calibration values with |x| beyond the threshold (they saturate); absent in files from before it was recorded. */
   saturated?: number;
-  /** Which rule set the range: the method ("entropy", "percentile 99.99") or an op's known range ("softmax [0, 1]"); absent in older files. */
+  /** Which rule set the range: the method ("entropy", "percentile 99.99"), the candidate `auto` chose ("auto: mse") or an op's known range ("softmax [0, 1]"); absent in older files. */
   rangeFrom?: string;
+  /** The method's own threshold, where the consumer-error bound raised it (calibrate ≥ 1.3). */
+  raisedFrom?: number;
 }
 
 /** One entry of sensitivity.json's `layers`: the model with only this node quantized, against FP32. */

@@ -314,6 +314,18 @@ describe('renderHtml: calibration says what the cut means', () => {
     expect(cal.match(/range cut /g)).toHaveLength(1); // only the entropy tensor's note
     expect(cal).toContain('range cut 50.0% · 0.1% saturated');
   });
+  it('method auto: each tensor names the candidate it got; a cut the consumer-error bound raised says so', () => {
+    const tensors = [
+      { tensor: 'h', min: -4, max: 8, threshold: 4, rangeFrom: 'auto: mse', saturated: 0.001 },
+      { tensor: 'g', min: -0.2, max: 10, threshold: 10, rangeFrom: 'auto: minmax', saturated: 0 },
+      { tensor: 'k', min: -2, max: 2, threshold: 1.5, rangeFrom: 'entropy', raisedFrom: 0.5, saturated: 0.002 },
+    ];
+    const cal = sectionOf(renderHtml(makeReport(), { calibration: { tensors } }), 'calibration')!;
+    expect(cal).toContain('auto: mse · range cut 50.0% · 0.1% saturated');
+    expect(cal).toContain('auto: minmax · range cut 0.0% · 0% saturated');
+    expect(cal).toContain('range cut 25.0% · 0.2% saturated · raised');
+    expect(cal).toContain('the method chose 0.5; raised: cutting there cost the consuming layer&#39;s output more error than keeping the whole range');
+  });
 });
 
 const LANGS = ['de', 'en', 'fr'];

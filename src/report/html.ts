@@ -173,18 +173,21 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
     width: 960,
     rows: tensors.map((t, i) => ({
       label: labels[i]!,
-      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}`,
+      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}${t.rangeFrom ? `, from ${t.rangeFrom}` : ''}${isNum(t.raisedFrom) ? ` (the method chose ${exact(t.raisedFrom)}; raised: cutting there cost the consuming layer's output more error than keeping the whole range)` : ''}`,
       value: absMax(t),
       marker: Math.abs(t.threshold),
       // A range the op guarantees (Softmax's [0, 1]) is not a cut the method chose: say which it is.
-      note: isKnownRangeRule(t.rangeFrom) ? `known range: ${t.rangeFrom}` : `range cut ${(clippedOf(t) * 100).toFixed(1)}%${saturation(t)}`,
+      // method auto: which candidate the tensor got; a raised cut: that the consumer-error bound raised it.
+      note: isKnownRangeRule(t.rangeFrom)
+        ? `known range: ${t.rangeFrom}`
+        : `${typeof t.rangeFrom === 'string' && t.rangeFrom.startsWith('auto: ') ? `${t.rangeFrom} · ` : ''}range cut ${(clippedOf(t) * 100).toFixed(1)}%${saturation(t)}${isNum(t.raisedFrom) ? ' · raised' : ''}`,
     })),
     valueName: 'largest |value| seen',
     markerName: 'threshold (kept range)',
     valueColor: CHART_COLORS.observed,
     markerColor: CHART_COLORS.kept,
     axisLabel: '|activation|',
-    noteWidth: all.some((t) => isNum(t.saturated)) ? 250 : 110,
+    noteWidth: all.some((t) => isNum(t.raisedFrom) || String(t.rangeFrom ?? '').startsWith('auto: ')) ? 380 : all.some((t) => isNum(t.saturated)) ? 250 : 110,
   });
   const found = stepWithRole(report.steps, builtinMetricCatalog, 'calibration-method');
   const r = found ? roleValuesOf(found.step, builtinMetricCatalog) : {};
@@ -197,7 +200,9 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
       '<p class="caption">The pale bar is the largest |value| calibration saw; the solid bar is the range INT8 keeps, up to the threshold. ' +
       '"Range cut" is the share of that largest |value| beyond the threshold; "saturated" is the share of calibration values beyond it, which quantize to the largest INT8 code. ' +
       'A percentile threshold cuts the range of a few outliers (a large range cut, a tiny share saturated) for finer steps for all other values. ' +
-      'Outputs of Softmax, Sigmoid and Tanh keep the range the operator guarantees ("known range"), whatever the method.</p>',
+      'Outputs of Softmax, Sigmoid and Tanh keep the range the operator guarantees ("known range"), whatever the method. ' +
+      'With method auto each tensor names the candidate it got ("auto: mse"): the one whose range gives the consuming layer\'s output the least error. ' +
+      '"Raised" marks a cut the method chose that cost that output more error than keeping the whole range, raised until it did not.</p>',
   );
 }
 
