@@ -4,9 +4,9 @@
 // evaluation equals the textbook one (TensorRT / pytorch-quantization) bin by bin.
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../tests/helpers/temp.ts';
-import { calibrateEntropy, klForThreshold, klTables, mergeBins } from './entropy-calibrator.ts';
-import { calibrateMse, expectedSquaredError } from './mse-calibrator.ts';
-import { AbsHistogram, MinMaxCollector } from './range-collector.ts';
+import { calibrateEntropy, klForThreshold, klTables, levelsFor, mergeBins } from './entropy-calibrator.ts';
+import { calibrateMse, expectedSquaredError, noWorseThan, stepFor, type Grid } from './mse-calibrator.ts';
+import { AbsHistogram, GrowingAbsHistogram, MinMaxCollector } from './range-collector.ts';
 
 function sampler(seed: number) {
   const rand = seededRandom(seed);
@@ -175,5 +175,90 @@ describe('MSE calibration', () => {
   it('never returns a threshold worse than min/max on its own histogram estimate', () => {
     const r = calibrateMse(histogramOf(relu));
     expect(r.error).toBeLessThanOrEqual(r.minmaxError);
+  });
+});
+
+/** The squared error of uint8 asymmetric fake quantization over [max(min, −t), min(max, t)] ∪ {0}. */
+function uint8Mse(x: Float32Array, t: number, grid: Extract<Grid, { type: 'uint8' }>): number {
+  const lo = Math.min(0, Math.max(grid.min, -t));
+  const hi = Math.max(0, Math.min(grid.max, t));
+  const s = (hi - lo) / 255;
+  const zp = Math.round(-lo / s);
+  let e = 0;
+  for (const v of x) {
+    const q = (Math.max(0, Math.min(255, Math.round(v / s) + zp)) - zp) * s;
+    e += (v - q) ** 2;
+  }
+  return e / x.length;
+}
+
+describe('grids of the zero point type (uint8 vs int8)', () => {
+  const reluGrid: Grid = { type: 'uint8', min: 0, max: Math.max(...relu) };
+
+  it('uint8 over a one-sided range has 255 steps: the error estimate matches uint8 fake quantization on the samples', () => {
+    const h = histogramOf(relu);
+    expect(stepFor(reluGrid, 2)).toBeCloseTo(2 / 255, 12);
+    expect(stepFor({ type: 'int8' }, 2)).toBeCloseTo(2 / 127, 12);
+    for (const f of [0.4, 0.7, 1]) {
+      const t = h.absMax * f;
+      const ratio = expectedSquaredError(h, t, reluGrid) / uint8Mse(relu, t, reluGrid);
+      expect(ratio).toBeGreaterThan(0.97);
+      expect(ratio).toBeLessThan(1.03);
+    }
+  });
+
+  it("MSE with uint8's grid cuts a one-sided tensor less than int8's step would have it, and has less error in uint8", () => {
+    const h = histogramOf(relu);
+    const asUint8 = calibrateMse(h, { grid: reluGrid }).threshold;
+    const asInt8 = calibrateMse(h).threshold;
+    expect(asUint8).toBeGreaterThan(asInt8);
+    expect(uint8Mse(relu, asUint8, reluGrid)).toBeLessThan(uint8Mse(relu, asInt8, reluGrid));
+  });
+
+  it('KL levels: 128 for int8 (TensorRT), 256 for a one-sided uint8 tensor, about 128 for a symmetric one', () => {
+    expect(levelsFor({ type: 'int8' }, 3)).toBe(128);
+    expect(levelsFor(reluGrid, 3)).toBe(256);
+    expect(levelsFor({ type: 'uint8', min: -3, max: 3 }, 3)).toBe(129);
+    // The scan starts where a candidate has as many bins as levels: no threshold under 256 bins for uint8 ReLU.
+    expect(calibrateEntropy(histogramOf(relu), { grid: reluGrid }).bin).toBeGreaterThanOrEqual(256);
+  });
+});
+
+describe('noWorseThan: the bound on a cut', () => {
+  it("raises entropy's cut of the outliers to the lowest threshold whose error is no worse than the whole range's", () => {
+    const h = histogramOf(laplaceOutliers);
+    const e = calibrateEntropy(h).threshold;
+    const raised = noWorseThan(h, e, h.absMax);
+    const whole = expectedSquaredError(h, h.absMax);
+    expect(expectedSquaredError(h, e)).toBeGreaterThan(whole);
+    expect(raised).toBeGreaterThan(e);
+    expect(expectedSquaredError(h, raised)).toBeLessThanOrEqual(whole * (1 + 1e-6));
+    // The lowest such: 1% lower is worse than keeping the whole range (measured on the samples too).
+    expect(expectedSquaredError(h, raised * 0.99)).toBeGreaterThan(whole);
+    expect(quantizationMse(laplaceOutliers, raised)).toBeLessThan(quantizationMse(laplaceOutliers, e));
+  });
+
+  it('leaves a cut that costs nothing as it is (a Gaussian at its MSE threshold, entropy on a Gaussian)', () => {
+    const g = histogramOf(gaussian);
+    for (const t of [calibrateMse(g).threshold, calibrateEntropy(g).threshold]) expect(noWorseThan(g, t, g.absMax)).toBe(t);
+  });
+});
+
+describe('a histogram weighted per channel (the consumer-output error)', () => {
+  it('each value counts at its channel weight, on the last axis and on axis 1 with an inner size', () => {
+    // [2 rows, 3 channels]; weights 1, 2, 3.
+    const w = Float64Array.of(1, 2, 3);
+    const last = new GrowingAbsHistogram(4);
+    last.add(Float32Array.of(1, 2, 3, 4, 5, 6), 6, { weights: w, inner: 1 });
+    expect(last.total).toBe(12);
+    const a = last.toHistogram();
+    expect(a.counts.reduce((x, y) => x + y, 0)).toBeCloseTo(12, 12);
+    // NCHW [1, 3, 2]: channel c's two values count w[c] each.
+    const conv = new GrowingAbsHistogram(4);
+    conv.add(Float32Array.of(1, 1, 2, 2, 3, 3), 3, { weights: w, inner: 2 });
+    expect(conv.total).toBe(12);
+    const b = conv.toHistogram();
+    // Values 3 (channel 2, weight 3) sit in the top bin: 2 values × 3.
+    expect(b.counts[3]).toBeCloseTo(6, 12);
   });
 });
