@@ -5,7 +5,7 @@ import type { LatencyRow } from '../engine/metric-shapes.ts';
 import { stepWithRole, valueWithRole, type MetricCatalog } from '../engine/metrics.ts';
 import { formatWithInterval } from '../stats/noise.ts';
 import { TASK_SUMMARY_LABELS } from '../tasks/metrics.ts';
-import type { TaskName } from '../tasks/task.ts';
+import { taskMetricsKey, type TaskName } from '../tasks/task.ts';
 
 export interface SummaryRow {
   label: string;
@@ -59,6 +59,13 @@ export function summaryRows(report: Report, catalog: MetricCatalog = builtinMetr
     { label: labels.agreement, fp32: '', int8: pct(m.agreement), change: '' },
     { label: labels.error, fp32: '', int8: `${m.maxAbsError.toFixed(4)} · ${m.meanCosine.toFixed(5)}`, change: '' },
   ];
+  // The task's own numbers beyond the headline (embeddings: min cosine, Spearman).
+  const task = scored.step.metrics.task as TaskName | undefined;
+  const own = task ? (scored.step.metrics[taskMetricsKey(task)] as Record<string, unknown> | undefined) : undefined;
+  for (const x of ('extra' in labels ? labels.extra : undefined) ?? []) {
+    const v = own?.[x.metric];
+    if (typeof v === 'number') rows.push({ label: x.label, fp32: '', int8: x.format === 'ratio' ? pct(v) : v.toFixed(5), change: '' });
+  }
   for (const l of m.latency) {
     rows.push({
       label: `latency ${l.batch}×${l.sequence} p50/p90`,

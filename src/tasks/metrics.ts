@@ -24,8 +24,18 @@ export interface TaskSummaryLabels {
   agreement: string;
   /** maxAbsError · meanCosine. */
   error: string;
+  /** More of the task's own numbers (bench.<task>.<metric>), each a row of INT8 against FP32. */
+  extra?: { label: string; metric: string; format: 'ratio' | 'number' }[];
 }
 
 export const TASK_SUMMARY_LABELS: Partial<Record<TaskName, TaskSummaryLabels>> = {
-  embedding: { accuracy: 'paraphrase retrieval', agreement: 'recall@10 vs FP32', error: 'max |Δ| · cosine' },
+  embedding: {
+    accuracy: 'paraphrase retrieval',
+    agreement: 'recall@10 vs FP32',
+    error: 'max |Δ| · cosine',
+    extra: [
+      { label: 'min cosine to FP32', metric: 'minCosine', format: 'number' },
+      { label: 'Spearman of similarities', metric: 'spearman', format: 'number' },
+    ],
+  },
 };

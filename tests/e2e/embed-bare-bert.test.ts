@@ -94,6 +94,7 @@ describe('a bare BERT checkpoint as a sentence-embedding model', () => {
     // The summary names the task's own measures, not classification's.
     expect(r.stdout).toMatch(/paraphrase retrieval +\d+\.\d\d% +\d+\.\d\d%/);
     expect(r.stdout).toMatch(/recall@10 vs FP32 +\d+\.\d\d%/);
+    expect(r.stdout).toMatch(/Spearman of similarities +[01]\.\d{5}/);
     expect(r.stdout).not.toContain('label accuracy');
     const html = readFileSync(join(latestReport(cache).dir, 'report.html'), 'utf8');
     expect(html).toContain('<div class="label">Recall@10 vs FP32</div>');
