@@ -153,6 +153,8 @@ def residual_shortcut(gm: fx.GraphModule, node: fx.Node) -> int | None:
     shorter branch from where the two split."""
     if len(node.args) != 2 or not all(isinstance(a, fx.Node) for a in node.args) or node.args[0] is node.args[1]:
         return None
+    if any(a.op == "get_attr" for a in node.args):
+        return None  # a layer output plus a parameter (a learned bias or position table): not a residual
     a, b = node.args
     qa, qb = _is_quant_layer(gm, a), _is_quant_layer(gm, b)
     if qa and not qb:

@@ -112,6 +112,19 @@ class ModuleSwapTest(unittest.TestCase):
         self.assertEqual(code.count("self.qrun_concat_0("), 2)
         self.assertIs(gm.fuse.input_quantizer, gm.qrun_concat_0)
 
+    def test_an_add_of_a_parameter_is_not_a_residual(self):
+        class PlusTable(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+                self.table = nn.Parameter(torch.zeros(1, 4, 1, 1))
+
+            def forward(self, x):
+                return self.conv(x) + self.table
+
+        _, info = MS.prepare(PlusTable())
+        self.assertEqual(info["residualAdds"], [])
+
     def test_calibrated_concat_range_covers_every_input(self):
         model = trained_like_model()
         gm, _ = MS.prepare(model)
