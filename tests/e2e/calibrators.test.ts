@@ -5,11 +5,12 @@
 // → calibrate), the same code as `npm run bench:calibrators`, which prints docs/quantization.md's
 // table. A deliberately broken calibrator (every activation scale 16× too small) must miss the
 // thresholds, so a test that passes here says the methods are good, not that the check is blind.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, type MethodResult } from '../../bench/calibrator-table.ts';
+import { markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, type MethodResult, type PreparedModel } from '../../bench/calibrator-table.ts';
+import { loadTokenizer } from '../../src/data/tokenizer.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'qrun-calibrators-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -35,6 +36,13 @@ const KNOWN_SHORTFALLS: Record<string, { agreement: number; why: string }> = {};
 const models = trainedModels(work);
 const hard = models.find((m) => m.name === 'bert6-hard');
 
+/** Each model prepared once (export, placement, FP32 logits), shared by the tests that use it. */
+const prepared = new Map<string, Promise<PreparedModel>>();
+function preparedModel(name: string): Promise<PreparedModel> {
+  if (!prepared.has(name)) prepared.set(name, prepareModel(models.find((m) => m.name === name)!, work, SAMPLES[name]?.evaluation ?? 0));
+  return prepared.get(name)!;
+}
+
 describe('every calibration method on every trained model, nothing in float (issue 17 item 2)', () => {
   it('the trained models are all here: bert-langid, bert6-hard and the ten zoo models', () => {
     expect(existsSync(join(REPO, 'models/bert6-hard/model.safetensors')), 'models/bert6-hard is missing (scripts/make-hard-bert/README.md)').toBe(true);
@@ -42,12 +50,10 @@ describe('every calibration method on every trained model, nothing in float (iss
   });
 
   it.each(models.map((m) => m.name))('%s: each method ≥ 99.0% agreement with FP32, the best ≥ 99.5%', async (name) => {
-    const spec = models.find((m) => m.name === name)!;
     const n = SAMPLES[name];
-    const p = await prepareModel(spec, work, n?.evaluation ?? 0);
+    const p = await preparedModel(name);
     const rows: MethodResult[] = [];
     for (const method of METHODS) rows.push(await runMethod(p, method, n ? { samples: n.calibration } : {}));
-    rmSync(p.root, { recursive: true, force: true });
     console.log(`\n${markdownTable(rows)}`);
 
     expect(rows.map((r) => [r.method, r.skipped ?? 'ran'])).toEqual(METHODS.map((m) => [m, 'ran']));
@@ -64,17 +70,37 @@ describe('every calibration method on every trained model, nothing in float (iss
       return method === 'best' ? line.includes(': best method ') : line.startsWith(`${name} ${method}:`);
     }));
     expect(unexpected, `${name}: below the issue's thresholds`).toEqual([]);
-  }, 300_000);
+  }, 900_000);
 
   // A broken calibrator is caught: every activation scale 16× too small (clipping at 1/16 of the
   // calibrated range). Q1's guard in calibrate keeps a bad option such as `percentile: 90` from
   // cutting where it hurts, so the scales are broken after calibrate instead.
   it.each(['bert-langid', ...(hard ? ['bert6-hard'] : [])])('%s: a broken calibrator (activation scales ÷ 16) misses the thresholds', async (name) => {
-    const p = await prepareModel(models.find((m) => m.name === name)!, work, SAMPLES[name]!.evaluation);
+    const p = await preparedModel(name);
     const rows = [await runMethod(p, 'minmax', { samples: SAMPLES[name]!.calibration }, 16)];
-    rmSync(p.root, { recursive: true, force: true });
     console.log(`\n${markdownTable(rows)}`);
     expect(rows[0]!.agreement).toBeLessThan(0.99);
     expect(shortfalls(rows)).toHaveLength(2); // the method, and the best of one method
-  }, 300_000);
+  }, 900_000);
+});
+
+describe('models/bert6-hard as qrun builds it', () => {
+  // The checkpoint is fp16 safetensors with no ONNX file: onnx.export builds the FP32 graph (fp16
+  // weights widened to float32), which must give PyTorch's float32 logits of the same weights
+  // (tests/fixtures/bert6-hard/reference.json: batch 1, eager attention), and hf.load's tokenizer
+  // must give the Python tokenizers library's ids.
+  it.skipIf(!hard)("onnx.export + onnxruntime match the PyTorch reference logits (max |Δ| < 1e-3), and the token ids match Python's", async () => {
+    const ref = JSON.parse(readFileSync(join(REPO, 'tests/fixtures/bert6-hard/reference.json'), 'utf8')) as { labels: string[]; items: { label: string; logits: number[]; ids?: number[] }[] };
+    const p = await preparedModel('bert6-hard');
+    expect(p.samples).toBe(SAMPLES['bert6-hard']!.evaluation);
+    let maxDiff = 0;
+    p.reference.forEach((row, i) => row.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - ref.items[i]!.logits[j]!)))));
+    console.log(`bert6-hard: ONNX (onnx.export, onnxruntime, padded batches of 32) vs PyTorch float32 (batch 1): max |Δ logit| ${maxDiff.toExponential(2)} over ${p.samples} texts`);
+    expect(maxDiff).toBeLessThan(1e-3);
+    const tok = await loadTokenizer(join(REPO, 'models/bert6-hard/tokenizer.json'), join(REPO, 'models/bert6-hard/tokenizer_config.json'));
+    const texts = readFileSync(join(REPO, 'data/bert6-hard/eval.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { text: string }).text);
+    const withIds = ref.items.map((it, i) => [it.ids, texts[i]!] as const).filter(([ids]) => ids);
+    expect(withIds.length).toBeGreaterThan(0);
+    for (const [ids, text] of withIds) expect(tok.encode(text), text).toEqual(ids);
+  }, 900_000);
 });
