@@ -36,7 +36,7 @@ async function repository(options: Record<string, unknown>) {
   const ctx = stepContext(root, 'triton');
   const result = (await plugin.run(withDefaults(plugin, options), { model: artifact('qdq-model', model), hf: artifact('hf-model', hf) }, {}, ctx)) as { metrics: Record<string, unknown> };
   // config.pbtxt parsed back into Triton's JSON form (snake_case keys), as the Python backend reads it.
-  const config = async (name: string) => parseModelConfigText(await readFile(join(ctx.outDir, 'repository', name, 'config.pbtxt'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const config = async (name: string) => parseModelConfigText(await readFile(join(ctx.outDir, 'repository', name, 'config.pbtxt'), 'utf8')) as Record<string, any>;
   return { metrics: result.metrics, dir: join(ctx.outDir, 'repository'), config };
 }
 
