@@ -111,6 +111,30 @@ describe('remote cache', () => {
     expect(existsSync(fresh.entryDir(KEY))).toBe(false);
   });
 
+  it('a file larger than one part goes up in parts and comes back whole', async () => {
+    const builder = await openStore();
+    const key = 'cd'.repeat(32);
+    const big = Buffer.alloc(11 * 2 ** 20 + 3);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 251;
+    const entry = await localEntry(builder, key, big.toString('latin1'));
+    process.env.QRUN_REMOTE_CACHE_PART_MIB = '5';
+    try {
+      const puts: string[] = [];
+      const events = s3.server as unknown as EventEmitter;
+      const onEvent = (e: { Records: { eventName: string; s3: { object: { key: string } } }[] }) => puts.push(...e.Records.map((r) => `${r.eventName} ${decodeURIComponent(r.s3.object.key)}`));
+      events.on('event', onEvent);
+      await remote('parts').publish(entry, (w) => puts.push(`warning ${w}`));
+      events.off('event', onEvent);
+      // A multipart upload is completed by a POST (S3's CompleteMultipartUpload); a single PUT is ObjectCreated:Put.
+      expect(puts.find((p) => p.includes('model.bin'))).toMatch(/^ObjectCreated:(Post|CompleteMultipartUpload) /);
+    } finally {
+      delete process.env.QRUN_REMOTE_CACHE_PART_MIB;
+    }
+    const fresh = await openStore();
+    expect(await remote('parts').fetch(key, fresh, () => undefined)).toBeDefined();
+    expect(readFileSync(join(fresh.entryDir(key), 'out', 'model.bin')).equals(readFileSync(join(builder.entryDir(key), 'out', 'model.bin')))).toBe(true);
+  });
+
   it('read mode never uploads, write mode never downloads', async () => {
     const builder = await openStore();
     const entry = await localEntry(builder, KEY);

@@ -10,7 +10,17 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { errors, QrunError } from '../errors.ts';
 
 /** `s3://bucket/prefix` taken apart; the prefix has no leading or trailing slash. */
@@ -148,10 +158,36 @@ export class S3ObjectStore {
     }
   }
 
+  /**
+   * One PUT up to the part size (64 MiB, or QRUN_REMOTE_CACHE_PART_MIB), a multipart upload above
+   * it: S3 takes at most 5 GiB in one PUT, and a model's external data can be far larger. Parts are
+   * read from the file one at a time (never the whole file in memory); an upload that fails is
+   * aborted, so the store keeps no orphaned parts.
+   */
   async uploadFile(rel: string, file: string): Promise<void> {
     const { size } = await stat(file);
+    const Bucket = this.location.bucket;
+    const Key = this.objectKey(rel);
+    // S3 allows 10,000 parts: a part grows past the configured size for files beyond 10,000 of them.
+    const partSize = Math.max((Number(process.env.QRUN_REMOTE_CACHE_PART_MIB) || 64) * 2 ** 20, Math.ceil(size / 10_000));
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(rel), Body: createReadStream(file), ContentLength: size }));
+      if (size <= partSize) {
+        await this.client.send(new PutObjectCommand({ Bucket, Key, Body: createReadStream(file), ContentLength: size }));
+        return;
+      }
+      const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+      try {
+        const parts: { ETag?: string; PartNumber: number }[] = [];
+        for (let start = 0, n = 1; start < size; start += partSize, n++) {
+          const end = Math.min(size, start + partSize);
+          const r = await this.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n, Body: createReadStream(file, { start, end: end - 1 }), ContentLength: end - start }));
+          parts.push({ ETag: r.ETag, PartNumber: n });
+        }
+        await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+      } catch (e) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+        throw e;
+      }
     } catch (e) {
       throw this.unreachable(e);
     }
