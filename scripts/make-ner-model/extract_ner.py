@@ -7,9 +7,9 @@ labels spans by deterministic rules (label_words below), in BIO (IOB2) tags:
 
   URL    http://, https://, ftp://, file:// and www. addresses
   EMAIL  user@host.domain
-  FMT    printf and Python format specifiers: %s, %d, %1$s, %-10.3f, %lu, %(name)s, {name}, {0}
-  OPT    command-line options: --foo, --foo=BAR, -x; with the upper-case metavariable that follows
-         (--output FILE, -o DIR), the span covers both words (B-OPT I-OPT)
+  FMT    printf and Python format specifiers: %s, %d, %1$s, %-10.3f, %lu, %(name)s, {name}, {0}, each
+         one entity wherever it is ("%s:%d" is two, "%s-läge" has one)
+  OPT    command-line options: --foo, --foo=BAR, -x, -xy
   PATH   file paths: /etc/passwd, ~/.config/foo, ./configure, ../x, $HOME/.foo, /proc/%d/status
   VAR    environment variables: $HOME, ${XDG_CONFIG_HOME}
 
@@ -27,7 +27,7 @@ Output (deterministic for a given set of installed catalogs):
   scripts/make-ner-model/corpus/eval.jsonl.gz
   scripts/make-ner-model/corpus/stats.json       counts, the catalogs read and their sha256
   data/ner/calib.jsonl   64 training rows for calibration      {"tokens": [...], "tags": [...], "text": message}
-  data/ner/eval.jsonl    240 held-out rows for qrun's evaluation (every type represented)
+  data/ner/eval.jsonl    240 held-out rows for qrun's evaluation (quotas per type, then any)
 
 Usage:  python3 scripts/make-ner-model/extract_ner.py [--locale-dir /usr/share/locale]
 """
@@ -54,14 +54,14 @@ MAX_CHARS = 400
 EVAL_FRACTION = 0.1
 PLAIN_KEEP = 0.25
 # Rows whose only entities are FMT or single-word OPT (most of them: "%s" is everywhere) are kept at
-# this rate, rows with the rarer types (PATH, URL, EMAIL, VAR, OPT with a metavariable) always.
+# this rate, rows with the rarer types (PATH, URL, EMAIL, VAR) always.
 COMMON_KEEP = 0.25
 RARE = {"PATH", "URL", "EMAIL", "VAR"}
 
 
 def is_rare(text, spans):
-    """A row with a rarer type, or with an option and its metavariable (--output FILE)."""
-    return any(t in RARE or (t == "OPT" and " " in text[s:e]) for t, s, e in spans)
+    """A row with a rarer type."""
+    return any(t in RARE for t, _, _ in spans)
 TYPES = ["EMAIL", "FMT", "OPT", "PATH", "URL", "VAR"]
 
 WS = re.compile(r"\s+")
@@ -76,7 +76,6 @@ FMT_WORD = re.compile(r"^" + SPEC + r"(?:[/:x×.,-]?" + SPEC + r")*$")
 URL_WORD = re.compile(r"^(?:(?:https?|ftp|file)://[^\s\"<>]+|www\.[A-Za-z0-9-]+\.[A-Za-z0-9.\-/~%_?=&#+]+)$")
 EMAIL_WORD = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 OPT_WORD = re.compile(r"^(?:--[A-Za-z0-9][A-Za-z0-9_-]*(?:=[^\s]+)?|-[A-Za-z0-9?]{1,2})$")
-METAVAR = re.compile(r"^(?:[A-Z][A-Z0-9_-]{1,}|<[a-z][a-z0-9_-]*>|\[[A-Z][A-Z0-9_=-]*\])$")
 VAR_WORD = re.compile(r"^(?:\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\})$")
 PATH_WORD = re.compile(r"^(?:~|\.{1,2}|\$[A-Za-z_]+|\$\{[A-Za-z_]+\})?/[^\s/\"<>]+(?:/[^\s/\"<>]*)*$")
 
@@ -146,24 +145,27 @@ def word_type(w):
     return None
 
 
+SPEC_SEARCH = re.compile(SPEC)
+
+
 def entity_spans(text):
-    """(type, start, end) character spans by the rules; OPT takes a following metavariable."""
-    ps = pieces(text)
+    """(type, start, end) character spans by the rules, sorted. URL, EMAIL, VAR, OPT and PATH are whole
+    pieces; FMT is every format specifier anywhere ("%s-läge", "%s:%d" → two), except inside
+    another entity (/proc/%d/status is one PATH), after a literal "%" ("%%s"), or with whitespace in
+    it ("100% done" is not "% d")."""
     spans = []
-    i = 0
-    while i < len(ps):
-        core, start = ps[i]
+    for core, start in pieces(text):
         t = word_type(core)
-        if t is None:
-            i += 1
+        if t is not None and t != "FMT":
+            spans.append((t, start, start + len(core)))
+    for m in SPEC_SEARCH.finditer(text):
+        a, b = m.span()
+        if any(ch.isspace() for ch in m.group(0)) or (a > 0 and text[a - 1] == "%"):
             continue
-        end = start + len(core)
-        if t == "OPT" and "=" not in core and i + 1 < len(ps) and METAVAR.match(ps[i + 1][0]):
-            i += 1
-            end = ps[i][1] + len(ps[i][0])
-        spans.append((t, start, end))
-        i += 1
-    return spans
+        if any(a < e and s < b for _, s, e in spans):
+            continue
+        spans.append(("FMT", a, b))
+    return sorted(spans, key=lambda x: x[1])
 
 
 def label_text(text):
@@ -207,14 +209,15 @@ def clean(s):
     return s
 
 
-def pick(rows, n, salt, rare_share):
-    """n rows in hash order: up to rare_share·n with a rare type, then the others (fixed order)."""
+def pick(rows, n, salt, quotas):
+    """n rows in hash order: first up to quotas[type] rows with each type (rarest first), then others."""
     order = sorted(rows, key=lambda r: unit(" ".join(r["tokens"]), salt))
-    rare = [r for r in order if r["rare"]]
-    k = min(len(rare), int(n * rare_share))
-    chosen = rare[:k]
-    taken = set(id(r) for r in chosen)
-    chosen += [r for r in order if id(r) not in taken][: n - k]
+    chosen, taken = [], set()
+    for t, k in quotas:
+        having = [r for r in order if id(r) not in taken and ("B-" + t) in r["tags"]][:k]
+        chosen += having
+        taken.update(id(r) for r in having)
+    chosen += [r for r in order if id(r) not in taken][: n - len(chosen)]
     return sorted(chosen, key=lambda r: unit(" ".join(r["tokens"]), salt + "-order"))
 
 
@@ -288,10 +291,10 @@ def main():
                 for r in rs:
                     row = {"tokens": r["tokens"], "tags": r["tags"], "lang": r["lang"]}
                     f.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-    # qrun's sets: short rows (≤ 32 words) so the recipe's end-to-end test stays quick
-    short = {sp: [r for r in rs if len(r["tokens"]) <= 32] for sp, rs in rows.items()}
-    write_jsonl(os.path.join(args.data, "calib.jsonl"), pick(short["train"], 64, "calib", 0.25))
-    write_jsonl(os.path.join(args.data, "eval.jsonl"), pick(short["eval"], 240, "eval", 0.4))
+    # qrun's sets: short rows (≤ 48 words) so the recipe's end-to-end test stays quick
+    short = {sp: [r for r in rs if len(r["tokens"]) <= 48] for sp, rs in rows.items()}
+    write_jsonl(os.path.join(args.data, "calib.jsonl"), pick(short["train"], 64, "calib", [("EMAIL", 2), ("URL", 2), ("VAR", 4), ("PATH", 4), ("OPT", 10)]))
+    write_jsonl(os.path.join(args.data, "eval.jsonl"), pick(short["eval"], 240, "eval", [("EMAIL", 10), ("URL", 10), ("VAR", 25), ("PATH", 35), ("OPT", 50)]))
     stats = {"rows": {sp: len(rs) for sp, rs in rows.items()},
              "entities": {sp: dict(sorted(c.items())) for sp, c in counts.items()},
              "languages": ["en"] + sorted(LOCALES), "locales": LOCALES, "types": TYPES,
