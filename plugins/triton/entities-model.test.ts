@@ -61,7 +61,7 @@ describe('the triton step for a token-classification model', () => {
     const ctx = stepContext(root, 'triton');
     const artifact = (kind: Artifact['kind'], path: string): Artifact => ({ kind, path, sha256: 't', size: 0 });
     const result = await plugin.run(withDefaults({ name: 'ner', maxBatchSize: 8 }), { model: artifact('onnx-model', modelFile), hf: artifact('hf-model', hf) }, {}, ctx);
-    metrics = result.metrics as Record<string, unknown>;
+    metrics = (result as { metrics: Record<string, unknown> }).metrics;
     repository = join(ctx.outDir, 'repository');
   });
 
