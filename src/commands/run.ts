@@ -123,6 +123,7 @@ async function openShared(planned: Awaited<ReturnType<typeof loadAndPlanAll>>, f
   if (flags.queue) for (const [flag, v] of [['--force', flags.force.length], ['--from', flags.from], ['--until', flags.until], ['--only', flags.only]] as const) if (v) throw errors.queueOptionConflict(flag);
   // A queued run reads what the workers built; it never builds, so it never writes.
   const remote = await openRemoteCache({ flag: flags.remoteCache, mode: flags.queue ? 'read' : flags.remoteCacheMode, recipe: first, strict: !!flags.queue }, (line) => io.err(line));
+  if (!remote && flags.remoteCacheMode) throw errors.usage('--remote-cache-mode needs a remote cache', 'add --remote-cache s3://BUCKET/PREFIX (or set QRUN_REMOTE_CACHE, or remoteCache: in the recipe)');
   if (!flags.queue) return { remote };
   if (!remote) throw errors.queueNeedsRemoteCache();
   const { parseQueueUrl } = await import('../queue/connection.ts');
