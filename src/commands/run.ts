@@ -214,8 +214,9 @@ async function executeSteps(
   variant: number,
 ): Promise<StepsOutcome> {
   const { force, lookupOnly } = selection;
-  // Queued: every step was built by a worker, so each must come from the cache (remote, then here).
-  const cacheOnly = shared.queued ? new Set(steps.map((s) => s.spec.id)) : selection.cacheOnly;
+  // Queued: every step was built by a worker, so each must come from the cache (remote, then here);
+  // a plugin that is never cached runs here too, as it does on every run.
+  const cacheOnly = shared.queued ? new Set(steps.filter((s) => s.plugin.cacheable !== false).map((s) => s.spec.id)) : selection.cacheOnly;
   const executor = new Executor(recipe, steps, run.store, { force, cacheOnly, lookupOnly, signal: stop.signal, remote: shared.remote });
   const journal = run.journal;
   // Without a terminal, src/ui/plain-progress.ts prints each step once (listr2 renders nothing).
