@@ -25,7 +25,7 @@ import { writeFileAtomic } from '../util/atomic-write.ts';
 import { guardDiskFullSync } from '../util/disk-full.ts';
 import { runPassed, runStatusText } from '../report/run-passed.ts';
 import { compareReports, describeChange, readReport, type MetricChange } from '../report/compare-reports.ts';
-import { openRemoteCache, type RemoteCache, type RemoteCacheMode } from '../cache/remote-cache.ts';
+import type { RemoteCache, RemoteCacheMode } from '../cache/remote-cache.ts';
 import type { QueuedResults } from '../queue/queued-steps.ts';
 
 export interface RunFlags {
@@ -121,6 +121,10 @@ export async function runCommand(file: string, flags: RunFlags, io: Output): Pro
 async function openShared(planned: Awaited<ReturnType<typeof loadAndPlanAll>>, flags: RunFlags, io: Output, invocation: string): Promise<Shared> {
   const first = planned[0]!.recipe;
   if (flags.queue) for (const [flag, v] of [['--force', flags.force.length], ['--from', flags.from], ['--until', flags.until], ['--only', flags.only]] as const) if (v) throw errors.queueOptionConflict(flag);
+  const wanted = flags.remoteCache || process.env.QRUN_REMOTE_CACHE || first.raw.remoteCache || flags.queue || flags.remoteCacheMode;
+  // Loaded only when asked for: the AWS SDK takes a quarter of a second to import.
+  if (!wanted) return {};
+  const { openRemoteCache } = await import('../cache/remote-cache.ts');
   // A queued run reads what the workers built; it never builds, so it never writes.
   const remote = await openRemoteCache({ flag: flags.remoteCache, mode: flags.queue ? 'read' : flags.remoteCacheMode, recipe: first, strict: !!flags.queue }, (line) => io.err(line));
   if (!remote && flags.remoteCacheMode) throw errors.usage('--remote-cache-mode needs a remote cache', 'add --remote-cache s3://BUCKET/PREFIX (or set QRUN_REMOTE_CACHE, or remoteCache: in the recipe)');
