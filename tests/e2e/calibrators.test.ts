@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, type MethodResult, type PreparedModel } from '../../bench/calibrator-table.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
+import { qrun, tempDir } from '../helpers/cli.ts';
+import { latestReport, step } from '../helpers/report.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'qrun-calibrators-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -102,5 +104,18 @@ describe('models/bert6-hard as qrun builds it', () => {
     const withIds = ref.items.map((it, i) => [it.ids, texts[i]!] as const).filter(([ids]) => ids);
     expect(withIds.length).toBeGreaterThan(0);
     for (const [ids, text] of withIds) expect(tok.encode(text), text).toEqual(ids);
+  }, 900_000);
+
+  // The shipped recipe through the real CLI, up to calibrate (the evaluation is the test above's):
+  // hf.load, onnx.export from the fp16 checkpoint, patch, qdq.insert's defaults, calibrate auto.
+  it.skipIf(!hard)('recipes/bert6-hard-int8.yaml runs through calibrate: 50 MatMul/Gemm quantized, method auto on the 64 calibration texts', async () => {
+    const cache = join(tempDir('qrun-bert6-hard-'), 'cache');
+    const r = await qrun([join(REPO, 'recipes/bert6-hard-int8.yaml'), '--cache', cache, '--until', 'calibrate', '--out', join(cache, 'out')]);
+    expect(r.exitCode, r.stderr + r.stdout.slice(-2000)).toBe(0);
+    const { report } = latestReport(cache);
+    expect(report.steps.map((x) => [x.id, x.status])).toEqual([['load', 'ran'], ['export', 'ran'], ['patch', 'ran'], ['qdq', 'ran'], ['calibrate', 'ran'], ['sensitivity', 'not-run'], ['save', 'not-run'], ['bench', 'not-run']]);
+    expect(step(report, 'qdq').metrics?.quantizedNodes).toBe(50);
+    expect(step(report, 'calibrate').metrics).toMatchObject({ method: expect.stringMatching(/^auto/), samples: 64 });
+    rmSync(join(cache, '..'), { recursive: true, force: true });
   }, 900_000);
 });
