@@ -7,6 +7,7 @@ import { errors } from '../errors.ts';
 import { RespClient, type RedisTarget } from './redis-client.ts';
 
 export interface QueueAddress {
+  /** The address as messages show it: a password in it is replaced by ***. */
   url: string;
   target: RedisTarget;
 }
@@ -21,16 +22,16 @@ export function parseQueueUrl(url: string): QueueAddress {
   if (u.protocol !== 'redis:' || !u.hostname) throw errors.queueUrlInvalid(url);
   const db = u.pathname.replace(/^\//, '');
   if (db && !/^\d+$/.test(db)) throw errors.queueUrlInvalid(url);
-  return {
-    url,
-    target: {
-      host: u.hostname.replace(/^\[|\]$/g, ''),
-      port: u.port ? Number(u.port) : 6379,
-      db: db ? Number(db) : 0,
-      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    },
+  const target: RedisTarget = {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : 6379,
+    db: db ? Number(db) : 0,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
   };
+  // Messages and logs name the Redis without its password.
+  if (u.password) u.password = '***';
+  return { url: target.password ? u.toString().replace(/\/$/, '') : url, target };
 }
 
 /** PING within a few seconds, or QUEUE_UNREACHABLE with the reason (refused, unknown host, timeout, auth). */
