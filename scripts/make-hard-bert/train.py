@@ -577,11 +577,17 @@ def anchors(ref_model, tok, calib, ev_ids, ref_logits, ev_y, out_dir, metrics):
             self.it = iter(calib_ids)
 
         def get_next(self):
+            # One shape for every sample (padded to MAX_LEN, mask 0 on the padding): onnxruntime's
+            # histogram calibrators stack what they collect, and variable lengths made Entropy fail
+            # ("inhomogeneous shape") in the run that made the shipped model.
             ids = next(self.it, None)
             if ids is None:
                 return None
-            a = np.array([ids], dtype=np.int64)
-            return {"input_ids": a, "attention_mask": np.ones_like(a), "token_type_ids": np.zeros_like(a)}
+            a = np.zeros((1, MAX_LEN), dtype=np.int64)
+            m = np.zeros((1, MAX_LEN), dtype=np.int64)
+            a[0, :len(ids)] = ids
+            m[0, :len(ids)] = 1
+            return {"input_ids": a, "attention_mask": m, "token_type_ids": np.zeros_like(a)}
 
     def score(name, path):
         lg = run(path)
