@@ -29,6 +29,7 @@ export const CPU_FORMS: CpuForm[] = [
   { name: 'tensorrt', label: 'qrun static INT8, target: tensorrt (Q/DQ)', build: (m) => void placeQdqForTensorRT(m, TENSORRT), calibrated: true },
   { name: 'cpu', label: 'qrun static INT8, target: cpu', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseQkv: true }), calibrated: true },
   { name: 'cpu-unfused', label: 'qrun static INT8, target: cpu without Q/K/V fused', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseQkv: false }), calibrated: true },
+  { name: 'cpu-attention', label: 'qrun static INT8, target: cpu with attention as QAttention', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseQkv: true, fuseAttention: true }), calibrated: true },
   { name: 'dynamic', label: "qrun mode: dynamic (onnxruntime's quantize_dynamic form)", build: (m) => void placeQdqForTensorRT(m, { ...TENSORRT, mode: 'dynamic' }), calibrated: false },
 ];
 

@@ -83,3 +83,38 @@ describe('target: cpu — the form onnxruntime CPU kernels run', () => {
     expect(a.meanCosine).toBeGreaterThan(0.995);
   });
 });
+
+describe('target: cpu with fuseAttention (experimental, bench/cpu-forms.ts): each attention block as QAttention', () => {
+  it("on onnx.export's BERT graph: one QAttention per layer, nothing of the blocks left, the same logits as the unfused cpu form", async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const { Checkpoint } = await import('../safetensors/index.ts');
+    const { exportEncoder } = await import('../export/export-encoder.ts');
+    const { parseEncoderConfig } = await import('../export/encoder-config.ts');
+    const { CheckpointWeights } = await import('../export/weight-source.ts');
+    const { encodeModel } = await import('../onnx/model-io.ts');
+    const { placeForCpu } = await import('./placement-profile.ts');
+    const dir = join(BERT_ONNX, '../..');
+    const checkpoint = await Checkpoint.open(dir);
+    const exported = await exportEncoder(parseEncoderConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), 'config.json'), new CheckpointWeights(checkpoint));
+    await checkpoint.close();
+    const fp32 = join(root, 'native.onnx');
+    writeFileSync(fp32, encodeModel(exported.model));
+    const paths: string[] = [];
+    for (const fuseAttention of [false, true]) {
+      const m = structuredClone(exported.model);
+      placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseAttention });
+      if (fuseAttention) {
+        expect(count(m, 'QAttention')).toBe(4);
+        expect(count(m, 'Softmax') + count(m, 'Transpose')).toBe(0);
+      }
+      const p = join(root, `native-cpu-${fuseAttention}.onnx`);
+      writeFileSync(p, encodeModel(m));
+      paths.push(p);
+    }
+    // Placeholder activation scales (1) are the same in both: the comparison is of the attention arithmetic.
+    const logits = await Promise.all(paths.map((p) => logitsOf(p, datasets)));
+    let worst = 0;
+    logits[0]!.forEach((row, i) => row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - logits[1]![i]![j]!)))));
+    expect(worst).toBeLessThan(1e-3);
+  });
+});
