@@ -61,6 +61,7 @@ FORMS = {
     "tensorrt": "qrun static INT8, target: tensorrt (Q/DQ)",
     "cpu": "qrun static INT8, target: cpu (Q/K/V fused)",
     "cpu-unfused": "qrun static INT8, target: cpu, Q/K/V not fused",
+    "cpu-attention": "qrun static INT8, target: cpu, attention as QAttention",
 }
 
 
@@ -112,7 +113,7 @@ def ci(ratios):
 
 
 results["shapes"] = {}
-plan = [((1, 32), 60), ((1, 128), 30), ((8, 128), 12)]
+plan = [((1, 32), 50), ((1, 128), 25), ((8, 128), 10)]
 for (bs, sl), iters in plan:
     f = feeds(bs, sl)
     for _ in range(3):
@@ -152,7 +153,7 @@ for k, label in FORMS.items():
         r = results["shapes"].get(shape, {}).get(k)
         cells.append(f"{r['vsFp32'][0]:.3f}" if r else "—")
     print(f"| {label} / FP32 | " + " | ".join(cells) + " |")
-for k in ("dynamic", "tensorrt", "cpu", "cpu-unfused"):
+for k in ("dynamic", "tensorrt", "cpu", "cpu-unfused", "cpu-attention"):
     cells = []
     for shape in ("1x32", "1x128", "8x128"):
         r = results["shapes"].get(shape, {}).get(k)
@@ -161,7 +162,7 @@ for k in ("dynamic", "tensorrt", "cpu", "cpu-unfused"):
 
 if time.time() - t_start < BUDGET - 30:
     prof = {}
-    for k in ("ort-dynamic", "cpu", "tensorrt"):
+    for k in ("ort-dynamic", "cpu", "cpu-attention", "tensorrt"):
         s = session(k, profile=os.path.join(D, "profile-" + k))
         f = feeds(1, 128)
         for _ in range(7):
