@@ -3,16 +3,16 @@
 // fused), and onnxruntime's quantize_dynamic form (qrun mode: dynamic). `npm run bench` times them
 // (bench/run-bench.ts); the device job s1-speed writes them for Python onnxruntime on another CPU.
 //
-//   npx tsx bench/cpu-forms.ts FP32.onnx calibration.json OUT_DIR   # writes OUT_DIR/<form>.onnx
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+//   npx tsx bench/cpu-forms.ts [--graphs-only] FP32.onnx calibration.json OUT_DIR   # writes OUT_DIR/<form>.onnx
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeModel } from '../src/onnx/model-io.ts';
+import { decodeModel, encodeModel } from '../src/onnx/model-io.ts';
 import type { ModelProto } from '../src/onnx/types.ts';
 import { applyActivationScales, findActivationSlots, type CalibratedRange } from '../src/quant/activation-scales.ts';
 import { placeQdqForTensorRT, type QdqPlacementOptions } from '../src/quant/place-qdq.ts';
 import { placeForCpu } from '../src/quant/placement-profile.ts';
-import { readModelWithData } from '../src/runtime/model-file.ts';
+import { readModelWithData, writeModelFile } from '../src/runtime/model-file.ts';
 
 const TENSORRT: QdqPlacementOptions = { ops: ['MatMul', 'Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true, residualAdd: false, mode: 'static' };
 
@@ -59,12 +59,23 @@ export async function buildForm(fp32: string, form: CpuForm, ranges: Map<string,
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const [fp32, stats, outDir] = process.argv.slice(2);
-  if (!fp32 || !stats || !outDir) throw new Error('usage: cpu-forms.ts FP32.onnx calibration.json OUT_DIR');
+  // --graphs-only: each model's tensors of 64 KiB or more as external data whose file is left out
+  // (a few hundred KB per model): what the device job s1-speed carries; it refills the data with
+  // random values of each tensor's type (latency does not depend on them).
+  const graphsOnly = process.argv.includes('--graphs-only');
+  const [fp32, stats, outDir] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  if (!fp32 || !stats || !outDir) throw new Error('usage: cpu-forms.ts [--graphs-only] FP32.onnx calibration.json OUT_DIR');
   mkdirSync(outDir, { recursive: true });
   const ranges = readRanges(stats);
+  const write = async (name: string, bytes: Uint8Array) => {
+    const file = join(outDir, `${name}.onnx`);
+    if (!graphsOnly) return writeFileSync(file, bytes);
+    await writeModelFile(decodeModel(bytes), file, { externalData: 'always', threshold: 65536 });
+    rmSync(`${file}.data`);
+  };
+  if (graphsOnly) await write('fp32', readFileSync(fp32));
   for (const f of CPU_FORMS) {
-    writeFileSync(join(outDir, `${f.name}.onnx`), await buildForm(fp32, f, ranges));
+    await write(f.name, await buildForm(fp32, f, ranges));
     process.stdout.write(`${f.name}.onnx: ${f.label}\n`);
   }
 }
