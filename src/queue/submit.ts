@@ -20,6 +20,8 @@ export interface QueuedRun {
 }
 
 const POLL_MS = 200;
+/** How long without a finished step before the submitter says which queues hold jobs nobody took (QRUN_QUEUE_QUIET_MS). */
+const quietMs = () => Number(process.env.QRUN_QUEUE_QUIET_MS) || 30_000;
 // Completed jobs stay a day (a run's submitter reads them as they complete), failed ones a week.
 const KEEP = { removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } };
 
@@ -78,12 +80,16 @@ export async function submitAndFollow(planned: PlannedRecipe[], address: QueueAd
     io.out(`queue: submitted ${graph.nodes.length} unique step(s) for ${total} step run(s) in ${planned.length} variant(s) to ${address.url} (queues: ${tagged.join(', ')}); waiting for workers (qrun worker --queue ${address.url})`);
     const results = new Map<string, StepJobResult>();
     const pending = new Map(graph.nodes.map((n) => [n.id, n]));
+    let lastChange = Date.now();
     while (pending.size) {
+      const waiting = new Set<string>();
       for (const node of [...pending.values()]) {
         const queue = queueOf(queueNameFor(node.tags));
         const id = stepJobId(invocation, node);
         const state = await queue.getJobState(id);
+        if (state === 'waiting' || state === 'prioritized') waiting.add(queue.name);
         if (state === 'completed') {
+          lastChange = Date.now();
           const job = await queue.getJob(id);
           const result = job!.returnvalue as StepJobResult;
           results.set(node.id, result);
@@ -95,6 +101,11 @@ export async function submitAndFollow(planned: PlannedRecipe[], address: QueueAd
           const job = await queue.getJob(id);
           throw errors.queueJobFailed(`step "${node.stepId}" (${node.plugin})${variantsText(node, planned)}`, job?.processedBy ?? 'a worker', job?.failedReason ?? 'unknown reason');
         }
+      }
+      // A step whose inputs are built but that no worker takes: most often no worker has its tags.
+      if (waiting.size && Date.now() - lastChange > quietMs()) {
+        io.out(`queue: no step finished for ${Math.round((Date.now() - lastChange) / 1000)} s; jobs wait in ${[...waiting].sort().join(', ')}: is a worker serving ${waiting.size > 1 ? 'them' : 'it'} (qrun worker --tags …)?`);
+        lastChange = Date.now();
       }
       if (pending.size) await new Promise((r) => setTimeout(r, POLL_MS));
     }

@@ -241,7 +241,8 @@ steps:
     );
     const { w: plain } = await startWorker('plain', join(dir, 'plain'));
     // The remote cache comes from the recipe's remoteCache: here.
-    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url], { env: env() });
+    // After 1 s without progress the submitter says where jobs wait (30 s by default).
+    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url], { env: { ...env(), QRUN_QUEUE_QUIET_MS: '1000' } });
     await waitFor(() => invocations(count).has('anywhere'), 'the untagged step to run', { child: submit });
     // The untagged worker is idle, and the gpu step waits in its own queue.
     await new Promise((r) => setTimeout(r, 1500));
@@ -253,6 +254,7 @@ steps:
     expect(invocations(count).get('anywhere')).toEqual([plain.pid]);
     expect(invocations(count).get('on-gpu')).toEqual([gpu.pid]);
     expect(String(r.stdout)).toContain('(queues: qrun, qrun-gpu)');
+    expect(String(r.stdout)).toMatch(/queue: no step finished for \d+ s; jobs wait in qrun-gpu: is a worker serving it/);
   }, 90_000);
 
   it('Redis or the store unreachable: errors that name them; a local run goes on without an unreachable remote cache, warned', async () => {
