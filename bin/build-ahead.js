@@ -144,6 +144,10 @@ export async function build() {
       external: EXTERNAL,
       // Bundled CommonJS packages call require() for Node's builtins.
       banner: { js: "import { createRequire as __qrunRequire } from 'node:module'; const require = __qrunRequire(import.meta.url);" },
+      // Less source to compile at every start (~7% of it); names kept, so traces and \`.name\` read as in the sources.
+      minifyWhitespace: true,
+      minifySyntax: true,
+      legalComments: 'none',
       sourcemap: 'linked',
       sourcesContent: false,
       metafile: true,

@@ -72,8 +72,10 @@ describe('qrun starts from a bundle of its sources', () => {
     const dir = join(cacheDir(), manifest().digest);
     const js = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
     // The torch worker's folder and the recipe schema, as each module names them.
-    expect(js).toContain(`new URL("./worker", ${JSON.stringify(pathToFileURL(join(root, 'plugins/torch/worker-dir.ts')).href)})`);
-    expect(js).toContain(`new URL("../../schemas/recipe.schema.json", ${JSON.stringify(pathToFileURL(join(root, 'src/recipe/load-recipe.ts')).href)})`);
+    const named = (spec: string, source: string) => `new URL(${JSON.stringify(spec)},${JSON.stringify(pathToFileURL(join(root, source)).href)})`;
+    const compact = js.replace(/new URL\(("[^"]*"),\s*/g, 'new URL($1,');
+    expect(compact).toContain(named('./worker', 'plugins/torch/worker-dir.ts'));
+    expect(compact).toContain(named('../../schemas/recipe.schema.json', 'src/recipe/load-recipe.ts'));
   });
 
   it('an external TypeScript plugin loads, and its QrunError keeps its code and hint', async () => {
