@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResultPromise } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { qrun, startQrun, tempDir } from '../helpers/cli.ts';
 import { freePort, redisServerAvailable, startRedis, type RedisTestServer } from '../helpers/redis-server.ts';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.ts';
@@ -22,6 +22,19 @@ const env = () => ({ ...s3.env });
 beforeAll(async () => {
   if (!HAVE_REDIS) return;
   [redis, s3] = await Promise.all([startRedis(), startS3Server()]);
+});
+// Workers and submitters still running when a test ends (it failed before they finished): killed,
+// a worker with its process group.
+const started: ResultPromise[] = [];
+afterEach(() => {
+  for (const p of started.splice(0)) {
+    if (p.exitCode !== null || p.signalCode !== null || !p.pid) continue;
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {
+      p.kill('SIGKILL');
+    }
+  }
 });
 afterAll(async () => {
   await Promise.all([redis?.stop(), s3?.close()]);
@@ -103,6 +116,7 @@ function comparable(r: Report) {
 async function startWorker(name: string, cache: string, extra: string[] = [], moreEnv: Record<string, string> = {}): Promise<{ w: ResultPromise }> {
   // Its own process group: killing the group kills the step's command with it, as a machine dies.
   const w = startQrun(['worker', '--queue', redis.url, '--cache', cache, '--name', name, ...extra], { env: { ...env(), ...moreEnv }, detached: true });
+  started.push(w);
   let out = '';
   w.stdout?.on('data', (d: Buffer) => (out += String(d)));
   await waitFor(() => out.includes('taking steps from'), `worker ${name} to start`, { child: w });
@@ -192,6 +206,7 @@ steps:
     const lock = { QRUN_QUEUE_LOCK_MS: '4000' };
     const { w: a } = await startWorker('a', join(dir, 'a'), [], lock);
     const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/${prefix}`], { env: env() });
+    started.push(submit);
     await waitFor(() => (invocations(count).get('slow-start') ?? []).includes(a.pid!), 'worker a to be inside the slow step', { child: submit, timeoutMs: 60_000 });
     process.kill(-a.pid!, 'SIGKILL');
     await a.catch(() => undefined);
@@ -243,6 +258,7 @@ steps:
     // The remote cache comes from the recipe's remoteCache: here.
     // After 1 s without progress the submitter says where jobs wait (30 s by default).
     const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url], { env: { ...env(), QRUN_QUEUE_QUIET_MS: '1000' } });
+    started.push(submit);
     await waitFor(() => invocations(count).has('anywhere'), 'the untagged step to run', { child: submit });
     // The untagged worker is idle, and the gpu step waits in its own queue.
     await new Promise((r) => setTimeout(r, 1500));
