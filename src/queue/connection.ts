@@ -1,10 +1,19 @@
 // The job queue's Redis: `--queue redis://HOST:PORT[/DB]` parsed, checked once with PING (a clear
-// QUEUE_UNREACHABLE naming the address, instead of BullMQ retrying forever), and a fresh client for
-// each BullMQ object (each keeps its own connections: a worker's blocking wait must not hold up the
-// commands of the others).
-import { createBunRedisClient } from 'bullmq';
+// QUEUE_UNREACHABLE naming the address, instead of ioredis retrying forever), and a fresh ioredis
+// client for each BullMQ object, as BullMQ documents: `maxRetriesPerRequest: null`, so a command
+// waits through a reconnect instead of failing after 20 tries; a Worker duplicates its client for
+// its blocking wait (BZPOPMIN) and owns the duplicates, and leaves the client it was handed open,
+// so `closeAll()` ends those after the BullMQ objects have closed.
+import { Redis, type RedisOptions } from 'ioredis';
 import { errors } from '../errors.ts';
-import { RespClient, type RedisTarget } from './redis-client.ts';
+
+export interface RedisTarget {
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+}
 
 export interface QueueAddress {
   /** The address as messages show it: a password in it is replaced by ***. */
@@ -34,39 +43,67 @@ export function parseQueueUrl(url: string): QueueAddress {
   return { url: target.password ? u.toString().replace(/\/$/, '') : url, target };
 }
 
+/** ioredis's reason for a failed connection, without the password (ioredis never puts it in a message, but an AUTH reply could echo a user name). */
+function reason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  // A refused or unknown host comes as the socket's error (code ECONNREFUSED, ENOTFOUND); a connect
+  // timeout as ETIMEDOUT; a wrong password as Redis's own reply (WRONGPASS …, NOAUTH …).
+  return err.code && !err.message.startsWith(err.code) ? `${err.code} (${err.message})` : err.message;
+}
+
 /** PING within a few seconds, or QUEUE_UNREACHABLE with the reason (refused, unknown host, timeout, auth). */
 export async function probeQueue(address: QueueAddress, timeoutMs = Number(process.env.QRUN_QUEUE_CONNECT_TIMEOUT_MS) || 5000): Promise<void> {
-  const client = new RespClient(address.target);
+  // One attempt, bounded: no reconnects (retryStrategy null), no offline queue (a command while not
+  // connected fails at once), a connect timeout, and the whole probe under the same bound (a server
+  // that accepts the socket but never answers the PING).
+  const client = new Redis({
+    ...address.target,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  let firstError: unknown;
+  // ioredis reports connection errors as 'error' events too; without a listener it prints them.
+  client.on('error', (e) => (firstError ??= e));
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      client.connect().then(() => client.send('PING')),
+      client.connect().then(() => client.ping()),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
     ]);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw errors.queueUnreachable(address.url, err.code ? `${err.code} (${err.message})` : err.message);
+    // connect() rejects with "Connection is closed." once the socket's own error has been emitted: name that one.
+    throw errors.queueUnreachable(address.url, reason(firstError ?? e));
   } finally {
     clearTimeout(timer);
-    client.close();
+    client.disconnect();
   }
 }
 
+/** How ioredis reconnects a BullMQ connection that dropped: BullMQ's own backoff (1 s, then e^n ms, at most 20 s), forever. */
+const reconnectDelay = (times: number) => Math.max(Math.min(Math.exp(times), 20_000), 1000);
+
 /**
- * Connections for BullMQ objects (Queue, Worker, FlowProducer, QueueEvents): our client inside
- * BullMQ's own adapter, which connects it and duplicates it for blocking reads. BullMQ leaves a
- * connection it was handed open when the object closes, so `closeAll()` ends them after that.
+ * Connections for BullMQ objects (Queue, Worker, FlowProducer): one ioredis client each. BullMQ
+ * leaves a client it was handed open when the object closes, so `closeAll()` ends them after that.
  */
 export class QueueConnections {
-  private readonly made: { disconnect(): unknown }[] = [];
+  private readonly made: Redis[] = [];
 
-  constructor(readonly address: QueueAddress) {}
+  constructor(
+    readonly address: QueueAddress,
+    /** Called with each connection error (a dropped or refused connection while reconnecting). */
+    private readonly onError: (e: Error) => void = () => {},
+  ) {}
 
   /** A new connection for one BullMQ object. */
-  make(): never {
-    const client = createBunRedisClient(new RespClient(this.address.target) as never) as unknown as { disconnect(): unknown };
+  make(extra: RedisOptions = {}): Redis {
+    const client = new Redis({ ...this.address.target, maxRetriesPerRequest: null, retryStrategy: reconnectDelay, ...extra });
+    client.on('error', this.onError);
     this.made.push(client);
-    return client as never;
+    return client;
   }
 
   closeAll(): void {

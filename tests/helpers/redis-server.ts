@@ -36,10 +36,10 @@ export interface RedisTestServer {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisTestServer> {
-  const port = await freePort();
+export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisTestServer> {
+  port ??= await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'qrun-redis-'));
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], { stdio: 'ignore' });
   const t0 = Date.now();
   for (;;) {
     const up = await new Promise<boolean>((resolve) => {
