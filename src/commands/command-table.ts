@@ -69,7 +69,7 @@ export const COMMANDS: CommandSpec<Output>[] = [
     examples: ['qrun recipes/bert-int8.yaml', 'qrun recipes/bert-int8.yaml --from calibrate', 'qrun recipes/bert-int8.yaml --ci --baseline main/report.json', 'qrun recipes/bert-int8.yaml --remote-cache s3://ci-cache/qrun --remote-cache-mode read', 'qrun recipes/matrix.yaml --queue redis://10.0.0.5:6379 --remote-cache s3://ci-cache/qrun'],
     async run([recipe], o, io) {
       const force = list(o.force) ?? [];
-      if (o['dry-run']) return (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only) }, io);
+      if (o['dry-run']) return (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force, from: str(o.from), until: str(o.until), only: str(o.only), remoteCache: str(o['remote-cache']), remoteCacheMode: remoteCacheModeOf(o) }, io);
       const ci = (o.ci as boolean | undefined) ?? process.env.CI === 'true';
       const plain = (o.plain as boolean | undefined) ?? (ci || !process.stdout.isTTY);
       const outMode = str(o['out-mode']);
@@ -121,12 +121,15 @@ export const COMMANDS: CommandSpec<Output>[] = [
   {
     name: 'plan',
     summary: 'which steps would run and why (cache hit, or what changed); runs nothing',
-    usage: ['plan <recipe.yaml> [--cache DIR] [--force STEP] [--from STEP] [--until STEP] [--only STEP]'],
-    details: ['The step flags select steps as `qrun run` does (and refuse the same unknown names); an optional step whose tool is absent here is planned as a skip.'],
+    usage: ['plan <recipe.yaml> [--cache DIR] [--force STEP] [--from STEP] [--until STEP] [--only STEP] [--remote-cache s3://BUCKET/PREFIX]'],
+    details: [
+      'The step flags select steps as `qrun run` does (and refuse the same unknown names); an optional step whose tool is absent here is planned as a skip. ' +
+        'With a remote cache (--remote-cache, $QRUN_REMOTE_CACHE or remoteCache:), a step the local cache lacks and the remote one holds is a "remote hit" (its manifest is read, nothing is downloaded).',
+    ],
     args: [{ name: '<recipe.yaml>' }],
-    options: { cache: cacheOption, ...stepOptions },
+    options: { cache: cacheOption, ...stepOptions, ...remoteCacheOptions },
     examples: ['qrun plan recipes/bert-int8.yaml', 'qrun plan recipes/bert-int8.yaml --only bench'],
-    run: async ([recipe], o, io) => (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force: list(o.force), from: str(o.from), until: str(o.until), only: str(o.only) }, io),
+    run: async ([recipe], o, io) => (await import('./plan.ts')).planCommand(recipe!, { cache: str(o.cache), force: list(o.force), from: str(o.from), until: str(o.until), only: str(o.only), remoteCache: str(o['remote-cache']), remoteCacheMode: remoteCacheModeOf(o) }, io),
   },
   {
     name: 'compare',

@@ -1,11 +1,15 @@
 // `qrun plan recipe.yaml` (or `qrun run --dry-run`): what `qrun run` with the same --from, --until,
 // --only and --force would do with every step — a cache hit, a run and why (which option, input,
 // source file or tool changed since the last run of that step), a skip where an optional step's tool
-// is absent, or the step it would fail at — and the same errors for unknown step names.
+// is absent, or the step it would fail at — and the same errors for unknown step names. With a
+// remote cache (--remote-cache, QRUN_REMOTE_CACHE, remoteCache:), a step the local cache lacks but
+// the remote store holds is a "remote hit": only its manifest is read (one GET), nothing downloaded.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CacheStore } from '../cache/store.ts';
 import type { KeyMaterial } from '../cache/fingerprint.ts';
+import type { RemoteCache, RemoteCacheMode, RemoteManifest } from '../cache/remote-cache.ts';
+import { errors, formatDiagnostic, QrunError } from '../errors.ts';
 import { Executor } from '../engine/executor.ts';
 import { readJournal } from '../engine/journal.ts';
 import { formatTable } from '../report/summary.ts';
@@ -16,7 +20,7 @@ import type { InputWiring, ResolvedStep } from '../engine/plan.ts';
 import { availabilityOf, selectSteps, type SelectionFlags, type StepSelection } from '../engine/step-selection.ts';
 
 /** What `qrun run` with the same flags would do with a step. */
-export type PlanAction = 'run' | 'cache hit' | 'skip' | 'fail' | 'not run';
+export type PlanAction = 'run' | 'cache hit' | 'remote hit' | 'skip' | 'fail' | 'not run';
 
 export interface PlannedStep {
   id: string;
@@ -28,6 +32,8 @@ export interface PlannedStep {
 
 export interface PlanFlags extends SelectionFlags {
   cache?: string;
+  remoteCache?: string;
+  remoteCacheMode?: RemoteCacheMode;
 }
 
 /** Key of each step id in the newest earlier runs of this recipe (from their journals). */
@@ -56,7 +62,7 @@ export async function planSteps(file: string, flags: PlanFlags): Promise<Planned
  * required step that cannot run, or an input a skipped step will not make), a cache hit, or a run
  * and why (what changed in its key since the last run, or an input that will be rebuilt).
  */
-async function planResolved(recipe: Recipe, steps: ResolvedStep[], flags: PlanFlags): Promise<PlannedStep[]> {
+async function planResolved(recipe: Recipe, steps: ResolvedStep[], flags: PlanFlags, remote?: RemotePeek): Promise<PlannedStep[]> {
   const selection = await selectSteps(steps, flags);
   const root = cacheRootFor(recipe, flags.cache);
   const store = new CacheStore(join(root, 'cache'));
@@ -67,7 +73,7 @@ async function planResolved(recipe: Recipe, steps: ResolvedStep[], flags: PlanFl
   let failsAt: string | undefined;
   for (const step of steps) {
     // The run stops at its first failure: the steps after it are not reached.
-    const p = failsAt && !selection.leftOut.has(step.spec.id) ? { id: step.spec.id, plugin: step.plugin.name, action: 'not run' as const, reasons: [`the run stops at ${failsAt}`] } : await planStep(step, { selection, executor, store, previous, actions, only: flags.only });
+    const p = failsAt && !selection.leftOut.has(step.spec.id) ? { id: step.spec.id, plugin: step.plugin.name, action: 'not run' as const, reasons: [`the run stops at ${failsAt}`] } : await planStep(step, { selection, executor, store, previous, actions, only: flags.only, remote });
     if (p.action === 'fail') failsAt ??= step.spec.id;
     actions.set(step.spec.id, p.action);
     planned.push(p);
@@ -83,6 +89,38 @@ interface PlanContext {
   /** What was planned for each earlier step. */
   actions: Map<string, PlanAction>;
   only?: string;
+  remote?: RemotePeek;
+}
+
+/**
+ * The remote cache as plan sees it: a key's remote manifest, read and checked (a qrun entry for
+ * this key), never its files. A store that cannot be reached is warned once and not asked again,
+ * as a run would go on without it.
+ */
+class RemotePeek {
+  private off = false;
+
+  constructor(
+    readonly cache: RemoteCache,
+    private readonly io: Output,
+  ) {}
+
+  async manifest(key: string): Promise<RemoteManifest | undefined> {
+    if (this.off || !this.cache.reads) return undefined;
+    try {
+      const text = await this.cache.s3.getText(`${this.cache.entryPath(key)}/manifest.json`);
+      if (text === undefined) return undefined;
+      const remote = JSON.parse(text) as RemoteManifest;
+      // What a run would reject as damaged is not a hit (a run verifies each file as it downloads).
+      return remote.format === 'qrun-remote-entry/1' && remote.manifest?.key === key && typeof remote.files === 'object' && remote.manifest.outputs ? remote : undefined;
+    } catch (e) {
+      if (e instanceof SyntaxError) return undefined;
+      if (!(e instanceof QrunError)) throw e;
+      this.off = true;
+      this.io.err(`warning: ${formatDiagnostic(e.diagnostics[0]!)}\n  the plan leaves the remote cache out`);
+      return undefined;
+    }
+  }
 }
 
 async function planStep(step: ResolvedStep, c: PlanContext): Promise<PlannedStep> {
@@ -117,6 +155,13 @@ async function planStep(step: ResolvedStep, c: PlanContext): Promise<PlannedStep
     if (lookup.status === 'hit') c.executor.adoptOutputs(step, lookup.entry.manifest, lookup.entry.outDir);
     return planned('cache hit', [], info.key);
   }
+  // A local miss the remote cache would answer: its outputs' digests, from the manifest, give the
+  // next steps their keys, as the downloaded entry would.
+  const remote = c.selection.force.has(id) ? undefined : await c.remote?.manifest(info.key);
+  if (remote) {
+    c.executor.adoptOutputs(step, remote.manifest, join(c.store.root, 'remote', info.key));
+    return planned('remote hit', [`in ${c.remote!.cache.url}`], info.key);
+  }
   if (c.selection.cacheOnly.has(id)) return planned('fail', [`not in the cache (${verdict.reasons.join('; ')}), and --only ${c.only} needs it`], info.key);
   if (c.selection.lookupOnly.has(id)) return planned('not run', [`not in the cache, and --only ${c.only} does not need it`], info.key);
   return planned('run', verdict.reasons, info.key);
@@ -124,17 +169,41 @@ async function planStep(step: ResolvedStep, c: PlanContext): Promise<PlannedStep
 
 export async function planCommand(file: string, flags: PlanFlags, io: Output): Promise<number> {
   const all = await loadAndPlanAll(file);
-  for (const { recipe, steps } of all) {
-    if (recipe.variant) io.out(`\n▶ variant ${recipe.variant.label}`);
-    printPlan(await planResolved(recipe, steps, flags), io);
+  const remote = await openRemote(all[0]!.recipe, flags, io);
+  try {
+    for (const { recipe, steps } of all) {
+      if (recipe.variant) io.out(`\n▶ variant ${recipe.variant.label}`);
+      printPlan(await planResolved(recipe, steps, flags, remote), io);
+    }
+  } finally {
+    remote?.cache.close();
   }
   return 0;
+}
+
+/** The remote cache a run with these flags would use (loaded only when one is named), checked once; undefined when none, or it cannot be reached (warned). */
+async function openRemote(recipe: Recipe, flags: PlanFlags, io: Output): Promise<RemotePeek | undefined> {
+  if (!(flags.remoteCache || process.env.QRUN_REMOTE_CACHE || recipe.raw.remoteCache || flags.remoteCacheMode)) return undefined;
+  const { openRemoteCache } = await import('../cache/remote-cache.ts');
+  let unreachable = false;
+  const cache = await openRemoteCache({ flag: flags.remoteCache, mode: flags.remoteCacheMode, recipe }, (line) => {
+    unreachable = true;
+    io.err(line.replace('the remote cache is off for this run: every step that is not in the local cache is built here', 'the plan leaves the remote cache out'));
+  });
+  if (!cache && flags.remoteCacheMode) throw errors.usage('--remote-cache-mode needs a remote cache', 'add --remote-cache s3://BUCKET/PREFIX (or set QRUN_REMOTE_CACHE, or remoteCache: in the recipe)');
+  if (!cache) return undefined;
+  if (unreachable) {
+    cache.close();
+    return undefined;
+  }
+  return new RemotePeek(cache, io);
 }
 
 function printPlan(planned: PlannedStep[], io: Output): void {
   io.out(formatTable(['step', 'plugin', 'plan', 'key', 'why'], planned.map((p) => [p.id, p.plugin, p.action, p.key?.slice(0, 12) ?? '—', p.reasons.join('; ')])));
   const count = (a: PlanAction) => planned.filter((p) => p.action === a).length;
   const extra = (['skip', 'not run'] as const).filter((a) => count(a)).map((a) => `${count(a)} ${a === 'skip' ? 'skipped' : 'not run'}`);
+  if (count('remote hit')) extra.unshift(`${count('remote hit')} from the remote cache`);
   io.out(`\n${count('run')} of ${planned.length} step(s) will run${extra.length ? ` (${extra.join(', ')})` : ''}`);
   const failing = planned.filter((p) => p.action === 'fail');
   if (failing.length) io.out(`the run would fail at ${failing[0]!.id}: ${failing[0]!.reasons.join('; ')}`);

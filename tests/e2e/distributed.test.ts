@@ -20,8 +20,8 @@ let s3: S3TestServer;
 const env = () => ({ ...s3.env });
 
 beforeAll(async () => {
-  if (!HAVE_REDIS) return;
-  [redis, s3] = await Promise.all([startRedis(), startS3Server()]);
+  // The plan's test needs only the S3 server.
+  [redis, s3] = await Promise.all([HAVE_REDIS ? startRedis() : (undefined as unknown as RedisTestServer), startS3Server()]);
 });
 // Workers and submitters still running when a test ends (it failed before they finished): killed,
 // a worker with its process group.
@@ -296,4 +296,61 @@ steps:
     expect(r4.stderr.match(/REMOTE_CACHE_UNREACHABLE/g)?.length).toBe(1);
     expect(r4.stderr).toContain('the remote cache is off for this run');
   }, 90_000);
+});
+
+describe('qrun plan with a remote cache', () => {
+  /** The plan's table: step id → [plan, why]. */
+  const planOf = (stdout: string) => new Map(stdout.split('\n').map((l) => l.trim().split(/\s{2,}/)).filter((c) => ['one', 'two', 'three'].includes(c[0]!)).map((c) => [c[0]!, [c[2], c[4] ?? '']]));
+
+  it('a step the local cache lacks and the remote one holds is a "remote hit", down the chain of keys, and nothing is downloaded', async () => {
+    const dir = tempDir('qrun-plan-remote-');
+    const recipe = join(dir, 'recipe.yaml');
+    const write = (last: string) =>
+      writeFileSync(
+        recipe,
+        `name: chain
+steps:
+  - id: one
+    uses: command
+    with: { run: [sh, -c, 'echo one > {outputs.out}'], outputs: { out: { path: one.txt } }, versionArgs: [] }
+  - id: two
+    uses: command
+    with: { run: [sh, -c, 'cat {inputs.src} > {outputs.out}; echo two >> {outputs.out}'], inputs: { src: file }, outputs: { out: { path: two.txt } }, versionArgs: [] }
+  - id: three
+    uses: command
+    with: { run: [sh, -c, 'cat {inputs.src} > {outputs.out}; echo ${last} >> {outputs.out}'], inputs: { src: file }, outputs: { out: { path: three.txt } }, versionArgs: [] }
+`,
+      );
+    write('three');
+    const remote = `s3://${s3.bucket}/plan`;
+    const built = await qrun([recipe, '--cache', join(dir, 'built'), '--remote-cache', remote], { env: env() });
+    expect(built.exitCode, built.stderr).toBe(0);
+    expect(built.stdout).toContain('0 entries downloaded, 3 uploaded');
+
+    // Another machine: nothing in its cache. Without the remote cache everything runs; with it, nothing does.
+    const fresh = join(dir, 'fresh');
+    const alone = await qrun(['plan', recipe, '--cache', fresh], { env: env() });
+    expect([...planOf(alone.stdout).values()].map((p) => p[0])).toEqual(['run', 'run', 'run']);
+    const plan = await qrun(['plan', recipe, '--cache', fresh, '--remote-cache', remote], { env: env() });
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    expect([...planOf(plan.stdout).values()]).toEqual([0, 1, 2].map(() => ['remote hit', `in ${remote}`]));
+    expect(plan.stdout).toContain('0 of 3 step(s) will run (3 from the remote cache)');
+    // The manifests were read, no entry taken: the local cache holds none.
+    expect(existsSync(join(fresh, 'cache', 'entries')) ? readdirSync(join(fresh, 'cache', 'entries')) : []).toEqual([]);
+
+    // The last step changed: the first two are still remote hits (QRUN_REMOTE_CACHE names the store this time), the last runs.
+    write('changed');
+    const changed = await qrun(['run', recipe, '--dry-run', '--cache', fresh], { env: { ...env(), QRUN_REMOTE_CACHE: remote } });
+    expect(changed.exitCode, changed.stderr).toBe(0);
+    expect([...planOf(changed.stdout).values()].map((p) => p[0])).toEqual(['remote hit', 'remote hit', 'run']);
+    // --remote-cache-mode write never reads: a plain local plan.
+    const writeOnly = await qrun(['plan', recipe, '--cache', fresh, '--remote-cache', remote, '--remote-cache-mode', 'write'], { env: env() });
+    expect([...planOf(writeOnly.stdout).values()].map((p) => p[0])).toEqual(['run', 'run', 'run']);
+    // A store that cannot be reached: warned once, and the plan is the local one.
+    const down = await qrun(['plan', recipe, '--cache', fresh, '--remote-cache', remote], { env: { ...env(), AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${await freePort()}` } });
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(down.stderr.match(/REMOTE_CACHE_UNREACHABLE/g)?.length).toBe(1);
+    expect(down.stderr).toContain('the plan leaves the remote cache out');
+    expect([...planOf(down.stdout).values()].map((p) => p[0])).toEqual(['run', 'run', 'run']);
+  }, 60_000);
 });
