@@ -63,7 +63,8 @@ export async function compiledCli({ log = () => {} } = {}) {
     const built = await build();
     return built ? pathToFileURL(join(CACHE_DIR, built, 'cli.js')).href : undefined;
   } catch (e) {
-    log(`qrun: running from the TypeScript sources (${e?.message ?? e})`);
+    // A folder qrun may not write (a read-only or root-owned install) is a normal case: tsx, quietly.
+    if (!['EACCES', 'EPERM', 'EROFS'].includes(e?.code)) log(`qrun: running from the TypeScript sources (${e?.message ?? e})`);
     return undefined;
   }
 }
@@ -115,13 +116,18 @@ export async function build() {
   const esbuild = esbuildRequire()('esbuild');
   mkdirSync(CACHE_DIR, { recursive: true });
   const tmp = join(CACHE_DIR, `.build-${process.pid}-${Date.now()}`);
+  // The digest of each source as esbuild got it: a file edited while the build runs must not be
+  // recorded with its new digest beside a bundle of its old text.
+  const seen = new Map();
   const metaUrl = {
     name: 'import-meta-url',
     setup(b) {
       // Only qrun's own TypeScript: package code is left as it is (esbuild's own handling).
       b.onLoad({ filter: /\.[cm]?tsx?$/ }, (args) => {
         if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
-        const text = readFileSync(args.path, 'utf8').replace(/\bimport\.meta\.url\b/g, JSON.stringify(pathToFileURL(args.path).href));
+        const bytes = readFileSync(args.path);
+        seen.set(args.path, { size: bytes.length, sha256: sha256(bytes) });
+        const text = bytes.toString('utf8').replace(/\bimport\.meta\.url\b/g, JSON.stringify(pathToFileURL(args.path).href));
         return { contents: text, loader: args.path.endsWith('x') ? 'tsx' : 'ts' };
       });
     },
@@ -162,7 +168,8 @@ export async function build() {
   for (const rel of Object.keys(result.metafile.inputs).sort()) {
     const file = join(ROOT, rel);
     const st = statSync(file);
-    inputs[posix(relative(ROOT, file))] = { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256(readFileSync(file)) };
+    const got = seen.get(file);
+    inputs[posix(relative(ROOT, file))] = got ? { ...got, mtimeMs: st.mtimeMs } : { size: st.size, mtimeMs: st.mtimeMs, sha256: sha256(readFileSync(file)) };
   }
   const builder = builderId();
   const digest = sha256(JSON.stringify([builder, Object.entries(inputs).map(([k, v]) => [k, v.sha256])])).slice(0, 24);
