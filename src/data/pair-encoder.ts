@@ -135,7 +135,8 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
         const b = decodeByte.get(c);
         s += b === undefined ? c : String.fromCharCode(b);
       }
-      return s.replace(/^[ \t\n\r]+/, '');
+      // ByteLevel's trim_offsets drops leading spaces (Ġ) only: a newline token (Ċ) keeps its character.
+      return s.replace(/^ +/, '');
     }
     if (metaspace) return token.replace(/\u2581/g, ' ').trimStart();
     if (prefix && token.startsWith(prefix) && token.length > prefix.length) return token.slice(prefix.length);
@@ -144,7 +145,7 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
 
   function align(context: string, tokens: string[]): [number, number][] {
     const us = units(context);
-    const isSpace = (u: Unit) => (decodeByte ? u.u === ' ' || u.u === '\t' || u.u === '\n' || u.u === '\r' : WHITESPACE.test(u.u));
+    const isSpace = (u: Unit) => (decodeByte ? u.u === ' ' : WHITESPACE.test(u.u));
     const isPunct = (u: Unit) => PUNCTUATION.test(decodeByte ? context.slice(u.start, u.end) : u.u);
     let at = 0;
     const span = (from: number, to: number): [number, number] => [us[from]!.start, us[to - 1]!.end];
@@ -186,8 +187,8 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
 
   const toId = (t: string) => tok.token_to_id(t) ?? unkId;
 
-  // Letters, digits, anything else: GPT-2's pre-tokenizer splits where the class changes.
-  const classOf = (ch: string) => (/\p{L}/u.test(ch) ? 'L' : /\p{N}/u.test(ch) ? 'N' : 'P');
+  // Letters, digits, spaces, anything else: GPT-2's pre-tokenizer splits where the class changes.
+  const classOf = (ch: string) => (/\p{L}/u.test(ch) ? 'L' : /\p{N}/u.test(ch) ? 'N' : /\s/u.test(ch) ? 'S' : 'P');
 
   /** tokenizers' word_ids for the context's tokens, from the pieces' markers and the offsets. */
   function words(tokens: string[], offsets: [number, number][], context: string): number[] {
@@ -198,8 +199,11 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
       if (prefix) continues = i > 0 && token !== unkToken && token.startsWith(prefix) && token.length > prefix.length;
       else if (metaspace) continues = i > 0 && !token.startsWith('\u2581');
       else if (decodeByte) {
+        // A word is ` ?letters`, ` ?digits` or ` ?others` (GPT-2's pattern): a lone Ġ belongs to the
+        // word after it; otherwise a token continues its neighbour when they touch and are of a class.
         const [a] = offsets[i]!;
-        continues = !!prev && !token.startsWith('\u0120') && prev[1] === a && a > 0 && classOf(context[a - 1]!) === classOf(context[a] ?? '');
+        continues =
+          !!prev && !token.startsWith('\u0120') && (tokens[i - 1] === '\u0120' || (prev[1] === a && a > 0 && classOf(context[a - 1]!) === classOf(context[a] ?? '')));
       } else continues = false;
       if (!continues) word++;
       return word;
