@@ -42,7 +42,7 @@ describe('question + context pairs against the Python tokenizers library', () =>
       expect(() => encoder.encode(item.question, item.context)).toThrow(/leaves no room for its context/);
     }
     const items = c.items.filter((item) => !item.error);
-    expect(items.length).toBeGreaterThanOrEqual(8);
+    expect(items.length).toBeGreaterThanOrEqual(6);
     const got = items.map((item) => {
       const e = encoder.encode(item.question, item.context);
       return { ids: e.ids, type_ids: e.typeIds, sequence_ids: e.sequenceIds, context_offsets: e.contextOffsets, context_words: e.contextWords };

@@ -102,8 +102,11 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
   const normalizer = (tok as unknown as { normalizer: { normalize(text: string): string } | null }).normalizer;
   const bytes = hasType(json.pre_tokenizer, 'ByteLevel');
   const metaspace = hasType(json.pre_tokenizer, 'Metaspace');
+  const roberta = (json as { post_processor?: { type?: string } | null }).post_processor?.type === 'RobertaProcessing';
   const prefix = json.model?.type === 'WordPiece' ? (json.model.continuing_subword_prefix ?? '##') : undefined;
-  const unkToken = json.model?.unk_token ?? undefined;
+  const unkIdOfModel = (json.model as { unk_id?: number } | undefined)?.unk_id;
+  // WordPiece and BPE name their unknown token; Unigram gives its id.
+  const unkToken = json.model?.unk_token ?? (unkIdOfModel !== undefined ? tok.id_to_token(unkIdOfModel) : undefined);
   const unkId = (tok as unknown as { model: { unk_token_id?: number } }).model.unk_token_id ?? 0;
   const decodeByte = bytes ? byteDecoder() : undefined;
   const encoder = new TextEncoder();
@@ -138,7 +141,8 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
       // ByteLevel's trim_offsets drops leading spaces (Ġ) only: a newline token (Ċ) keeps its character.
       return s.replace(/^ +/, '');
     }
-    if (metaspace) return token.replace(/\u2581/g, ' ').trimStart();
+    // Metaspace's ▁ stands for the space before the piece, which its offsets include.
+    if (metaspace) return token.replace(/\u2581/g, ' ');
     if (prefix && token.startsWith(prefix) && token.length > prefix.length) return token.slice(prefix.length);
     return token;
   }
@@ -155,9 +159,11 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
       return true;
     };
     return tokens.map((token) => {
-      while (at < us.length && isSpace(us[at]!)) at++;
+      // Metaspace offsets keep the space (▁) and every other character; the others skip spaces.
+      if (!metaspace) while (at < us.length && isSpace(us[at]!)) at++;
       const end = us[at]?.start ?? context.length;
       if (at >= us.length) return [end, end];
+      if (metaspace && token === unkToken) return span(at, ++at);
       if (token === unkToken) {
         // The whole word (BertPreTokenizer's word: a punctuation mark alone, else up to space or punctuation).
         const from = at;
@@ -165,7 +171,9 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
         else while (at < us.length && !isSpace(us[at]!) && !isPunct(us[at]!)) at++;
         return span(from, at);
       }
-      const s = surface(token);
+      let s = surface(token);
+      // The ▁ Metaspace prepends to a sequence that does not start with a space stands for nothing.
+      if (metaspace && s.startsWith(' ') && us[at]!.u !== ' ') s = s.slice(1);
       if (s.length === 0) return [end, end];
       if (!matchesAt(s, at)) {
         // Not where expected (a normalizer that rewrites across characters): look a little ahead.
@@ -202,8 +210,11 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
         // A word is ` ?letters`, ` ?digits` or ` ?others` (GPT-2's pattern): a lone Ġ belongs to the
         // word after it; otherwise a token continues its neighbour when they touch and are of a class.
         const [a] = offsets[i]!;
+        const touches = !!prev && prev[1] === a && a > 0;
+        // …and the pattern's contractions ('s 't 're 've 'm 'll 'd) are one word, the apostrophe first.
+        const contraction = touches && tokens[i - 1] === "'" && /^(s|t|re|ve|m|ll|d)$/.test(token);
         continues =
-          !!prev && !token.startsWith('\u0120') && (tokens[i - 1] === '\u0120' || (prev[1] === a && a > 0 && classOf(context[a - 1]!) === classOf(context[a] ?? '')));
+          !!prev && !token.startsWith('\u0120') && (tokens[i - 1] === '\u0120' || contraction || (touches && classOf(context[a - 1]!) === classOf(context[a] ?? '')));
       } else continues = false;
       if (!continues) word++;
       return word;
@@ -230,7 +241,8 @@ export function pairEncoder(tokenizer: LoadedTokenizer, maxLength = tokenizer.ma
       const out = withSpecial(q, c);
       const sequenceIds = placed.map((t) => (t.startsWith('\u0000q') ? 0 : t.startsWith('\u0000c') ? 1 : -1));
       const contextStart = sequenceIds.indexOf(1);
-      const typeIds = out.token_type_ids ?? new Array<number>(out.tokens.length).fill(0);
+      // tokenizers' RobertaProcessing gives every token type 0 (transformers.js gives the pair 1).
+      const typeIds = roberta || !out.token_type_ids ? new Array<number>(out.tokens.length).fill(0) : out.token_type_ids;
       const contextOffsets = align(context, c);
       return {
         ids: out.tokens.map(toId),
