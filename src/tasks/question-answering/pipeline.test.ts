@@ -1,8 +1,12 @@
-// The shipped QA model (models/bert-manqa) through qrun against PyTorch and transformers' pipeline
-// (tests/fixtures/bert-manqa/, written by scripts/make-qa-model/train_qa.py on the GPU machine):
+// The shipped QA model (models/bert-manqa) through qrun against PyTorch and the Python tokenizers
+// library (tests/fixtures/bert-manqa/, written on the GPU machine by scripts/make-qa-model/):
 //  - the native export's start/end logits against PyTorch float32 on the float16 checkpoint;
-//  - the answers qrun picks (TypeScript pair encoder → onnxruntime → span choice) against
-//    pipeline("question-answering")'s on 60 evaluation pairs: same text and character span.
+//  - the model's tokenizer with only_second truncation at 40 tokens: ids, types, offsets;
+//  - the answers qrun picks (TypeScript pair encoder → onnxruntime → span choice) against those of
+//    plugins/triton/python/question_answering.py run there with the real tokenizers library and
+//    PyTorch's logits, on 60 evaluation pairs: same text and character span. That file follows
+//    QuestionAnsweringPipeline.postprocess of transformers 4.x; transformers 5.17, on the GPU
+//    machine, ships no question-answering pipeline to compare with directly.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -55,8 +59,25 @@ describe('models/bert-manqa against PyTorch and the transformers pipeline', () =
     expect(worst).toBeLessThan(1e-4);
   });
 
-  it("answers as pipeline('question-answering') does: same text and span on every evaluation pair", async () => {
-    const ref = JSON.parse(readFileSync(join(FIXTURES, 'pipeline.json'), 'utf8')) as {
+  it('truncates only the context as the Python tokenizers library does, offsets included', async () => {
+    const ref = JSON.parse(readFileSync(join(FIXTURES, 'truncation.json'), 'utf8')) as {
+      max_length: number;
+      items: { question: string; context: string; error?: string; ids: number[]; type_ids: number[]; offsets: [number, number][]; sequence_ids: number[] }[];
+    };
+    const encoder = pairEncoder(await loadTokenizer(join(MODEL, 'tokenizer.json'), join(MODEL, 'tokenizer_config.json')), ref.max_length);
+    const ok = ref.items.filter((i) => !i.error);
+    expect(ok.length).toBeGreaterThanOrEqual(20);
+    for (const item of ref.items.filter((i) => i.error)) expect(() => encoder.encode(item.question, item.context)).toThrow(/no room/);
+    const got = ok.map((item) => {
+      const e = encoder.encode(item.question, item.context);
+      return { ids: e.ids, types: e.typeIds, sequence: e.sequenceIds, offsets: e.contextOffsets };
+    });
+    expect(got).toEqual(ok.map((i) => ({ ids: i.ids, types: i.type_ids, sequence: i.sequence_ids, offsets: i.offsets.filter((_, k) => i.sequence_ids[k] === 1) })));
+    expect(got.filter((g) => g.ids.length === ref.max_length).length).toBeGreaterThan(10);
+  });
+
+  it('answers as the Python answer model does with the real tokenizers library: same text and span on 60 evaluation pairs', async () => {
+    const ref = JSON.parse(readFileSync(join(FIXTURES, 'answers.json'), 'utf8')) as {
       max_answer_len: number;
       max_seq_len: number;
       items: { question: string; context: string; answer: string; start: number; end: number; score: number }[];
