@@ -226,6 +226,20 @@ export const errors = {
     make('USAGE', `${option} cannot be combined with --queue`, 'a queued run builds every step of the recipe that is not cached; select steps in a local run', undefined, EXIT.usage),
   queueJobFailed: (what: string, worker: string, reason: string) =>
     make('QUEUE_JOB_FAILED', `${what} failed on worker ${worker}: ${reason}`, 'the worker\'s own output has the whole error; steps that finished are in the remote cache, and submitting again resumes from them'),
+  /** The submitter's Redis went away mid-run and did not answer again within QRUN_QUEUE_DOWN_MS. */
+  queueConnectionLost: (url: string, seconds: number, reason: string) =>
+    make(
+      'QUEUE_CONNECTION_LOST',
+      `lost the job queue's Redis ${url}: no answer for ${seconds} s (${reason})`,
+      'the workers go on once it is back, and steps they finish land in the remote cache: submit again then (finished steps are remote hits); wait longer with QRUN_QUEUE_DOWN_MS',
+    ),
+  /** Redis answers again but no longer holds the run's jobs (restarted without persistence, flushed). */
+  queueJobsLost: (url: string, what: string) =>
+    make(
+      'QUEUE_JOBS_LOST',
+      `the job queue's Redis ${url} no longer holds the job of ${what}: it was restarted without its data, or flushed`,
+      'submit again (steps already built are remote hits); keep the Redis\'s data across restarts (appendonly yes) so a restart does not lose queued jobs',
+    ),
   /** The deliverables folder (out/<name>/, --out, `out:`) holds files qrun did not put there: replacing it would delete them. */
   outDirNotOurs: (dir: string, found: string) =>
     make(

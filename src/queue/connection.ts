@@ -85,28 +85,102 @@ export async function probeQueue(address: QueueAddress, timeoutMs = Number(proce
 /** How ioredis reconnects a BullMQ connection that dropped: BullMQ's own backoff (1 s, then e^n ms, at most 20 s), forever. */
 const reconnectDelay = (times: number) => Math.max(Math.min(Math.exp(times), 20_000), 1000);
 
+/** A connection error, as opposed to an error Redis answered with. */
+export function isConnectionError(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code) || /Connection is closed|connect ETIMEDOUT|Stream isn't writeable/i.test(e.message);
+}
+
+/** What a QueueConnections says when its Redis goes away and when it is back. */
+export interface ConnectionEvents {
+  lost?(reason: string): void;
+  back?(afterMs: number): void;
+}
+
 /**
  * Connections for BullMQ objects (Queue, Worker, FlowProducer): one ioredis client each. BullMQ
  * leaves a client it was handed open when the object closes, so `closeAll()` ends them after that.
+ * It also follows them: a connection that closes (Redis stopped, the network gone) starts an
+ * outage, told once through `events.lost`, and the first connection ready again ends it
+ * (`events.back`); ioredis reconnects meanwhile, and commands wait for it (maxRetriesPerRequest null).
  */
 export class QueueConnections {
   private readonly made: Redis[] = [];
+  private closing = false;
+  private downSince?: number;
+  private lostTold = false;
+  private lostTimer?: NodeJS.Timeout;
+  /** The last connection error (ECONNREFUSED …), for messages. */
+  lastError?: Error;
 
   constructor(
     readonly address: QueueAddress,
-    /** Called with each connection error (a dropped or refused connection while reconnecting). */
-    private readonly onError: (e: Error) => void = () => {},
+    private readonly events: ConnectionEvents = {},
   ) {}
 
   /** A new connection for one BullMQ object. */
   make(extra: RedisOptions = {}): Redis {
     const client = new Redis({ ...this.address.target, maxRetriesPerRequest: null, retryStrategy: reconnectDelay, ...extra });
-    client.on('error', this.onError);
+    client.on('error', (e: Error) => {
+      this.lastError = e;
+      // A server that went away closes the socket without an error; the first reconnect says why (ECONNREFUSED …).
+      if (this.downSince !== undefined) this.tellLost(reason(e));
+    });
+    client.on('close', () => {
+      if (this.closing || this.downSince !== undefined) return;
+      this.downSince = Date.now();
+      this.lostTold = false;
+      this.lostTimer = setTimeout(() => this.tellLost('the connection closed'), 3000);
+      this.lostTimer.unref();
+    });
+    client.on('ready', () => {
+      if (this.downSince === undefined) return;
+      const ms = Date.now() - this.downSince;
+      this.downSince = undefined;
+      clearTimeout(this.lostTimer);
+      // Back before anyone was told it was gone (a reconnect within a second): nothing to say.
+      if (this.lostTold) this.events.back?.(ms);
+    });
     this.made.push(client);
     return client;
   }
 
+  private tellLost(why: string): void {
+    if (this.lostTold || this.closing) return;
+    this.lostTold = true;
+    clearTimeout(this.lostTimer);
+    this.events.lost?.(why);
+  }
+
+  /** How long the Redis has been away (0 while connected). */
+  downForMs(): number {
+    return this.downSince === undefined ? 0 : Date.now() - this.downSince;
+  }
+
+  /**
+   * `work` (BullMQ calls, which wait through reconnects), or QUEUE_CONNECTION_LOST when it has not
+   * settled within `limitMs` — normally milliseconds; longer means the Redis is down, or takes the
+   * connection and does not answer.
+   */
+  async bounded<T>(work: Promise<T>, limitMs: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    // Given up on, it may still reject later, when the connections are closed.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(errors.queueConnectionLost(this.address.url, Math.round(limitMs / 1000), this.lastError ? reason(this.lastError) : 'no answer')), limitMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   closeAll(): void {
+    this.closing = true;
+    clearTimeout(this.lostTimer);
     for (const c of this.made.splice(0)) c.disconnect();
   }
 }

@@ -8,7 +8,7 @@ import { FlowProducer, Queue, type FlowJob } from 'bullmq';
 import type { Output } from '../engine/output.ts';
 import type { PlannedRecipe } from '../engine/planning.ts';
 import { errors } from '../errors.ts';
-import { QueueConnections, probeQueue, type QueueAddress } from './connection.ts';
+import { isConnectionError, QueueConnections, probeQueue, type QueueAddress } from './connection.ts';
 import type { JobData, StepJobData, StepJobResult } from './jobs.ts';
 import { BASE_QUEUE, queueNameFor } from './queue-names.ts';
 import { stepGraph, type StepGraph, type StepNode } from './step-graph.ts';
@@ -22,6 +22,8 @@ export interface QueuedRun {
 const POLL_MS = 200;
 /** How long without a finished step before the submitter says which queues hold jobs nobody took (QRUN_QUEUE_QUIET_MS). */
 const quietMs = () => Number(process.env.QRUN_QUEUE_QUIET_MS) || 30_000;
+/** How long the submitter waits for a Redis that went away to answer again before it gives up (QRUN_QUEUE_DOWN_MS). */
+export const downLimitMs = () => Number(process.env.QRUN_QUEUE_DOWN_MS) || 60_000;
 // Completed jobs stay a day (a run's submitter reads them as they complete), failed ones a week.
 const KEEP = { removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } };
 
@@ -65,24 +67,38 @@ function variantsText(node: StepNode, planned: PlannedRecipe[]): string {
 export async function submitAndFollow(planned: PlannedRecipe[], address: QueueAddress, remoteCache: string, invocation: string, io: Output): Promise<QueuedRun> {
   await probeQueue(address);
   const graph = await stepGraph(planned);
-  const connections = new QueueConnections(address);
+  const limit = downLimitMs();
+  // Redis gone mid-run: said once, waited for (ioredis reconnects and BullMQ's commands wait for it),
+  // and given up on with QUEUE_CONNECTION_LOST after `limit`; back in time, the run goes on.
+  // BullMQ prints an 'error' nobody listens to; connection errors are told once as an outage (below).
+  const onError = (e: Error) => {
+    if (!isConnectionError(e)) io.err(`queue: ${address.url}: ${e.message}`);
+  };
+  const connections = new QueueConnections(address, {
+    lost: (why) => io.err(`queue: lost the connection to ${address.url} (${why}); reconnecting, for at most ${Math.round(limit / 1000)} s (QRUN_QUEUE_DOWN_MS)`),
+    back: (ms) => io.err(`queue: reconnected to ${address.url} after ${(ms / 1000).toFixed(1)} s`),
+  });
   const queues = new Map<string, Queue>();
   const queueOf = (name: string) => {
     let q = queues.get(name);
-    if (!q) queues.set(name, (q = new Queue(name, { connection: connections.make() })));
+    if (!q) {
+      queues.set(name, (q = new Queue(name, { connection: connections.make() })));
+      q.on('error', onError);
+    }
     return q;
   };
   const producer = new FlowProducer({ connection: connections.make() });
+  producer.on('error', onError);
   try {
-    await producer.add(buildFlow(graph, planned, invocation, remoteCache));
+    await connections.bounded(producer.add(buildFlow(graph, planned, invocation, remoteCache)), limit);
     const total = planned.reduce((n, p) => n + p.steps.length, 0);
     const tagged = [...new Set(graph.nodes.map((n) => queueNameFor(n.tags)))].sort();
     io.out(`queue: submitted ${graph.nodes.length} unique step(s) for ${total} step run(s) in ${planned.length} variant(s) to ${address.url} (queues: ${tagged.join(', ')}); waiting for workers (qrun worker --queue ${address.url})`);
     const results = new Map<string, StepJobResult>();
     const pending = new Map(graph.nodes.map((n) => [n.id, n]));
     let lastChange = Date.now();
-    while (pending.size) {
-      const waiting = new Set<string>();
+    // One look at every pending step job; each Redis call waits through a reconnect, the whole look at most `limit`.
+    const look = async (waiting: Set<string>) => {
       for (const node of [...pending.values()]) {
         const queue = queueOf(queueNameFor(node.tags));
         const id = stepJobId(invocation, node);
@@ -100,8 +116,15 @@ export async function submitAndFollow(planned: PlannedRecipe[], address: QueueAd
         } else if (state === 'failed') {
           const job = await queue.getJob(id);
           throw errors.queueJobFailed(`step "${node.stepId}" (${node.plugin})${variantsText(node, planned)}`, job?.processedBy ?? 'a worker', job?.failedReason ?? 'unknown reason');
+        } else if (state === 'unknown') {
+          // The job was added before this look: Redis lost it (restarted without its data, or flushed).
+          throw errors.queueJobsLost(address.url, `step "${node.stepId}" (${node.plugin})${variantsText(node, planned)}`);
         }
       }
+    };
+    while (pending.size) {
+      const waiting = new Set<string>();
+      await connections.bounded(look(waiting), limit);
       // A step whose inputs are built but that no worker takes: most often no worker has its tags.
       if (waiting.size && Date.now() - lastChange > quietMs()) {
         io.out(`queue: no step finished for ${Math.round((Date.now() - lastChange) / 1000)} s; jobs wait in ${[...waiting].sort().join(', ')}: is a worker serving ${waiting.size > 1 ? 'them' : 'it'} (qrun worker --tags …)?`);
@@ -111,8 +134,8 @@ export async function submitAndFollow(planned: PlannedRecipe[], address: QueueAd
     }
     return { graph, results };
   } finally {
-    await producer.close();
-    await Promise.all([...queues.values()].map((q) => q.close()));
+    // Closing waits on Redis too: bounded, then the connections are cut whatever state they are in.
+    await connections.bounded(Promise.all([producer.close(), ...[...queues.values()].map((q) => q.close())]), 2000).catch(() => undefined);
     connections.closeAll();
   }
 }

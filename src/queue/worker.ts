@@ -15,7 +15,7 @@ import type { Output } from '../engine/output.ts';
 import { loadAndPlanAll, type PlannedRecipe } from '../engine/planning.ts';
 import { errors, QrunError } from '../errors.ts';
 import type { StepEvent } from '../engine/plugin.ts';
-import { QueueConnections, type QueueAddress } from './connection.ts';
+import { isConnectionError, QueueConnections, type QueueAddress } from './connection.ts';
 import type { JobData, StepJobData, StepJobResult, WaitJobData } from './jobs.ts';
 import { queuesForWorker } from './queue-names.ts';
 import { ancestorsOf } from './step-graph.ts';
@@ -57,7 +57,12 @@ export class QrunWorker {
   ) {
     this.name = options.name ?? `${hostname()}-${process.pid}`;
     this.queues = queuesForWorker(options.tags);
-    this.connections = new QueueConnections(options.address);
+    // Redis gone: said once, and the worker waits for it (ioredis reconnects, BullMQ's calls wait);
+    // the step it is running goes on, and its result is reported once Redis is back.
+    this.connections = new QueueConnections(options.address, {
+      lost: (why) => this.io.err(`qrun worker ${this.name}: warning QUEUE_CONNECTION_LOST: lost the connection to ${options.address.url} (${why}); reconnecting until it is back (steps being run go on)`),
+      back: (ms) => this.io.err(`qrun worker ${this.name}: reconnected to ${options.address.url} after ${(ms / 1000).toFixed(1)} s`),
+    });
   }
 
   start(): void {
@@ -72,7 +77,11 @@ export class QrunWorker {
         // letting a step that kills its workers take down every worker in turn.
         maxStalledCount: 1,
       });
-      worker.on('error', (e) => this.io.err(`qrun worker ${this.name}: ${queue}: ${e.message}`));
+      worker.on('error', (e) => {
+        // BullMQ's own connections fail with each reconnect attempt while Redis is away: said once above.
+        if (this.connections.downForMs() > 0 && isConnectionError(e)) return;
+        this.io.err(`qrun worker ${this.name}: ${queue}: ${e.message}`);
+      });
       this.workers.push(worker);
     }
   }
@@ -95,7 +104,12 @@ export class QrunWorker {
   /** A wait job: done when the step it stands for is; a failed step fails it; otherwise it looks again later. */
   private async wait(job: Job<JobData>, token: string | undefined, data: WaitJobData): Promise<unknown> {
     let queue = this.lookups.get(data.queueName);
-    if (!queue) this.lookups.set(data.queueName, (queue = new Queue(data.queueName, { connection: this.connections.make() })));
+    if (!queue) {
+      this.lookups.set(data.queueName, (queue = new Queue(data.queueName, { connection: this.connections.make() })));
+      queue.on('error', (e) => {
+        if (!isConnectionError(e)) this.io.err(`qrun worker ${this.name}: ${data.queueName}: ${e.message}`);
+      });
+    }
     const state = await queue.getJobState(data.jobId);
     if (state === 'completed') return { waited: data.jobId };
     if (state === 'failed' || state === 'unknown') throw new UnrecoverableError(`the step job ${data.jobId} it waits for ${state === 'failed' ? 'failed' : 'is gone'}`);

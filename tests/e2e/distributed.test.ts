@@ -2,7 +2,7 @@
 // loopback, `qrun worker` processes with caches of their own (as separate machines have), and
 // `qrun run --queue`. What ran where is proven by counting real invocations: every command step
 // appends "<step> <pid of the qrun that ran it>" to a file outside the recipe folder.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -113,9 +113,9 @@ function comparable(r: Report) {
 }
 
 /** A started worker; in an object, since a ResultPromise returned from an async function would be awaited to the process's end. */
-async function startWorker(name: string, cache: string, extra: string[] = [], moreEnv: Record<string, string> = {}): Promise<{ w: ResultPromise }> {
+async function startWorker(name: string, cache: string, extra: string[] = [], moreEnv: Record<string, string> = {}, url = redis.url): Promise<{ w: ResultPromise }> {
   // Its own process group: killing the group kills the step's command with it, as a machine dies.
-  const w = startQrun(['worker', '--queue', redis.url, '--cache', cache, '--name', name, ...extra], { env: { ...env(), ...moreEnv }, detached: true });
+  const w = startQrun(['worker', '--queue', url, '--cache', cache, '--name', name, ...extra], { env: { ...env(), ...moreEnv }, detached: true });
   started.push(w);
   let out = '';
   w.stdout?.on('data', (d: Buffer) => (out += String(d)));
@@ -272,6 +272,132 @@ steps:
     expect(String(r.stdout)).toContain('(queues: qrun, qrun-gpu)');
     expect(String(r.stdout)).toMatch(/queue: no step finished for \d+ s; jobs wait in qrun-gpu: is a worker serving it/);
   }, 90_000);
+
+  it('SIGTERM while a worker runs a step: it finishes the step, the job completes and the run with it, then the worker exits 0', async () => {
+    const dir = tempDir('qrun-dist-term-');
+    const count = join(dir, 'count.log');
+    const gate = join(dir, 'gate');
+    const recipe = join(dir, 'recipe.yaml');
+    writeFileSync(
+      recipe,
+      `name: term
+steps:
+  - id: held
+    uses: command
+    with:
+      run: [sh, -c, 'echo "held-start $PPID" >> ${count}; while [ ! -e ${gate} ]; do sleep 0.1; done; echo held > {outputs.out}']
+      outputs: { out: { path: held.txt } }
+      versionArgs: []
+`,
+    );
+    const { w } = await startWorker('t', join(dir, 't'));
+    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/term`], { env: env() });
+    started.push(submit);
+    await waitFor(() => (invocations(count).get('held-start') ?? []).includes(w.pid!), 'the worker to be inside the step', { child: submit });
+    w.kill('SIGTERM');
+    // The step goes on a little after the signal, then finishes.
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(gate, '');
+    const [rw, rs] = await Promise.all([w, submit]);
+    const logs = `${String(rw.stdout)}\n${String(rw.stderr)}\n${String(rs.stdout)}\n${String(rs.stderr)}`;
+    expect(rw.exitCode, logs).toBe(0);
+    expect(String(rw.stdout)).toMatch(/SIGTERM: finishing the steps it is running[\s\S]*✓ held/);
+    expect(rs.exitCode, logs).toBe(0);
+  }, 60_000);
+
+  it('Redis going away mid-run: back in time, the worker and the submitter reconnect and the run completes; away too long, the submitter stops with QUEUE_CONNECTION_LOST; back without its data, QUEUE_JOBS_LOST', async () => {
+    const dir = tempDir('qrun-dist-drop-');
+    const count = join(dir, 'count.log');
+    // A Redis of its own that keeps its data across a restart (append-only file, each write synced), on one port.
+    const data = join(dir, 'redis-data');
+    mkdirSync(data);
+    const port = await freePort();
+    const persist = ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', data];
+    let own = await startRedis(persist, port);
+    const kill = async () => {
+      const p = own.process;
+      p.kill('SIGKILL');
+      if (p.exitCode === null && p.signalCode === null) await new Promise((r) => p.once('exit', r));
+    };
+    try {
+      // Step "two" of recipe N starts, then waits until the test creates its gate file.
+      const recipeFor = (n: number) => {
+        const file = join(dir, `recipe-${n}.yaml`);
+        const gate = join(dir, `gate-${n}`);
+        writeFileSync(
+          file,
+          `name: drop${n}
+steps:
+  - id: one
+    uses: command
+    with: { run: [sh, -c, 'echo ${n} > {outputs.out}'], outputs: { out: { path: one.txt } }, versionArgs: [] }
+  - id: two
+    uses: command
+    with:
+      run: [sh, -c, 'echo "two${n}-start $PPID" >> ${count}; while [ ! -e ${gate} ]; do sleep 0.1; done; cat {inputs.src} > {outputs.out}; echo "two${n}-done $PPID" >> ${count}']
+      inputs: { src: file }
+      outputs: { out: { path: two.txt } }
+      versionArgs: []
+`,
+        );
+        return { file, open: () => writeFileSync(gate, '') };
+      };
+      const { w } = await startWorker('w', join(dir, 'w'), [], {}, own.url);
+      let wErr = '';
+      w.stderr?.on('data', (d: Buffer) => (wErr += String(d)));
+      const submit = (n: number, downMs: number) => {
+        const r = recipeFor(n);
+        const p = startQrun([r.file, '--cache', join(dir, `submitter-${n}`), '--queue', own.url, '--remote-cache', `s3://${s3.bucket}/drop`], { env: { ...env(), QRUN_QUEUE_DOWN_MS: String(downMs) } });
+        started.push(p);
+        const out = { err: '' };
+        p.stderr?.on('data', (d: Buffer) => (out.err += String(d)));
+        return { p, out, open: r.open };
+      };
+      const startedOn = (n: number) => () => (invocations(count).get(`two${n}-start`) ?? []).includes(w.pid!);
+
+      // 1. Redis stops while the worker is inside a step and comes back with its data: both reconnect, the run completes.
+      const s1 = submit(1, 30_000);
+      await waitFor(startedOn(1), 'the worker to be inside step two', { child: s1.p });
+      await kill();
+      await waitFor(() => wErr.includes('QUEUE_CONNECTION_LOST') && s1.out.err.includes('queue: lost the connection'), 'the worker and the submitter to say Redis is gone', { child: s1.p });
+      expect(wErr).toContain(`warning QUEUE_CONNECTION_LOST: lost the connection to ${own.url} (ECONNREFUSED`);
+      own = await startRedis(persist, port);
+      s1.open();
+      const r1 = await s1.p;
+      expect(r1.exitCode, `${String(r1.stdout)}\n${String(r1.stderr)}\n${wErr}`).toBe(0);
+      expect(String(r1.stdout)).toMatch(/two \(command\) — ran in [\d.]+ s on w/);
+      expect(String(r1.stderr)).toMatch(new RegExp(`queue: reconnected to ${own.url} after [\\d.]+ s`));
+      expect(wErr).toMatch(/qrun worker w: reconnected to/);
+
+      // 2. Redis stays away: the submitter stops after QRUN_QUEUE_DOWN_MS with an error naming it, instead of waiting forever.
+      const s2 = submit(2, 2000);
+      await waitFor(startedOn(2), 'the worker to be inside step two again', { child: s2.p });
+      await kill();
+      const r2 = await s2.p;
+      expect(r2.exitCode).toBe(1);
+      expect(String(r2.stderr)).toContain(`error QUEUE_CONNECTION_LOST: lost the job queue's Redis ${own.url}: no answer for 2 s (ECONNREFUSED`);
+      // The worker waited for it: back, it finishes the step it held.
+      own = await startRedis(persist, port);
+      s2.open();
+      await waitFor(() => invocations(count).has('two2-done'), 'the worker to finish the step after Redis is back', { child: w });
+
+      // 3. Redis comes back without its data (another folder): the submitter says the jobs are gone.
+      const s3run = submit(3, 30_000);
+      await waitFor(startedOn(3), 'the worker to be inside step two a third time', { child: s3run.p });
+      await kill();
+      own = await startRedis(['--dir', tempDir('qrun-redis-empty-')], port);
+      const r3 = await s3run.p;
+      expect(r3.exitCode).toBe(1);
+      // Of step two, or of step one when the submitter had not yet seen it complete.
+      expect(String(r3.stderr)).toMatch(new RegExp(`error QUEUE_JOBS_LOST: the job queue's Redis ${own.url} no longer holds the job of step "(one|two)" \\(command\\)`));
+      s3run.open();
+      await waitFor(() => invocations(count).has('two3-done'), 'the worker to finish its step', { child: w });
+      const logs = await stopWorker(w);
+      expect(w.exitCode, logs).toBe(0);
+    } finally {
+      await own.stop();
+    }
+  }, 120_000);
 
   it('Redis or the store unreachable: errors that name them; a local run goes on without an unreachable remote cache, warned', async () => {
     const dir = tempDir('qrun-dist-down-');
