@@ -1,6 +1,5 @@
 // The int8 forms of one FP32 model that onnxruntime's CPU runs, with the same calibrated ranges:
-// FP32, qrun's TensorRT form (qdq.insert defaults), qrun's cpu profile (with and without Q/K/V
-// fused), and onnxruntime's quantize_dynamic form (qrun mode: dynamic). `npm run bench` times them
+// FP32, qrun's TensorRT form (qdq.insert defaults), qrun's cpu profile (and with less fused), and onnxruntime's quantize_dynamic form (qrun mode: dynamic). `npm run bench` times them
 // (bench/run-bench.ts); the device job s1-speed writes them for Python onnxruntime on another CPU.
 //
 //   npx tsx bench/cpu-forms.ts [--graphs-only] FP32.onnx calibration.json OUT_DIR   # writes OUT_DIR/<form>.onnx
@@ -27,9 +26,9 @@ export interface CpuForm {
 
 export const CPU_FORMS: CpuForm[] = [
   { name: 'tensorrt', label: 'qrun static INT8, target: tensorrt (Q/DQ)', build: (m) => void placeQdqForTensorRT(m, TENSORRT), calibrated: true },
-  { name: 'cpu', label: 'qrun static INT8, target: cpu', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseQkv: true }), calibrated: true },
-  { name: 'cpu-unfused', label: 'qrun static INT8, target: cpu without Q/K/V fused', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseQkv: false }), calibrated: true },
-  { name: 'cpu-attention', label: 'qrun static INT8, target: cpu with attention as QAttention', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseQkv: true, fuseAttention: true }), calibrated: true },
+  { name: 'cpu', label: 'qrun static INT8, target: cpu', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel' }), calibrated: true },
+  { name: 'cpu-qkv', label: 'qrun static INT8, target: cpu, attention not fused (Q/K/V one GEMM)', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseAttention: false }), calibrated: true },
+  { name: 'cpu-unfused', label: 'qrun static INT8, target: cpu, neither attention nor Q/K/V fused', build: (m) => void placeForCpu(m, { excludeNodes: [], excludeOps: [], weights: 'per-channel', fuseAttention: false, fuseQkv: false }), calibrated: true },
   { name: 'dynamic', label: "qrun mode: dynamic (onnxruntime's quantize_dynamic form)", build: (m) => void placeQdqForTensorRT(m, { ...TENSORRT, mode: 'dynamic' }), calibrated: false },
 ];
 

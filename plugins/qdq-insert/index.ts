@@ -78,7 +78,7 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
         enum: ['tensorrt', 'cpu'],
         default: 'tensorrt',
         description:
-          "The runtime the static int8 model is for. tensorrt: Q/DQ pairs as TensorRT's explicit quantization wants them (onnxruntime runs them too). cpu: the form onnxruntime's CPU kernels run fastest, written directly: one uint8 QuantizeLinear per activation shared by its readers, com.microsoft.MatMulIntegerToFloat with per-column int8 weights and the bias folded in, Q/K/V projections as one GEMM, attention MatMuls float; TensorRT cannot load it",
+          "The runtime the static int8 model is for. tensorrt: Q/DQ pairs as TensorRT's explicit quantization wants them (onnxruntime runs them too). cpu: the form onnxruntime's CPU kernels run fastest, written directly: one uint8 QuantizeLinear per activation shared by its readers, com.microsoft.MatMulIntegerToFloat with per-column int8 weights and the bias folded in, each recognised self-attention block as one com.microsoft.QAttention (else Q/K/V projections as one GEMM, attention MatMuls float); TensorRT cannot load it",
       },
     },
   },

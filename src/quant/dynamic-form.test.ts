@@ -43,8 +43,10 @@ describe('mode: dynamic is onnxruntime quantize_dynamic form', () => {
     // MatMulInteger(A_q, B_q, A_zp, B_zp) → Cast → Mul(A_scale, B_scale) → Mul(cast, scales) = the original output.
     const w = q.input[1]!.replace(/_quantized$/, '');
     expect(q.input).toEqual([x.output[0], `${w}_quantized`, x.output[2], `${w}_zero_point`]);
-    const i = m.graph.node.indexOf(q);
-    const [cast, scales, out] = m.graph.node.slice(i + 1, i + 4);
+    const reader = (tensor: string) => m.graph.node.find((n) => n.input.includes(tensor))!;
+    const cast = reader(q.output[0]!);
+    const out = reader(cast.output[0]!);
+    const scales = m.graph.node.find((n) => n.output[0] === out.input[1])!;
     expect([cast!.opType, cast!.name, scales!.opType, scales!.name, scales!.input, out!.opType, out!.name, out!.input]).toEqual([
       'Cast',
       `${q.output[0]}_cast`,
@@ -56,6 +58,23 @@ describe('mode: dynamic is onnxruntime quantize_dynamic form', () => {
       [cast!.output[0], scales!.output[0]],
     ]);
     expect(m.graph.node.some((n) => n.opType === 'Gemm')).toBe(false); // replace_gemm_with_matmul
+  });
+
+  it("nodes in the order quantize_dynamic saves them: input-less nodes first, then those made ready by the inputs and initializers in sorted name order", async () => {
+    const { m } = await dynamicBert();
+    const nodes = m.graph.node;
+    const constants = nodes.filter((n) => n.input.filter(Boolean).length === 0);
+    expect(nodes.slice(0, constants.length)).toEqual(constants);
+    const given = new Set([...m.graph.initializer.map((t) => t.name ?? ''), ...m.graph.input.map((i) => i.name)]);
+    const ready = nodes.filter((n) => n.input.length > 0 && n.input.every((x) => !x || given.has(x)));
+    const firstName = [...given].sort().find((name) => ready.some((n) => n.input.includes(name)))!;
+    expect(nodes[constants.length]).toBe(ready.find((n) => n.input.includes(firstName)));
+    // And a topological order: every input is made before it is read.
+    const made = new Set(given);
+    for (const n of nodes) {
+      for (const x of n.input) if (x) expect(made.has(x)).toBe(true);
+      for (const o of n.output) made.add(o);
+    }
   });
 
   it('weights int8 symmetric per column (zero point 0, scale absmax/127), embeddings uint8 behind one DequantizeLinear; float weights dropped', async () => {

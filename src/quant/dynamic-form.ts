@@ -16,7 +16,8 @@
 //   Gather reads it and a DequantizeLinear (before the first reader) gives the float rows back.
 // - Names as onnxruntime writes them: `X_QuantizeLinear` → `X_quantized`, `X_scale`, `X_zero_point`;
 //   `W_quantized`, `W_scale`, `W_zero_point`; `<node>_quant`, `<out>_output_quantized`, …
-// Initializers nothing reads any more are removed (onnxruntime's clean_initializers).
+// Initializers nothing reads any more are removed (onnxruntime's clean_initializers), and the nodes
+// are put in the order quantize_dynamic saves them (its topological sort).
 // Not reproduced: Conv → ConvInteger, LSTM, Attention/EmbedLayerNormalization (contrib ops a graph
 // from onnx.export does not hold) and 8-bit Transpose; those nodes stay float, with the reason.
 import { attrInt, indexGraph, uniqueName, usedNames } from '../onnx/graph.ts';
@@ -252,5 +253,39 @@ export function quantizeDynamicForm(model: ModelProto, opts: DynamicFormOptions)
   const dropped = new Set(g.initializer.filter((t) => !read.has(t.name ?? '')).map((t) => t.name ?? ''));
   g.initializer = g.initializer.filter((t) => !dropped.has(t.name ?? ''));
   if (dropped.size) g.input = g.input.filter((i) => !dropped.has(i.name));
+  onnxruntimeTopologicalSort(g);
   return placement;
+}
+
+/**
+ * The node order quantize_dynamic saves (quantization/onnx_model.py ONNXModel.topological_sort, run by
+ * save_model_to_file): nodes without inputs first, then those made ready by the initializers and
+ * graph inputs taken in sorted name order, then breadth-first by outputs. Checked against Python
+ * onnxruntime by the device job s1-speed (node for node, order included).
+ */
+export function onnxruntimeTopologicalSort(g: ModelProto['graph']): void {
+  const nodes = g.node;
+  const deps = nodes.map((n) => n.input.filter(Boolean).length);
+  const readers = new Map<string, number[]>();
+  const sorted: NodeProto[] = [];
+  nodes.forEach((n, i) => {
+    if (deps[i] === 0) {
+      sorted.push(n);
+      return;
+    }
+    for (const x of n.input) {
+      if (!x) continue;
+      const list = readers.get(x);
+      if (list) list.push(i);
+      else readers.set(x, [i]);
+    }
+  });
+  const release = (tensor: string) => {
+    for (const i of readers.get(tensor) ?? []) if (--deps[i]! === 0) sorted.push(nodes[i]!);
+  };
+  const names = [...g.initializer.map((t) => t.name ?? ''), ...g.input.map((i) => i.name)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  names.forEach((n, k) => n !== names[k - 1] && release(n));
+  for (let k = 0; k < sorted.length; k++) for (const o of sorted[k]!.output) release(o);
+  if (sorted.length !== nodes.length) throw new Error(`mode: dynamic: the graph is not a DAG (${nodes.length - sorted.length} nodes unreachable)`);
+  g.node = sorted;
 }
