@@ -2,7 +2,7 @@
 // quantized activation added as a graph output, collects streaming statistics, and writes the
 // activation scales (and zero points) into the QDQ model's QuantizeLinear/DequantizeLinear inputs.
 // Methods: minmax; percentile, entropy (TensorRT's KL calibrator) and mse on the |x| histogram
-// (src/quant/*-calibrator.ts), each bounded by the squared error of the consumer's output; auto, per
+// (src/quant/*-calibrator.ts), none cutting below the threshold of least consumer-output error; auto, per
 // tensor the candidate of least consumer-output error (src/quant/auto-calibrator.ts). Outputs of
 // Softmax, Sigmoid and Tanh take the range the operator guarantees instead, with every method; Relu
 // and Clip outputs stay within their bounds (src/quant/known-ranges.ts). Data: the tokenized text data
@@ -82,7 +82,7 @@ const calibrate: Plugin<CalibrateOptions> = {
         enum: ['minmax', 'percentile', 'entropy', 'mse', 'auto'],
         default: 'percentile',
         description:
-          "How each activation's range is chosen: minmax: the largest |x| seen; percentile: that percentile of |x| (clips rare outliers); entropy: the threshold whose clipped histogram is closest in KL divergence (TensorRT's entropy calibrator); mse: the threshold with the least mean squared quantization error; auto: per tensor, whichever of those four gives the consuming node's output the least squared error. The histogram methods never cut where that costs the consumer's output more error than keeping the whole range",
+          "How each activation's range is chosen: minmax: the largest |x| seen; percentile: that percentile of |x| (clips rare outliers); entropy: the threshold whose clipped histogram is closest in KL divergence (TensorRT's entropy calibrator); mse: the threshold with the least mean squared quantization error; auto: per tensor, whichever of those four gives the consuming node's output the least squared error. The histogram methods never cut below the threshold of least error in the consuming node's output",
         examples: ['auto'],
       },
       percentile: { type: 'number', exclusiveMinimum: 50, maximum: 100, default: 99.99, description: 'the percentile of |x| kept (method: percentile)', examples: [99.9] },

@@ -71,8 +71,8 @@ describe('calibrate: Softmax outputs keep their known range [0, 1]', () => {
 describe('calibrate: a Relu6-like Clip(0, 6) feeding a MatMul', () => {
   // x ~ N(1, 2²) through Clip(0, 6): 0.6% of the values sit exactly at 6 (and 31% at 0). Percentile
   // 99 cuts below 6 by its own measure (to 5.59 without the bound); moving that mass from 6 to T < 6 costs
-  // 0.006·(6 − T)² against the rounding error saved, (6² − T²)/(3·127²) ≈ 2.5·10⁻⁴·(6 − T): a loss
-  // for any T below ~5.96, so every method keeps about 6, and none goes beyond it.
+  // 0.006·(6 − T)², whose growth 0.012·(6 − T) passes the rounding error's 2T/(3·127²) once T < ~5.98:
+  // the consumer's least error lies there, so every method keeps about 6, and none goes beyond it.
   const C = 16;
   let fp32: string;
   let qdq: Record<'int8' | 'uint8', string>;

@@ -5,7 +5,7 @@ import type { MetricsDeclaration } from '../../src/engine/plugin.ts';
 export const calibrateMetrics: MetricsDeclaration = {
   method: { type: 'text', role: 'calibration-method', description: 'The calibration method (with its percentile); "none" when the model has no activation to calibrate.' },
   autoChoices: { type: 'object', optional: true, description: 'method auto: how many tensors took each candidate method (minmax, percentile, entropy, mse); calibration.json says which one each tensor got.' },
-  raisedByConsumerError: { unit: 'count', better: 'none', optional: true, description: "Tensors whose method threshold was raised because cutting there cost the consumer's output more squared error than keeping the whole range." },
+  raisedByConsumerError: { unit: 'count', better: 'none', optional: true, description: "Tensors whose method threshold was raised to the threshold of least consumer-output error (cutting further only adds error to what the consuming node computes)." },
   data: { type: 'text', optional: true, description: 'The data set (or tensor file) calibrated on.' },
   samples: { unit: 'count', better: 'none', role: 'samples', description: 'Calibration samples run through the FP32 model.' },
   batches: { unit: 'count', better: 'none', optional: true, description: 'Batches those samples ran in.' },

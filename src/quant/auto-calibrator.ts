@@ -4,21 +4,26 @@
 // distribution: what percentile, KL and the tensor's own MSE are defined on) and one weighted by the
 // consumers (src/quant/consumer-weights.ts: its squared error is the consumer's output error).
 //
-// Every histogram method keeps one bound: its threshold is raised until cutting there costs the
-// consumer's output no more squared error than keeping the whole range (mse-calibrator.ts
-// noWorseThan). A cut that fails that test loses more to clipping than it gains in resolution by the
-// measure the consumer sees, whatever the method's own criterion says. It matters for entropy on
+// Every histogram method keeps one bound: it never cuts below the threshold of least consumer-output
+// error. Below that point each further cut adds error to what the consumer computes (the weighted
+// error falls, then rises, as T shrinks: rounding grows as T², clipping as the tail moved), so a cut
+// there hurts by the measure the consumer sees, whatever the method's own criterion says; above it
+// the method's choice stands (it clips less than the optimum, never more). It matters for entropy on
 // transformer activations: KL counts mass, not distance, so it cuts a LayerNorm output whose outlier
 // channels lie 10–20 bulk-widths out to about 1/16 of its range, clipping exactly the values the
 // next MatMul's outlier rows multiply; percentile cuts them too where they are rarer than 1 − p.
-// The same test keeps a saturating Clip's point mass at its bound (known-ranges.ts).
+// The same bound keeps a saturating Clip's point mass at its bound (known-ranges.ts). A weaker bound,
+// "no worse than keeping the whole range", would still allow cuts between that crossing and the
+// optimum, which add clipping error concentrated on the few values that carry the outliers: a
+// large error on one token (a key that decides where attention goes) does more harm downstream than
+// the same squared error spread as rounding noise, so the bound errs on the side of the wider range.
 //
 // `auto` compares the candidates by the weighted histogram's expected squared error, computed from
 // the streamed statistics (no activation is stored, no second pass): the consumer-output error the
 // anchors minimise directly (ModelOpt's and AIMET's MSE-style search, AMD Quark's MinMSE), taken
 // among the methods' own thresholds so the report can say which method each tensor got.
 import { calibrateEntropy } from './entropy-calibrator.ts';
-import { calibrateMse, expectedSquaredError, MSE_BINS, noWorseThan, type Grid } from './mse-calibrator.ts';
+import { calibrateMse, expectedSquaredError, MSE_BINS, type Grid } from './mse-calibrator.ts';
 import { mergeBins } from './entropy-calibrator.ts';
 import type { AbsHistogram } from './range-collector.ts';
 
@@ -47,6 +52,14 @@ export interface ThresholdChoice {
   candidates?: Record<CandidateMethod, { threshold: number; error: number }>;
 }
 
+/**
+ * The threshold of least consumer-output error: below it every further cut adds error to what the
+ * consumer computes (the error falls, then rises, as T shrinks), so no method goes below it.
+ */
+export function consumerOptimum(weighted: AbsHistogram, grid: Grid): number {
+  return calibrateMse(weighted, { grid }).threshold;
+}
+
 /** The method's own threshold on the plain histogram (before any bound). */
 function methodThreshold(method: Exclude<CandidateMethod, 'minmax'>, h: AbsHistogram, grid: Grid, percentile: number): Omit<ThresholdChoice, 'method'> {
   if (method === 'percentile') return { threshold: h.percentile(percentile) };
@@ -68,7 +81,7 @@ export function chooseThreshold(method: CalibrationMethod, hists: TensorHistogra
   if (method !== 'auto') {
     const own = methodThreshold(method, hists.plain, grid, opts.percentile);
     const t = Math.min(own.threshold, ref);
-    const bounded = noWorseThan(hists.weighted, t, ref, grid);
+    const bounded = Math.max(t, Math.min(ref, consumerOptimum(hists.weighted, grid)));
     return { ...own, method, threshold: bounded, ...(bounded > t ? { raisedFrom: t } : {}) };
   }
   const h = { counts: mergeBins(hists.weighted.counts, MSE_BINS), absMax: hists.weighted.absMax, total: hists.weighted.total };

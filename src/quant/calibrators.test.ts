@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../tests/helpers/temp.ts';
 import { calibrateEntropy, klForThreshold, klTables, levelsFor, mergeBins } from './entropy-calibrator.ts';
-import { calibrateMse, expectedSquaredError, noWorseThan, stepFor, type Grid } from './mse-calibrator.ts';
+import { chooseThreshold } from './auto-calibrator.ts';
+import { calibrateMse, expectedSquaredError, stepFor, type Grid } from './mse-calibrator.ts';
 import { AbsHistogram, GrowingAbsHistogram, MinMaxCollector } from './range-collector.ts';
 
 function sampler(seed: number) {
@@ -224,23 +225,34 @@ describe('grids of the zero point type (uint8 vs int8)', () => {
   });
 });
 
-describe('noWorseThan: the bound on a cut', () => {
-  it("raises entropy's cut of the outliers to the lowest threshold whose error is no worse than the whole range's", () => {
+describe('the bound on a cut: never below the consumer-error optimum (auto-calibrator.ts chooseThreshold)', () => {
+  const hists = (h: AbsHistogram) => ({ plain: h, weighted: h });
+
+  it("raises entropy's cut of the outliers to the threshold of least error, which it never goes below", () => {
     const h = histogramOf(laplaceOutliers);
-    const e = calibrateEntropy(h).threshold;
-    const raised = noWorseThan(h, e, h.absMax);
-    const whole = expectedSquaredError(h, h.absMax);
-    expect(expectedSquaredError(h, e)).toBeGreaterThan(whole);
-    expect(raised).toBeGreaterThan(e);
-    expect(expectedSquaredError(h, raised)).toBeLessThanOrEqual(whole * (1 + 1e-6));
-    // The lowest such: 1% lower is worse than keeping the whole range (measured on the samples too).
-    expect(expectedSquaredError(h, raised * 0.99)).toBeGreaterThan(whole);
-    expect(quantizationMse(laplaceOutliers, raised)).toBeLessThan(quantizationMse(laplaceOutliers, e));
+    const kl = calibrateEntropy(h).threshold;
+    const c = chooseThreshold('entropy', hists(h), h.absMax, { type: 'int8' }, { percentile: 99.99 });
+    expect(c.raisedFrom).toBeCloseTo(kl, 12);
+    expect(c.threshold).toBeCloseTo(calibrateMse(h).threshold, 12);
+    expect(quantizationMse(laplaceOutliers, c.threshold)).toBeLessThan(quantizationMse(laplaceOutliers, kl));
   });
 
-  it('leaves a cut that costs nothing as it is (a Gaussian at its MSE threshold, entropy on a Gaussian)', () => {
+  it('leaves a cut above the optimum as the method chose it (percentile 99.999 of a Gaussian), and minmax at the whole range', () => {
     const g = histogramOf(gaussian);
-    for (const t of [calibrateMse(g).threshold, calibrateEntropy(g).threshold]) expect(noWorseThan(g, t, g.absMax)).toBe(t);
+    const p = chooseThreshold('percentile', hists(g), g.absMax, { type: 'int8' }, { percentile: 99.999 });
+    expect(p.threshold).toBe(g.percentile(99.999));
+    expect(p.threshold).toBeGreaterThan(calibrateMse(g).threshold);
+    expect(p.raisedFrom).toBeUndefined();
+    expect(chooseThreshold('minmax', hists(g), g.absMax, { type: 'int8' }, { percentile: 99.99 }).threshold).toBe(g.absMax);
+  });
+
+  it('auto takes the candidate of least error on the weighted histogram and reports every candidate', () => {
+    const h = histogramOf(laplaceOutliers);
+    const c = chooseThreshold('auto', hists(h), h.absMax, { type: 'int8' }, { percentile: 99.99 });
+    const errors = Object.values(c.candidates!).map((x) => x.error);
+    expect(c.candidates![c.method].error).toBe(Math.min(...errors));
+    expect(c.threshold).toBe(c.candidates![c.method].threshold);
+    expect(Object.keys(c.candidates!).sort()).toEqual(['entropy', 'minmax', 'mse', 'percentile']);
   });
 });
 

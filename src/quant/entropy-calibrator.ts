@@ -16,8 +16,8 @@
 // KL weighs where the mass lies, never how far a clipped value moves: a few outliers many bulk-widths
 // away (a LayerNorm output's outlier channels) add almost nothing to P's last bin, while every
 // wider candidate smooths the bulk into fewer bins, so KL cuts such a tensor down to about 1/16 of its
-// range whatever the outliers carry. plugins/calibrate bounds that cut with the squared error of the
-// consumer's output (mse-calibrator.ts noWorseThan).
+// range whatever the outliers carry. calibrate never lets it cut below the threshold of least
+// consumer-output error (auto-calibrator.ts).
 import { INT8_GRID, stepFor, type Grid } from './mse-calibrator.ts';
 import type { AbsHistogram } from './range-collector.ts';
 

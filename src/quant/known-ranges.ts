@@ -8,11 +8,11 @@
 // Relu and Clip give bounds instead of a range: their output lies in [0, ∞) and [min, max], but where
 // in it the data lie depends on the input. The calibrated range is never wider than the bounds (a
 // Relu6-like Clip(0, 6) gets at most [0, 6]; uint8's zero point of a Relu output is 0). Whether a
-// histogram method may cut below a bound is decided by plugins/calibrate with the squared error of
-// the consumer's output (src/quant/mse-calibrator.ts noWorseThan): a Clip that saturates puts a point
-// mass exactly at its bound, and moving that whole mass from b to T < b costs mass·(b − T)², which
-// outweighs the rounding error saved as soon as more than ~(b + T) / (b − T) / (3·127²) of the values
-// sit at b (2·10⁻⁴ of them for T = 5 under b = 6). KL never weighs that distance, so it is checked.
+// histogram method may cut below a bound is decided by the squared error of the consumer's output
+// (src/quant/auto-calibrator.ts: no cut below the threshold of least error): a Clip that saturates
+// puts a point mass exactly at its bound, and moving that whole mass m from b to T < b costs
+// m·(b − T)², whose growth 2m·(b − T) outweighs the rounding error's 2T/(3·127²) as soon as
+// b − T > T/(3·127²·m), a few thousandths of b for m = 0.6%. KL never weighs that distance.
 //
 // The producer is looked for through ops that only move or relabel values (Reshape, Transpose, a Cast
 // between float types…): torch.onnx.export's ViT puts two Casts between Softmax and the P·V MatMul.

@@ -103,34 +103,3 @@ export function calibrateMse(full: Hist, opts: { candidates?: number; grid?: Gri
   return { threshold: best, error: bestErr, minmaxError };
 }
 
-/**
- * The smallest threshold ≥ t whose expected squared error is no worse than that of `ref` (the range
- * kept whole: max |x|, or a known bound), searched over [t, ref]. A method's threshold is raised to
- * it when cutting there costs more clipping error than the rounding error it saves: on a histogram
- * weighted by the consumer (plugins/calibrate), "error" is that of the consumer's output. The error
- * falls then rises in T (rounding grows as T², clipping shrinks), so the admissible thresholds form an
- * interval ending at ref; its lower end is found by a scan, then bisection.
- */
-export function noWorseThan(full: Hist, t: number, ref: number, grid: Grid = INT8_GRID, bins = MSE_BINS): number {
-  if (!(t < ref) || full.total === 0 || full.absMax <= 0) return t;
-  const h: Hist = { counts: mergeBins(full.counts, bins), absMax: full.absMax, total: full.total };
-  const limit = expectedSquaredError(h, ref, grid) * (1 + 1e-9);
-  if (expectedSquaredError(h, t, grid) <= limit) return t;
-  const steps = 64;
-  let lo = t;
-  let hi = ref;
-  for (let k = 1; k <= steps; k++) {
-    const x = t + ((ref - t) * k) / steps;
-    if (expectedSquaredError(h, x, grid) <= limit) {
-      hi = x;
-      break;
-    }
-    lo = x;
-  }
-  for (let k = 0; k < 30 && hi - lo > ref * 1e-6; k++) {
-    const mid = (lo + hi) / 2;
-    if (expectedSquaredError(h, mid, grid) <= limit) hi = mid;
-    else lo = mid;
-  }
-  return hi;
-}

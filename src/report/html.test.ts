@@ -324,7 +324,7 @@ describe('renderHtml: calibration says what the cut means', () => {
     expect(cal).toContain('auto: mse · range cut 50.0% · 0.1% saturated');
     expect(cal).toContain('auto: minmax · range cut 0.0% · 0% saturated');
     expect(cal).toContain('range cut 25.0% · 0.2% saturated · raised');
-    expect(cal).toContain('the method chose 0.5; raised: cutting there cost the consuming layer&#39;s output more error than keeping the whole range');
+    expect(cal).toContain('the method chose 0.5; raised to the threshold of least error in the consuming layer&#39;s output: cutting further only adds to it');
   });
 });
 

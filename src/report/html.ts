@@ -173,7 +173,7 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
     width: 960,
     rows: tensors.map((t, i) => ({
       label: labels[i]!,
-      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}${t.rangeFrom ? `, from ${t.rangeFrom}` : ''}${isNum(t.raisedFrom) ? ` (the method chose ${exact(t.raisedFrom)}; raised: cutting there cost the consuming layer's output more error than keeping the whole range)` : ''}`,
+      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}${t.rangeFrom ? `, from ${t.rangeFrom}` : ''}${isNum(t.raisedFrom) ? ` (the method chose ${exact(t.raisedFrom)}; raised to the threshold of least error in the consuming layer's output: cutting further only adds to it)` : ''}`,
       value: absMax(t),
       marker: Math.abs(t.threshold),
       // A range the op guarantees (Softmax's [0, 1]) is not a cut the method chose: say which it is.
@@ -202,7 +202,7 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
       'A percentile threshold cuts the range of a few outliers (a large range cut, a tiny share saturated) for finer steps for all other values. ' +
       'Outputs of Softmax, Sigmoid and Tanh keep the range the operator guarantees ("known range"), whatever the method. ' +
       'With method auto each tensor names the candidate it got ("auto: mse"): the one whose range gives the consuming layer\'s output the least error. ' +
-      '"Raised" marks a cut the method chose that cost that output more error than keeping the whole range, raised until it did not.</p>',
+      '"Raised" marks a cut the method chose below the threshold of least error in that output, where cutting further only adds error: it is raised to that threshold.</p>',
   );
 }
 
