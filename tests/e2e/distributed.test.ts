@@ -204,13 +204,17 @@ steps:
     // A job whose worker stopped renewing its lock is handed on after 4 s (60 s by default); the
     // other tests keep the default, so a worker slowed down by a loaded machine never loses a job.
     const lock = { QRUN_QUEUE_LOCK_MS: '4000' };
-    const { w: a } = await startWorker('a', join(dir, 'a'), [], lock);
-    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', redis.url, '--remote-cache', `s3://${s3.bucket}/${prefix}`], { env: env() });
+    // A database of its own: BullMQ runs the stalled-job check at most once per stalledInterval per
+    // queue, across workers, and the workers of the tests before (60 s locks) leave that mark for
+    // 30 s in database 0, which would hold up the takeover here by up to 30 s.
+    const url = `${redis.url}/1`;
+    const { w: a } = await startWorker('a', join(dir, 'a'), [], lock, url);
+    const submit = startQrun([recipe, '--cache', join(dir, 'submitter'), '--queue', url, '--remote-cache', `s3://${s3.bucket}/${prefix}`], { env: env() });
     started.push(submit);
     await waitFor(() => (invocations(count).get('slow-start') ?? []).includes(a.pid!), 'worker a to be inside the slow step', { child: submit, timeoutMs: 60_000 });
     process.kill(-a.pid!, 'SIGKILL');
     await a.catch(() => undefined);
-    const { w: b } = await startWorker('b', join(dir, 'b'), [], lock);
+    const { w: b } = await startWorker('b', join(dir, 'b'), [], lock, url);
     const r = await submit;
     const logs = await stopWorker(b);
     expect(r.exitCode, `${String(r.stdout)}\n${String(r.stderr)}\n${logs}`).toBe(0);
