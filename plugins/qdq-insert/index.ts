@@ -63,11 +63,12 @@ const qdqInsert: Plugin<QdqInsertOptions> = {
       activations: { enum: ['int8', 'uint8'], default: 'int8', description: 'int8 symmetric (TensorRT) or uint8 asymmetric' },
       weights: { enum: ['per-channel', 'per-tensor'], default: 'per-channel', description: 'int8 symmetric weight scales: one per output channel (TensorRT, more accurate) or one per tensor' },
       attentionMatMuls: { type: 'boolean', default: true, description: 'also quantize Q·Kᵀ and attention·V' },
-      residualAdd: { type: 'boolean', description: 'Q/DQ on the shortcut input of residual Adds (TensorRT fuses the Add into the layer). Default: on for a convolution network, off otherwise' },
+      residualAdd: { type: 'boolean', description: 'Q/DQ on the shortcut input of residual Adds (TensorRT fuses the Add into the layer). Default: on for a convolution network, off otherwise', examples: [true] },
       concat: {
         type: 'boolean',
         description:
           "Q/DQ on every input of a Concat that feeds a quantized node, all given the scale of the Concat's output by calibrate (TensorRT keeps the Concat in int8 without requantizing; NVIDIA's QuantConcat). Default: on for a convolution network, off otherwise",
+        examples: [false],
       },
       mode: {
         enum: ['static', 'weight-only', 'dynamic'],
