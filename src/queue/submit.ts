@@ -107,7 +107,9 @@ export async function submitAndFollow(planned: PlannedRecipe[], address: QueueAd
         if (state === 'completed') {
           lastChange = Date.now();
           const job = await queue.getJob(id);
-          const result = job!.returnvalue as StepJobResult;
+          // Gone between the two calls: Redis restarted without its data right then.
+          if (!job) throw errors.queueJobsLost(address.url, `step "${node.stepId}" (${node.plugin})${variantsText(node, planned)}`);
+          const result = job.returnvalue as StepJobResult;
           results.set(node.id, result);
           pending.delete(node.id);
           const r = result.record;

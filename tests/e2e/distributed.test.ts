@@ -391,7 +391,7 @@ steps:
       await kill();
       own = await startRedis(['--dir', tempDir('qrun-redis-empty-')], port);
       const r3 = await s3run.p;
-      expect(r3.exitCode).toBe(1);
+      expect(r3.exitCode, String(r3.stderr)).toBe(1);
       // Of step two, or of step one when the submitter had not yet seen it complete.
       expect(String(r3.stderr)).toMatch(new RegExp(`error QUEUE_JOBS_LOST: the job queue's Redis ${own.url} no longer holds the job of step "(one|two)" \\(command\\)`));
       s3run.open();
