@@ -215,7 +215,7 @@ export const errors = {
       'check the endpoint (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, Ceph), the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that the bucket exists; `aws s3 ls s3://BUCKET --endpoint-url URL` tries the same',
     ),
   remoteCacheModeInvalid: (mode: string) => make('USAGE', `--remote-cache-mode must be read, write or readwrite, got ${mode}`, 'read: take entries only (pull requests); write: upload only; readwrite (default): both', undefined, EXIT.usage),
-  queueUrlInvalid: (url: string) => make('QUEUE_URL', `"${url}" is not a Redis address`, 'write it as redis://HOST:PORT (redis://HOST:PORT/DB for another database)', undefined, EXIT.usage),
+  queueUrlInvalid: (url: string) => make('QUEUE_URL', `"${url}" is not a Redis address`, 'write it as redis://HOST:PORT (redis://HOST:PORT/DB for another database, rediss:// for TLS)', undefined, EXIT.usage),
   queueUnreachable: (url: string, reason: string) =>
     make('QUEUE_UNREACHABLE', `the job queue's Redis ${url} cannot be reached: ${reason}`, 'check that redis-server runs there and listens on that address (`redis-cli -u URL ping` says PONG), and that no firewall is in between'),
   queueNeedsRemoteCache: () =>

@@ -13,6 +13,8 @@ export interface RedisTarget {
   db: number;
   username?: string;
   password?: string;
+  /** rediss://: TLS, the server's certificate checked against Node's CAs (add a private CA with NODE_EXTRA_CA_CERTS). */
+  tls?: Record<string, never>;
 }
 
 export interface QueueAddress {
@@ -28,7 +30,7 @@ export function parseQueueUrl(url: string): QueueAddress {
   } catch {
     throw errors.queueUrlInvalid(url);
   }
-  if (u.protocol !== 'redis:' || !u.hostname) throw errors.queueUrlInvalid(url);
+  if ((u.protocol !== 'redis:' && u.protocol !== 'rediss:') || !u.hostname) throw errors.queueUrlInvalid(url);
   const db = u.pathname.replace(/^\//, '');
   if (db && !/^\d+$/.test(db)) throw errors.queueUrlInvalid(url);
   const target: RedisTarget = {
@@ -37,6 +39,7 @@ export function parseQueueUrl(url: string): QueueAddress {
     db: db ? Number(db) : 0,
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
   };
   // Messages and logs name the Redis without its password.
   if (u.password) u.password = '***';

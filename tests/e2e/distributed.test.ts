@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { qrun, startQrun, tempDir } from '../helpers/cli.ts';
-import { freePort, redisServerAvailable, startRedis, type RedisTestServer } from '../helpers/redis-server.ts';
+import { freePort, redisServerAvailable, startRedis, startTlsRedis, tlsRedisAvailable, type RedisTestServer } from '../helpers/redis-server.ts';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import type { Report } from '../../src/report/build-report.ts';
@@ -402,6 +402,34 @@ steps:
       await own.stop();
     }
   }, 120_000);
+
+  // skip-reason: no openssl to make the test certificate
+  it.skipIf(!tlsRedisAvailable())('rediss://: a worker and a submitter over TLS, trusting a private CA through NODE_EXTRA_CA_CERTS', async () => {
+    const dir = tempDir('qrun-dist-tls-');
+    const count = join(dir, 'count.log');
+    const recipe = join(dir, 'recipe.yaml');
+    writeFileSync(
+      recipe,
+      `name: tls
+steps:
+  - id: only
+    uses: command
+    with: { run: [sh, -c, 'echo "only $PPID" >> ${count}; echo tls > {outputs.out}'], outputs: { out: { path: o.txt } }, versionArgs: [] }
+`,
+    );
+    const tls = await startTlsRedis();
+    try {
+      const trust = { NODE_EXTRA_CA_CERTS: tls.caFile };
+      const { w } = await startWorker('tls', join(dir, 'w'), [], trust, tls.url);
+      const r = await qrun([recipe, '--cache', join(dir, 'submitter'), '--queue', tls.url, '--remote-cache', `s3://${s3.bucket}/tls`], { env: { ...env(), ...trust }, timeout: 30_000 });
+      const logs = await stopWorker(w);
+      expect(r.exitCode, `${r.stdout}\n${r.stderr}\n${logs}`).toBe(0);
+      expect(invocations(count).get('only')).toEqual([w.pid]);
+      // Without the CA: src/queue/connection.test.ts (QUEUE_UNREACHABLE naming the certificate).
+    } finally {
+      await tls.stop();
+    }
+  }, 60_000);
 
   it('Redis or the store unreachable: errors that name them; a local run goes on without an unreachable remote cache, warned', async () => {
     const dir = tempDir('qrun-dist-down-');

@@ -66,3 +66,27 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
       }),
   };
 }
+
+/** Whether a TLS Redis can be made here: openssl for the certificate (Debian's redis-server has TLS built in). */
+export function tlsRedisAvailable(): boolean {
+  if (!redisServerAvailable()) return false;
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A redis-server that speaks only TLS (rediss://localhost:PORT), with a self-signed certificate for
+ * localhost made by openssl: `caFile` is what a client must trust (NODE_EXTRA_CA_CERTS=caFile).
+ */
+export async function startTlsRedis(): Promise<RedisTestServer & { caFile: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'qrun-redis-tls-'));
+  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
+  const port = await freePort();
+  const server = await startRedis(['--port', '0', '--tls-port', String(port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-auth-clients', 'no'], port);
+  return { ...server, url: `rediss://localhost:${port}`, caFile: cert };
+}
