@@ -209,6 +209,59 @@ def clean(s):
     return s
 
 
+# Training rows with a PATH, URL or EMAIL are copied this many times with that entity replaced by
+# another real one from this machine: the catalogs hold few distinct ones (about 20 URLs and 40
+# addresses), too few to learn where a long entity ends.
+VARIANTS = 6
+POOL_SIZE = 4000
+
+
+def real_pools(dpkg_info="/var/lib/dpkg/info", docs="/usr/share/doc"):
+    """Real paths (installed files, dpkg's *.list), URLs and e-mail addresses (copyright files),
+    each kept only where the rules give it its type; sorted, then a hash-chosen subset."""
+    paths, urls, emails = set(), set(), set()
+    for f in sorted(glob.glob(os.path.join(dpkg_info, "*.list"))):
+        with open(f, encoding="utf-8", errors="replace") as fp:
+            for line in fp:
+                p = line.strip()
+                if 4 <= len(p) <= 60 and p.count("/") >= 2 and word_type(p) == "PATH":
+                    paths.add(p)
+    for f in sorted(glob.glob(os.path.join(docs, "*", "copyright"))):
+        with open(f, encoding="utf-8", errors="replace") as fp:
+            text = fp.read()
+        for m in re.finditer(r"(?:https?|ftp)://[^\s<>()\"',;]+", text):
+            u = m.group(0).rstrip(".:")
+            if len(u) <= 80 and word_type(u) == "URL":
+                urls.add(u)
+        for m in re.finditer(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", text):
+            e = m.group(0)
+            if word_type(e) == "EMAIL":
+                emails.add(e)
+    pick_ = lambda xs, salt: sorted(sorted(xs), key=lambda x: unit(x, salt))[:POOL_SIZE]
+    return {"PATH": pick_(paths, "pool-path"), "URL": pick_(urls, "pool-url"), "EMAIL": pick_(emails, "pool-email")}
+
+
+def augment(rows, pools):
+    """Copies of rows with a PATH, URL or EMAIL, each such entity replaced by a pool entry."""
+    out = []
+    for r in rows:
+        spans = [sp for sp in entity_spans(r["text"]) if sp[0] in pools and pools[sp[0]]]
+        if not spans:
+            continue
+        for v in range(VARIANTS):
+            text, shift = r["text"], 0
+            for t, a, b in spans:
+                pool = pools[t]
+                new = pool[int(unit(r["text"] + "\x00" + str(a), "aug-%d" % v) * len(pool))]
+                text = text[:a + shift] + new + text[b + shift:]
+                shift += len(new) - (b - a)
+            words, tags, new_spans = label_text(text)
+            if len(words) > MAX_WORDS or [x[0] for x in new_spans if x[0] in pools] != [x[0] for x in spans]:
+                continue
+            out.append({"tokens": words, "tags": tags, "lang": r["lang"], "rare": True, "text": text})
+    return out
+
+
 def pick(rows, n, salt, quotas):
     """n rows in hash order: first up to quotas[type] rows with each type (rarest first), then others."""
     order = sorted(rows, key=lambda r: unit(" ".join(r["tokens"]), salt))
@@ -283,8 +336,12 @@ def main():
             for t in tags:
                 if t.startswith("B-"):
                     counts[sp][t[2:]] = counts[sp].get(t[2:], 0) + 1
+    pools = real_pools()
+    augmented = augment(rows["train"], pools)
+    # qrun's sets come from the messages themselves (below): augmented rows only train.
+    train_rows = rows["train"] + augmented
     os.makedirs(args.out, exist_ok=True)
-    for sp, rs in rows.items():
+    for sp, rs in {"train": train_rows, "eval": rows["eval"]}.items():
         # mtime=0 and no file name in the header: the .gz bytes depend on the rows only
         with open(os.path.join(args.out, sp + ".jsonl.gz"), "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as f:
@@ -295,7 +352,8 @@ def main():
     short = {sp: [r for r in rs if len(r["tokens"]) <= 48] for sp, rs in rows.items()}
     write_jsonl(os.path.join(args.data, "calib.jsonl"), pick(short["train"], 64, "calib", [("EMAIL", 2), ("URL", 2), ("VAR", 4), ("PATH", 4), ("OPT", 10)]))
     write_jsonl(os.path.join(args.data, "eval.jsonl"), pick(short["eval"], 240, "eval", [("EMAIL", 10), ("URL", 10), ("VAR", 25), ("PATH", 35), ("OPT", 50)]))
-    stats = {"rows": {sp: len(rs) for sp, rs in rows.items()},
+    stats = {"rows": {sp: len(rs) for sp, rs in rows.items()}, "augmented_train_rows": len(augmented),
+             "pools": {t: len(p) for t, p in pools.items()}, "variants": VARIANTS,
              "entities": {sp: dict(sorted(c.items())) for sp, c in counts.items()},
              "languages": ["en"] + sorted(LOCALES), "locales": LOCALES, "types": TYPES,
              "eval_fraction": EVAL_FRACTION, "plain_keep": PLAIN_KEEP, "common_keep": COMMON_KEEP, "max_words": MAX_WORDS,

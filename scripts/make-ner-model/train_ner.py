@@ -42,7 +42,7 @@ LABELS = ["O"] + [p + "-" + t for t in TYPES for p in ("B", "I")]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 BATCH = 128
 LR = 8e-4
-EPOCHS = 10
+EPOCHS = 12
 # Rows with a rarer type (PATH, URL, EMAIL, VAR: a few hundred each) are seen this many times an epoch.
 RARE_REPEAT = 3
 RARE = {"B-PATH", "B-URL", "B-EMAIL", "B-VAR"}
