@@ -46,7 +46,7 @@ export function parseQueueUrl(url: string): QueueAddress {
   return { url: target.password ? u.toString().replace(/\/$/, '') : url, target };
 }
 
-/** ioredis's reason for a failed connection, without the password (ioredis never puts it in a message, but an AUTH reply could echo a user name). */
+/** ioredis's reason for a failed connection (its messages never hold the password). */
 function reason(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   // A refused or unknown host comes as the socket's error (code ECONNREFUSED, ENOTFOUND); a connect

@@ -68,6 +68,8 @@ export class QrunWorker {
   start(): void {
     for (const queue of this.queues) {
       const worker = new Worker(queue, (job, token, signal) => this.process(job as Job<JobData>, token, signal), {
+        // BullMQ duplicates this client for the worker's own connections; it stays connected, idle,
+        // and is how this worker notices Redis going away and coming back (QueueConnections).
         connection: this.connections.make(),
         concurrency: this.options.concurrency,
         name: this.name,
