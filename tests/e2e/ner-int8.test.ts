@@ -12,7 +12,9 @@ import * as ort from 'onnxruntime-node';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer, type LoadedTokenizer } from '../../src/data/tokenizer.ts';
+import { undeclaredMetrics } from '../../src/engine/metrics.ts';
 import { entitiesOf } from '../../src/tasks/token-classification/chunks.ts';
+import { tokenClassificationMetrics } from '../../src/tasks/token-classification/metrics.ts';
 import { encodeText, entitiesOfText, textWords, type ServedEntity } from '../../src/tasks/token-classification/entities.ts';
 import { qrun, REPO, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
@@ -101,6 +103,8 @@ describe('recipes/ner-int8.yaml', () => {
     expect(Math.abs(ner.fp32F1! - ner.int8F1!)).toBeLessThan(0.03);
     expect(ner.perType.map((t) => t.type)).toEqual(['EMAIL', 'FMT', 'OPT', 'PATH', 'URL', 'VAR']);
     expect(bench).toMatchObject({ task: 'token-classification', agreement: ner.f1VsFp32, fp32Accuracy: ner.fp32F1, int8Accuracy: ner.int8F1 });
+    // Everything reported is declared (so gates and compare can name it).
+    expect(undeclaredMetrics(tokenClassificationMetrics, ner)).toEqual([]);
   });
 
   it('the FP32 export gives PyTorch’s logits, and its entities are the Python entities model’s', async () => {
