@@ -116,12 +116,14 @@ describe('planRecipe: options', () => {
     const steps = planOk(['name: x', 'steps:', '  - uses: hf.load', '  - uses: qdq.insert', '    with: { activations: uint8 }', '  - uses: calibrate', '    with: { method: minmax }']);
     expect(stepOf(steps, 'calibrate').options).toMatchObject({ method: 'minmax', percentile: 99.99, data: 'calibration', samples: 0, batchSize: 16 });
     expect(stepOf(steps, 'qdq-insert').options).toMatchObject({
-      ops: ['MatMul', 'Gemm'],
       exclude: { ops: [], nodes: [] },
       activations: 'uint8',
       weights: 'per-channel',
       attentionMatMuls: true,
     });
+    // qdq.insert 1.2: `ops` has no default — left out, the placement follows the model (a CNN's
+    // Conv/Gemm/MatMul, a transformer's MatMul/Gemm), so the planner must not fill it in.
+    expect(stepOf(steps, 'qdq-insert').options).not.toHaveProperty('ops');
   });
 
   it('applying defaults does not write into the recipe’s own step options', () => {
@@ -297,7 +299,7 @@ describe('planRecipe: gates against the declared metrics (issue 12 §2)', () => 
     const e = only(p.errors, 'RECIPE_GATE');
     expect(e.message).toBe('gate "bench.agreemnt": bench has no metric "agreemnt"');
     expect(e.hint).toBe(
-      'did you mean "bench.agreement"? bench\'s numbers: agreement, fp32Accuracy, int8Accuracy, accuracyDrop, maxAbsError, meanCosine, minCosine, sizeRatio, sizes.…, latency.<row>.…, speedup, speedupInterval.…',
+      'did you mean "bench.agreement"? bench\'s numbers: agreement, fp32Accuracy, int8Accuracy, accuracyDrop, maxAbsError, meanCosine, minCosine, embedding.…, questionAnswering.…, tokenClassification.…, sizeRatio, sizes.…, latency.<row>.…, speedup, speedupInterval.…',
     );
     expect(e.location).toEqual({ file: FILE, line: 17, col: 3 });
   });
