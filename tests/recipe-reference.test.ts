@@ -31,7 +31,7 @@ describe('docs/recipe-reference.md', () => {
     const lacking = rows.filter((o) => !o.type || !o.default || !o.description || !o.example).map((o) => `${o.plugin} ${o.path}: ${!o.description ? 'description ' : ''}${!o.example ? 'example' : ''}`);
     expect(lacking).toEqual([]);
     // The options a first recipe needs, as a user looks them up.
-    expect(reference).toContain('| `method` | `minmax`, `percentile`, `entropy`, `mse` | `percentile` | `method: entropy` |');
+    expect(reference).toContain('| `method` | `minmax`, `percentile`, `entropy`, `mse`, `auto` | `percentile` | `method: auto` |');
     expect(reference).toContain('| `exclude.nodes` | list of strings | `[]` |');
     expect(reference).toContain('| `target.agreement` | number (0, 1] | — | `agreement: 0.995` |');
   });
