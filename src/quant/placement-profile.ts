@@ -22,8 +22,9 @@
 //   V projections that read one tensor become one MatMul of the concatenated weights and a Split
 //   (`fuseQkv`): one int8 GEMM of width 3·hidden instead of three.
 //   Measured on the GPU machine's Xeon (AVX-512 VNNI, AMX; 2 cores; device job s1-speed), against
-//   Python onnxruntime's quantize_dynamic of the same graph: 0.78 / 0.76 / 0.75 at 1×32 / 1×128 /
-//   8×128 with QAttention, 0.86 / 0.81 / 0.77 without (docs/performance.md).
+//   Python onnxruntime's quantize_dynamic of the same graph: 0.75 / 0.76 / 0.75 at 1×32 / 1×128 /
+//   8×128 with QAttention, 0.80 / 0.80 / 0.78 with attention float (docs/performance.md). On an
+//   AMD CPU without AMX QAttention gained nothing; the form does not depend on the CPU (cache keys).
 //   TensorRT cannot run com.microsoft ops: the profile is for onnxruntime on CPU only.
 import { indexGraph, uniqueName, usedNames } from '../onnx/graph.ts';
 import { makeFloatTensor, makeInt64Tensor, makeInt8Tensor, makeUint8Tensor, tensorDims, tensorSize, tensorToFloat32, tensorToInts } from '../onnx/tensor.ts';
