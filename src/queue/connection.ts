@@ -155,6 +155,16 @@ export class QueueConnections {
     this.events.lost?.(why);
   }
 
+  /** Resolves once a connection is ready again (at once when none is away). */
+  async whenUp(): Promise<void> {
+    while (this.downSince !== undefined && !this.closing) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /** Whether any connection is not ready (away, or reconnecting). */
+  anyAway(): boolean {
+    return this.downSince !== undefined || this.made.some((c) => c.status !== 'ready');
+  }
+
   /** How long the Redis has been away (0 while connected). */
   downForMs(): number {
     return this.downSince === undefined ? 0 : Date.now() - this.downSince;

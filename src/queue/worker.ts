@@ -50,6 +50,9 @@ export class QrunWorker {
   private readonly plans = new Map<string, Promise<PlannedRecipe[]>>();
   private readonly remotes = new Map<string, RemoteCache>();
   private store?: Promise<CacheStore>;
+  /** Jobs being processed here, and those processed whose completion Redis has not confirmed yet. */
+  private running = 0;
+  private readonly unreported = new Set<string>();
 
   constructor(
     readonly options: WorkerOptions,
@@ -84,23 +87,54 @@ export class QrunWorker {
         if (this.connections.downForMs() > 0 && isConnectionError(e)) return;
         this.io.err(`qrun worker ${this.name}: ${queue}: ${e.message}`);
       });
+      const reported = (job: Job | undefined) => job && this.unreported.delete(`${job.queueName}:${job.id}`);
+      worker.on('completed', reported);
+      worker.on('failed', reported);
       this.workers.push(worker);
     }
   }
 
   /** Stops taking jobs, lets the running ones finish, closes every connection. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+    // A Redis that died just before the signal may not have been noticed yet: a moment for its close to arrive.
+    await new Promise((r) => setTimeout(r, 100));
+    if (this.connections.anyAway()) await this.closeWhileAway();
+    else await Promise.all(this.workers.map((w) => w.close()));
     await Promise.all([...this.lookups.values()].map((q) => q.close()));
     for (const r of this.remotes.values()) r.close();
     this.connections.closeAll();
   }
 
+  /**
+   * Stopping while Redis is away. BullMQ's close() first waits for its blocking connection to end,
+   * and an ioredis connection waiting to reconnect never emits 'end' when told to disconnect: the
+   * worker would hang, even after Redis is back. So: take no new job, let the running steps finish,
+   * wait for Redis and for it to confirm their completion (10 s at most), then close without waiting.
+   */
+  private async closeWhileAway(): Promise<void> {
+    this.io.err(`qrun worker ${this.name}: Redis is away: the running steps finish and are reported once it is back, then the worker stops (a second signal stops at once)`);
+    const until = async (done: () => boolean, ms = Infinity) => {
+      for (const t0 = Date.now(); !done() && Date.now() - t0 < ms; ) await new Promise((r) => setTimeout(r, 100));
+    };
+    await Promise.all(this.workers.map((w) => w.pause(true)));
+    await until(() => this.running === 0);
+    await this.connections.whenUp();
+    await until(() => this.unreported.size === 0, 10_000);
+    await Promise.all(this.workers.map((w) => w.close(true)));
+  }
+
   private async process(job: Job<JobData>, token: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
     const data = job.data;
-    if (data.kind === 'wait') return this.wait(job, token, data);
-    if (data.kind === 'run') return { worker: this.name };
-    return this.runStepJob(data, signal);
+    this.running++;
+    try {
+      if (data.kind === 'wait') return await this.wait(job, token, data);
+      if (data.kind === 'run') return { worker: this.name };
+      return await this.runStepJob(data, signal);
+    } finally {
+      this.running--;
+      // A wait job that looks again later (DelayedError) gets no completed/failed event.
+      if (data.kind !== 'wait') this.unreported.add(`${job.queueName}:${job.id}`);
+    }
   }
 
   /** A wait job: done when the step it stands for is; a failed step fails it; otherwise it looks again later. */

@@ -309,7 +309,7 @@ steps:
     expect(rs.exitCode, logs).toBe(0);
   }, 60_000);
 
-  it('Redis going away mid-run: back in time, the worker and the submitter reconnect and the run completes; away too long, the submitter stops with QUEUE_CONNECTION_LOST; back without its data, QUEUE_JOBS_LOST', async () => {
+  it('Redis going away mid-run: back in time, the worker and the submitter reconnect and the run completes; away too long, the submitter stops with QUEUE_CONNECTION_LOST; back without its data, QUEUE_JOBS_LOST; a worker stopped meanwhile reports its step once Redis is back', async () => {
     const dir = tempDir('qrun-dist-drop-');
     const count = join(dir, 'count.log');
     // A Redis of its own that keeps its data across a restart (append-only file, each write synced), on one port.
@@ -396,8 +396,26 @@ steps:
       expect(String(r3.stderr)).toMatch(new RegExp(`error QUEUE_JOBS_LOST: the job queue's Redis ${own.url} no longer holds the job of step "(one|two)" \\(command\\)`));
       s3run.open();
       await waitFor(() => invocations(count).has('two3-done'), 'the worker to finish its step', { child: w });
-      const logs = await stopWorker(w);
-      expect(w.exitCode, logs).toBe(0);
+
+      // 4. The worker stopped while Redis is away: it finishes its step, reports it once Redis is back, and exits 0.
+      await kill();
+      own = await startRedis(persist, port);
+      const s4 = submit(4, 30_000);
+      await waitFor(startedOn(4), 'the worker to be inside step two a fourth time', { child: s4.p });
+      await kill();
+      // Not w.kill(): execa would SIGKILL it 5 s later.
+      process.kill(w.pid!, 'SIGTERM');
+      s4.open();
+      await waitFor(() => invocations(count).has('two4-done'), 'the step to finish', { child: w });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(w.exitCode, 'the worker waits for Redis to report its step').toBe(null);
+      own = await startRedis(persist, port);
+      const [rw, r4] = await Promise.all([w, s4.p]);
+      const logs = `${String(rw.stdout)}\n${String(rw.stderr)}\n${String(r4.stdout)}\n${String(r4.stderr)}`;
+      expect(rw.exitCode, logs).toBe(0);
+      expect(String(rw.stderr)).toContain('Redis is away: the running steps finish and are reported once it is back');
+      expect(r4.exitCode, logs).toBe(0);
+      expect(String(r4.stdout)).toMatch(/two \(command\) — ran in [\d.]+ s on w/);
     } finally {
       await own.stop();
     }
