@@ -232,10 +232,10 @@ describe('checked before anything runs', () => {
     expect(r.exitCode).toBe(2);
     const problems = r.stderr.split('\n').filter((l) => l.startsWith(file));
     expect(problems.map((l) => l.slice(file.length))).toEqual([
-      ':3:1: error RECIPE_SCHEMA: unknown key "colour" in the recipe; expected one of: version, name, description, model, data, steps, gates, outputs, out, matrix',
+      ':3:1: error RECIPE_SCHEMA: unknown key "colour" in the recipe; expected one of: version, name, description, model, data, steps, gates, task, outputs, out, remoteCache, matrix',
       ':20:23: error RECIPE_GATE: gates.bench.accuracyDrop: "<= 0..01" is not a condition: "0..01" is not a number',
-      ':10:7: error RECIPE_OPTION: unknown key "activatons" in steps[1].with; expected one of: ops, exclude, activations, weights, attentionMatMuls, residualAdd, mode',
-      ':13:21: error RECIPE_OPTION: steps[2].with.method is "entropyy"; expected one of: "minmax", "percentile", "entropy", "mse"',
+      ':10:7: error RECIPE_OPTION: unknown key "activatons" in steps[1].with; expected one of: ops, exclude, activations, weights, attentionMatMuls, residualAdd, concat, mode, target',
+      ':13:21: error RECIPE_OPTION: steps[2].with.method is "entropyy"; expected one of: "minmax", "percentile", "entropy", "mse", "auto"',
       expect.stringMatching(/^:15:11: error RECIPE_UNKNOWN_PLUGIN: step "save" uses unknown plugin "onnx\.sav"; /),
       ':19:3: error RECIPE_GATE: gate "bench.agreemnt": bench has no metric "agreemnt"',
     ]);
