@@ -10,9 +10,13 @@
 // ENTITIES is one JSON string per text: a list of {"entity_group", "score", "word", "start", "end",
 // "words"} (python/token_classification.py says how they are made). The entities model tokenizes the
 // text again with the same tokenizer.json and max_length, which gives the tokens' words and offsets.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { modelTags } from '../../src/tasks/token-classification/data.ts';
 import type { ModelConfig, TensorConfig } from './model-config.ts';
-import { TEXT_INPUT, type TokenizerSettings } from './text-ensemble.ts';
+import { TEXT_INPUT, textEnsembleBlocker, tokenizerConfig, type TokenizerSettings } from './text-ensemble.ts';
 
 export const NER_MODEL_PY = fileURLToPath(new URL('./python/token_classification.py', import.meta.url));
 export const LOGITS = 'logits';
@@ -70,4 +74,53 @@ export function nerEnsembleConfigs(name: string, tokenizer: ModelConfig, model: 
     instanceGroup: [],
   };
   return { entities, ensemble };
+}
+
+/** A model folder to write: its config and the files of version 1. */
+export interface NerFolder {
+  config: ModelConfig;
+  files: { from: string; to: string }[];
+}
+
+/**
+ * The folders of the NER repository beside the ONNX model's: the text tokenizer, the entities model
+ * (token_classification.py + tokenizer.json) and the ensemble; or why they cannot be made. The tag
+ * names are config.json's id2label (read here: the triton step drops them from the logits output).
+ */
+export async function nerRepositoryFolders(args: {
+  name: string;
+  hfDir: string | undefined;
+  tokenizer: { file: string; settings: TokenizerSettings } | undefined;
+  onnxConfig: ModelConfig;
+  instances: number;
+  tokenizerModelPy: string;
+}): Promise<{ folders: NerFolder[]; ensemble?: string; why?: string }> {
+  const { name, tokenizer, onnxConfig, instances } = args;
+  if (!tokenizer) return { folders: [], why: 'no hf-model input with tokenizer.json' };
+  const configFile = args.hfDir ? join(args.hfDir, 'config.json') : undefined;
+  const labels = configFile && existsSync(configFile) ? modelTags(JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>) : undefined;
+  const blocker = textEnsembleBlocker(onnxConfig) ?? nerEnsembleBlocker(onnxConfig, labels);
+  if (blocker) return { folders: [], why: blocker };
+  const tokenizerModel = tokenizerConfig(`${name}_tokenizer`, onnxConfig, tokenizer.settings, instances);
+  const { entities, ensemble } = nerEnsembleConfigs(name, tokenizerModel, onnxConfig, tokenizer.settings, labels!, instances);
+  return {
+    folders: [
+      {
+        config: tokenizerModel,
+        files: [
+          { from: args.tokenizerModelPy, to: 'model.py' },
+          { from: tokenizer.file, to: 'tokenizer.json' },
+        ],
+      },
+      {
+        config: entities,
+        files: [
+          { from: NER_MODEL_PY, to: 'model.py' },
+          { from: tokenizer.file, to: 'tokenizer.json' },
+        ],
+      },
+      { config: ensemble, files: [] },
+    ],
+    ensemble: ensemble.name,
+  };
 }
