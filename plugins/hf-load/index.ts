@@ -16,7 +16,8 @@ import type { TokenizedDataset } from '../../src/data/tokenized-dataset.ts';
 import { hfLoadOptionsSchema, type HfLoadOptions } from './options.ts';
 import { copyModelFile, readModelGraph } from '../../src/runtime/model-file.ts';
 import { detectTask, TASK_FILE } from '../../src/tasks/task.ts';
-import { taskDefinition } from '../../src/tasks/registry.ts';
+// The data readers alone, not registry.ts: its export heads and evaluations (onnxruntime) would enter hf.load's key.
+import { taskDataReader } from '../../src/tasks/data-registry.ts';
 
 const ONNX_CANDIDATES = ['onnx/model.onnx', 'model.onnx'];
 
@@ -94,7 +95,7 @@ const hfLoad: Plugin<HfLoadOptions> = {
     // A model with no head and no `task:` has none: only the steps that need one fail (TASK_UNKNOWN).
     const task = detectTask({ explicit: options.task, modelDir: dir, architectures: Array.isArray(config.architectures) ? config.architectures.map(String) : [] });
     if (task) await writeFile(join(hfDir, TASK_FILE), `${JSON.stringify(task)}\n`);
-    const taskDef = taskDefinition(task?.task);
+    const readTaskData = taskDataReader(task?.task);
     // sentence_bert_config.json: sentence-transformers' token limit, which the Triton tokenizer keeps too.
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'preprocessor_config.json', 'sentence_bert_config.json']) {
       if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(hfDir, f));
@@ -109,8 +110,8 @@ const hfLoad: Plugin<HfLoadOptions> = {
       const name = key.slice(5);
       if (!tokenizer) continue;
       ctx.emit({ type: 'progress', message: `tokenizing ${name}` });
-      if (taskDef?.readData) {
-        const tokenizedByTask = await taskDef.readData(file, tokenizer, name, { dir, config });
+      if (readTaskData) {
+        const tokenizedByTask = await readTaskData(file, tokenizer, name, { dir, config });
         counts[name] = tokenizedByTask.samples.length;
         await writeFile(join(dsDir, `${name}.json`), JSON.stringify(tokenizedByTask));
         continue;

@@ -15,7 +15,8 @@ import { writeModelFile } from '../../src/runtime/model-file.ts';
 import { Checkpoint } from '../../src/safetensors/index.ts';
 import { onnxExportOptionsSchema, type OnnxExportOptions } from './options.ts';
 import { requireTask } from '../../src/tasks/task.ts';
-import { taskDefinition } from '../../src/tasks/registry.ts';
+// The heads alone, not registry.ts (bench's evaluations load onnxruntime: the CPU kernel family would key the export).
+import { taskExportHead } from '../../src/tasks/head-registry.ts';
 
 const onnxExport: Plugin<OnnxExportOptions> = {
   name: 'onnx.export',
@@ -55,7 +56,7 @@ const onnxExport: Plugin<OnnxExportOptions> = {
     const task = options.task === 'base'
       ? { task: 'base' as const, from: 'recipe', detail: 'task: base' }
       : requireTask({ explicit: options.task, modelDir: dir, architectures: cfg.architectures }, dir ?? configFile);
-    const head = task.task === 'base' ? undefined : await taskDefinition(task.task)?.exportHead?.({ cfg, modelDir: dir });
+    const head = task.task === 'base' ? undefined : await taskExportHead(task.task)?.({ cfg, modelDir: dir });
 
     const checkpoint = options.weights === 'checkpoint' ? await Checkpoint.open(dir!) : undefined;
     let result;

@@ -25,7 +25,8 @@ import { assertRepository } from './repository-check.ts';
 import { ensembleConfig, textEnsembleBlocker, tokenizerConfig, type TokenizerSettings } from './text-ensemble.ts';
 import { taskOfHfFolder } from '../../src/tasks/task.ts';
 import { QA_MODEL_PY, qaEnsembleBlocker, qaEnsembleConfigs } from './question-answering.ts';
-import { taskDefinition } from '../../src/tasks/registry.ts';
+// Plain data, not registry.ts: its evaluations (onnxruntime) and export heads would enter triton's key.
+import { tritonTaskParts } from '../../src/tasks/triton-registry.ts';
 import { sentenceTransformersMaxLength } from '../../src/tasks/embedding/data.ts';
 import { nerRepositoryFolders } from './token-classification.ts';
 
@@ -122,10 +123,10 @@ const plugin: Plugin<TritonOptions> = {
     const model = await readModelGraph(modelArtifact.path);
     const name = options.name ?? defaultModelName(modelArtifact.path);
     const hf: HfFolder = inputs.hf ? await readHfFolder(inputs.hf.path) : {};
-    // A task whose output is not classes (embeddings: src/tasks/registry.ts) gets no labels file,
+    // A task whose output is not classes (embeddings: src/tasks/triton-registry.ts) gets no labels file,
     // whatever id2label config.json carries.
     const task = await taskOfHfFolder(inputs.hf?.path);
-    if (taskDefinition(task?.task)?.triton?.labelsOnOutput === false) delete hf.labels;
+    if (tritonTaskParts(task?.task)?.labelsOnOutput === false) delete hf.labels;
     if (options.dynamicBatching && options.maxBatchSize === 0) {
       ctx.emit({ type: 'log', level: 'info', message: 'maxBatchSize is 0: no dynamic_batching is written (Triton can only batch along a batch axis)' });
     }

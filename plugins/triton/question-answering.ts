@@ -14,8 +14,8 @@
 import { fileURLToPath } from 'node:url';
 import type { ModelConfig, TensorConfig } from './model-config.ts';
 import type { TokenizerSettings } from './text-ensemble.ts';
-import { MAX_ANSWER_TOKENS } from '../../src/tasks/question-answering/evaluate.ts';
-import { QA_END_OUTPUT, QA_START_OUTPUT } from '../../src/export/qa-head.ts';
+// Plain data: not evaluate.ts (onnxruntime) nor the exporter, which would enter triton's cache key.
+import { MAX_ANSWER_TOKENS, QA_END_OUTPUT, QA_START_OUTPUT } from '../../src/tasks/question-answering/outputs.ts';
 
 export const QA_MODEL_PY = fileURLToPath(new URL('./python/question_answering.py', import.meta.url));
 export const QUESTION_INPUT = 'QUESTION';

@@ -8,9 +8,10 @@
 // one weight with a scale per output channel; the halves are Gathers on the last axis.
 import { attrInt, DataType } from './graph-builder.ts';
 import { linear, type ExportContext } from './layers.ts';
+// The names are plain data that triton reads too, without this module (src/tasks/question-answering/outputs.ts).
+import { QA_END_OUTPUT, QA_START_OUTPUT } from '../tasks/question-answering/outputs.ts';
 
-export const QA_START_OUTPUT = 'start_logits';
-export const QA_END_OUTPUT = 'end_logits';
+export { QA_END_OUTPUT, QA_START_OUTPUT };
 
 export async function questionAnsweringHead(ctx: ExportContext, hidden: string): Promise<void> {
   const { g, cfg } = ctx;

@@ -24,9 +24,16 @@
 //                      those metrics in src/tasks/<task>/metrics.ts (plain data) with one line in
 //                      src/tasks/metrics.ts: bench nests them under its metric taskMetricsKey(name)
 //                      (gate bench.questionAnswering.f1);
-//       triton         what the served repository adds after the model (a Python post-processor).
-//   - add one line to src/tasks/registry.ts's TASKS (and src/tasks/metrics.ts), and your row to
-//     README.md's task table.
+//   - add one line to src/tasks/registry.ts's TASKS (bench reads `evaluate` there), and one line to
+//     each step's registry your task has a part for: src/tasks/data-registry.ts (readData, for
+//     hf.load), src/tasks/head-registry.ts (exportHead, for onnx.export) and src/tasks/triton-registry.ts
+//     (TritonTaskParts, plain data: labels on the output or not); plus src/tasks/metrics.ts and your
+//     row in README.md's task table. Put readData in the task's data module and exportHead in its head
+//     module, not in index.ts: each step imports only its registry because a plugin's cache key holds
+//     its whole import closure (src/cache/code-closure.ts) and, when that closure loads
+//     onnxruntime-node, the CPU kernel family; so a data module must not reach onnxruntime-node or
+//     src/export, a head module not onnxruntime-node, and the Triton parts neither
+//     (src/tasks/registries.test.ts checks, and that each registry agrees with TASKS).
 //   Everything not filled falls back to the sequence-classification path (or a TASK_NOT_SUPPORTED
 //   error where none applies).
 import { existsSync } from 'node:fs';
@@ -114,7 +121,7 @@ export async function taskOfHfFolder(hfDir: string | undefined): Promise<TaskDet
   return isTaskName(parsed.task) ? (parsed as TaskDetection) : undefined;
 }
 
-// ---- What a task plugs into each step (the steps find a task's definition in registry.ts). ----
+// ---- What a task plugs into each step (each step finds its part in its own registry, above). ----
 
 
 /** What onnx.export knows when it asks a task for its head. */
@@ -187,5 +194,5 @@ export interface TaskDefinition {
   readData?(file: string, tokenizer: LoadedTokenizer, name: string, model?: TaskModel): Promise<TokenizedDataset>;
   /** FP32 vs INT8 over the evaluation set; without it bench's classification scoring. */
   evaluate?(run: TaskEvaluation): Promise<TaskScores>;
-  triton?: TritonTaskParts;
+  // The Triton parts are plain data in src/tasks/triton-registry.ts, not here: nothing else reads them.
 }

@@ -8,7 +8,8 @@
 // Output `sentence_embedding` [batch, hidden], the name sentence-transformers' ONNX exports use.
 import { attrInt, attrInts, DataType } from '../../export/graph-builder.ts';
 import { firstToken, type ExportContext, type ExportHead } from '../../export/layers.ts';
-import type { PoolingSpec } from './pooling.ts';
+import type { ExportHeadSource } from '../task.ts';
+import { readPooling, type PoolingSpec } from './pooling.ts';
 
 export const EMBEDDING_OUTPUT = 'sentence_embedding';
 
@@ -41,4 +42,10 @@ export function poolingHead(spec: PoolingSpec): ExportHead {
     }
     g.output(g.rename(pooled, EMBEDDING_OUTPUT), DataType.FLOAT, ['batch', cfg.hiddenSize]);
   };
+}
+
+/** onnx.export's head for the task (src/tasks/head-registry.ts): the pooling the model folder declares. */
+export async function embeddingExportHead({ modelDir }: ExportHeadSource): Promise<{ build: ExportHead; description: string }> {
+  const pooling = await readPooling(modelDir);
+  return { build: poolingHead(pooling), description: `${pooling.mode} pooling${pooling.normalize ? ' + L2 normalisation' : ''} (${pooling.from})` };
 }

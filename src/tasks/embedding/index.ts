@@ -5,18 +5,12 @@
 import type { TaskDefinition } from '../task.ts';
 import { tokenizeEmbeddingData } from './data.ts';
 import { evaluateEmbeddings } from './evaluate.ts';
-import { poolingHead } from './head.ts';
-import { readPooling } from './pooling.ts';
+import { embeddingExportHead } from './head.ts';
 
 export const embeddingTask: TaskDefinition = {
   name: 'embedding',
   summary: 'sentence embeddings: pooled (mean / CLS / max) and optionally L2-normalised hidden states',
-  async exportHead({ modelDir }) {
-    const pooling = await readPooling(modelDir);
-    return { build: poolingHead(pooling), description: `${pooling.mode} pooling${pooling.normalize ? ' + L2 normalisation' : ''} (${pooling.from})` };
-  },
+  exportHead: embeddingExportHead,
   readData: tokenizeEmbeddingData,
   evaluate: evaluateEmbeddings,
-  // The ensemble returns the model's output as it is: [batch, hidden] floats, no labels.
-  triton: { labelsOnOutput: false },
 };

@@ -4,14 +4,13 @@
 // gold answers where the data has them.
 import type ort from 'onnxruntime-node';
 import type { TaskEvaluation, TaskScores } from '../task.ts';
-import { QA_END_OUTPUT, QA_START_OUTPUT } from '../../export/qa-head.ts';
+import { MAX_ANSWER_TOKENS, QA_END_OUTPUT, QA_START_OUTPUT } from './outputs.ts';
 import { isQaDataset, type QaSample } from './data.ts';
 import { qaErrors } from './errors.ts';
 import { bestOver, exactMatch, f1Score } from './squad.ts';
 import { bestSpan, spanText } from './spans.ts';
 
-/** Longest answer in tokens. transformers' pipeline defaults to 15; 30 leaves room for answers of a sentence. */
-export const MAX_ANSWER_TOKENS = 30;
+export { MAX_ANSWER_TOKENS };
 
 export interface QaAnswer {
   text: string;

@@ -4,18 +4,14 @@
 // answers and against gold with SQuAD's exact match and F1; served by Triton with the answer text
 // and its character span.
 import type { TaskDefinition } from '../task.ts';
-import { questionAnsweringHead } from '../../export/qa-head.ts';
 import { tokenizeQaData } from './data.ts';
 import { evaluateQuestionAnswering } from './evaluate.ts';
+import { questionAnsweringExportHead } from './head.ts';
 
 export const questionAnsweringTask: TaskDefinition = {
   name: 'question-answering',
   summary: 'extractive question answering: start/end logits over question + context, the answer span as text',
-  async exportHead() {
-    return { build: questionAnsweringHead, description: 'qa_outputs → start_logits, end_logits' };
-  },
+  exportHead: questionAnsweringExportHead,
   readData: tokenizeQaData,
   evaluate: evaluateQuestionAnswering,
-  // No labels: the served output is the answer (plugins/triton/question-answering.ts builds the ensemble).
-  triton: { labelsOnOutput: false },
 };

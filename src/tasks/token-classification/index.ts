@@ -13,7 +13,4 @@ export const tokenClassificationTask: TaskDefinition = {
   summary: 'token classification (NER): a tag per word from its first sub-token, entities scored as seqeval does',
   readData: tokenizeTokenClassificationData,
   evaluate: evaluateTokenClassification,
-  // The tags are not classes of the whole text: no labels.txt on the logits. The served repository
-  // (TEXT → entities) is plugins/triton/token-classification.ts.
-  triton: { labelsOnOutput: false },
 };
