@@ -42,27 +42,53 @@ function roundingErrorIntegral(u: number): number {
   return whole / 12 + partial;
 }
 
-/** Mean squared error of quantizing values uniform on [a, b] (0 ≤ a < b) with threshold T. */
-function binError(a: number, b: number, t: number, step: number): number {
-  let total = 0;
-  const lo = Math.min(a, t);
-  const hi = Math.min(b, t);
-  if (hi > lo) total += step * step * step * (roundingErrorIntegral(hi / step) - roundingErrorIntegral(lo / step));
-  const clo = Math.max(a, t);
-  if (b > clo) total += ((b - t) ** 3 - (clo - t) ** 3) / 3;
-  return total / (b - a);
-}
-
-/** Expected squared error per value when the histogram's values are quantized with threshold t. */
+/**
+ * Expected squared error per value when the histogram's values are quantized with threshold t.
+ * Values are uniform within each bin of [a, b): the rounding error over [a, min(b, t)] is
+ * step³·(R(min(b, t)/step) − R(a/step)) with R = roundingErrorIntegral, the clipping error beyond t is
+ * ((b − t)³ − (max(a, t) − t)³) / 3, and their sum divided by (b − a) is the bin's mean. A bin below
+ * t starts where the previous one ended, at the same number (b · width), so R there is the previous
+ * bin's upper R, reused (and beyond t its (e − t)³): half the evaluations, the same arithmetic in the same order (the result
+ * is bit-identical to evaluating both ends; the calibrate-mse scan calls this 161 times per tensor).
+ */
 export function expectedSquaredError(h: Hist, t: number, grid: Grid = INT8_GRID): number {
   if (h.total === 0 || h.absMax <= 0) return 0;
-  const bins = h.counts.length;
+  const counts = h.counts;
+  const bins = counts.length;
   const width = h.absMax / bins;
   const step = stepFor(grid, t);
+  const step3 = step * step * step;
   let sum = 0;
+  // R at the upper edge of the last bin computed whose upper edge was ≤ t, and that edge's index.
+  let edge = -1;
+  let edgeR = 0;
+  let clipEdge = -1;
+  let clipPow = 0;
   for (let b = 0; b < bins; b++) {
-    const c = h.counts[b]!;
-    if (c !== 0) sum += c * binError(b * width, (b + 1) * width, t, step);
+    const c = counts[b]!;
+    if (c === 0) continue;
+    const a = b * width;
+    const e = (b + 1) * width;
+    let total = 0;
+    const lo = Math.min(a, t);
+    const hi = Math.min(e, t);
+    if (hi > lo) {
+      const rLo = edge === b ? edgeR : roundingErrorIntegral(lo / step);
+      const rHi = roundingErrorIntegral(hi / step);
+      total += step3 * (rHi - rLo);
+      edge = b + 1;
+      edgeR = rHi; // when hi = t < e, the next bin lies beyond t and never reads it
+    }
+    const clo = Math.max(a, t);
+    if (e > clo) {
+      // Beyond t, (clo − t)³ is the previous bin's (e − t)³ (the same numbers), reused too.
+      const cLo = clipEdge === b && clo === a ? clipPow : (clo - t) ** 3;
+      const cHi = (e - t) ** 3;
+      total += (cHi - cLo) / 3;
+      clipEdge = b + 1;
+      clipPow = cHi;
+    }
+    sum += c * (total / (e - a));
   }
   return sum / h.total;
 }
