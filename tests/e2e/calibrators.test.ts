@@ -33,7 +33,22 @@ const SAMPLES: Record<string, { calibration: number; evaluation: number }> = {
  * regression or an improvement shows; every pair not listed must meet the issue's thresholds.
  * `<model>/best` stands for the best-method threshold.
  */
-const KNOWN_SHORTFALLS: Record<string, { agreement: number; why: string }> = {};
+// Measured on calibrate 1.3 (a450750), the state the session that wrote this test left it in; the
+// issue's targets stand, these say by how much each misses (docs/quantization.md has the full table).
+const KNOWN_SHORTFALLS: Record<string, { agreement: number; why: string }> = {
+  'bert6-hard/minmax': {
+    agreement: 0.9867,
+    why: "4 of 300 flipped (98.82%, 7 of 595, on the whole set): max |x| per tensor is an outlier channel's (11.8 against a median channel's 3.5 in the LayerNorm outputs the Q/K/V and FFN MatMuls read)",
+  },
+  'bert6-hard/percentile': {
+    agreement: 0.9867,
+    why: '4 of 300 flipped (98.99%, 6 of 595): the 99.99th percentile keeps nearly the whole range of those tensors, and its cut is bounded by the consumer-output error',
+  },
+  'zoo/distilbert/best': {
+    agreement: 0.9922,
+    why: "1 of 128 flipped by every method and by the dynamic form: evaluation text 101's FP32 top-1 margin is 0.005, a tie at INT8's noise level",
+  },
+};
 
 const models = trainedModels(work);
 const hard = models.find((m) => m.name === 'bert6-hard');
