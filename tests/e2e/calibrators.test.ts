@@ -51,7 +51,6 @@ const KNOWN_SHORTFALLS: Record<string, { agreement: number; why: string }> = {
 };
 
 const models = trainedModels(work);
-const hard = models.find((m) => m.name === 'bert6-hard');
 
 /** Each model prepared once (export, placement, FP32 logits), shared by the tests that use it. */
 const prepared = new Map<string, Promise<PreparedModel>>();
@@ -92,7 +91,7 @@ describe('every calibration method on every trained model, nothing in float (iss
   // A broken calibrator is caught: every activation scale 16× too small (clipping at 1/16 of the
   // calibrated range). Q1's guard in calibrate keeps a bad option such as `percentile: 90` from
   // cutting where it hurts, so the scales are broken after calibrate instead.
-  it.each(['bert-langid', ...(hard ? ['bert6-hard'] : [])])('%s: a broken calibrator (activation scales ÷ 16) misses the thresholds', async (name) => {
+  it.each(['bert-langid', 'bert6-hard'])('%s: a broken calibrator (activation scales ÷ 16) misses the thresholds', async (name) => {
     const p = await preparedModel(name);
     const rows = [await runMethod(p, 'minmax', { samples: SAMPLES[name]!.calibration }, 16)];
     console.log(`\n${markdownTable(rows)}`);
@@ -106,7 +105,7 @@ describe('models/bert6-hard as qrun builds it', () => {
   // weights widened to float32), which must give PyTorch's float32 logits of the same weights
   // (tests/fixtures/bert6-hard/reference.json: batch 1, eager attention), and hf.load's tokenizer
   // must give the Python tokenizers library's ids.
-  it.skipIf(!hard)("onnx.export + onnxruntime match the PyTorch reference logits (max |Δ| < 1e-3), and the token ids match Python's", async () => {
+  it("onnx.export + onnxruntime match the PyTorch reference logits (max |Δ| < 1e-3), and the token ids match Python's", async () => {
     const ref = JSON.parse(readFileSync(join(REPO, 'tests/fixtures/bert6-hard/reference.json'), 'utf8')) as { labels: string[]; items: { label: string; logits: number[]; ids?: number[] }[] };
     const p = await preparedModel('bert6-hard');
     expect(p.samples).toBe(SAMPLES['bert6-hard']!.evaluation);
@@ -123,7 +122,7 @@ describe('models/bert6-hard as qrun builds it', () => {
 
   // The shipped recipe through the real CLI, up to calibrate (the evaluation is the test above's):
   // hf.load, onnx.export from the fp16 checkpoint, patch, qdq.insert's defaults, calibrate auto.
-  it.skipIf(!hard)('recipes/bert6-hard-int8.yaml runs through calibrate: 50 MatMul/Gemm quantized, method auto on the 64 calibration texts', async () => {
+  it('recipes/bert6-hard-int8.yaml runs through calibrate: 50 MatMul/Gemm quantized, method auto on the 64 calibration texts', async () => {
     const cache = join(tempDir('qrun-bert6-hard-'), 'cache');
     const r = await qrun([join(REPO, 'recipes/bert6-hard-int8.yaml'), '--cache', cache, '--until', 'calibrate', '--out', join(cache, 'out')]);
     expect(r.exitCode, r.stderr + r.stdout.slice(-2000)).toBe(0);
