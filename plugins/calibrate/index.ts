@@ -131,6 +131,13 @@ const calibrate: Plugin<CalibrateOptions> = {
 
     const meter = new PeakRssMeter();
     const fetches = slots.map((s) => s.tensor);
+    const histogramMethod = options.method !== 'minmax';
+    // How much each channel matters to the nodes reading it (their weight rows): the histogram of the
+    // consumer's output error that bounds every histogram method and ranks auto's candidates. Read
+    // (one weight at a time) while the session is being built: its reads and row sums fill the
+    // session's waits instead of following them.
+    const weighing = histogramMethod ? consumerWeights(qdq, inputs.float!.path, fetches) : Promise.resolve([]);
+    weighing.catch(() => undefined); // awaited below, or dropped when the session fails
     const { session, data } = await openCalibrationSession(floatGraph, fetches, ctx.tmpDir, {
       name: options.data,
       tensorFile: sources.tensors,
@@ -148,10 +155,7 @@ const calibrate: Plugin<CalibrateOptions> = {
     // Tensors whose range the producing op fixes (exact: no histogram, no threshold to choose) or bounds.
     const known = knownRanges(await floatGraph, fetches);
     const exact = (k: number) => known[k]?.kind === 'exact';
-    const histogramMethod = options.method !== 'minmax';
-    // How much each channel matters to the nodes reading it (their weight rows): the histogram of the
-    // consumer's output error that bounds every histogram method and ranks auto's candidates.
-    const weights = histogramMethod ? await consumerWeights(qdq, inputs.float!.path, fetches) : [];
+    const weights = await weighing;
     const runAll = (pass: string, visit: (slot: number, data: Float32Array, dims: readonly number[]) => void) =>
       forEachActivation(session, batches, fetches, (k, t) => visit(k, t.data as Float32Array, t.dims), {
         signal: ctx.signal,
