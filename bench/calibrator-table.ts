@@ -74,7 +74,7 @@ export function trainedModels(work: string, exporterFile = 'model.onnx'): ModelS
   ];
   // The harder reference: a checkpoint (fp16 safetensors) whose ONNX onnx.export builds.
   const hard = join(REPO, 'models/bert6-hard');
-  if (existsSync(join(hard, 'model.safetensors'))) {
+  if (existsSync(join(hard, 'model.safetensors')) || existsSync(join(hard, 'model.safetensors.index.json'))) {
     out.push({ name: 'bert6-hard', dir: hard, calibration: join(REPO, 'data/bert6-hard/calib.jsonl'), evaluation: join(REPO, 'data/bert6-hard/eval.jsonl'), tensors: false });
   }
   for (const m of [...ZOO_TEXT, ...ZOO_VISION]) {
