@@ -96,7 +96,7 @@ export type MetricBetter = 'higher' | 'lower' | 'none';
  * two ratios is in points), '×' a factor, 'count' a number of things, 'number' a plain quantity
  * (a logit difference, a cosine); the rest are what they say.
  */
-export type MetricUnit = 'ratio' | '×' | 'count' | 'number' | 'ms' | 's' | 'bytes' | 'MiB' | 'dB' | 'qps';
+export type MetricUnit = 'ratio' | '×' | 'count' | 'number' | 'ms' | 's' | 'bytes' | 'MiB' | 'dB' | 'qps' | 'tokens/s';
 
 /**
  * What the report, compare and matrix read a metric as, whichever plugin produced it: the task's

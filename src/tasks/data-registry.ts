@@ -8,6 +8,7 @@ import type { TaskDefinition, TaskName } from './task.ts';
 import { tokenizeEmbeddingData } from './embedding/data.ts';
 import { tokenizeQaData } from './question-answering/data.ts';
 import { tokenizeTokenClassificationData } from './token-classification/data.ts';
+import { tokenizeGenerationData } from './text-generation/data.ts';
 
 export type TaskDataReader = NonNullable<TaskDefinition['readData']>;
 
@@ -15,6 +16,7 @@ export const TASK_DATA: Partial<Record<TaskName, TaskDataReader>> = {
   embedding: tokenizeEmbeddingData,
   'question-answering': tokenizeQaData,
   'token-classification': tokenizeTokenClassificationData,
+  'text-generation': tokenizeGenerationData,
 };
 
 /** The task's own data reader; undefined: {"text", "label"} lines. */

@@ -6,11 +6,13 @@ import type { TaskName } from './task.ts';
 import { embeddingMetrics } from './embedding/metrics.ts';
 import { questionAnsweringMetrics } from './question-answering/metrics.ts';
 import { tokenClassificationMetrics } from './token-classification/metrics.ts';
+import { textGenerationMetrics } from './text-generation/metrics.ts';
 
 export const TASK_METRICS: Partial<Record<TaskName, MetricsDeclaration>> = {
   embedding: embeddingMetrics,
   'question-answering': questionAnsweringMetrics,
   'token-classification': tokenClassificationMetrics,
+  'text-generation': textGenerationMetrics,
 };
 
 /**

@@ -7,11 +7,13 @@ import type { TaskDefinition, TaskName } from './task.ts';
 import { embeddingTask } from './embedding/index.ts';
 import { questionAnsweringTask } from './question-answering/index.ts';
 import { tokenClassificationTask } from './token-classification/index.ts';
+import { textGenerationTask } from './text-generation/index.ts';
 
 export const TASKS: Partial<Record<TaskName, TaskDefinition>> = {
   embedding: embeddingTask,
   'question-answering': questionAnsweringTask,
   'token-classification': tokenClassificationTask,
+  'text-generation': textGenerationTask,
 };
 
 export function taskDefinition(task: TaskName | undefined): TaskDefinition | undefined {

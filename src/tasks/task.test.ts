@@ -32,6 +32,12 @@ describe('detectTask', () => {
     expect(detectTask({ modelDir: bare, architectures: ['ElectraForSequenceClassification'] })?.task).toBe('sequence-classification');
   });
 
+  it('a decoder with a language-model head is text generation (GPT-2, Llama, Qwen2, Mistral)', () => {
+    for (const arch of ['GPT2LMHeadModel', 'LlamaForCausalLM', 'Qwen2ForCausalLM', 'MistralForCausalLM']) {
+      expect(detectTask({ architectures: [arch] }), arch).toEqual({ task: 'text-generation', from: 'architectures', detail: arch });
+    }
+  });
+
   it('a 1_Pooling folder without modules.json is a sentence-transformers model too', () => {
     const dir = folder('pooling-only', { '1_Pooling/config.json': '{}' });
     expect(detectTask({ modelDir: dir, architectures: [] })?.task).toBe('embedding');

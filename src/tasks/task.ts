@@ -8,7 +8,7 @@
 //      declares a `task` option: hf.load, onnx.export), or `with: { task: … }` on one of them;
 //   2. a sentence-transformers folder (modules.json; 1_Pooling/config.json; 2_Normalize) → embedding;
 //   3. config.json's architectures: *ForSequenceClassification, *ForQuestionAnswering,
-//      *ForTokenClassification;
+//      *ForTokenClassification, *ForCausalLM / *LMHeadModel (text generation);
 //   otherwise (a bare BertModel checkpoint) TASK_UNKNOWN, whose hint says to write `task:`.
 // hf.load writes what it found to hf/task.json; the later steps (calibrate, bench, triton) read it
 // from their hf-model input with `taskOfHfFolder`, so the task is decided once per run and keyed
@@ -48,7 +48,7 @@ import type { SampleBatches } from '../data/model-batches.ts';
 import type { ModelConfig } from '../../plugins/triton/model-config.ts';
 import type ort from 'onnxruntime-node';
 
-export const TASK_NAMES = ['sequence-classification', 'embedding', 'question-answering', 'token-classification'] as const;
+export const TASK_NAMES = ['sequence-classification', 'embedding', 'question-answering', 'token-classification', 'text-generation'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 export function isTaskName(value: unknown): value is TaskName {
@@ -75,6 +75,10 @@ const ARCHITECTURE_SUFFIXES: [suffix: string, task: TaskName][] = [
   ['ForSequenceClassification', 'sequence-classification'],
   ['ForQuestionAnswering', 'question-answering'],
   ['ForTokenClassification', 'token-classification'],
+  // Decoders with a language-model head (GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM,
+  // MistralForCausalLM): greedy generation with the KV cache (src/tasks/text-generation/).
+  ['ForCausalLM', 'text-generation'],
+  ['LMHeadModel', 'text-generation'],
 ];
 
 export function taskFromArchitecture(architectures: string[]): TaskDetection | undefined {

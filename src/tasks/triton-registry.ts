@@ -12,6 +12,8 @@ export const TASK_TRITON: Partial<Record<TaskName, TritonTaskParts>> = {
   // The tags are not classes of the whole text: no labels.txt on the logits. The served repository
   // (TEXT → entities) is plugins/triton/token-classification.ts.
   'token-classification': { labelsOnOutput: false },
+  // No labels: the served output is the generated text (plugins/triton/text-generation.ts).
+  'text-generation': { labelsOnOutput: false },
 };
 
 /** The task's Triton parts; undefined: sequence classification's (labels.txt on the output). */
