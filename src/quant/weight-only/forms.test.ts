@@ -1,0 +1,80 @@
+// The two weight-only forms through onnxruntime-node: a MatMulNBits model and a block-wise QDQ model
+// built from the same quantized weights give what a float MatMul with the dequantized weights gives,
+// for 4 and 8 bits, symmetric and with zero points, K not a multiple of the block, N odd, and one
+// block per output channel. A packing mistake (nibble order, block layout, zero points) moves outputs
+// by the size of the weights, not by rounding.
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { model, node, run, valueInfo } from '../../../tests/helpers/onnx-build.ts';
+import { seededRandom } from '../../../tests/helpers/temp.ts';
+import { makeFloatTensor } from '../../onnx/tensor.ts';
+import { DataType, type ModelProto } from '../../onnx/types.ts';
+import { dequantize, quantizeRtn, type BlockSpec } from './block-quant.ts';
+import { packNibbles } from './forms.ts';
+import { rewriteWeightMatMuls, weightMatMuls } from './rewrite.ts';
+
+const rand = seededRandom(11);
+const randoms = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+
+/** x [2, 3, K] → MatMul(x, w [K, N]) + bias → y; opset 21, IR 10. */
+function matmulModel(K: number, N: number, w: Float32Array): ModelProto {
+  const bias = Float32Array.from({ length: N }, (_, n) => (n % 5) - 2);
+  const m = model({
+    nodes: [node('MatMul', ['x', 'w'], ['h'], 'layer/MatMul'), node('Add', ['h', 'bias'], ['y'], 'layer/Add')],
+    inputs: [valueInfo('x', DataType.FLOAT, [2, 3, K])],
+    outputs: [valueInfo('y', DataType.FLOAT, [2, 3, N])],
+    initializers: [makeFloatTensor('w', [K, N], w), makeFloatTensor('bias', [N], bias)],
+  });
+  m.opsetImport = [{ domain: '', version: 21 }];
+  m.irVersion = 10;
+  return m;
+}
+
+function maxRelativeError(ref: Float32Array, got: Float32Array): number {
+  let err = 0;
+  let mag = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(ref[i]! - got[i]!));
+    mag = Math.max(mag, Math.abs(ref[i]!));
+  }
+  return err / mag;
+}
+
+const CASES: [string, BlockSpec][] = [
+  ['int4 symmetric, block 32', { bits: 4, blockSize: 32, symmetric: true }],
+  ['uint4 zero points, block 32', { bits: 4, blockSize: 32, symmetric: false }],
+  ['uint4 zero points, block 16', { bits: 4, blockSize: 16, symmetric: false }],
+  ['int4 symmetric, block 64', { bits: 4, blockSize: 64, symmetric: true }],
+  ['int8 symmetric, block 32', { bits: 8, blockSize: 32, symmetric: true }],
+  ['uint8 zero points, block 32', { bits: 8, blockSize: 32, symmetric: false }],
+  ['int8 per output channel', { bits: 8, blockSize: 1 << 30, symmetric: true }],
+  ['uint4 per output channel', { bits: 4, blockSize: 1 << 30, symmetric: false }],
+];
+
+describe('weight-only forms in onnxruntime', () => {
+  // K = 70: two full blocks of 32 and a short one of 6 (five of 16 with 6 left); N = 13 is odd.
+  const K = 70;
+  const N = 13;
+  for (const [label, spec] of CASES) {
+    it.each(['matmulnbits', 'qdq'] as const)(`${label}: %s equals the float MatMul of the dequantized weights`, async (form) => {
+      const w = randoms(K * N);
+      const x = new ort.Tensor('float32', randoms(6 * K), [2, 3, K]);
+      const q = quantizeRtn(w, K, N, spec);
+      const ref = (await run(matmulModel(K, N, dequantize(q)), { x })).y!.data as Float32Array;
+      const m = matmulModel(K, N, w);
+      const { targets } = weightMatMuls(m);
+      const summary = rewriteWeightMatMuls(m, targets, new Map([['w', q]]), form, 0);
+      expect(summary).toEqual({ quantizedMatMuls: 1, removedWeights: 1 });
+      expect(m.graph.node.map((n) => n.opType)).toEqual(form === 'matmulnbits' ? ['MatMulNBits', 'Add'] : ['DequantizeLinear', 'MatMul', 'Add']);
+      const got = (await run(m, { x })).y!.data as Float32Array;
+      expect(maxRelativeError(ref, got)).toBeLessThanOrEqual(1e-5);
+      // And the quantization itself is not a no-op: the float weights give other outputs.
+      const float = (await run(matmulModel(K, N, w), { x })).y!.data as Float32Array;
+      expect(maxRelativeError(float, got)).toBeGreaterThan(1e-4);
+    });
+  }
+
+  it('packs int4 two per byte, element 0 in the low nibble (ONNX IR 10)', () => {
+    expect(Array.from(packNibbles([1, 2, -1, 7, -8]))).toEqual([0x21, 0x7f, 0x08]);
+  });
+});

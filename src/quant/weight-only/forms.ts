@@ -1,0 +1,159 @@
+// The two graph forms of a block-quantized MatMul weight (src/quant/weight-only/block-quant.ts):
+//
+// - `matmulnbits`: one com.microsoft.MatMulNBits node (onnxruntime's contrib operator, what its CPU
+//   and CUDA kernels run as a fused dequantize + GEMM). Layout from onnxruntime's ContribOperators.md:
+//   B uint8 [N, k_blocks, blob_size] with blob_size = block_size · bits / 8, codes packed along K inside
+//   each block, low bits first; scales [N, k_blocks] of A's type; zero_points optional, uint8
+//   [N, ceil(k_blocks · bits / 8)] packed the same way (absent: 2^(bits-1)). block_size must be a power
+//   of two ≥ 16; a K that is not a multiple of it is padded with the zero point (dequantizes to 0).
+// - `qdq`: an opset-21 DequantizeLinear of int4/uint4 (int8/uint8) codes [K, N] with `axis: 0,
+//   block_size` (scale and zero point [ceil(K / block), N]) feeding the unchanged float MatMul — the form
+//   TensorRT and ModelOpt's INT4 ONNX use; one block over all of K is written as plain per-axis
+//   (axis 1, scale [N]) quantization, which opset 13 already has. int4 tensors are packed two per byte,
+//   element 0 in the low nibble (ONNX IR 10).
+import type { NodeProto, TensorProto } from '../../onnx/types.ts';
+import { intAttribute } from '../../onnx/graph.ts';
+import { makeFloatTensor, makeInt8Tensor, makeUint8Tensor } from '../../onnx/tensor.ts';
+import type { QuantizedWeight } from './block-quant.ts';
+
+/** ONNX TensorProto data types for 4-bit integers (onnx.proto: UINT4 = 21, INT4 = 22). */
+export const UINT4 = 21;
+export const INT4 = 22;
+
+export type WeightForm = 'matmulnbits' | 'qdq';
+
+export interface FormNames {
+  /** The float weight initializer's name: the new initializers are named after it. */
+  weight: string;
+  /** The MatMul node's name. */
+  node: string;
+}
+
+export interface FormResult {
+  nodes: NodeProto[];
+  initializers: TensorProto[];
+  /** Which opset (default domain) and IR version the form needs; com.microsoft when `msDomain`. */
+  minOpset: number;
+  minIrVersion: number;
+  msDomain: boolean;
+}
+
+/** The block size MatMulNBits is given: the requested one, or for one block over K the power of two ≥ K. */
+export function nbitsBlockSize(q: QuantizedWeight): number {
+  if (q.blocks > 1) return q.blockSize;
+  let b = 16;
+  while (b < q.K) b *= 2;
+  return b;
+}
+
+/** Packs codes u[n·K + k] into MatMulNBits' B [N, blocks, blob] (padding with each block's zero point). */
+export function packNbitsB(q: QuantizedWeight, blockSize = nbitsBlockSize(q)): Uint8Array {
+  const blocks = Math.ceil(q.K / blockSize);
+  const blob = (blockSize * q.bits) / 8;
+  const out = new Uint8Array(q.N * blocks * blob);
+  const perByte = 8 / q.bits;
+  for (let n = 0; n < q.N; n++) {
+    for (let b = 0; b < blocks; b++) {
+      const zero = q.zeroPoints[n * q.blocks + Math.min(b, q.blocks - 1)]!;
+      const base = (n * blocks + b) * blob;
+      for (let i = 0; i < blockSize; i++) {
+        const k = b * blockSize + i;
+        const u = k < q.K ? q.codes[n * q.K + k]! : zero;
+        const byte = base + Math.floor(i / perByte);
+        out[byte] = out[byte]! | (u << ((i % perByte) * q.bits));
+      }
+    }
+  }
+  return out;
+}
+
+/** MatMulNBits' packed zero points, uint8 [N, ceil(blocks · bits / 8)]. */
+export function packNbitsZeroPoints(q: QuantizedWeight): Uint8Array {
+  const perByte = 8 / q.bits;
+  const row = Math.ceil(q.blocks / perByte);
+  const out = new Uint8Array(q.N * row);
+  for (let n = 0; n < q.N; n++) {
+    for (let b = 0; b < q.blocks; b++) {
+      const byte = n * row + Math.floor(b / perByte);
+      out[byte] = out[byte]! | (q.zeroPoints[n * q.blocks + b]! << ((b % perByte) * q.bits));
+    }
+  }
+  return out;
+}
+
+/** Packs 4-bit values (given as integers in [-8, 7] or [0, 15]) two per byte, element 0 low: ONNX int4/uint4 raw_data. */
+export function packNibbles(values: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(Math.ceil(values.length / 2));
+  for (let i = 0; i < values.length; i++) out[i >> 1] = out[i >> 1]! | ((values[i]! & 0x0f) << ((i & 1) * 4));
+  return out;
+}
+
+/**
+ * MatMulNBits replacing `MatMul(A, B)`: same inputs A and output, B as packed codes. `accuracyLevel`
+ * 0 computes in float32 (exactly the dequantized weights); 4 lets onnxruntime quantize A to int8 per
+ * block (faster on VNNI/AMX CPUs, not exact).
+ */
+export function matmulNbitsForm(q: QuantizedWeight, a: string, output: string, names: FormNames, accuracyLevel: number): FormResult {
+  const blockSize = nbitsBlockSize(q);
+  const blocks = Math.ceil(q.K / blockSize);
+  const blob = (blockSize * q.bits) / 8;
+  const bName = `${names.weight}_Q${q.bits}`;
+  const sName = `${names.weight}_scales`;
+  const initializers: TensorProto[] = [makeUint8Tensor(bName, [q.N, blocks, blob], packNbitsB(q, blockSize)), makeFloatTensor(sName, [q.N, blocks], q.scales.slice())];
+  const inputs = [a, bName, sName];
+  if (!q.symmetric) {
+    const zName = `${names.weight}_zero_points`;
+    const perByte = 8 / q.bits;
+    initializers.push(makeUint8Tensor(zName, [q.N, Math.ceil(blocks / perByte)], packNbitsZeroPoints(q)));
+    inputs.push(zName);
+  }
+  const node: NodeProto = {
+    name: `${names.node}_Q${q.bits}`,
+    opType: 'MatMulNBits',
+    domain: 'com.microsoft',
+    input: inputs,
+    output: [output],
+    attribute: [intAttribute('K', q.K), intAttribute('N', q.N), intAttribute('bits', q.bits), intAttribute('block_size', blockSize), intAttribute('accuracy_level', accuracyLevel)],
+  };
+  return { nodes: [node], initializers, minOpset: 0, minIrVersion: 0, msDomain: true };
+}
+
+/**
+ * DequantizeLinear (block-wise along K, or per output column for one block) of the codes [K, N],
+ * whose output replaces B as the MatMul's second input. Returns the DequantizeLinear node; the caller
+ * rewires the MatMul to `dequantized`.
+ */
+export function qdqForm(q: QuantizedWeight, dequantized: string, names: FormNames): FormResult {
+  const { K, N, bits } = q;
+  const half = 2 ** (bits - 1);
+  const qName = `${names.weight}_quantized`;
+  const sName = `${names.weight}_scale`;
+  const zName = `${names.weight}_zero_point`;
+  const perAxis = q.blocks === 1;
+  // Codes transposed back to the weight's own [K, N] layout.
+  const values = new Int16Array(K * N);
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) values[k * N + n] = q.symmetric ? q.codes[n * K + k]! - half : q.codes[n * K + k]!;
+  // Scales [blocks, N] (per axis: [N]).
+  const scales = new Float32Array(q.blocks * N);
+  const zeros = new Int16Array(q.blocks * N);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < q.blocks; b++) {
+      scales[b * N + n] = q.scales[n * q.blocks + b]!;
+      zeros[b * N + n] = q.zeroPoints[n * q.blocks + b]!;
+    }
+  }
+  const sDims = perAxis ? [N] : [q.blocks, N];
+  const codeTensor = (name: string, dims: number[], v: Int16Array): TensorProto => {
+    if (bits === 4) return { name, dims, dataType: q.symmetric ? INT4 : UINT4, rawData: packNibbles(v) };
+    return q.symmetric ? makeInt8Tensor(name, dims, Int8Array.from(v)) : makeUint8Tensor(name, dims, Uint8Array.from(v));
+  };
+  const initializers: TensorProto[] = [codeTensor(qName, [K, N], values), makeFloatTensor(sName, sDims, scales)];
+  const inputs = [qName, sName];
+  if (!q.symmetric) {
+    initializers.push(codeTensor(zName, sDims, zeros));
+    inputs.push(zName);
+  }
+  const attribute = perAxis ? [intAttribute('axis', 1)] : [intAttribute('axis', 0), intAttribute('block_size', q.blockSize)];
+  const node: NodeProto = { name: `${names.node}/weight/DequantizeLinear`, opType: 'DequantizeLinear', domain: '', input: inputs, output: [dequantized], attribute };
+  return { nodes: [node], initializers, minOpset: perAxis && bits === 8 ? 13 : 21, minIrVersion: bits === 4 ? 10 : 0, msDomain: false };
+}
