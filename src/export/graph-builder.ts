@@ -112,10 +112,14 @@ export class GraphBuilder {
     return this.parameterCount;
   }
 
-  toModel(meta: { producerVersion: string; docString?: string }): ModelProto {
+  /**
+   * `opset` / `irVersion`: the encoders' 17 / 8 by default; the decoders ask for opset 21 (IR 10),
+   * where block-wise DequantizeLinear exists for weight-only INT4 (src/export/decoder/).
+   */
+  toModel(meta: { producerVersion: string; docString?: string; opset?: number; irVersion?: number }): ModelProto {
     return {
-      irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: OPSET }],
+      irVersion: meta.irVersion ?? IR_VERSION,
+      opsetImport: [{ domain: '', version: meta.opset ?? OPSET }],
       producerName: 'qrun',
       producerVersion: meta.producerVersion,
       docString: meta.docString,

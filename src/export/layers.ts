@@ -58,7 +58,7 @@ export async function layerNorm(ctx: ExportContext, x: string, prefix: string, s
  * "gelu_new" / "gelu_pytorch_tanh" / "gelu_fast" are the tanh approximation
  * 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
  */
-export function activation(ctx: ExportContext, x: string, act: string, scope: string): string {
+export function activation(ctx: Pick<ExportContext, 'g'>, x: string, act: string, scope: string): string {
   const { g } = ctx;
   switch (act) {
     case 'gelu': {

@@ -24,8 +24,12 @@ export interface WeightSource {
   transposed(name: string, shape: [number, number], init: WeightInit): Promise<Float32Array>;
 }
 
-/** Prefixes transformers puts before the base model's tensors in a *For… head model (base_model_prefix). */
-const BASE_PREFIXES = ['bert.', 'roberta.', 'distilbert.', 'electra.'];
+/**
+ * Prefixes transformers puts before the base model's tensors in a *For… head model (base_model_prefix);
+ * `transformer.` (GPT-2) and `model.` (Llama family) for the decoders: openai-community/gpt2's
+ * checkpoint, saved from GPT2Model, names its tensors `h.0.attn.c_attn.weight`.
+ */
+const BASE_PREFIXES = ['bert.', 'roberta.', 'distilbert.', 'electra.', 'transformer.', 'model.'];
 
 /**
  * Names to try for `name`: itself; without its base prefix (a checkpoint saved from BertModel has
