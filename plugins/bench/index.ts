@@ -23,6 +23,7 @@ import { latencyRow, overallSpeedup, timeInterleavedBlocks, type LatencyRow } fr
 import { fitShapes, mergeFixedDims } from './shapes.ts';
 import { taskMetricsKey, taskOfHfFolder } from '../../src/tasks/task.ts';
 import { taskDefinition } from '../../src/tasks/registry.ts';
+import { generationOptionSchema, type GenerationSettings } from '../../src/tasks/text-generation/settings.ts';
 
 export interface BenchOptions {
   data: string;
@@ -37,6 +38,8 @@ export interface BenchOptions {
   batchSize: number;
   /** The graph output holding the logits; default: chosen by name and shape (src/runtime/logits-output.ts). */
   output?: string;
+  /** Text generation's prompts, generated tokens and timed batch sizes (src/tasks/text-generation/settings.ts). */
+  generation?: Partial<GenerationSettings>;
 }
 
 export type { LatencyRow } from './latency.ts';
@@ -88,7 +91,8 @@ const bench: Plugin<BenchOptions> = {
   // 1.1: the logits output chosen by name and shape; labels by index or name (src/data/labels.ts).
   // 1.2: per-class accuracy and confusion matrices; a model with fixed input dims timed and fed at them.
   // 1.3: a task with its own evaluation (src/tasks/registry.ts: embeddings) scored by it.
-  version: '1.3.0',
+  // 1.4: a task that times its models itself (text generation: time to first token, tokens/s; `generation:`).
+  version: '1.4.0',
   description: 'Accuracy and latency of the INT8 model against FP32 with onnxruntime-node (CPU)',
   optionsSchema: {
     type: 'object',
@@ -129,6 +133,7 @@ const bench: Plugin<BenchOptions> = {
         description: 'the graph output holding the [batch, classes] logits; default: the one named logits (or containing it, or the one of that shape), an error when that is unclear',
         examples: ['logits'],
       },
+      generation: generationOptionSchema,
     },
   },
   inputs: {
@@ -189,6 +194,8 @@ const bench: Plugin<BenchOptions> = {
         dataset: inputs.datasets && !sources.tensors ? await readTokenizedDataset(inputs.datasets.path, options.data) : undefined,
         hfDir: inputs.hf?.path,
         signal: ctx.signal,
+        timing: { warmup: options.warmup, iterations: options.iterations, blocks: options.blocks },
+        generation: options.generation,
         progress: (message, done, total) => ctx.emit({ type: 'progress', message, done, total, phase: `${task!.task} evaluation, ${refData.samples} samples in ${refData.batches.length} batches` }),
       });
       const h = scores.headline;
@@ -205,7 +212,7 @@ const bench: Plugin<BenchOptions> = {
         task: task!.task,
         [key]: scores.metrics,
       };
-      return { output, metrics, result: { task: task!.task, [key]: scores.metrics } };
+      return { output, metrics, result: { task: task!.task, [key]: scores.metrics }, latency: scores.latency };
     };
     const scoreClassification = async () => {
       const refLogits: Float32Array[] = new Array(refData.samples);
@@ -252,8 +259,9 @@ const bench: Plugin<BenchOptions> = {
     };
 
     // Latency and its noise per shape: interleaved pairs in blocks (plugins/bench/latency.ts).
-    const latency: LatencyRow[] = [];
-    for (const [k, shape] of fitted.shapes.entries()) {
+    // A task that timed its models itself (text generation: time to first token, tokens/s) gives its rows.
+    const latency: LatencyRow[] = 'latency' in scored && scored.latency ? scored.latency : [];
+    for (const [k, shape] of (latency.length ? [] : fitted.shapes).entries()) {
       const feeds = { fp32: shapeFeeds(refModel, refData, shape.batch, shape.sequence), int8: shapeFeeds(candModel, candData, shape.batch, shape.sequence) };
       const sessions = { fp32, int8 };
       // The phase is the shape, so the terminal says which one is being timed while it is.

@@ -27,6 +27,10 @@ export interface LatencyRow {
   pairRatios?: number[][];
   /** 1 / ratio. */
   speedup: number;
+  /** What the row times when it is not one forward pass of batch × sequence ("tokens/s 4×32", "time to first token 1×16"). */
+  label?: string;
+  /** Tokens generated per timed run (a tokens/s row: tokens ÷ the run's time). */
+  tokens?: number;
 }
 
 /** One row of a `per-class` role metric. */

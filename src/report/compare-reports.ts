@@ -146,7 +146,7 @@ export function compareReports(a: Report, b: Report, options: CompareOptions = {
   absolute('agreement', ma.agreement, mb.agreement);
   absolute('INT8 accuracy', ma.int8Accuracy, mb.int8Accuracy);
 
-  const shapeKey = (l: LatencyRow) => `${l.batch}×${l.sequence}`;
+  const shapeKey = (l: LatencyRow) => l.label ?? `${l.batch}×${l.sequence}`;
   const la = new Map((ma.latency ?? []).filter((l) => isNum(l.ratio)).map((l) => [shapeKey(l), l]));
   const lb = new Map((mb.latency ?? []).filter((l) => isNum(l.ratio)).map((l) => [shapeKey(l), l]));
   for (const shape of [...new Set([...la.keys(), ...lb.keys()])]) {

@@ -50,25 +50,41 @@ export function summaryRows(report: Report, catalog: MetricCatalog = builtinMetr
   };
   const rows: SummaryRow[] = [
     { label: 'model size', fp32: mb(m.sizes.fp32), int8: mb(m.sizes.int8), change: `${(m.sizes.int8 / m.sizes.fp32).toFixed(2)}×` },
-    {
+  ];
+  // A task with no score against gold (text generation: its perplexity is an extra row) names none.
+  if (labels.accuracy) {
+    rows.push({
       label: labels.accuracy,
       fp32: pct(m.fp32Accuracy),
       int8: pct(m.int8Accuracy),
       change: m.accuracyDrop === null ? '' : `${m.accuracyDrop > 0 ? '−' : '+'}${Math.abs(m.accuracyDrop * 100).toFixed(2)} pt`,
-    },
+    });
+  }
+  rows.push(
     { label: labels.agreement, fp32: '', int8: pct(m.agreement), change: '' },
     { label: labels.error, fp32: '', int8: `${m.maxAbsError.toFixed(4)} · ${m.meanCosine.toFixed(5)}`, change: '' },
-  ];
+  );
   // The task's own numbers beyond the headline (embeddings: min cosine, Spearman).
   const task = scored.step.metrics.task as TaskName | undefined;
   const own = task ? (scored.step.metrics[taskMetricsKey(task)] as Record<string, unknown> | undefined) : undefined;
   for (const x of ('extra' in labels ? labels.extra : undefined) ?? []) {
     const v = own?.[x.metric];
-    if (typeof v === 'number') rows.push({ label: x.label, fp32: '', int8: x.format === 'ratio' ? pct(v) : v.toFixed(5), change: '' });
+    const f = x.fp32Metric ? own?.[x.fp32Metric] : undefined;
+    const c = x.changeMetric ? own?.[x.changeMetric] : undefined;
+    const fmt = (n: number) => (x.format === 'ratio' ? pct(n) : n.toFixed(x.digits ?? 5));
+    const change = typeof c === 'number' ? `${c >= 0 ? '+' : '−'}${Math.abs(c * 100).toFixed(2)}%` : '';
+    if (typeof v === 'number') rows.push({ label: x.label, fp32: typeof f === 'number' ? fmt(f) : '', int8: fmt(v), change });
   }
   for (const l of m.latency) {
+    // A row a task timed itself (text generation): tokens/s (higher is better, the change is the speed-up), or a named time.
+    if (l.tokens !== undefined) {
+      const rate = (t: number) => `${((l.tokens! * 1000) / t).toFixed(1)} tok/s`;
+      const up = l.ratioInterval ? { value: 1 / l.ratio, interval: { low: 1 / l.ratioInterval.high, high: 1 / l.ratioInterval.low, confidence: l.ratioInterval.confidence } } : { value: 1 / l.ratio };
+      rows.push({ label: l.label ?? `tokens/s ${l.batch}×${l.sequence}`, fp32: rate(l.fp32.p50), int8: rate(l.int8.p50), change: formatWithInterval(up) });
+      continue;
+    }
     rows.push({
-      label: `latency ${l.batch}×${l.sequence} p50/p90`,
+      label: `${l.label ?? `latency ${l.batch}×${l.sequence}`} p50/p90`,
       fp32: `${ms(l.fp32.p50)} / ${ms(l.fp32.p90)}`,
       int8: `${ms(l.int8.p50)} / ${ms(l.int8.p90)}`,
       // INT8/FP32 with the 95% interval the bench measured: "0.63× [0.58–0.69]" (size's row is INT8/FP32 too).

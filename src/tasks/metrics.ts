@@ -26,8 +26,11 @@ export interface TaskSummaryLabels {
   agreement: string;
   /** maxAbsError · meanCosine. */
   error: string;
-  /** More of the task's own numbers (bench.<task>.<metric>), each a row of INT8 against FP32. */
-  extra?: { label: string; metric: string; format: 'ratio' | 'number' }[];
+  /**
+   * More of the task's own numbers (bench.<task>.<metric>), each a row of INT8 against FP32: with
+   * `fp32Metric`, FP32's own value in its column, and `changeMetric` a relative change (+1.23%).
+   */
+  extra?: { label: string; metric: string; format: 'ratio' | 'number'; fp32Metric?: string; changeMetric?: string; digits?: number }[];
 }
 
 export const TASK_SUMMARY_LABELS: Partial<Record<TaskName, TaskSummaryLabels>> = {
@@ -38,6 +41,17 @@ export const TASK_SUMMARY_LABELS: Partial<Record<TaskName, TaskSummaryLabels>> =
     extra: [
       { label: 'min cosine to FP32', metric: 'minCosine', format: 'number' },
       { label: 'Spearman of similarities', metric: 'spearman', format: 'number' },
+    ],
+  },
+  // No gold to score: perplexity on the held-out texts is the quality row; the latency rows are
+  // time to first token and tokens/s (src/tasks/text-generation/evaluate.ts).
+  'text-generation': {
+    accuracy: '',
+    agreement: 'generated tokens = FP32',
+    error: 'max |Δ logit| · cosine',
+    extra: [
+      { label: 'perplexity', metric: 'int8Perplexity', fp32Metric: 'fp32Perplexity', changeMetric: 'perplexityIncrease', format: 'number', digits: 3 },
+      { label: 'continuations = FP32', metric: 'exactMatch', format: 'ratio' },
     ],
   },
 };

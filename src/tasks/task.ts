@@ -47,6 +47,8 @@ import type { TokenizedDataset } from '../data/tokenized-dataset.ts';
 import type { SampleBatches } from '../data/model-batches.ts';
 import type { ModelConfig } from '../../plugins/triton/model-config.ts';
 import type ort from 'onnxruntime-node';
+import type { LatencyRow } from '../engine/metric-shapes.ts';
+import type { GenerationSettings } from './text-generation/settings.ts';
 
 export const TASK_NAMES = ['sequence-classification', 'embedding', 'question-answering', 'token-classification', 'text-generation'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
@@ -154,6 +156,10 @@ export interface TaskEvaluation {
   hfDir?: string;
   signal: AbortSignal;
   progress(message: string, done: number, total: number): void;
+  /** bench's timing settings, for a task that times its models itself (text generation). */
+  timing?: { warmup: number; iterations: number; blocks: number };
+  /** bench's `generation:` option (text generation). */
+  generation?: Partial<GenerationSettings>;
 }
 
 /**
@@ -171,6 +177,11 @@ export interface TaskScores {
     minCosine: number | null;
     maxAbsError: number | null;
   };
+  /**
+   * Timings the task measured itself, as bench's latency rows (text generation: time to first token,
+   * tokens/s); bench then times no input shapes of its own.
+   */
+  latency?: LatencyRow[];
 }
 
 /** What the triton step adds for the task after the ONNX model. */

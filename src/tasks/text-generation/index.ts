@@ -8,9 +8,11 @@
 // Python-backend model that runs the decode loop against the ONNX model (plugins/triton/text-generation.ts).
 import type { TaskDefinition } from '../task.ts';
 import { tokenizeGenerationData } from './data.ts';
+import { evaluateTextGeneration } from './evaluate.ts';
 
 export const textGenerationTask: TaskDefinition = {
   name: 'text-generation',
   summary: 'text generation: greedy decoding with the KV cache; perplexity, agreement of generated tokens with FP32, time to first token, tokens/s',
   readData: tokenizeGenerationData,
+  evaluate: evaluateTextGeneration,
 };
