@@ -1,5 +1,6 @@
 // onnx.export — builds the ONNX graph of an encoder model (BERT, RoBERTa, XLM-RoBERTa, DistilBERT,
-// ELECTRA) in TypeScript from config.json and model.safetensors, so a checkpoint with no ONNX file
+// ELECTRA), or of a causal LM with its KV cache (GPT-2, Llama, Qwen2, Mistral: ./decoder.ts), in
+// TypeScript from config.json and model.safetensors, so a checkpoint with no ONNX file
 // needs no Python. With `weights: random` it builds the same graph with seeded weights, from a
 // config.json alone (a BERT-base-sized model for benchmarks). Same inputs → same bytes.
 // In a recipe after hf.load, later steps take this step's model: the planner wires the latest
@@ -17,15 +18,17 @@ import { onnxExportOptionsSchema, type OnnxExportOptions } from './options.ts';
 import { requireTask } from '../../src/tasks/task.ts';
 // The heads alone, not registry.ts (bench's evaluations load onnxruntime: the CPU kernel family would key the export).
 import { taskExportHead } from '../../src/tasks/head-registry.ts';
+import { decoderConfigErrors, isDecoderConfig, SUPPORTED_DECODER_TYPES } from '../../src/export/decoder/index.ts';
+import { exportDecoderModel } from './decoder.ts';
 
 const onnxExport: Plugin<OnnxExportOptions> = {
   name: 'onnx.export',
-  version: '1.1.0', // 1.1: the task from the recipe, a sentence-transformers folder or architectures; task heads (embedding pooling)
-  description: 'Build the ONNX graph of an encoder model natively from config.json and safetensors weights',
+  version: '1.2.0', // 1.1: the task from the recipe, a sentence-transformers folder or architectures; task heads (embedding pooling). 1.2: decoders with a KV cache (text-generation)
+  description: 'Build the ONNX graph of an encoder, or of a decoder with its KV cache, natively from config.json and safetensors weights',
   optionsSchema: onnxExportOptionsSchema,
   inputs: {},
   outputs: {
-    model: { kind: 'onnx-model', path: 'model.onnx', description: 'the FP32 ONNX graph (opset 17)' },
+    model: { kind: 'onnx-model', path: 'model.onnx', description: 'the FP32 ONNX graph (opset 17; decoders opset 21 with past_key_values inputs and present outputs)' },
   },
   metrics: onnxExportMetrics,
   sources(options, recipe) {
@@ -50,12 +53,17 @@ const onnxExport: Plugin<OnnxExportOptions> = {
     } catch (e) {
       throw new QrunError([{ code: 'EXPORT_CONFIG_INVALID', message: `${configFile} is not valid JSON (${(e as Error).message})`, hint: 'config.json is written by save_pretrained' }]);
     }
+    // A causal LM (GPT-2, Llama, Qwen2, Mistral) is exported with its KV cache for text-generation.
+    if (options.task === 'text-generation' || (options.task === undefined && isDecoderConfig(raw))) {
+      return exportDecoderModel(raw, configFile, options, dir, ctx);
+    }
     const cfg = parseEncoderConfig(raw, configFile);
     // The head: `base` (no head) or a task, from the recipe, a sentence-transformers folder, or the
     // checkpoint's architectures; a bare checkpoint (BertModel) with none of them is TASK_UNKNOWN.
     const task = options.task === 'base'
       ? { task: 'base' as const, from: 'recipe', detail: 'task: base' }
       : requireTask({ explicit: options.task, modelDir: dir, architectures: cfg.architectures }, dir ?? configFile);
+    if (task.task === 'text-generation') throw decoderConfigErrors.unsupported(configFile, 'model_type', cfg.modelType, `text-generation needs a decoder (${SUPPORTED_DECODER_TYPES.join(', ')})`);
     const head = task.task === 'base' ? undefined : await taskExportHead(task.task)?.({ cfg, modelDir: dir });
 
     const checkpoint = options.weights === 'checkpoint' ? await Checkpoint.open(dir!) : undefined;

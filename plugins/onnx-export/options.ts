@@ -1,11 +1,10 @@
-import type { ExportTask } from '../../src/export/index.ts';
-import { TASK_NAMES } from '../../src/tasks/task.ts';
+import { TASK_NAMES, type TaskName } from '../../src/tasks/task.ts';
 
 export interface OnnxExportOptions {
   /** Model directory (config.json + safetensors), overriding the recipe's `model:` (relative to the recipe). */
   model?: string;
   /** Default: the recipe's `task:`, else a sentence-transformers folder or config.json's `architectures` (src/tasks/task.ts). */
-  task?: ExportTask;
+  task?: TaskName | 'base';
   /** `checkpoint` reads the safetensors weights; `random` makes seeded normal(0, initializer_range) ones. */
   weights: 'checkpoint' | 'random';
   /** Seed of the random weights. */
