@@ -13,6 +13,7 @@ import { sensitivityMetrics } from '../../plugins/sensitivity/metrics.ts';
 import { torchCalibrateMetrics, torchExportMetrics, torchLoadMetrics, torchPatchMetrics, torchQatMetrics } from '../../plugins/torch/metrics.ts';
 import { tritonMetrics } from '../../plugins/triton/metrics.ts';
 import { trtexecMetrics } from '../../plugins/trtexec/metrics.ts';
+import { weightQuantMetrics } from '../../plugins/weight-quant/metrics.ts';
 import type { MetricCatalog } from './metrics.ts';
 import type { MetricsDeclaration } from './plugin.ts';
 
@@ -28,6 +29,7 @@ export const BUILTIN_METRICS: Readonly<Record<string, MetricsDeclaration>> = {
   triton: tritonMetrics,
   bench: benchMetrics,
   command: commandMetrics,
+  'weights.quantize': weightQuantMetrics,
   'torch.load': torchLoadMetrics,
   'torch.patch': torchPatchMetrics,
   'torch.calibrate': torchCalibrateMetrics,

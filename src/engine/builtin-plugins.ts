@@ -10,6 +10,7 @@ import trtexec from '../../plugins/trtexec/index.ts';
 import triton from '../../plugins/triton/index.ts';
 import bench from '../../plugins/bench/index.ts';
 import command from '../../plugins/command/index.ts';
+import weightQuant from '../../plugins/weight-quant/index.ts';
 import { torchCalibrate, torchExport, torchLoad, torchPatch, torchQat } from '../../plugins/torch/index.ts';
 import { QRUN_ROOT } from '../cache/code-closure.ts';
 import type { Plugin } from './plugin.ts';
@@ -31,6 +32,7 @@ const BUILTINS: [unknown, string][] = [
   [triton, 'plugins/triton/index.ts'],
   [bench, 'plugins/bench/index.ts'],
   [command, 'plugins/command/index.ts'],
+  [weightQuant, 'plugins/weight-quant/index.ts'],
   [torchLoad, 'plugins/torch/load.ts'],
   [torchPatch, 'plugins/torch/patch.ts'],
   [torchCalibrate, 'plugins/torch/calibrate.ts'],

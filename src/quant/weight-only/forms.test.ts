@@ -74,6 +74,19 @@ describe('weight-only forms in onnxruntime', () => {
     });
   }
 
+  it.each(['matmulnbits', 'qdq'] as const)('per output channel over K = 300 (> 256, MatMulNBits\' largest block): %s equals the float MatMul', async (form) => {
+    const [K2, N2] = [300, 5];
+    const w = randoms(K2 * N2);
+    const x = new ort.Tensor('float32', randoms(6 * K2), [2, 3, K2]);
+    for (const spec of [{ bits: 8, blockSize: 1 << 30, symmetric: true }, { bits: 4, blockSize: 1 << 30, symmetric: false }] as BlockSpec[]) {
+      const q = quantizeRtn(w, K2, N2, spec);
+      const ref = (await run(matmulModel(K2, N2, dequantize(q)), { x })).y!.data as Float32Array;
+      const m = matmulModel(K2, N2, w);
+      rewriteWeightMatMuls(m, weightMatMuls(m).targets, new Map([['w', q]]), form, 0);
+      expect(maxRelativeError(ref, (await run(m, { x })).y!.data as Float32Array)).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
   it('packs int4 two per byte, element 0 in the low nibble (ONNX IR 10)', () => {
     expect(Array.from(packNibbles([1, 2, -1, 7, -8]))).toEqual([0x21, 0x7f, 0x08]);
   });

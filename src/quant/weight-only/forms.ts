@@ -5,7 +5,8 @@
 //   B uint8 [N, k_blocks, blob_size] with blob_size = block_size · bits / 8, codes packed along K inside
 //   each block, low bits first; scales [N, k_blocks] of A's type; zero_points optional, uint8
 //   [N, ceil(k_blocks · bits / 8)] packed the same way (absent: 2^(bits-1)). block_size must be a power
-//   of two ≥ 16; a K that is not a multiple of it is padded with the zero point (dequantizes to 0).
+//   of two ≥ 16 (onnxruntime 1.30's CPU kernel: at most 256); a K that is not a multiple of it is
+//   padded with the zero point (dequantizes to 0).
 // - `qdq`: an opset-21 DequantizeLinear of int4/uint4 (int8/uint8) codes [K, N] with `axis: 0,
 //   block_size` (scale and zero point [ceil(K / block), N]) feeding the unchanged float MatMul — the form
 //   TensorRT and ModelOpt's INT4 ONNX use; one block over all of K is written as plain per-axis
@@ -38,12 +39,39 @@ export interface FormResult {
   msDomain: boolean;
 }
 
-/** The block size MatMulNBits is given: the requested one, or for one block over K the power of two ≥ K. */
+/** The largest block_size onnxruntime 1.30's MatMulNBits kernel accepts (16, 32, 64, 128, 256). */
+export const NBITS_MAX_BLOCK = 256;
+
+/**
+ * The block size MatMulNBits is given: the requested one, or for one block over K (per-channel
+ * scales) the power of two ≥ K, at most 256 — a longer K repeats the channel's scale (and zero point)
+ * in each block of 256, which is the same per-channel quantization at one float per 256 weights.
+ */
 export function nbitsBlockSize(q: QuantizedWeight): number {
   if (q.blocks > 1) return q.blockSize;
   let b = 16;
-  while (b < q.K) b *= 2;
+  while (b < q.K && b < NBITS_MAX_BLOCK) b *= 2;
   return b;
+}
+
+/** The quantized weight's own block that storage block `b` (of `blockSize` rows) lies in. */
+function sourceBlock(q: QuantizedWeight, b: number, blockSize: number): number {
+  return Math.min(q.blocks - 1, Math.floor((b * blockSize) / q.blockSize));
+}
+
+/** Per storage block [N, blocks]: the scales and zero points, repeated where a quantized block spans several. */
+export function nbitsScalesAndZeros(q: QuantizedWeight, blockSize = nbitsBlockSize(q)): { blocks: number; scales: Float32Array; zeroPoints: Uint8Array } {
+  const blocks = Math.ceil(q.K / blockSize);
+  const scales = new Float32Array(q.N * blocks);
+  const zeroPoints = new Uint8Array(q.N * blocks);
+  for (let n = 0; n < q.N; n++) {
+    for (let b = 0; b < blocks; b++) {
+      const src = n * q.blocks + sourceBlock(q, b, blockSize);
+      scales[n * blocks + b] = q.scales[src]!;
+      zeroPoints[n * blocks + b] = q.zeroPoints[src]!;
+    }
+  }
+  return { blocks, scales, zeroPoints };
 }
 
 /** Packs codes u[n·K + k] into MatMulNBits' B [N, blocks, blob] (padding with each block's zero point). */
@@ -54,7 +82,7 @@ export function packNbitsB(q: QuantizedWeight, blockSize = nbitsBlockSize(q)): U
   const perByte = 8 / q.bits;
   for (let n = 0; n < q.N; n++) {
     for (let b = 0; b < blocks; b++) {
-      const zero = q.zeroPoints[n * q.blocks + Math.min(b, q.blocks - 1)]!;
+      const zero = q.zeroPoints[n * q.blocks + sourceBlock(q, b, blockSize)]!;
       const base = (n * blocks + b) * blob;
       for (let i = 0; i < blockSize; i++) {
         const k = b * blockSize + i;
@@ -67,15 +95,15 @@ export function packNbitsB(q: QuantizedWeight, blockSize = nbitsBlockSize(q)): U
   return out;
 }
 
-/** MatMulNBits' packed zero points, uint8 [N, ceil(blocks · bits / 8)]. */
-export function packNbitsZeroPoints(q: QuantizedWeight): Uint8Array {
-  const perByte = 8 / q.bits;
-  const row = Math.ceil(q.blocks / perByte);
-  const out = new Uint8Array(q.N * row);
-  for (let n = 0; n < q.N; n++) {
-    for (let b = 0; b < q.blocks; b++) {
+/** MatMulNBits' packed zero points, uint8 [N, ceil(blocks · bits / 8)], from [N, blocks] values. */
+export function packNbitsZeroPoints(zeroPoints: Uint8Array, N: number, blocks: number, bits: number): Uint8Array {
+  const perByte = 8 / bits;
+  const row = Math.ceil(blocks / perByte);
+  const out = new Uint8Array(N * row);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < blocks; b++) {
       const byte = n * row + Math.floor(b / perByte);
-      out[byte] = out[byte]! | (q.zeroPoints[n * q.blocks + b]! << ((b % perByte) * q.bits));
+      out[byte] = out[byte]! | (zeroPoints[n * blocks + b]! << ((b % perByte) * bits));
     }
   }
   return out;
@@ -95,16 +123,16 @@ export function packNibbles(values: ArrayLike<number>): Uint8Array {
  */
 export function matmulNbitsForm(q: QuantizedWeight, a: string, output: string, names: FormNames, accuracyLevel: number): FormResult {
   const blockSize = nbitsBlockSize(q);
-  const blocks = Math.ceil(q.K / blockSize);
+  const { blocks, scales, zeroPoints } = nbitsScalesAndZeros(q, blockSize);
   const blob = (blockSize * q.bits) / 8;
   const bName = `${names.weight}_Q${q.bits}`;
   const sName = `${names.weight}_scales`;
-  const initializers: TensorProto[] = [makeUint8Tensor(bName, [q.N, blocks, blob], packNbitsB(q, blockSize)), makeFloatTensor(sName, [q.N, blocks], q.scales.slice())];
+  const initializers: TensorProto[] = [makeUint8Tensor(bName, [q.N, blocks, blob], packNbitsB(q, blockSize)), makeFloatTensor(sName, [q.N, blocks], scales)];
   const inputs = [a, bName, sName];
   if (!q.symmetric) {
     const zName = `${names.weight}_zero_points`;
     const perByte = 8 / q.bits;
-    initializers.push(makeUint8Tensor(zName, [q.N, Math.ceil(blocks / perByte)], packNbitsZeroPoints(q)));
+    initializers.push(makeUint8Tensor(zName, [q.N, Math.ceil(blocks / perByte)], packNbitsZeroPoints(zeroPoints, q.N, blocks, q.bits)));
     inputs.push(zName);
   }
   const node: NodeProto = {

@@ -1,0 +1,200 @@
+// weights.quantize — weight-only quantization of every MatMul with a constant 2-D float weight
+// (a decoder's linear layers and LM head): INT8 per output channel or INT4/INT8 block-wise along K,
+// symmetric or with zero points, written as com.microsoft.MatMulNBits (onnxruntime's fused CPU/CUDA
+// kernel) or as opset-21 block-wise DequantizeLinear feeding the float MatMul (TensorRT, ModelOpt's
+// INT4 ONNX). Codes by round-to-nearest, or by GPTQ calibrated on the recipe's text: the FP32 model
+// runs each calibration text once in onnxruntime and returns, per MatMul input, the Gram matrix
+// Σ x xᵀ (src/quant/weight-only/hessian.ts). Activations stay float; no calibrate step is needed.
+import { join } from 'node:path';
+import { errors } from '../../src/errors.ts';
+import type { Plugin } from '../../src/engine/plugin.ts';
+import { readTokenizedDataset } from '../../src/data/tokenized-dataset.ts';
+import { loadSampleBatches } from '../../src/data/model-batches.ts';
+import { checkExcludePatterns } from '../../src/quant/exclude-patterns.ts';
+import { quantizeRtn, type BlockSpec, type QuantizedWeight } from '../../src/quant/weight-only/block-quant.ts';
+import { decoderInputs, prefillFeeds } from '../../src/quant/weight-only/decoder-feeds.ts';
+import type { WeightForm } from '../../src/quant/weight-only/forms.ts';
+import { quantizeGptq } from '../../src/quant/weight-only/gptq.ts';
+import { collectHessians, modelWithGramOutputs } from '../../src/quant/weight-only/hessian.ts';
+import { relativeOutputError } from '../../src/quant/weight-only/output-error.ts';
+import { rewriteWeightMatMuls, weightMatMuls } from '../../src/quant/weight-only/rewrite.ts';
+import { tensorToFloat32 } from '../../src/onnx/tensor.ts';
+import { modelFileBytes, readModelGraph, readModelWithData, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
+import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
+import { weightQuantMetrics } from './metrics.ts';
+
+export interface WeightQuantOptions {
+  bits: 4 | 8;
+  /** Rows of K per scale; absent: 32 for 4 bits, one per output channel for 8 bits. */
+  blockSize?: 16 | 32 | 64 | 128 | 256 | 'channel';
+  symmetric: boolean;
+  form: WeightForm;
+  method: 'rtn' | 'gptq';
+  data: string;
+  samples: number;
+  dampening: number;
+  accuracyLevel: 0 | 1 | 2 | 3 | 4;
+  exclude: { nodes: string[] };
+}
+
+/** One scale per output channel: a block longer than any K. */
+const CHANNEL = 2 ** 30;
+
+export function blockSpecOf(options: Pick<WeightQuantOptions, 'bits' | 'blockSize' | 'symmetric'>): BlockSpec {
+  const size = options.blockSize ?? (options.bits === 4 ? 32 : 'channel');
+  return { bits: options.bits, blockSize: size === 'channel' ? CHANNEL : size, symmetric: options.symmetric };
+}
+
+const weightQuant: Plugin<WeightQuantOptions> = {
+  name: 'weights.quantize',
+  version: '1.0.0',
+  description: 'Weight-only INT4/INT8 quantization of MatMul weights (MatMulNBits or block-wise QDQ), round-to-nearest or GPTQ',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      bits: { enum: [4, 8], default: 4, description: 'bits per weight code' },
+      blockSize: {
+        enum: [16, 32, 64, 128, 256, 'channel'],
+        description: 'rows of K (input features) that share a scale; `channel`: one scale per output channel over all of K. Default: 32 for 4 bits, `channel` for 8 bits',
+        examples: [64],
+      },
+      symmetric: { type: 'boolean', default: true, description: 'symmetric codes (zero point 2^(bits-1), none stored); false: a zero point per block, for weights whose range is not centred on 0' },
+      form: {
+        enum: ['matmulnbits', 'qdq'],
+        default: 'matmulnbits',
+        description:
+          "matmulnbits: com.microsoft.MatMulNBits (onnxruntime's fused kernel, what its CPU runs fast); qdq: an opset-21 DequantizeLinear with block_size (int4/uint4 or int8/uint8 initializers) feeding the float MatMul, the form TensorRT and ModelOpt's INT4 ONNX use (onnxruntime runs it too)",
+      },
+      method: {
+        enum: ['rtn', 'gptq'],
+        default: 'rtn',
+        description: 'rtn: each weight rounded to the nearest level of its block; gptq: GPTQ, calibrated on `data` (each text run once through the FP32 model, the Hessian Σxxᵀ of every MatMul input), rounding errors compensated by the weights not yet quantized',
+      },
+      data: { type: 'string', default: 'calibration', description: 'data set under `data:` that gptq calibrates on' },
+      samples: { type: 'integer', minimum: 0, default: 128, description: 'gptq: use the first N texts (0 = all)', examples: [256] },
+      dampening: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.01, description: "gptq: λ added to the Hessian's diagonal, as a fraction of its mean (GPTQ's percdamp)" },
+      accuracyLevel: {
+        enum: [0, 1, 2, 3, 4],
+        default: 0,
+        description: "MatMulNBits' accuracy_level: 0 computes with float32 activations (exactly the dequantized weights); 4 lets onnxruntime quantize the activations to int8 per block (faster on VNNI/AMX CPUs, less exact)",
+      },
+      exclude: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        description: 'MatMuls to keep in float, by node name (regular expressions; `qrun inspect MODEL` lists the names)',
+        examples: [{ nodes: ['lm_head'] }],
+        properties: { nodes: { type: 'array', items: { type: 'string' }, default: [] } },
+      },
+    },
+  },
+  inputs: {
+    model: { kind: 'onnx-model', description: 'the FP32 model' },
+    datasets: { kind: 'dataset', optional: true, description: 'tokenized text data sets (hf.load), for method: gptq' },
+  },
+  outputs: { model: { kind: 'qdq-model', path: 'model.onnx' } },
+  metrics: weightQuantMetrics,
+  cpuKernels(options) {
+    return options.method === 'gptq'
+      ? { dependent: true, why: "GPTQ's Hessians are onnxruntime GEMM sums, whose float rounding follows the CPU's kernels" }
+      : { dependent: false, why: 'round-to-nearest reads only the weights' };
+  },
+  async fingerprint(options) {
+    return options.method === 'gptq' ? { onnxruntime: ORT_VERSION } : {};
+  },
+  async run(options, inputs, _sources, ctx) {
+    for (const r of options.exclude.nodes) {
+      try {
+        new RegExp(r);
+      } catch (e) {
+        throw errors.usage(`weights.quantize: exclude.nodes has an invalid regular expression ${JSON.stringify(r)}: ${(e as Error).message}`);
+      }
+    }
+    const modelPath = inputs.model!.path;
+    const model = await readModelWithData(modelPath);
+    checkExcludePatterns(options.exclude.nodes, model.graph.node, (n) => n.opType === 'MatMul');
+    const { targets, excluded } = weightMatMuls(model, options.exclude.nodes);
+    if (targets.length === 0) throw errors.usage('weights.quantize found no MatMul with a constant 2-D float32 weight to quantize', excluded.length ? 'exclude.nodes keeps every one in float' : 'this step quantizes linear layers exported as MatMul(x, W[K, N])');
+    const spec = blockSpecOf(options);
+    const weights = new Map(targets.map((t) => [t.weight.name ?? '', t]));
+
+    // GPTQ: one Hessian per distinct MatMul input tensor.
+    let hessianOf: Map<string, Float64Array> | undefined;
+    let tokens = 0;
+    if (options.method === 'gptq') {
+      const inputsK = new Map<string, number>();
+      for (const t of targets) inputsK.set(t.input, t.K);
+      const requests = [...inputsK].map(([tensor, K]) => ({ tensor, K }));
+      const graph = await readModelGraph(modelPath);
+      const { model: gramModel, outputs } = modelWithGramOutputs(graph, requests);
+      const decoder = decoderInputs(graph);
+      let batches: { feeds(): Record<string, import('onnxruntime-node').Tensor> }[];
+      if (decoder) {
+        if (!inputs.datasets) throw errors.usage(`weights.quantize: method gptq calibrates on the data set "${options.data}", but no tokenized data reached the step`, 'put hf.load before it and the data set under `data:`');
+        const dataset = await readTokenizedDataset(inputs.datasets.path, options.data);
+        const samples = (options.samples > 0 ? dataset.samples.slice(0, options.samples) : dataset.samples).map((s) => s.ids).filter((ids) => ids.length > 0);
+        tokens = samples.reduce((a, s) => a + s.length, 0);
+        batches = samples.map((ids) => ({ feeds: () => prefillFeeds(decoder, ids) }));
+      } else {
+        // Not a decoder (an encoder, a hand-built graph): hf.load's batches, unpadded.
+        const data = await loadSampleBatches(graph, { name: options.data, datasetsDir: inputs.datasets?.path, batchSize: 8, limit: options.samples });
+        batches = data.batches;
+        tokens = data.samples;
+      }
+      if (batches.length === 0) throw errors.dataEmpty(options.data);
+      const session = await createSession(await sessionModel(gramModel, join(ctx.tmpDir, 'hessian-model')), { optimization: 'basic' });
+      let sums: Float64Array[];
+      try {
+        sums = await collectHessians(session, batches, outputs, requests.map((r) => r.K), {
+          signal: ctx.signal,
+          onBatch: (done, total) => ctx.emit({ type: 'progress', message: `Hessians: text ${done}/${total}`, done, total, phase: `Hessians of ${requests.length} MatMul inputs over ${batches.length} texts` }),
+        });
+      } finally {
+        await session.release();
+      }
+      hessianOf = new Map(requests.map((r, i) => [r.tensor, sums[i]!]));
+    }
+
+    const quantized = new Map<string, QuantizedWeight>();
+    const errorsGptq: number[] = [];
+    const errorsRtn: number[] = [];
+    let done = 0;
+    for (const [name, t] of weights) {
+      if (ctx.signal.aborted) throw new Error('interrupted');
+      const w = tensorToFloat32(t.weight);
+      const h = hessianOf?.get(t.input);
+      const q = h ? quantizeGptq(w, t.K, t.N, h, spec, { dampening: options.dampening }) : quantizeRtn(w, t.K, t.N, spec);
+      quantized.set(name, q);
+      if (h) {
+        errorsGptq.push(relativeOutputError(w, q, h));
+        errorsRtn.push(relativeOutputError(w, quantizeRtn(w, t.K, t.N, spec), h));
+      }
+      done++;
+      ctx.emit({ type: 'progress', message: `${options.method}: ${name}`, done, total: weights.size, phase: `${options.method} on ${weights.size} weights` });
+    }
+    const summary = rewriteWeightMatMuls(model, targets, quantized, options.form, options.accuracyLevel);
+    const out = join(ctx.outDir, 'model.onnx');
+    await writeModelFile(model, out);
+    const fp32Bytes = await modelFileBytes(modelPath);
+    const bytes = await modelFileBytes(out);
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    return {
+      metrics: {
+        form: options.form,
+        method: options.method,
+        bits: options.bits,
+        blockSize: spec.blockSize === CHANNEL ? 0 : spec.blockSize,
+        quantizedMatMuls: summary.quantizedMatMuls,
+        excluded,
+        fp32Bytes,
+        bytes,
+        sizeRatio: fp32Bytes / bytes,
+        calibrationTokens: tokens,
+        ...(errorsGptq.length ? { outputError: mean(errorsGptq), rtnOutputError: mean(errorsRtn) } : {}),
+      },
+    };
+  },
+};
+
+export default weightQuant;
