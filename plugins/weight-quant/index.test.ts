@@ -83,6 +83,16 @@ describe('weights.quantize on a GPT-2', () => {
     expect(rtn.metrics.sizeRatio as number).toBeGreaterThanOrEqual(3);
   });
 
+  it('embeddings: true also quantizes the token and position tables (GatherBlockQuantized), smaller still', async () => {
+    const plain = await quantize({ bits: 4, blockSize: 64 }, 'b64');
+    const all = await quantize({ bits: 4, blockSize: 64, embeddings: true }, 'b64-emb');
+    expect(all.metrics).toMatchObject({ quantizedMatMuls: 9, quantizedEmbeddings: 2 });
+    expect(all.metrics.bytes as number).toBeLessThan(plain.metrics.bytes as number);
+    const model = decodeModel(readFileSync(all.path));
+    expect(model.graph.node.filter((n) => n.opType === 'GatherBlockQuantized').length).toBe(2);
+    expect(logitError(await logitsOf(all.path))).toBeLessThan(3 * logitError(await logitsOf(plain.path)));
+  });
+
   it('INT8 per channel: far closer than INT4; same options, same bytes', async () => {
     const a = await quantize({ bits: 8, method: 'gptq' }, 'int8-a');
     const b = await quantize({ bits: 8, method: 'gptq' }, 'int8-b');

@@ -17,7 +17,7 @@ import type { WeightForm } from '../../src/quant/weight-only/forms.ts';
 import { quantizeGptq } from '../../src/quant/weight-only/gptq.ts';
 import { collectHessians, modelWithGramOutputs } from '../../src/quant/weight-only/hessian.ts';
 import { relativeOutputError } from '../../src/quant/weight-only/output-error.ts';
-import { rewriteWeightMatMuls, weightMatMuls } from '../../src/quant/weight-only/rewrite.ts';
+import { embeddingGathers, rewriteWeightMatMuls, weightMatMuls } from '../../src/quant/weight-only/rewrite.ts';
 import { tensorToFloat32 } from '../../src/onnx/tensor.ts';
 import { modelFileBytes, readModelGraph, readModelWithData, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
@@ -35,6 +35,7 @@ export interface WeightQuantOptions {
   dampening: number;
   accuracyLevel: 0 | 1 | 2 | 3 | 4;
   exclude: { nodes: string[] };
+  embeddings: boolean;
 }
 
 /** One scale per output channel: a block longer than any K. */
@@ -79,11 +80,17 @@ const weightQuant: Plugin<WeightQuantOptions> = {
         default: 0,
         description: "MatMulNBits' accuracy_level: 0 computes with float32 activations (exactly the dequantized weights); 4 lets onnxruntime quantize the activations to int8 per block (faster on VNNI/AMX CPUs, less exact)",
       },
+      embeddings: {
+        type: 'boolean',
+        default: false,
+        description:
+          'also quantize embedding tables (Gather of a constant [V, H] table: token and position embeddings), round-to-nearest along H with the same bits and blocks: com.microsoft.GatherBlockQuantized in the matmulnbits form, DequantizeLinear + Gather in the qdq form. In a small decoder the embeddings are a large part of the weights',
+      },
       exclude: {
         type: 'object',
         additionalProperties: false,
         default: {},
-        description: 'MatMuls to keep in float, by node name (regular expressions; `qrun inspect MODEL` lists the names)',
+        description: 'MatMuls (and Gathers, with embeddings) to keep in float, by node name (regular expressions; `qrun inspect MODEL` lists the names)',
         examples: [{ nodes: ['lm_head'] }],
         properties: { nodes: { type: 'array', items: { type: 'string' }, default: [] } },
       },
@@ -113,8 +120,10 @@ const weightQuant: Plugin<WeightQuantOptions> = {
     }
     const modelPath = inputs.model!.path;
     const model = await readModelWithData(modelPath);
-    checkExcludePatterns(options.exclude.nodes, model.graph.node, (n) => n.opType === 'MatMul');
+    checkExcludePatterns(options.exclude.nodes, model.graph.node, (n) => n.opType === 'MatMul' || (options.embeddings && n.opType === 'Gather'));
     const { targets, excluded } = weightMatMuls(model, options.exclude.nodes);
+    const tables = options.embeddings ? embeddingGathers(model, options.exclude.nodes) : { targets: [], excluded: [] };
+    excluded.push(...tables.excluded);
     if (targets.length === 0) throw errors.usage('weights.quantize found no MatMul with a constant 2-D float32 weight to quantize', excluded.length ? 'exclude.nodes keeps every one in float' : 'this step quantizes linear layers exported as MatMul(x, W[K, N])');
     const spec = blockSpecOf(options);
     const weights = new Map(targets.map((t) => [t.weight.name ?? '', t]));
@@ -173,7 +182,15 @@ const weightQuant: Plugin<WeightQuantOptions> = {
       done++;
       ctx.emit({ type: 'progress', message: `${options.method}: ${name}`, done, total: weights.size, phase: `${options.method} on ${weights.size} weights` });
     }
-    const summary = rewriteWeightMatMuls(model, targets, quantized, options.form, options.accuracyLevel);
+    // Embedding tables: always round-to-nearest (a lookup has no input activations to weigh errors by).
+    // The table [V, H] read as B = tableᵀ [H, V], so blocks run along H and codes keep the table's order.
+    for (const e of tables.targets) {
+      const table = tensorToFloat32(e.weight);
+      const t = new Float32Array(table.length);
+      for (let v = 0; v < e.V; v++) for (let h = 0; h < e.H; h++) t[h * e.V + v] = table[v * e.H + h]!;
+      quantized.set(e.weight.name ?? '', quantizeRtn(t, e.H, e.V, spec));
+    }
+    const summary = rewriteWeightMatMuls(model, targets, quantized, options.form, options.accuracyLevel, tables.targets);
     const out = join(ctx.outDir, 'model.onnx');
     await writeModelFile(model, out);
     const fp32Bytes = await modelFileBytes(modelPath);
@@ -186,6 +203,7 @@ const weightQuant: Plugin<WeightQuantOptions> = {
         bits: options.bits,
         blockSize: spec.blockSize === CHANNEL ? 0 : spec.blockSize,
         quantizedMatMuls: summary.quantizedMatMuls,
+        quantizedEmbeddings: tables.targets.length,
         excluded,
         fp32Bytes,
         bytes,

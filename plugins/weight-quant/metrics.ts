@@ -8,6 +8,7 @@ export const weightQuantMetrics: MetricsDeclaration = {
   bits: { unit: 'count', better: 'none', description: 'Bits per weight code.' },
   blockSize: { unit: 'count', better: 'none', description: 'Rows of K sharing a scale (0: one scale per output channel).' },
   quantizedMatMuls: { unit: 'count', better: 'none', description: 'MatMuls whose constant weight was quantized.' },
+  quantizedEmbeddings: { unit: 'count', better: 'none', description: 'Embedding tables (Gathers) quantized (embeddings: true).' },
   excluded: { type: 'list', description: 'MatMuls kept in float by exclude.nodes.' },
   fp32Bytes: { unit: 'bytes', better: 'none', description: 'Size of the input model (the .onnx and its data files).' },
   bytes: { unit: 'bytes', better: 'lower', description: 'Size of the quantized model.' },

@@ -11,7 +11,7 @@ import { makeFloatTensor } from '../../onnx/tensor.ts';
 import { DataType, type ModelProto } from '../../onnx/types.ts';
 import { dequantize, quantizeRtn, type BlockSpec } from './block-quant.ts';
 import { packNibbles } from './forms.ts';
-import { rewriteWeightMatMuls, weightMatMuls } from './rewrite.ts';
+import { embeddingGathers, rewriteWeightMatMuls, weightMatMuls } from './rewrite.ts';
 
 const rand = seededRandom(11);
 const randoms = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
@@ -84,6 +84,34 @@ describe('weight-only forms in onnxruntime', () => {
       const m = matmulModel(K2, N2, w);
       rewriteWeightMatMuls(m, weightMatMuls(m).targets, new Map([['w', q]]), form, 0);
       expect(maxRelativeError(ref, (await run(m, { x })).y!.data as Float32Array)).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
+  it.each(['matmulnbits', 'qdq'] as const)('embedding tables (V = 13, H = 70): %s gathers the rows of the dequantized table', async (form) => {
+    const [V, H] = [13, 70];
+    const table = randoms(V * H);
+    const ids = new ort.Tensor('int64', BigInt64Array.from([3n, 0n, 12n, 3n, 7n, 1n]), [2, 3]);
+    const gatherModel = (t: Float32Array) => {
+      const m = model({ nodes: [node('Gather', ['table', 'ids'], ['y'], 'wte/Gather')], inputs: [valueInfo('ids', DataType.INT64, [2, 3])], outputs: [valueInfo('y', DataType.FLOAT, [2, 3, H])], initializers: [makeFloatTensor('table', [V, H], t)] });
+      m.opsetImport = [{ domain: '', version: 21 }];
+      m.irVersion = 10;
+      return m;
+    };
+    for (const spec of [...CASES.map(([, s]) => s), { bits: 4, blockSize: 1 << 30, symmetric: true } as BlockSpec]) {
+      // The table [V, H] as B = tableᵀ [H, V]: blocks along H, codes in the table's own order.
+      const t = new Float32Array(V * H);
+      for (let v = 0; v < V; v++) for (let h = 0; h < H; h++) t[h * V + v] = table[v * H + h]!;
+      const q = quantizeRtn(t, H, V, spec);
+      const deqT = dequantize(q);
+      const deq = new Float32Array(V * H);
+      for (let v = 0; v < V; v++) for (let h = 0; h < H; h++) deq[v * H + h] = deqT[h * V + v]!;
+      const ref = (await run(gatherModel(deq), { ids })).y!.data as Float32Array;
+      const m = gatherModel(table);
+      const { targets } = embeddingGathers(m);
+      rewriteWeightMatMuls(m, [], new Map([['table', q]]), form, 0, targets);
+      expect(m.graph.node.map((n) => n.opType)).toEqual(form === 'matmulnbits' ? ['GatherBlockQuantized'] : ['DequantizeLinear', 'Gather']);
+      expect(m.graph.initializer.some((i) => i.name === 'table')).toBe(false);
+      expect(maxRelativeError(ref, (await run(m, { ids })).y!.data as Float32Array)).toBeLessThanOrEqual(1e-6);
     }
   });
 

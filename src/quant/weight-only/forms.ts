@@ -185,3 +185,69 @@ export function qdqForm(q: QuantizedWeight, dequantized: string, names: FormName
   const node: NodeProto = { name: `${names.node}/weight/DequantizeLinear`, opType: 'DequantizeLinear', domain: '', input: inputs, output: [dequantized], attribute };
   return { nodes: [node], initializers, minOpset: perAxis && bits === 8 ? 13 : 21, minIrVersion: bits === 4 ? 10 : 0, msDomain: false };
 }
+
+/**
+ * A token-embedding Gather(table [V, H], ids) with the table quantized along H. `q` holds the table
+ * as quantizeRtn gives it for K = H, N = V (so its codes u[v·H + h] are the table's own row-major
+ * order): matmulnbits form: com.microsoft.GatherBlockQuantized with uint8 data [V, ceil(H·bits/8)]
+ * packed along H, low bits first, scales [V, blocks], packed zero points when asymmetric
+ * (onnxruntime's layout, the same as MatMulNBits' B row by row); qdq form: an opset-21
+ * DequantizeLinear (axis 1, block_size) of int4/uint4 (int8/uint8) [V, H] feeding the Gather.
+ */
+export function gatherForm(q: QuantizedWeight, gather: NodeProto, names: FormNames, form: WeightForm): FormResult {
+  const V = q.N;
+  const H = q.K;
+  const half = 2 ** (q.bits - 1);
+  const indices = gather.input[1]!;
+  const output = gather.output[0]!;
+  if (form === 'matmulnbits') {
+    const blockSize = nbitsBlockSize(q);
+    const { blocks, scales, zeroPoints } = nbitsScalesAndZeros(q, blockSize);
+    const perByte = 8 / q.bits;
+    const rowBytes = Math.ceil(H / perByte);
+    const data = new Uint8Array(V * rowBytes);
+    for (let v = 0; v < V; v++) for (let h = 0; h < H; h++) {
+        const at = v * rowBytes + Math.floor(h / perByte);
+        data[at] = data[at]! | (q.codes[v * H + h]! << ((h % perByte) * q.bits));
+      }
+    const dName = `${names.weight}_Q${q.bits}`;
+    const sName = `${names.weight}_scales`;
+    const initializers: TensorProto[] = [makeUint8Tensor(dName, [V, rowBytes], data), makeFloatTensor(sName, [V, blocks], scales)];
+    const inputs = [dName, indices, sName];
+    if (!q.symmetric) {
+      const zName = `${names.weight}_zero_points`;
+      initializers.push(makeUint8Tensor(zName, [V, Math.ceil(blocks / perByte)], packNbitsZeroPoints(zeroPoints, V, blocks, q.bits)));
+      inputs.push(zName);
+    }
+    const node: NodeProto = {
+      name: `${names.node}_Q${q.bits}`,
+      opType: 'GatherBlockQuantized',
+      domain: 'com.microsoft',
+      input: inputs,
+      output: [output],
+      attribute: [intAttribute('gather_axis', 0), intAttribute('quantize_axis', 1), intAttribute('block_size', blockSize), intAttribute('bits', q.bits)],
+    };
+    return { nodes: [node], initializers, minOpset: 0, minIrVersion: 0, msDomain: true };
+  }
+  const qName = `${names.weight}_quantized`;
+  const sName = `${names.weight}_scale`;
+  const zName = `${names.weight}_zero_point`;
+  const dq = `${names.weight}_DequantizeLinear_Output`;
+  const perAxis = q.blocks === 1;
+  const values = Int16Array.from(q.codes, (u) => (q.symmetric ? u - half : u));
+  const codeTensor = (name: string, dims: number[], v: Int16Array): TensorProto => {
+    if (q.bits === 4) return { name, dims, dataType: q.symmetric ? INT4 : UINT4, rawData: packNibbles(v) };
+    return q.symmetric ? makeInt8Tensor(name, dims, Int8Array.from(v)) : makeUint8Tensor(name, dims, Uint8Array.from(v));
+  };
+  const sDims = perAxis ? [V] : [V, q.blocks];
+  const initializers: TensorProto[] = [codeTensor(qName, [V, H], values), makeFloatTensor(sName, sDims, q.scales.slice())];
+  const inputs = [qName, sName];
+  if (!q.symmetric) {
+    initializers.push(codeTensor(zName, sDims, Int16Array.from(q.zeroPoints)));
+    inputs.push(zName);
+  }
+  const attribute = perAxis ? [intAttribute('axis', 0)] : [intAttribute('axis', 1), intAttribute('block_size', q.blockSize)];
+  const dqNode: NodeProto = { name: `${names.node}/weight/DequantizeLinear`, opType: 'DequantizeLinear', domain: '', input: inputs, output: [dq], attribute };
+  const newGather: NodeProto = { ...gather, input: [dq, ...gather.input.slice(1)] };
+  return { nodes: [dqNode, newGather], initializers, minOpset: perAxis && q.bits === 8 ? 13 : 21, minIrVersion: q.bits === 4 ? 10 : 0, msDomain: false };
+}

@@ -7,7 +7,8 @@ import { indexGraph, opsetVersion, usedNames, uniqueName } from '../../onnx/grap
 import { tensorDims } from '../../onnx/tensor.ts';
 import { DataType, toNumber, type ModelProto, type NodeProto, type TensorProto } from '../../onnx/types.ts';
 import type { QuantizedWeight } from './block-quant.ts';
-import { matmulNbitsForm, qdqForm, type FormResult, type WeightForm } from './forms.ts';
+import { gatherForm, matmulNbitsForm, qdqForm, type FormResult, type WeightForm } from './forms.ts';
+import { attrInt } from '../../onnx/graph.ts';
 
 export interface WeightMatMul {
   node: NodeProto;
@@ -39,6 +40,38 @@ export function weightMatMuls(model: ModelProto, exclude: string[] = []): { targ
   return { targets, excluded };
 }
 
+export interface WeightGather {
+  node: NodeProto;
+  weight: TensorProto;
+  /** Rows (vocabulary) and row length (hidden size) of the table. */
+  V: number;
+  H: number;
+}
+
+/**
+ * Embedding lookups: Gather(table, ids) on axis 0 of a 2-D float32 initializer with computed
+ * indices (token and position embeddings), minus those whose name matches `exclude`.
+ */
+export function embeddingGathers(model: ModelProto, exclude: string[] = []): { targets: WeightGather[]; excluded: string[] } {
+  const { initializers } = indexGraph(model.graph);
+  const patterns = exclude.map((p) => new RegExp(p));
+  const targets: WeightGather[] = [];
+  const excluded: string[] = [];
+  for (const node of model.graph.node) {
+    if (node.opType !== 'Gather' || (node.domain ?? '') !== '' || attrInt(node, 'axis', 0) !== 0) continue;
+    const w = initializers.get(node.input[0] ?? '');
+    if (!w || (w.dataType ?? 0) !== DataType.FLOAT || w.dims.length !== 2 || initializers.has(node.input[1] ?? '')) continue;
+    const name = node.name ?? node.output[0]!;
+    if (patterns.some((p) => p.test(name))) {
+      excluded.push(name);
+      continue;
+    }
+    const [V, H] = tensorDims(w) as [number, number];
+    targets.push({ node, weight: w, V, H });
+  }
+  return { targets, excluded };
+}
+
 export interface RewriteSummary {
   quantizedMatMuls: number;
   /** Float weights no other node reads any more, removed from the graph. */
@@ -49,7 +82,7 @@ export interface RewriteSummary {
  * Replaces each target MatMul's float weight by its quantized form, in place. A float initializer
  * that another node still reads (a weight shared with a Gather) stays; the others are removed.
  */
-export function rewriteWeightMatMuls(model: ModelProto, targets: WeightMatMul[], quantized: Map<string, QuantizedWeight>, form: WeightForm, accuracyLevel: number): RewriteSummary {
+export function rewriteWeightMatMuls(model: ModelProto, targets: WeightMatMul[], quantized: Map<string, QuantizedWeight>, form: WeightForm, accuracyLevel: number, gathers: WeightGather[] = []): RewriteSummary {
   const used = usedNames(model.graph);
   const graph = model.graph;
   const results: FormResult[] = [];
@@ -57,7 +90,18 @@ export function rewriteWeightMatMuls(model: ModelProto, targets: WeightMatMul[],
   const byNode = new Map(targets.map((t) => [t.node, t]));
   // One QDQ DequantizeLinear per weight, shared by the MatMuls reading it.
   const dequantizedOf = new Map<string, string>();
+  const gatherOf = new Map(gathers.map((t) => [t.node, t]));
   for (const node of graph.node) {
+    const e = gatherOf.get(node);
+    if (e) {
+      const wName = e.weight.name ?? '';
+      const q = quantized.get(wName);
+      if (!q) throw new Error(`no quantized table for ${wName}`);
+      const r = gatherForm(q, node, { weight: wName, node: node.name || node.output[0]! }, form);
+      results.push(r);
+      newNodes.push(...r.nodes);
+      continue;
+    }
     const t = byNode.get(node);
     if (!t) {
       newNodes.push(node);
@@ -89,7 +133,7 @@ export function rewriteWeightMatMuls(model: ModelProto, targets: WeightMatMul[],
   for (const r of results) for (const t of r.initializers) if (!have.has(t.name)) (graph.initializer.push(t), have.add(t.name));
   const stillRead = new Set(graph.node.flatMap((n) => n.input));
   const before = graph.initializer.length;
-  const quantizedNames = new Set(targets.map((t) => t.weight.name));
+  const quantizedNames = new Set([...targets, ...gathers].map((t) => t.weight.name));
   graph.initializer = graph.initializer.filter((t) => !quantizedNames.has(t.name) || stillRead.has(t.name ?? ''));
   const removedWeights = before - graph.initializer.length;
   // Graph inputs that once listed the weights (old exporters) go with them.
