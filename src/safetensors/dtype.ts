@@ -22,6 +22,17 @@ export function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+let HALF_TABLE: Float32Array | undefined;
+
+/** The float32 value of every binary16 bit pattern (256 KiB), made on first use. */
+function halfTable(): Float32Array {
+  if (!HALF_TABLE) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = halfToFloat(h);
+  }
+  return HALF_TABLE;
+}
+
 /**
  * Little-endian bytes of `dtype` → a fresh float32 array. `bytes` may sit at any offset: F32 is
  * copied into an aligned buffer, F16/BF16 are read through a DataView.
@@ -35,7 +46,10 @@ export function toFloat32(bytes: Uint8Array, dtype: string): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(bytes.byteLength / 2);
   if (dtype === 'F16') {
-    for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+    // One lookup per element: halfToFloat's arithmetic per value took ~0.4 s of the ~0.6 s that
+    // exporting a 4.3 M-parameter float16 decoder took; the table is built once (65,536 values).
+    const table = halfTable();
+    for (let i = 0; i < out.length; i++) out[i] = table[view.getUint16(2 * i, true)]!;
     return out;
   }
   if (dtype === 'BF16') {

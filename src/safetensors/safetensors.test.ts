@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../tests/helpers/temp.ts';
 import { readModelWithData } from '../runtime/model-file.ts';
 import { tensorToFloat32 } from '../onnx/tensor.ts';
-import { Checkpoint, halfToFloat, SafetensorsFile } from './index.ts';
+import { Checkpoint, halfToFloat, SafetensorsFile, toFloat32 } from './index.ts';
 import { encodeSafetensors, f32 } from './safetensors-writer.ts';
 
 const MODEL_DIR = fileURLToPath(new URL('../../models/bert-langid', import.meta.url));
@@ -59,6 +59,18 @@ describe('SafetensorsFile', () => {
     expect(halfToFloat(0xfc00)).toBe(-Infinity);
     expect(halfToFloat(0x7e00)).toBeNaN();
     expect(Object.is(halfToFloat(0x8000), -0)).toBe(true);
+  });
+
+  it('widens F16 tensors (by table) to exactly halfToFloat of every one of the 65,536 bit patterns, at an odd byte offset too', () => {
+    const bits = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const bytes = new Uint8Array(bits.buffer);
+    const odd = new Uint8Array(bytes.length + 1);
+    odd.set(bytes, 1);
+    for (const view of [bytes, odd.subarray(1)]) {
+      const out = toFloat32(view, 'F16');
+      const wrong = Array.from(bits).filter((h) => !Object.is(out[h], Math.fround(halfToFloat(h))));
+      expect(wrong).toEqual([]);
+    }
   });
 
   it('refuses integer tensors with a clear error when read as weights', async () => {
