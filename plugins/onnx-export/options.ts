@@ -21,7 +21,7 @@ export const onnxExportOptionsSchema = {
     task: {
       enum: [...TASK_NAMES, 'base'],
       description:
-        "The head to export; default: the recipe's `task:`, else a sentence-transformers folder (embedding: pooling from 1_Pooling/config.json, L2 normalisation with 2_Normalize, output sentence_embedding) or config.json's `architectures` (…ForSequenceClassification, …ForQuestionAnswering, …ForTokenClassification). A checkpoint with no head needs it; `base` is the encoder's last_hidden_state with no head.",
+        "The head to export; default: the recipe's `task:`, else a sentence-transformers folder (embedding: pooling from 1_Pooling/config.json, L2 normalisation with 2_Normalize, output sentence_embedding) or config.json's `architectures` (…ForSequenceClassification, …ForQuestionAnswering, …ForTokenClassification; …ForCausalLM / GPT2LMHeadModel, or model_type gpt2, llama, qwen2, mistral: text-generation). A checkpoint with no head needs it; `base` is the encoder's last_hidden_state with no head; `text-generation` is the decoder with its KV cache (docs/generation.md).",
       examples: ['embedding'],
     },
     weights: { enum: ['checkpoint', 'random'], default: 'checkpoint', description: 'checkpoint: the safetensors weights; random: seeded normal(0, initializer_range) weights (benchmarks of a model size, no checkpoint needed).' },
