@@ -118,6 +118,22 @@ export async function rmsNorm(ctx: DecoderContext, x: string, prefix: string): P
   return g.op('Mul', [weight, normed], { name: `${s}/Mul` });
 }
 
+/**
+ * gelu_new / gelu_pytorch_tanh / gelu_fast, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), written as
+ * x·0.5 · (1 + tanh((x·√(2/π)) · (1 + 0.044715·x·x))): the same function, in the node order
+ * onnxruntime's FastGeluFusion matches (its first formula; the Pow form is not matched at opset 21's
+ * Pow-15), so the CPU runs one FastGelu instead of nine element-wise ops per MLP. The constants are
+ * the float32 values the fusion compares against. Other activations: src/export/layers.ts.
+ */
+export function geluTanh(ctx: DecoderContext, x: string, scope: string): string {
+  const { g } = ctx;
+  const xx = g.op('Mul', [g.op('Mul', [x, g.scalar(0.044715)], { name: `${scope}/Mul` }), x], { name: `${scope}/Mul` });
+  const onePlus = g.op('Add', [xx, g.scalar(1)], { name: `${scope}/Add` });
+  const inner = g.op('Mul', [onePlus, g.op('Mul', [x, g.scalar(Math.sqrt(2 / Math.PI))], { name: `${scope}/Mul` })], { name: `${scope}/Mul` });
+  const tanhPlus = g.op('Add', [g.op('Tanh', [inner], { name: `${scope}/Tanh` }), g.scalar(1)], { name: `${scope}/Add` });
+  return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)], { name: `${scope}/Mul` }), tanhPlus], { name: `${scope}/Mul` });
+}
+
 /** cos and sin [batch, 1, sequence, head_dim] of the rotary embedding at position_ids, for every layer. */
 export interface Rotary {
   cos: string;

@@ -2,7 +2,9 @@
 // attention with the fused c_attn → c_proj; ln_2 → c_fc → gelu_new → c_proj), ln_f, the LM head
 // (tied to wte unless tie_word_embeddings is false). Conv1D weights are stored [in, out] already.
 import { activation, scopeOf } from '../layers.ts';
-import { attentionBias, cachedAttention, declareDecoderInputs, declareOutputs, embedding, layerNorm, linear, lmHead, type AttentionResult, type DecoderContext } from './decoder-parts.ts';
+import { attentionBias, cachedAttention, declareDecoderInputs, declareOutputs, embedding, geluTanh, layerNorm, linear, lmHead, type AttentionResult, type DecoderContext } from './decoder-parts.ts';
+
+const TANH_GELU = new Set(['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
 
 export async function buildGpt2(ctx: DecoderContext): Promise<void> {
   const { g, cfg } = ctx;
@@ -37,7 +39,7 @@ export async function buildGpt2(ctx: DecoderContext): Promise<void> {
     x = g.op('Add', [attnOut, x], { name: `${scope}/Add` });
     const normed2 = await layerNorm(ctx, x, `${p}.ln_2`);
     const up = await linear(ctx, normed2, `${p}.mlp.c_fc`, h, cfg.intermediateSize, { layout: 'conv1d', bias: true });
-    const act = activation(ctx, up, cfg.hiddenAct, `${scope}/mlp/act`);
+    const act = TANH_GELU.has(cfg.hiddenAct) ? geluTanh(ctx, up, `${scope}/mlp/act`) : activation(ctx, up, cfg.hiddenAct, `${scope}/mlp/act`);
     const down = await linear(ctx, act, `${p}.mlp.c_proj`, cfg.intermediateSize, h, { layout: 'conv1d', bias: true });
     x = g.op('Add', [down, x], { name: `${scope}/Add` });
   }
