@@ -11,6 +11,7 @@ import { DataType, type ModelProto } from '../../onnx/types.ts';
 import { quantizeRtn, type BlockSpec, type QuantizedWeight } from './block-quant.ts';
 import { quantizeGptq, upperInverseFactor } from './gptq.ts';
 import { rewriteWeightMatMuls, weightMatMuls } from './rewrite.ts';
+import { quantizationLoss } from './output-error.ts';
 
 const rand = seededRandom(5);
 const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
@@ -98,6 +99,13 @@ describe('GPTQ', () => {
     const gptq = await outputError(quantizeGptq(w, K, N, h, spec), w, heldOut, 256);
     console.log(`${_label}: relative output error RTN ${rtn.toExponential(3)}, GPTQ ${gptq.toExponential(3)} (${(gptq / rtn).toFixed(3)}×)`);
     expect(gptq).toBeLessThan(0.7 * rtn);
+  });
+
+  it('the loss GPTQ accumulates is ‖X(W − Ŵ)‖² under the dampened Hessian (the step reports it)', () => {
+    const g = quantizeGptq(w, K, N, h, { bits: 4, blockSize: 32, symmetric: false });
+    expect(g.lambda).toBeGreaterThan(0);
+    const direct = quantizationLoss(w, g, h, g.lambda);
+    expect(Math.abs(g.loss - direct) / direct).toBeLessThan(1e-9);
   });
 
   it('is deterministic and zeroes dead inputs', () => {

@@ -46,15 +46,22 @@ export function upperInverseFactor(h: Float64Array, K: number): Float64Array | u
   for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) rev[i * K + j] = h[(K - 1 - i) * K + (K - 1 - j)]!;
   const m = cholesky(rev, K);
   if (!m) return undefined;
-  // R[i][j] = M[K-1-i][K-1-j], upper triangular; U = R⁻¹ by back substitution, column by column.
-  const r = (i: number, j: number) => m[(K - 1 - i) * K + (K - 1 - j)]!;
+  // R[i][j] = M[K-1-i][K-1-j], upper triangular, stored row-major so the loops below read rows.
+  const r = new Float64Array(K * K);
+  for (let i = 0; i < K; i++) for (let j = i; j < K; j++) r[i * K + j] = m[(K - 1 - i) * K + (K - 1 - j)]!;
+  // U = R⁻¹ row by row from U R = I: u_ip = (δ_ip − Σ_{q<p} u_iq r_qp) / r_pp, the sums kept in
+  // `acc` and grown by whole rows of R (contiguous) as each u_ip is found.
   const u = new Float64Array(K * K);
-  for (let j = 0; j < K; j++) {
-    u[j * K + j] = 1 / r(j, j);
-    for (let i = j - 1; i >= 0; i--) {
-      let s = 0;
-      for (let p = i + 1; p <= j; p++) s += r(i, p) * u[p * K + j]!;
-      u[i * K + j] = -s / r(i, i);
+  const acc = new Float64Array(K);
+  for (let i = 0; i < K; i++) {
+    acc.fill(0, i);
+    const ui = i * K;
+    for (let p = i; p < K; p++) {
+      const v = ((p === i ? 1 : 0) - acc[p]!) / r[p * K + p]!;
+      u[ui + p] = v;
+      if (v === 0) continue;
+      const rp = p * K;
+      for (let j = p + 1; j < K; j++) acc[j] = acc[j]! + v * r[rp + j]!;
     }
   }
   return u;
@@ -64,7 +71,17 @@ export function upperInverseFactor(h: Float64Array, K: number): Float64Array | u
  * GPTQ on B [K, N] (float32, row-major) with H = Σ x xᵀ [K, K] of the MatMul's input over the
  * calibration tokens. Returns codes and scales in the layout of quantizeRtn.
  */
-export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian: Float64Array, spec: BlockSpec, opts: GptqOptions = { dampening: 0.01 }): QuantizedWeight {
+export interface GptqResult extends QuantizedWeight {
+  /**
+   * ‖X(W − Ŵ)‖² under the dampened Hessian H + λI, which GPTQ accumulates as it goes (Σ of the
+   * squared scaled errors: the quadratic form written through H⁻¹'s Cholesky factor), for free.
+   */
+  loss: number;
+  /** The λ added to H's diagonal. */
+  lambda: number;
+}
+
+export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian: Float64Array, spec: BlockSpec, opts: GptqOptions = { dampening: 0.01 }): GptqResult {
   if (weight.length !== K * N) throw new Error(`weight has ${weight.length} values, expected ${K}×${N}`);
   if (hessian.length !== K * K) throw new Error(`hessian has ${hessian.length} values, expected ${K}×${K}`);
   const w = Float64Array.from(weight);
@@ -79,9 +96,11 @@ export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian
     meanDiag += h[k * K + k]! / K;
   }
   let u: Float64Array | undefined;
+  let lambda = 0;
   for (let damp = opts.dampening; !u; damp *= 10) {
     const hd = Float64Array.from(h);
-    for (let k = 0; k < K; k++) hd[k * K + k] = hd[k * K + k]! + damp * meanDiag;
+    lambda = damp * meanDiag;
+    for (let k = 0; k < K; k++) hd[k * K + k] = hd[k * K + k]! + lambda;
     u = upperInverseFactor(hd, K);
     if (damp > 1e6) throw new Error('GPTQ: the Hessian stays singular whatever the dampening');
   }
@@ -90,6 +109,7 @@ export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian
   const err = new Float64Array(N);
   const scale = new Float64Array(N);
   const zero = new Float64Array(N);
+  let loss = 0;
   for (let k = 0; k < K; k++) {
     const b = Math.floor(k / q.blockSize);
     if (k % q.blockSize === 0) {
@@ -116,7 +136,9 @@ export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian
       const v = w[row + n]!;
       const code = quantizeValue(v, scale[n]!, zero[n]!, levels);
       q.codes[n * K + k] = code;
-      err[n] = (v - Math.fround((code - zero[n]!) * scale[n]!)) / d;
+      const e = (v - Math.fround((code - zero[n]!) * scale[n]!)) / d;
+      err[n] = e;
+      loss += e * e;
     }
     // Spread the error over the rows not yet quantized.
     for (let j = k + 1; j < K; j++) {
@@ -126,5 +148,5 @@ export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian
       for (let n = 0; n < N; n++) w[rj + n] = w[rj + n]! - c * err[n]!;
     }
   }
-  return q;
+  return { ...q, loss, lambda };
 }
