@@ -29,6 +29,7 @@ import { QA_MODEL_PY, qaEnsembleBlocker, qaEnsembleConfigs } from './question-an
 import { tritonTaskParts } from '../../src/tasks/triton-registry.ts';
 import { sentenceTransformersMaxLength } from '../../src/tasks/embedding/data.ts';
 import { nerRepositoryFolders } from './token-classification.ts';
+import { decoderShape, GENERATION_MODEL_PY, generationModelConfig, servingSettings } from './text-generation.ts';
 
 const REPOSITORY = 'repository';
 
@@ -150,7 +151,11 @@ const plugin: Plugin<TritonOptions> = {
     }
 
     const textModel =
-      task?.task === 'question-answering' ? planQaEnsemble(options, name, hf, onnxConfig, folders, ctx) : planTextEnsemble(options, name, hf, onnxConfig, trtConfig, folders, ctx);
+      task?.task === 'text-generation'
+        ? await planGeneration(options, name, hf, inputs.hf?.path, onnxConfig, folders, ctx)
+        : task?.task === 'question-answering'
+          ? planQaEnsemble(options, name, hf, onnxConfig, folders, ctx)
+          : planTextEnsemble(options, name, hf, onnxConfig, trtConfig, folders, ctx);
     // Token classification: the text ensemble returns entities (plugins/triton/token-classification.ts).
     if (task?.task === 'token-classification') Object.assign(textModel, await planNerEnsemble(options, name, hf, inputs.hf?.path, onnxConfig, folders, ctx));
 
@@ -182,6 +187,34 @@ function planQaEnsemble(options: TritonOptions, name: string, hf: HfFolder, onnx
   ];
   folders.push(plan(qa.tokenizer, python), plan(qa.answer, python), plan(qa.ensemble, []));
   return { name: qa.ensemble.name };
+}
+
+/**
+ * Text generation (plugins/triton/text-generation.ts): TEXT → the Python model that runs the decode
+ * loop with the KV cache against the decoder model through BLS → GENERATED_TEXT. The decoder model
+ * itself gets no dynamic batching (its calls come whole from the Python model).
+ */
+async function planGeneration(options: TritonOptions, name: string, hf: HfFolder, hfDir: string | undefined, onnxConfig: ModelConfig, folders: PlannedFolder[], ctx: StepContext): Promise<{ name?: string; why?: string }> {
+  const decoder = folders.find((f) => f.config === onnxConfig);
+  if (decoder && decoder.config.dynamicBatching) {
+    delete decoder.config.dynamicBatching;
+    decoder.text = formatModelConfig(decoder.config);
+  }
+  if (!options.textEnsemble) return { why: 'textEnsemble: false' };
+  if (!hf.tokenizer) return { why: 'no hf-model input with tokenizer.json' };
+  const shape = decoderShape(onnxConfig);
+  if (typeof shape === 'string') {
+    ctx.emit({ type: 'log', level: 'info', message: `no generation model: ${shape}` });
+    return { why: shape };
+  }
+  const config = generationModelConfig(name, onnxConfig, shape, await servingSettings(hfDir, hf.tokenizer.settings), options.instanceGroup.count);
+  folders.push(
+    plan(config, [
+      { from: GENERATION_MODEL_PY, to: 'model.py' },
+      { from: hf.tokenizer.file, to: 'tokenizer.json' },
+    ]),
+  );
+  return { name: config.name };
 }
 
 /**

@@ -8,6 +8,8 @@
 //     `tokenizers` library is not available where the tests run);
 //   - question answering's Python models (python/question_answering.py, role tokenizer / answer) by
 //     qrun's TypeScript pair encoder and span choice;
+//   - text generation's Python model (python/text_generation.py) by qrun's TypeScript decode loop
+//     (tests/helpers/triton-generation.ts);
 //   - an ensemble runs its steps, mapping tensors by its ensemble_scheduling;
 //   - a tensorrt_plan model is listed but not ready (there is no TensorRT here).
 // Every call is checked against the model's config.pbtxt as Triton checks it (names, datatypes,
@@ -25,6 +27,7 @@ import * as ort from 'onnxruntime-node';
 import { parseModelConfigText } from '../../plugins/triton/model-config-schema.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import { entitiesStandIn } from './triton-entities.ts';
+import { generationStandIn } from './triton-generation.ts';
 import { pairEncoder } from '../../src/data/pair-encoder.ts';
 import { answerOf } from '../../src/tasks/question-answering/evaluate.ts';
 
@@ -128,7 +131,7 @@ function fromOrt(t: ort.Tensor): Omit<WireTensor, 'name'> {
   return { datatype: ORT_TO_WIRE[t.type] ?? t.type.toUpperCase(), shape: [...t.dims], data };
 }
 
-async function loadModel(dir: string, config: Config): Promise<LoadedModel> {
+async function loadModel(dir: string, config: Config, repository: string): Promise<LoadedModel> {
   if (config.backend === 'onnxruntime' || config.platform === 'onnxruntime_onnx') {
     const session = await ort.InferenceSession.create(join(dir, '1', 'model.onnx'));
     return {
@@ -142,6 +145,8 @@ async function loadModel(dir: string, config: Config): Promise<LoadedModel> {
     };
   }
   if (config.backend === 'python' && config.parameters?.role?.string_value) return loadQaModel(dir, config);
+  // Text generation's decode loop (python/text_generation.py): tests/helpers/triton-generation.ts.
+  if (config.backend === 'python' && config.parameters?.onnx_model) return { config, ...(await generationStandIn(repository, dir, config)) };
   // The token-classification entities model (its tag names in `labels`): tests/helpers/triton-entities.ts.
   if (config.backend === 'python' && config.parameters?.labels) return { config, infer: await entitiesStandIn(dir, config) };
   if (config.backend === 'python') {
@@ -242,7 +247,7 @@ export async function startLoopbackTriton(repository: string, options: LoopbackT
     const file = join(repository, name, 'config.pbtxt');
     if (!existsSync(file)) continue;
     const config = parseModelConfigText(readFileSync(file, 'utf8')) as unknown as Config;
-    models.set(name, await loadModel(join(repository, name), config));
+    models.set(name, await loadModel(join(repository, name), config, repository));
   }
 
   async function run(name: string, inputs: Tensors): Promise<Tensors> {

@@ -45,7 +45,7 @@ def main(folder, config_file, requests_file):
         out.append(
             {
                 "outputs": {
-                    t.name(): {"dtype": str(t.as_numpy().dtype), "shape": list(t.as_numpy().shape), "data": t.as_numpy().reshape(-1).tolist()}
+                    t.name(): {"dtype": str(t.as_numpy().dtype), "shape": list(t.as_numpy().shape), "data": [v.decode("utf-8") if isinstance(v, bytes) else v for v in t.as_numpy().reshape(-1).tolist()]}
                     for t in response.output_tensors()
                 }
             }

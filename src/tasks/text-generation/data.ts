@@ -44,10 +44,10 @@ export function encodeWhole(tokenizer: LoadedTokenizer, text: string): number[] 
 export async function tokenizeGenerationData(file: string, tokenizer: LoadedTokenizer, name: string, model?: TaskModel): Promise<GenerationDataset> {
   const texts = await readTextDataset(file);
   const limit = positionLimit(model?.config) ?? tokenizer.maxLength;
-  // The pad id: a decoder's tokenizer often has none (GPT-2); left padding is masked anyway, so any
-  // id in the vocabulary will do, and the eos token is what transformers' generate() pads with.
+  // The pad id (tokenizer_config.json's pad_token; GPT-2 checkpoints often name eos): left padding
+  // is masked, so any id of the vocabulary gives the same tokens.
   const eosId = eosTokenId(model?.config);
-  const padId = tokenizer.library.tokenizer.token_to_id('<pad>') ?? eosId ?? tokenizer.padId;
+  const padId = tokenizer.padId;
   return {
     task: 'text-generation',
     name,
