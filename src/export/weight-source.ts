@@ -4,7 +4,7 @@
 // the shape config.json implies; the source checks the shape or makes one of that shape.
 import type { Checkpoint } from '../safetensors/checkpoint.ts';
 import { safetensorsErrors } from '../safetensors/errors.ts';
-import { seededNormal } from './seeded-normal.ts';
+import { seededNormalParallel } from './seeded-normal.ts';
 
 /**
  * How transformers initialises the tensor (`_init_weights` in modeling_bert.py): Linear and
@@ -84,7 +84,8 @@ export class RandomWeights implements WeightSource {
     const count = shape.reduce((a, b) => a * b, 1);
     if (init === 'zeros') return new Float32Array(count);
     if (init === 'ones') return new Float32Array(count).fill(1);
-    const values = seededNormal(this.seed, name, count, this.std);
+    // seededNormal's values, made by this thread and a worker together (src/export/seeded-normal.ts).
+    const values = await seededNormalParallel(this.seed, name, count, this.std);
     if (init.paddingRow !== undefined && shape.length === 2 && init.paddingRow < shape[0]!) {
       values.fill(0, init.paddingRow * shape[1]!, (init.paddingRow + 1) * shape[1]!);
     }

@@ -5,6 +5,7 @@
 // refused with a named error when a data file is missing, short, or outside the model's folder.
 // Small thresholds (or a lowered single-file limit) stand in for 2 GiB models.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
@@ -18,7 +19,7 @@ import { QrunError } from '../errors.ts';
 import { decodeModel, encodeModel } from '../onnx/model-io.ts';
 import { makeFloatTensor } from '../onnx/tensor.ts';
 import { DataType, type ModelProto } from '../onnx/types.ts';
-import { sha256File } from '../util/hash.ts';
+import { knownDigest, sha256File } from '../util/hash.ts';
 import {
   copyModelFile,
   digestModelFile,
@@ -180,6 +181,23 @@ describe('external data as exporters write it', () => {
     expect(typeof path).toBe('string');
     const session = await createSession(path);
     await session.release();
+  });
+
+  it('writeModelFile hashes every file as it writes it (padding and copied spans included): the engine digests them without reading them back', async () => {
+    const own = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+    const cases: [string, Parameters<typeof writeModelFile>[2]][] = [
+      ['single', {}],
+      ['aligned', { externalData: 'always', threshold: 1024, alignment: 65536 }],
+      ['per-tensor', { externalData: 'always', threshold: 1024, location: (t) => (t.name ?? '').replace(/[^\w.-]/g, '_') }],
+    ];
+    // From a graph read with readModelGraph, the big tensors are copied from BERT_ONNX block by block.
+    for (const [name, opts] of cases) {
+      for (const [source, m] of [['in memory', await readModelWithData(BERT_ONNX)], ['from its file', await readModelGraph(BERT_ONNX)]] as const) {
+        const file = join(fresh(`hashed-${name}-${source.replace(/ /g, '-')}`), 'model.onnx');
+        const w = await writeModelFile(m, file, opts);
+        for (const f of [file, ...w.dataFiles.map((d) => join(file, '..', d))]) expect(await knownDigest(f), `${name}, ${source}: ${f}`).toBe(own(f));
+      }
+    }
   });
 
   it('a single-file model digests as its own sha256 (cache keys of single-file models do not change)', async () => {

@@ -29,7 +29,7 @@ import { ModelProtoType } from '../onnx/schema.ts';
 import { encodeChunks } from '../onnx/fast-encode.ts';
 import { forEachTensor, INLINE_SPAN_KEY, mapTensors, readModelSkeleton } from '../onnx/model-skeleton.ts';
 import type { ModelProto, TensorProto } from '../onnx/types.ts';
-import { sha256, sha256File, type PathDigest } from '../util/hash.ts';
+import { rememberDigest, sha256, sha256File, WriteHash, type PathDigest } from '../util/hash.ts';
 import { EXTERNAL, externalEntry, inside, isExternal, locateExternalData, type DataSpan } from './external-data.ts';
 
 export { EXTERNAL };
@@ -184,21 +184,32 @@ async function readFully(handle: FileHandle, into: Uint8Array, position: number,
   }
 }
 
-async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < bytes.byteLength; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
-    done += bytesWritten;
+/**
+ * Writes `bytes` at `position`; with `hash`, hashes them meanwhile (the write goes to libuv's thread
+ * pool before the hashing starts, so the two overlap: only the bytes are shared, and both only read them).
+ */
+async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number, hash?: WriteHash): Promise<void> {
+  const writing = (async () => {
+    for (let done = 0; done < bytes.byteLength; ) {
+      const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+      done += bytesWritten;
+    }
+  })();
+  try {
+    hash?.update(bytes, position);
+  } finally {
+    await writing;
   }
 }
 
-/** Copies a span of another file into `handle` at `position`, a block at a time. */
-async function copySpan(span: DataSpan, handle: FileHandle, position: number, block: Buffer): Promise<void> {
+/** Copies a span of another file into `handle` at `position`, a block at a time (hashed as written with `hash`). */
+async function copySpan(span: DataSpan, handle: FileHandle, position: number, block: Buffer, hash?: WriteHash): Promise<void> {
   const from = await open(span.path, 'r');
   try {
     for (let done = 0; done < span.length; ) {
       const n = Math.min(block.byteLength, span.length - done);
       await readFully(from, block.subarray(0, n), span.offset + done, span.path);
-      await writeFully(handle, block.subarray(0, n), position + done);
+      await writeFully(handle, block.subarray(0, n), position + done, hash);
       done += n;
     }
   } finally {
@@ -243,6 +254,9 @@ export async function writeModelFile(model: ModelProto, file: string, opts: Writ
   const written = new Map<TensorProto, TensorProto>();
   const ends = new Map<string, number>();
   const handles = new Map<string, FileHandle>();
+  // Every file is hashed as it is written (in order, padding included), so the engine's digest of the
+  // outputs does not read them back (src/util/hash.ts rememberDigest).
+  const hashes = new Map<string, WriteHash>();
   const block = Buffer.allocUnsafe(COPY_BLOCK);
   let dataBytes = 0;
   try {
@@ -255,14 +269,16 @@ export async function writeModelFile(model: ModelProto, file: string, opts: Writ
         await mkdir(dirname(path), { recursive: true });
         handle = await open(path, 'w');
         handles.set(location, handle);
+        hashes.set(location, new WriteHash());
         ends.set(location, 0);
       }
+      const hash = hashes.get(location)!;
       const end = ends.get(location)!;
       const length = bytesOf(t);
       const start = alignment > 1 && length > alignAbove ? Math.ceil(end / alignment) * alignment : end;
-      if (start > end) await writeFully(handle, new Uint8Array(start - end), end);
-      if (inMemory(t)) await writeFully(handle, t.rawData, start);
-      else await copySpan(spans.get(t)!, handle, start, block);
+      if (start > end) await writeFully(handle, new Uint8Array(start - end), end, hash);
+      if (inMemory(t)) await writeFully(handle, t.rawData, start, hash);
+      else await copySpan(spans.get(t)!, handle, start, block, hash);
       dataBytes += start + length - end;
       ends.set(location, start + length);
       const { rawData: _r, externalData: _e, dataLocation: _d, ...rest } = t;
@@ -279,6 +295,7 @@ export async function writeModelFile(model: ModelProto, file: string, opts: Writ
   } finally {
     await Promise.all([...handles.values()].map((h) => h.close()));
   }
+  for (const [location, hash] of hashes) await rememberDigest(join(dir, location), hash.digest());
   // Tensors still in their files that stay in the .onnx: their bytes are copied in by the writer.
   const out = mapTensors(model, (t) => {
     const moved = written.get(t);
@@ -294,16 +311,18 @@ export async function writeModelFile(model: ModelProto, file: string, opts: Writ
     throw new Error(`${file}: ${outside.length ? 'even with its initializers in external data ' : ''}the model takes ${bytes} bytes, above protobuf's 2 GiB limit`);
   }
   const handle = await open(file, 'w');
+  const hash = new WriteHash();
   try {
     let position = 0;
     for (const c of chunks) {
-      if (c instanceof SpanBytes) await copySpan(c.span, handle, position, block);
-      else await writeFully(handle, c as Uint8Array, position);
+      if (c instanceof SpanBytes) await copySpan(c.span, handle, position, block, hash);
+      else await writeFully(handle, c as Uint8Array, position, hash);
       position += (c as { length: number }).length;
     }
   } finally {
     await handle.close();
   }
+  await rememberDigest(file, hash.digest());
   const dataFiles = [...handles.keys()].sort();
   return { bytes, dataFile: dataFiles.length === 1 ? join(dir, dataFiles[0]!) : undefined, dataFiles, dataBytes, externalTensors: outside.length };
 }

@@ -1,11 +1,12 @@
 // digestPath follows symbolic links: a Hugging Face snapshot, a DVC or a git-annex checkout is made of
 // links, and two such checkouts with different content must never digest the same.
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdirSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QrunError } from '../errors.ts';
 import { useTempDir } from '../../tests/helpers/temp.ts';
-import { digestPath } from './hash.ts';
+import { digestPath, knownDigest, rememberDigest, sha256File } from './hash.ts';
 
 const root = useTempDir();
 let n = 0;
@@ -84,5 +85,41 @@ describe('digestPath and symbolic links', () => {
     symlinkSync('b', join(loop, 'a'));
     symlinkSync('a', join(loop, 'b'));
     await expect(digestPath(loop)).rejects.toMatchObject({ code: 'LINK_CYCLE' });
+  });
+});
+
+// Files qrun just wrote and hashed on the way out are not read back to be digested; a file changed
+// since (any write changes its ctime, which userland cannot set back) is read again.
+describe('digests remembered by the writer', () => {
+  it('sha256File returns the remembered digest while the file is unchanged, and reads it again once it changed', async () => {
+    const file = join(fresh(), 'model.onnx');
+    writeFileSync(file, 'weights v1');
+    const real = createHash('sha256').update('weights v1').digest('hex');
+    // A deliberately wrong digest shows whether the bytes were read (the writer's own is right).
+    await rememberDigest(file, 'remembered');
+    expect(await knownDigest(file)).toBe('remembered');
+    expect(await sha256File(file)).toBe('remembered');
+    // Same size, other bytes, at once: ctime moves on (Linux ≥ 6.13 makes it finer than its 4 ms tick
+    // after a stat saw it), so the file is read again.
+    writeFileSync(file, 'weights v2');
+    expect(await knownDigest(file)).toBeUndefined();
+    expect(await sha256File(file)).toBe(createHash('sha256').update('weights v2').digest('hex'));
+    // Restoring the bytes and the mtime does not bring the memo back (ctime cannot be set).
+    writeFileSync(file, 'weights v1');
+    await rememberDigest(file, real);
+    const { atime, mtime } = statSync(file);
+    appendFileSync(file, '!');
+    truncateSync(file, 'weights v1'.length);
+    utimesSync(file, atime, mtime);
+    expect(await knownDigest(file)).toBeUndefined();
+    expect(await sha256File(file)).toBe(real);
+  });
+
+  it('sha256File reads files larger than its two 4 MiB buffers in order', async () => {
+    const file = join(fresh(), 'big.bin');
+    const bytes = Buffer.alloc(9 * 2 ** 20 + 123);
+    for (let i = 0; i < bytes.length; i += 4096) bytes[i] = (i / 4096) & 255;
+    writeFileSync(file, bytes);
+    expect(await sha256File(file)).toBe(createHash('sha256').update(bytes).digest('hex'));
   });
 });

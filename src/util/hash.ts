@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import type { BigIntStats, Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { errors } from '../errors.ts';
 
@@ -21,18 +21,84 @@ export function sha256(data: string | Uint8Array): string {
 /**
  * Read in 4 MiB chunks: with the stream's default 64 KiB, per-chunk overhead made hashing ~3× slower
  * (1 GB: 3.0 s against 1.0 s on this machine), and every step's outputs are hashed, a multi-GB
- * model's external data included.
+ * model's external data included. Two buffers for the whole file, reused: the next chunk is read
+ * while this one is hashed, and no 4 MiB buffer is allocated per chunk (a fresh one per chunk cost
+ * BERT-base's pipeline ~0.2 s of page faults plus the garbage collections its external memory set off).
  */
 const HASH_CHUNK = 4 * 2 ** 20;
 
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
+/**
+ * Digests of files this process wrote and hashed on the way out (writeModelFile hashes each chunk
+ * while the chunk is being written), keyed by device and inode, with the file's size, mtime and ctime
+ * right after it was closed. sha256File returns the remembered digest only while all of them still
+ * match: a write of any kind changes ctime, and userland cannot set ctime back. Only a change in the
+ * same timestamp tick (4 ms here) as the stat taken when remembering could keep ctime, and Linux 6.13+
+ * (multigrain timestamps: after a stat has seen a ctime, the next change gets a finer one) rules that
+ * out too. So the engine hashing a step's outputs does not read back the bytes just written:
+ * BERT-base's pipeline wrote, then read and hashed, 1.3 GB.
+ */
+const writtenDigests = new Map<string, { sha256: string; size: bigint; mtimeNs: bigint; ctimeNs: bigint }>();
+const fileId = (st: BigIntStats) => `${st.dev}:${st.ino}`;
+
+/** Records `sha256` as the digest of `file` as it is now (call it after the file is closed). */
+export async function rememberDigest(file: string, sha256: string): Promise<void> {
+  const st = await stat(file, { bigint: true });
+  writtenDigests.set(fileId(st), { sha256, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs });
+}
+
+/** The digest remembered for `file` (rememberDigest), while the file is as it was then; else undefined. */
+export async function knownDigest(file: string): Promise<string | undefined> {
+  return rememberedDigest(await stat(file, { bigint: true }));
+}
+
+function rememberedDigest(st: BigIntStats): string | undefined {
+  const known = writtenDigests.get(fileId(st));
+  if (!known) return undefined;
+  if (known.size === st.size && known.mtimeNs === st.mtimeNs && known.ctimeNs === st.ctimeNs) return known.sha256;
+  writtenDigests.delete(fileId(st));
+  return undefined;
+}
+
+/**
+ * A sha256 fed with a file's bytes in the order they are written (position by position, nothing
+ * skipped): its digest is the file's, for rememberDigest. `at` is the position of the next byte.
+ */
+export class WriteHash {
+  private readonly hash: Hash = createHash('sha256');
+  at = 0;
+
+  update(bytes: Uint8Array, position: number): void {
+    if (position !== this.at) throw new Error(`bytes written at ${position}, expected ${this.at}: a file is hashed as it is written only when written in order; this is a bug in qrun`);
+    this.hash.update(bytes);
+    this.at += bytes.byteLength;
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const st = await handle.stat({ bigint: true });
+    const known = rememberedDigest(st);
+    if (known) return known;
     const h = createHash('sha256');
-    createReadStream(file, { highWaterMark: HASH_CHUNK })
-      .on('data', (chunk) => h.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
+    const buffers = [Buffer.allocUnsafe(HASH_CHUNK), Buffer.allocUnsafe(HASH_CHUNK)];
+    let position = 0;
+    let reading = handle.read(buffers[0]!, 0, HASH_CHUNK, position);
+    for (let k = 0; ; k ^= 1) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      reading = handle.read(buffers[k ^ 1]!, 0, HASH_CHUNK, position);
+      h.update(buffers[k]!.subarray(0, bytesRead));
+    }
+    return h.digest('hex');
+  } finally {
+    await handle.close();
+  }
 }
 
 const isErrno = (e: unknown, code: string): boolean => (e as NodeJS.ErrnoException | undefined)?.code === code;

@@ -1,0 +1,35 @@
+// The random weights' bytes are part of every `weights: random` artifact: the same recipe must give
+// the same bytes whichever thread made them, and the same as before the sampler was split in two.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { seededNormal, seededNormalParallel } from './seeded-normal.ts';
+
+const digest = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+
+describe('seeded normal samples', () => {
+  it('are the bytes the one-thread sampler of qrun 0.1 made (onnx.export random weights unchanged)', () => {
+    // Digests of the original implementation's output (mulberry32 object + separate nfix function).
+    expect(digest(seededNormal(1, 'w', 100_001, 0.02))).toBe('b5f32ced5b55ff44a68101b0c411683881ccbcb5e2a321a1c20942e873da3028');
+    expect(digest(seededNormal(3, 'tails', 400_000, 1))).toBe('aa6f38fd5590c6cc8837fe836fc01fbcdcbee0e7d53951cd0e6dba443eda051d');
+  });
+
+  it('made by two threads are the one-thread bytes, whether the worker’s samples are used or this thread makes them all', async () => {
+    const seen: string[] = [];
+    const onSplit = (how: string) => seen.push(how);
+    // BERT-base's word embeddings: 23 M samples, the worker's parse meets this thread's.
+    const table = await seededNormalParallel(1, 'bert.embeddings.word_embeddings.weight', 30522 * 768, 0.02, { onSplit });
+    expect(digest(table)).toBe('66df5ccc1d74e242370e24ed6cae7a3fa21d10d60a43a3efd585a76000684ecf');
+    for (const [count, window] of [
+      [2 ** 20 + 1, undefined], // odd count
+      [3 * 2 ** 20, undefined],
+      [2 ** 21, 1], // a window of one draw at the expected start: sample 2^20 begins elsewhere, this thread makes the rest
+      [2 ** 21, 40], // a window of 40 draws, still too narrow: the same
+    ] as const) {
+      const name = `t${count}-${window}`;
+      expect(digest(await seededNormalParallel(7, name, count, 0.5, { window, onSplit })), name).toBe(digest(seededNormal(7, name, count, 0.5)));
+    }
+    expect(seen).toEqual(['two threads', 'two threads', 'two threads', 'worker unused', 'worker unused']);
+    expect(digest(await seededNormalParallel(2, 'small', 1000, 1, { onSplit }))).toBe(digest(seededNormal(2, 'small', 1000, 1)));
+    expect(seen.at(-1)).toBe('one thread');
+  });
+});
