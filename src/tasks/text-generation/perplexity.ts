@@ -35,6 +35,21 @@ export async function fullLogits(session: ort.InferenceSession, io: DecoderIo, i
   return { data: logits.data as Float32Array, vocab: logits.dims[2]! };
 }
 
+/** One model's perplexity over `texts` (ids), with each text's NLL sum and predictions. */
+export async function perplexityOf(model: { session: ort.InferenceSession; io: DecoderIo }, texts: number[][]): Promise<{ perplexity: number; nll: number[]; count: number[] }> {
+  const nll: number[] = [];
+  const count: number[] = [];
+  for (const ids of texts) {
+    if (ids.length < 2) continue;
+    const f = await fullLogits(model.session, model.io, ids);
+    const s = sequenceNll(f.data, f.vocab, ids);
+    nll.push(s.nll);
+    count.push(s.count);
+  }
+  const total = count.reduce((a, b) => a + b, 0);
+  return { perplexity: Math.exp(nll.reduce((a, b) => a + b, 0) / total), nll, count };
+}
+
 export interface PerplexityPair {
   texts: number;
   tokens: number;
