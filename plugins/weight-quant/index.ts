@@ -16,7 +16,7 @@ import { decoderInputs, prefillFeeds } from '../../src/quant/weight-only/decoder
 import type { WeightForm } from '../../src/quant/weight-only/forms.ts';
 import { quantizeGptq } from '../../src/quant/weight-only/gptq.ts';
 import { collectHessians, modelWithGramOutputs } from '../../src/quant/weight-only/hessian.ts';
-import { hessianQuadratic, quantizationLoss } from '../../src/quant/weight-only/output-error.ts';
+import { relativeOutputError, sampleStride } from '../../src/quant/weight-only/output-error.ts';
 import { embeddingGathers, rewriteWeightMatMuls, weightMatMuls } from '../../src/quant/weight-only/rewrite.ts';
 import { tensorToFloat32 } from '../../src/onnx/tensor.ts';
 import { modelFileBytes, readModelGraph, readModelWithData, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
@@ -176,10 +176,11 @@ const weightQuant: Plugin<WeightQuantOptions> = {
       if (h) {
         const g = quantizeGptq(w, t.K, t.N, h, spec, { dampening: options.dampening });
         quantized.set(name, g);
-        // Both errors under the dampened Hessian GPTQ minimizes; GPTQ's own comes with its codes.
-        const ref = hessianQuadratic(w, t.K, t.N, h, g.lambda);
-        errorsGptq.push(ref > 0 ? g.loss / ref : 0);
-        errorsRtn.push(ref > 0 ? quantizationLoss(w, quantizeRtn(w, t.K, t.N, spec), h, g.lambda) / ref : 0);
+        // Both errors under the dampened Hessian GPTQ minimizes, over 64 of the output columns (each
+        // costs K² per column: a diagnostic should not cost what GPTQ itself does).
+        const stride = sampleStride(t.N, 64);
+        errorsGptq.push(relativeOutputError(w, g, h, g.lambda, stride));
+        errorsRtn.push(relativeOutputError(w, quantizeRtn(w, t.K, t.N, spec), h, g.lambda, stride));
       } else quantized.set(name, quantizeRtn(w, t.K, t.N, spec));
       done++;
       ctx.emit({ type: 'progress', message: `${options.method}: ${name}`, done, total: weights.size, phase: `${options.method} on ${weights.size} weights` });

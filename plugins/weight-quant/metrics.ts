@@ -17,7 +17,7 @@ export const weightQuantMetrics: MetricsDeclaration = {
   outputError: {
     unit: 'ratio',
     better: 'lower',
-    description: 'Mean over the quantized MatMuls of the relative squared output error on the calibration activations, ‖X(W−Ŵ)‖²/‖XW‖², from the Hessians dampened as GPTQ uses them (gptq only; absent for rtn).',
+    description: 'Mean over the quantized MatMuls of the relative squared output error on the calibration activations, ‖X(W−Ŵ)‖²/‖XW‖², from the Hessians dampened as GPTQ uses them, over 64 evenly spaced output columns of each weight (gptq only; absent for rtn).',
   },
   rtnOutputError: { unit: 'ratio', better: 'lower', description: 'The same error for round-to-nearest codes at the same bits and blocks, for comparison (gptq only).' },
 };
