@@ -6,7 +6,7 @@
 // each text run whole, batch 1, empty cache; the definition of models/gpt-debian/reference.json).
 //
 //   npm run bench:weight-only                                       models/gpt-debian, data/gpt-debian
-//   npm run bench:weight-only -- --model DIR --calibration F --evaluation F [--zero-points] [--embeddings]
+//   npm run bench:weight-only -- --model DIR --calibration F --evaluation F [--zero-points] [--embeddings] [--clip]
 //       [--blocks 32,64,128] [--methods rtn,gptq] [--form matmulnbits|qdq] [--samples N] [--random]
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,6 +69,7 @@ export interface TableOptions {
   blocks: number[];
   methods: ('rtn' | 'gptq')[];
   symmetric: boolean;
+  clip: boolean;
   embeddings: boolean;
   form: 'matmulnbits' | 'qdq';
   samples: number;
@@ -102,7 +103,7 @@ export async function weightOnlyTable(o: TableOptions): Promise<{ fp32: Row; row
     const fp32: Row = { label: 'FP32', bytes: fp32Bytes, sizeRatio: 1, perplexity: base.perplexity, rise: 0, seconds: (performance.now() - t0) / 1000 };
     o.onRow?.(fp32);
     const configs: { label: string; options: Record<string, unknown> }[] = [];
-    const common = { symmetric: o.symmetric, embeddings: o.embeddings, form: o.form, samples: o.samples };
+    const common = { symmetric: o.symmetric, clip: o.clip, embeddings: o.embeddings, form: o.form, samples: o.samples };
     if (o.int8) for (const method of o.methods) configs.push({ label: `INT8 per channel, ${method}`, options: { ...common, bits: 8, blockSize: 'channel', method } });
     for (const block of o.blocks) for (const method of o.methods) configs.push({ label: `INT4 block ${block}, ${method}`, options: { ...common, bits: 4, blockSize: block, method } });
     const rows: Row[] = [];
@@ -138,6 +139,7 @@ async function main() {
       methods: { type: 'string', default: 'rtn,gptq' },
       'zero-points': { type: 'boolean', default: false },
       embeddings: { type: 'boolean', default: false },
+      clip: { type: 'boolean', default: false },
       form: { type: 'string', default: 'matmulnbits' },
       samples: { type: 'string', default: '128' },
       'no-int8': { type: 'boolean', default: false },
@@ -154,13 +156,14 @@ async function main() {
     methods: values.methods!.split(',') as ('rtn' | 'gptq')[],
     symmetric: !values['zero-points'],
     embeddings: values.embeddings!,
+    clip: values.clip!,
     form: values.form as 'matmulnbits' | 'qdq',
     samples: Number(values.samples),
     int8: !values['no-int8'],
     random: values.random!,
     onRow: (r) => console.log(formatRow(r)),
   });
-  console.log(`\nperplexity over ${t.tokens} predicted tokens of ${t.texts} evaluation texts; ${values['zero-points'] ? 'zero points' : 'symmetric'}, ${values.embeddings ? 'embeddings quantized too' : 'embeddings float'}, form ${values.form}`);
+  console.log(`\nperplexity over ${t.tokens} predicted tokens of ${t.texts} evaluation texts; ${values['zero-points'] ? 'zero points' : 'symmetric'}${values.clip ? ', clipping search' : ''}, ${values.embeddings ? 'embeddings quantized too' : 'embeddings float'}, form ${values.form}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -28,6 +28,7 @@ export interface WeightQuantOptions {
   /** Rows of K per scale; absent: 32 for 4 bits, one per output channel for 8 bits. */
   blockSize?: 16 | 32 | 64 | 128 | 256 | 'channel';
   symmetric: boolean;
+  clip: boolean;
   form: WeightForm;
   method: 'rtn' | 'gptq';
   data: string;
@@ -41,9 +42,9 @@ export interface WeightQuantOptions {
 /** One scale per output channel: a block longer than any K. */
 const CHANNEL = 2 ** 30;
 
-export function blockSpecOf(options: Pick<WeightQuantOptions, 'bits' | 'blockSize' | 'symmetric'>): BlockSpec {
+export function blockSpecOf(options: Pick<WeightQuantOptions, 'bits' | 'blockSize' | 'symmetric' | 'clip'>): BlockSpec {
   const size = options.blockSize ?? (options.bits === 4 ? 32 : 'channel');
-  return { bits: options.bits, blockSize: size === 'channel' ? CHANNEL : size, symmetric: options.symmetric };
+  return { bits: options.bits, blockSize: size === 'channel' ? CHANNEL : size, symmetric: options.symmetric, clip: options.clip };
 }
 
 const weightQuant: Plugin<WeightQuantOptions> = {
@@ -61,6 +62,12 @@ const weightQuant: Plugin<WeightQuantOptions> = {
         examples: [64],
       },
       symmetric: { type: 'boolean', default: true, description: 'symmetric codes (zero point 2^(bits-1), none stored); false: a zero point per block, for weights whose range is not centred on 0' },
+      clip: {
+        type: 'boolean',
+        default: false,
+        description:
+          "search each block's range: of the range shrunk by 1, 0.98, … 0.6, the one whose codes give the least squared error (gptq: weighted by each input's energy, the Hessian's diagonal); off: the block's full range",
+      },
       form: {
         enum: ['matmulnbits', 'qdq'],
         default: 'matmulnbits',

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../tests/helpers/temp.ts';
 import { blockParams, dequantize, quantizeRtn, roundHalfEven, type BlockSpec } from './block-quant.ts';
+import { seededRandom as seeded } from '../../../tests/helpers/temp.ts';
 
 const rand = seededRandom(3);
 
@@ -55,6 +56,33 @@ describe('round-to-nearest block quantization', () => {
     expect(blockParams(0, 0, { bits: 4, symmetric: true })).toEqual({ scale: 1, zero: 8 });
     expect(blockParams(-1, 0.5, { bits: 8, symmetric: true }).zero).toBe(128);
     expect(blockParams(0.5, 3, { bits: 4, symmetric: false }).zero).toBe(0);
+  });
+
+  it('clip: every block\'s squared error at most the full range\'s, and less overall on heavy-tailed weights', () => {
+    const r = seeded(9);
+    const [K2, N2] = [256, 16];
+    // Student-t-like weights: a normal divided by a random scale gives rare large values per block.
+    const heavy = Float32Array.from({ length: K2 * N2 }, () => {
+      const g = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+      return g / Math.sqrt(0.2 + r());
+    });
+    for (const spec of [{ bits: 4, blockSize: 32, symmetric: true }, { bits: 4, blockSize: 64, symmetric: false }] as BlockSpec[]) {
+      const full = dequantize(quantizeRtn(heavy, K2, N2, spec));
+      const clipped = dequantize(quantizeRtn(heavy, K2, N2, { ...spec, clip: true }));
+      let total = [0, 0];
+      for (let n = 0; n < N2; n++) {
+        for (let b = 0; b < K2 / spec.blockSize; b++) {
+          let [ef, ec] = [0, 0];
+          for (let k = b * spec.blockSize; k < (b + 1) * spec.blockSize; k++) {
+            ef += (heavy[k * N2 + n]! - full[k * N2 + n]!) ** 2;
+            ec += (heavy[k * N2 + n]! - clipped[k * N2 + n]!) ** 2;
+          }
+          expect(ec).toBeLessThanOrEqual(ef * (1 + 1e-12));
+          total = [total[0]! + ef, total[1]! + ec];
+        }
+      }
+      expect(total[1]).toBeLessThan(0.97 * total[0]!);
+    }
   });
 
   it('rounds half to even', () => {

@@ -17,6 +17,45 @@ export interface BlockSpec {
   /** Rows of K per block; K itself (or more) means one block per output channel. */
   blockSize: number;
   symmetric: boolean;
+  /**
+   * Search each block's range: the shrink factor of [min, max] (1 down to 0.6 in steps of 0.02)
+   * whose codes give the least squared error, weighted by each row's importance where one is given
+   * (GPTQ: the Hessian's diagonal, the input's mean square). Off: the full range.
+   */
+  clip?: boolean;
+}
+
+/** Shrink factors of a block's range tried by the clipping search, widest first. */
+export const CLIP_GRID: readonly number[] = Array.from({ length: 21 }, (_, i) => 1 - i * 0.02);
+
+/**
+ * A block's scale and zero point: from its full range, or (spec.clip) the range shrunk by the factor
+ * of CLIP_GRID whose codes give the least Σ importance_i (v_i − deq(v_i))² (ties: the wider range).
+ */
+export function chooseBlockParams(values: Float64Array | Float32Array, count: number, spec: { bits: number; symmetric: boolean; clip?: boolean }, importance?: Float64Array): { scale: number; zero: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < count; i++) {
+    const v = values[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const full = blockParams(min, max, spec);
+  if (!spec.clip) return full;
+  const levels = 2 ** spec.bits - 1;
+  let best = full;
+  let bestError = Infinity;
+  for (const f of CLIP_GRID) {
+    const p = f === 1 ? full : blockParams(f * min, f * max, spec);
+    let e = 0;
+    for (let i = 0; i < count; i++) {
+      const v = values[i]!;
+      const d = v - Math.fround((quantizeValue(v, p.scale, p.zero, levels) - p.zero) * p.scale);
+      e += (importance ? importance[i]! : 1) * d * d;
+    }
+    if (e < bestError) (bestError = e), (best = p);
+  }
+  return best;
 }
 
 export interface QuantizedWeight {
@@ -89,18 +128,13 @@ export function quantizeRtn(weight: Float32Array, K: number, N: number, spec: Bl
   if (weight.length !== K * N) throw new Error(`weight has ${weight.length} values, expected ${K}×${N}`);
   const q = emptyQuantized(K, N, spec);
   const levels = 2 ** spec.bits - 1;
+  const block = new Float32Array(Math.min(K, q.blockSize));
   for (let n = 0; n < N; n++) {
     for (let b = 0; b < q.blocks; b++) {
       const k0 = b * q.blockSize;
       const k1 = Math.min(K, k0 + q.blockSize);
-      let min = Infinity;
-      let max = -Infinity;
-      for (let k = k0; k < k1; k++) {
-        const w = weight[k * N + n]!;
-        if (w < min) min = w;
-        if (w > max) max = w;
-      }
-      const { scale, zero } = blockParams(min, max, spec);
+      for (let k = k0; k < k1; k++) block[k - k0] = weight[k * N + n]!;
+      const { scale, zero } = chooseBlockParams(block, k1 - k0, spec);
       q.scales[n * q.blocks + b] = scale;
       q.zeroPoints[n * q.blocks + b] = zero;
       for (let k = k0; k < k1; k++) q.codes[n * K + k] = quantizeValue(weight[k * N + n]!, scale, zero, levels);

@@ -11,7 +11,7 @@
 // groups off, as its reference implementation does). Dead inputs (H_kk = 0: a channel never nonzero
 // on the calibration data) are zeroed. Dampening λ = `dampening` · mean(diag H) keeps H positive
 // definite. All arithmetic in float64; the same H and weight give the same codes on every machine.
-import { blockParams, emptyQuantized, quantizeValue, type BlockSpec, type QuantizedWeight } from './block-quant.ts';
+import { chooseBlockParams, emptyQuantized, quantizeValue, type BlockSpec, type QuantizedWeight } from './block-quant.ts';
 
 export interface GptqOptions {
   /** λ / mean(diag H) (the paper's 1%). */
@@ -110,20 +110,18 @@ export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian
   const scale = new Float64Array(N);
   const zero = new Float64Array(N);
   let loss = 0;
+  const block = new Float64Array(Math.min(K, q.blockSize));
+  const importance = new Float64Array(Math.min(K, q.blockSize));
   for (let k = 0; k < K; k++) {
     const b = Math.floor(k / q.blockSize);
     if (k % q.blockSize === 0) {
       // The block's scales from its rows as they are now (earlier rows' errors already folded in).
+      // With clip, the range search weighs each row by its input's energy H_rr.
       const k1 = Math.min(K, k + q.blockSize);
+      for (let r = k; r < k1; r++) importance[r - k] = h[r * K + r]!;
       for (let n = 0; n < N; n++) {
-        let min = Infinity;
-        let max = -Infinity;
-        for (let r = k; r < k1; r++) {
-          const v = w[r * N + n]!;
-          if (v < min) min = v;
-          if (v > max) max = v;
-        }
-        const p = blockParams(min, max, spec);
+        for (let r = k; r < k1; r++) block[r - k] = w[r * N + n]!;
+        const p = chooseBlockParams(block, k1 - k, spec, importance);
         scale[n] = p.scale;
         zero[n] = p.zero;
         q.scales[n * q.blocks + b] = p.scale;
