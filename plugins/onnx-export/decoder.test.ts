@@ -110,9 +110,9 @@ describe('onnx.export of decoders (text-generation)', () => {
     ['gpt2', { ...GPT2, scale_attn_by_inverse_layer_idx: true }, '"scale_attn_by_inverse_layer_idx" is true'],
     ['gpt2', { ...GPT2, add_cross_attention: true }, '"add_cross_attention" is true'],
     ['gpt2', { ...GPT2, activation_function: 'quick_gelu' }, '"activation_function" is "quick_gelu"'],
-    ['llama', { model_type: 'llama', rope_scaling: { rope_type: 'llama3', factor: 8 } }, '"rope_scaling.rope_type" is "llama3"'],
+    ['llama', { model_type: 'llama', rope_scaling: { rope_type: 'dynamic', factor: 8 } }, '"rope_scaling.rope_type" is "dynamic"'],
     ['llama', { model_type: 'llama', rope_parameters: { rope_type: 'yarn', rope_theta: 1e6 } }, '"rope_parameters.rope_type" is "yarn"'],
-    ['llama', { model_type: 'llama', rope_scaling: { type: 'linear', factor: 2 } }, '"rope_scaling.rope_type" is "linear"'],
+    ['llama', { model_type: 'llama', rope_scaling: { type: 'longrope', factor: 2 } }, '"rope_scaling.rope_type" is "longrope"'],
     ['llama', { model_type: 'llama', num_attention_heads: 6, num_key_value_heads: 4 }, '"num_key_value_heads" is 4'],
     ['qwen2', { model_type: 'qwen2', use_sliding_window: true }, '"use_sliding_window" is true'],
   ])('refuses %s config %j: EXPORT_CONFIG_UNSUPPORTED naming config.json and the key', async (_family, config, says) => {

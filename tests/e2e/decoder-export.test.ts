@@ -30,13 +30,13 @@ describe('decoder export through the CLI', () => {
     expect(inspect.stdout).toContain('/lm_head/MatMul');
   });
 
-  it('an unsupported option (Llama 3 rope scaling) fails with exit 1, naming config.json and the key', async () => {
+  it('an unsupported option (YaRN rope scaling) fails with exit 1, naming config.json and the key', async () => {
     const dir = tempDir();
-    const bad = { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 16, num_attention_heads: 2, num_hidden_layers: 1, intermediate_size: 32, vocab_size: 50, rope_scaling: { rope_type: 'llama3', factor: 8 } };
+    const bad = { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 16, num_attention_heads: 2, num_hidden_layers: 1, intermediate_size: 32, vocab_size: 50, rope_scaling: { rope_type: 'yarn', factor: 8 } };
     const run = await qrun([recipeFor(dir, bad), '--cache', join(dir, 'c')]);
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain(`${join(dir, 'config.json')}: error EXPORT_CONFIG_UNSUPPORTED`);
-    expect(run.stderr).toContain('"rope_scaling.rope_type" is "llama3"');
+    expect(run.stderr).toContain('"rope_scaling.rope_type" is "yarn"');
     expect(run.stderr).toContain('hint: ');
   });
 });

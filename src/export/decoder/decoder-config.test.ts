@@ -35,6 +35,17 @@ describe('parseDecoderConfig', () => {
     expect(parse({ model_type: 'qwen2', rope_scaling: { type: 'default' }, rope_theta: 123 }).ropeTheta).toBe(123);
   });
 
+  it('linear and llama3 rope types with their parameters; a missing one is named', () => {
+    expect(parse({ model_type: 'llama', rope_scaling: { type: 'linear', factor: 2 } }).ropeScaling).toEqual({ type: 'linear', factor: 2 });
+    const llama3 = { rope_type: 'llama3', rope_theta: 500000, factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+    expect(parse({ model_type: 'llama', rope_parameters: llama3 })).toMatchObject({
+      ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 },
+    });
+    expect(parse({ model_type: 'llama', rope_parameters: { rope_type: 'default' } }).ropeScaling).toBeUndefined();
+    const { original_max_position_embeddings: _, ...incomplete } = llama3;
+    expect(() => parse({ model_type: 'llama', rope_parameters: incomplete })).toThrow('"rope_parameters.original_max_position_embeddings" is missing');
+  });
+
   it('architectures decide when model_type is absent; encoders are not decoders', () => {
     expect(parse({ architectures: ['Qwen2ForCausalLM'] }).modelType).toBe('qwen2');
     expect(isDecoderConfig({ model_type: 'bert', architectures: ['BertForSequenceClassification'] })).toBe(false);

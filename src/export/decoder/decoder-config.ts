@@ -44,6 +44,8 @@ export interface DecoderConfig {
   scaleAttention: boolean;
   /** RoPE base (rope_theta), Llama family only. */
   ropeTheta: number;
+  /** A rope type that rescales the frequencies (linear, llama3); absent for plain RoPE. */
+  ropeScaling?: RopeScaling;
   /** Biases on q/k/v projections (Qwen2 always; Llama with attention_bias). */
   qkvBias: boolean;
   /** Bias on o_proj (Llama with attention_bias; never Qwen2). */
@@ -53,6 +55,15 @@ export interface DecoderConfig {
   /** Mistral's sliding_window: a query sees only the last `slidingWindow` positions (itself included). */
   slidingWindow?: number;
 }
+
+/**
+ * The frequency rescalings of transformers' modeling_rope_utils.py that keep the attention scale at 1
+ * and depend on nothing but the config: `linear` (inv_freq / factor) and `llama3` (long wavelengths
+ * / factor, short ones kept, a smooth blend between).
+ */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
 
 type Raw = Record<string, unknown>;
 
@@ -180,7 +191,7 @@ function parseLlama(raw: Raw, file: string, modelType: string, architectures: st
   const headDim = raw.head_dim === null || raw.head_dim === undefined ? hidden / heads : positive(raw, file, 'head_dim', hidden / heads);
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw decoderConfigErrors.unsupported(file, 'head_dim', headDim, 'RoPE needs an even, whole head dimension (hidden_size / num_attention_heads)');
 
-  const ropeTheta = parseRope(raw, file);
+  const { theta: ropeTheta, scaling: ropeScaling } = parseRope(raw, file);
   for (const key of ['partial_rotary_factor']) {
     if (raw[key] !== undefined && raw[key] !== null && raw[key] !== 1 && raw[key] !== 1.0) throw decoderConfigErrors.unsupported(file, key, raw[key], 'only full rotary embeddings (1.0) are implemented');
   }
@@ -209,6 +220,7 @@ function parseLlama(raw: Raw, file: string, modelType: string, architectures: st
     initializerRange: positive(raw, file, 'initializer_range', 0.02, false),
     scaleAttention: true,
     ropeTheta,
+    ...(ropeScaling ? { ropeScaling } : {}),
     // Qwen2Attention: q/k/v with bias, o_proj without, whatever the config says.
     qkvBias: modelType === 'qwen2' || attentionBias,
     outputBias: attentionBias,
@@ -218,27 +230,38 @@ function parseLlama(raw: Raw, file: string, modelType: string, architectures: st
 }
 
 /**
- * RoPE's base. transformers 5 writes `rope_parameters: {rope_type, rope_theta}`; earlier versions a
- * top-level `rope_theta` and `rope_scaling: {type | rope_type, factor, …}` (null for plain RoPE).
- * Only the default rope type is built: linear, dynamic, yarn, longrope, llama3 … change the
- * frequencies or the attention scale, so they are refused rather than silently ignored.
+ * RoPE's base and rescaling. transformers 5 writes `rope_parameters: {rope_type, rope_theta, …}`;
+ * earlier versions a top-level `rope_theta` and `rope_scaling: {type | rope_type, factor, …}` (null
+ * for plain RoPE). Built: `default`, `linear`, `llama3`. Refused: dynamic, yarn, longrope and the
+ * rest (they change the frequencies with the sequence length or scale the attention), rather than
+ * silently computing plain RoPE.
  */
-function parseRope(raw: Raw, file: string): number {
+function parseRope(raw: Raw, file: string): { theta: number; scaling?: RopeScaling } {
   let theta: unknown = raw.rope_theta ?? 10000;
+  let scaling: RopeScaling | undefined;
   for (const key of ['rope_parameters', 'rope_scaling']) {
     const spec = raw[key];
     if (spec === undefined || spec === null) continue;
     if (typeof spec !== 'object' || Array.isArray(spec)) throw decoderConfigErrors.unsupported(file, key, spec, 'expected an object');
     const s = spec as Raw;
     const type = s.rope_type ?? s.type ?? (key === 'rope_parameters' ? 'default' : undefined);
-    if (type !== 'default') {
-      throw decoderConfigErrors.unsupported(file, `${key}.rope_type`, type ?? null, 'only the default rope type (plain RoPE with rope_theta) is implemented');
-    }
     if (s.partial_rotary_factor !== undefined && s.partial_rotary_factor !== 1) {
       throw decoderConfigErrors.unsupported(file, `${key}.partial_rotary_factor`, s.partial_rotary_factor, 'only full rotary embeddings (1.0) are implemented');
     }
     if (s.rope_theta !== undefined) theta = s.rope_theta;
+    const number = (name: string) => {
+      const v = s[name];
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw decoderConfigErrors.invalid(file, `${key}.${name}`, v);
+      return v;
+    };
+    if (type === 'default') continue;
+    if (type === 'linear') scaling = { type, factor: number('factor') };
+    else if (type === 'llama3') {
+      scaling = { type, factor: number('factor'), lowFreqFactor: number('low_freq_factor'), highFreqFactor: number('high_freq_factor'), originalMaxPositions: number('original_max_position_embeddings') };
+    } else {
+      throw decoderConfigErrors.unsupported(file, `${key}.rope_type`, type ?? null, 'the rope types implemented are default, linear and llama3');
+    }
   }
   if (typeof theta !== 'number' || !Number.isFinite(theta) || theta <= 0) throw decoderConfigErrors.invalid(file, 'rope_theta', theta);
-  return theta;
+  return { theta, ...(scaling ? { scaling } : {}) };
 }

@@ -7,6 +7,7 @@ import { attrFloat, attrInt, attrInts, DataType, type GraphBuilder } from '../gr
 import { FLOAT32_MIN, scopeOf } from '../layers.ts';
 import { transpose2d, type WeightSource } from '../weight-source.ts';
 import type { DecoderConfig } from './decoder-config.ts';
+import { ropeInverseFrequencies } from './rope.ts';
 
 export interface DecoderContext {
   g: GraphBuilder;
@@ -141,18 +142,14 @@ export interface Rotary {
 }
 
 /**
- * LlamaRotaryEmbedding, default rope type: inv_freq[k] = 1 / θ^(2k / d) (float32, as transformers
- * computes it), angles = position · inv_freq, emb = [angles, angles], then cos and sin.
+ * LlamaRotaryEmbedding: inv_freq (./rope.ts: default, linear or llama3; attention scaling 1),
+ * angles = position · inv_freq, emb = [angles, angles], then cos and sin.
  */
 export function rotary(ctx: DecoderContext, positionIds: string): Rotary {
   const { g, cfg } = ctx;
   const s = '/model/rotary_emb';
   const half = cfg.headDim / 2;
-  const f = Math.fround;
-  const invFreq = new Float32Array(half);
-  // torch: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), each step in float32.
-  for (let k = 0; k < half; k++) invFreq[k] = f(1 / f(Math.pow(cfg.ropeTheta, f(f(2 * k) / cfg.headDim))));
-  const inv = g.weight('model.rotary_emb.inv_freq', [half], invFreq);
+  const inv = g.weight('model.rotary_emb.inv_freq', [half], ropeInverseFrequencies(cfg));
   const pos = g.op('Unsqueeze', [g.op('Cast', [positionIds], { name: `${s}/Cast`, attrs: [attrInt('to', DataType.FLOAT)] }), g.ints([2])], { name: `${s}/Unsqueeze` });
   const angles = g.op('Mul', [pos, inv], { name: `${s}/Mul` }); // [batch, seq, half]
   const emb = g.op('Concat', [angles, angles], { name: `${s}/Concat`, attrs: [attrInt('axis', -1)] });
