@@ -26,26 +26,27 @@ let fp32Path = '';
 let datasetsDir = '';
 let fp32Logits: Float32Array[] = [];
 
-async function logitsOf(path: string, optimization: 'basic' | 'all' = 'all'): Promise<Float32Array[]> {
+async function logitsOf(path: string, optimization: 'basic' | 'all' = 'all', sequences = heldOut): Promise<Float32Array[]> {
   const session = await createSession(path, { intraOpThreads: 1, optimization });
   const d = decoderInputs(decodeModel(readFileSync(path)))!;
   const out: Float32Array[] = [];
-  for (const ids of heldOut) out.push(Float32Array.from((await session.run(prefillFeeds(d, ids), ['logits'])).logits!.data as Float32Array));
+  for (const ids of sequences) out.push(Float32Array.from((await session.run(prefillFeeds(d, ids), ['logits'])).logits!.data as Float32Array));
   await session.release();
   return out;
 }
 
 /** Σ (logit − FP32 logit)² / Σ FP32 logit² over the held-out sequences. */
-function logitError(got: Float32Array[]): number {
+function logitError(got: Float32Array[], reference = fp32Logits): number {
+  const fp32Logits = reference;
   let e = 0;
   let s = 0;
   got.forEach((g, i) => g.forEach((v, j) => ((e += (v - fp32Logits[i]![j]!) ** 2), (s += fp32Logits[i]![j]! ** 2))));
   return e / s;
 }
 
-async function quantize(options: Partial<WeightQuantOptions>, id: string) {
+async function quantize(options: Partial<WeightQuantOptions>, id: string, model = fp32Path) {
   const ctx = stepContext(root, id);
-  const result = await weightQuant.run(withDefaults(weightQuant, options), { model: artifact('onnx-model', fp32Path), datasets: artifact('dataset', datasetsDir) }, {}, ctx);
+  const result = await weightQuant.run(withDefaults(weightQuant, options), { model: artifact('onnx-model', model), datasets: artifact('dataset', datasetsDir) }, {}, ctx);
   return { path: join(ctx.outDir, 'model.onnx'), metrics: (result as { metrics: Record<string, unknown> }).metrics };
 }
 
@@ -91,6 +92,20 @@ describe('weights.quantize on a GPT-2', () => {
     const model = decodeModel(readFileSync(all.path));
     expect(model.graph.node.filter((n) => n.opType === 'GatherBlockQuantized').length).toBe(2);
     expect(logitError(await logitsOf(all.path))).toBeLessThan(3 * logitError(await logitsOf(plain.path)));
+  });
+
+  it('a Llama-family decoder (grouped-query attention, SwiGLU, q/k/v and gate/up sharing their input): GPTQ below RTN', async () => {
+    const cfg = parseDecoderConfig(
+      { model_type: 'llama', architectures: ['LlamaForCausalLM'], vocab_size: VOCAB, hidden_size: 96, intermediate_size: 160, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, tie_word_embeddings: false },
+      'config.json',
+    );
+    const path = join(root, 'llama.onnx');
+    writeFileSync(path, encodeModel((await exportDecoder(cfg, new AllRandomWeights(4, 0.08))).model));
+    const reference = await logitsOf(path);
+    const rtn = await quantize({ bits: 4, blockSize: 32 }, 'llama-rtn', path);
+    const gptq = await quantize({ bits: 4, blockSize: 32, method: 'gptq', form: 'qdq', symmetric: false }, 'llama-gptq', path);
+    expect(gptq.metrics).toMatchObject({ quantizedMatMuls: 2 * 7 + 1 });
+    expect(logitError(await logitsOf(gptq.path), reference)).toBeLessThan(0.8 * logitError(await logitsOf(rtn.path), reference));
   });
 
   it('INT8 per channel: far closer than INT4; same options, same bytes', async () => {
