@@ -24,6 +24,7 @@ import { fitShapes, mergeFixedDims } from './shapes.ts';
 import { taskMetricsKey, taskOfHfFolder } from '../../src/tasks/task.ts';
 import { taskDefinition } from '../../src/tasks/registry.ts';
 import { generationOptionSchema, type GenerationSettings } from '../../src/tasks/text-generation/settings.ts';
+import { candidateLabel } from './candidate-label.ts';
 
 export interface BenchOptions {
   data: string;
@@ -284,6 +285,8 @@ const bench: Plugin<BenchOptions> = {
       metrics: {
         // Which graph output was scored as the logits (by name and shape, or the `output` option).
         logitsOutput: scored.output,
+        // What the reports call the quantized model (INT8, or INT4 for 4-bit weight-only forms).
+        candidate: candidateLabel(candModel),
         ...scored.metrics,
         sizeRatio: sizes.int8 / sizes.fp32,
         sizes,

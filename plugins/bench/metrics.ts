@@ -23,6 +23,7 @@ function intervalFields(of: string, better: 'higher' | 'lower'): MetricsDeclarat
 
 export const benchMetrics: MetricsDeclaration = {
   logitsOutput: { type: 'text', description: 'The graph output scored as the logits (by name and shape, or the `output` option); for a task with its own evaluation, the output it read (sentence_embedding).' },
+  candidate: { type: 'text', optional: true, description: 'What the reports call the quantized model, read from its graph: INT4 for 4-bit weight-only forms (MatMulNBits bits 4, int4 DequantizeLinear weights), otherwise INT8.' },
   agreement: {
     unit: 'ratio',
     better: 'higher',

@@ -15,7 +15,7 @@ import { checkDeliverablesTarget, Delivery, finishMatrixDeliverables } from '../
 import { buildReport, evaluateGates, runStatus, type Report } from '../report/build-report.ts';
 import { renderMarkdown } from '../report/markdown.ts';
 import { readHtmlExtras, renderHtml } from '../report/html.ts';
-import { formatTable, summaryRows } from '../report/summary.ts';
+import { formatTable, quantizedLabel, summaryRows } from '../report/summary.ts';
 import { writeMatrixReport } from '../report/matrix-report.ts';
 import { junitCases, renderJunit } from '../report/junit.ts';
 import { verdictLine } from '../report/verdict.ts';
@@ -363,7 +363,7 @@ function printSummary(
   io.out('');
   io.out(verdictLine(report));
   const rows = summaryRows(report);
-  if (rows.length) io.out('\n' + formatTable(['', 'FP32', 'INT8', ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
+  if (rows.length) io.out('\n' + formatTable(['', 'FP32', quantizedLabel(report), ''], rows.map((r) => [r.label, r.fp32, r.int8, r.change])));
   const hits = report.cache.hits;
   const cacheLine =
     !outcome.failure && hits === s.selected - report.cache.skipped

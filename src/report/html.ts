@@ -11,7 +11,7 @@ import { CHART_COLORS, exact, fixed, isNum, pct, plural, section, shortHash, tab
 import { baselineSection, classSection, latencyFigure, layersSection } from './html-review.ts';
 import type { CalibrationTensor, HtmlExtras } from './html-extras.ts';
 import { isKnownRangeRule } from '../quant/known-ranges.ts';
-import { summaryRows } from './summary.ts';
+import { quantizedLabel, summaryRows } from './summary.ts';
 import { shortTensorNames } from './tensor-names.ts';
 import { verdictOf } from './verdict.ts';
 import { TASK_SUMMARY_LABELS } from '../tasks/metrics.ts';
@@ -140,14 +140,16 @@ function summary(report: Report, bench: { step: Step; metrics?: BenchMetrics }):
   const task = TASK_SUMMARY_LABELS[(m as { task?: string }).task as TaskName];
   const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
   const cards = [
-    card(task ? `${cap(task.accuracy)} (INT8)` : 'Label accuracy (INT8)', pct(m.int8Accuracy), isNum(m.fp32Accuracy) ? `FP32 ${pct(m.fp32Accuracy)} · ${drop}` : 'the evaluation set has no labels'),
+    // A task with no score against gold (text generation: perplexity is a row of the table) has no such card.
+    task && !task.accuracy ? '' : card(task ? `${cap(task.accuracy)} (INT8)` : 'Label accuracy (INT8)', pct(m.int8Accuracy), isNum(m.fp32Accuracy) ? `FP32 ${pct(m.fp32Accuracy)} · ${drop}` : 'the evaluation set has no labels'),
     card(task ? cap(task.agreement) : 'Agreement with FP32', pct(m.agreement), task ? 'INT8 measured against the FP32 model' : 'same top label as the FP32 model'),
     card(task ? cap(task.error) : 'Max |Δ logit|', fixed(m.maxAbsError, 4), `cosine mean ${fixed(m.meanCosine, 6)}${isNum(m.minCosine) ? ` · min ${fixed(m.minCosine, 5)}` : ''}`),
     card('Model size (INT8)', formatBytes(m.sizes.int8), `FP32 ${formatBytes(m.sizes.fp32)} · ${times(m.sizes.fp32 > 0 ? m.sizes.int8 / m.sizes.fp32 : null)}`),
     card('Speed-up (geo. mean)', times(speedup), `FP32 ÷ INT8 latency over ${plural(m.latency.length, 'shape')}${isNum(m.speedupInterval?.low) && isNum(m.speedupInterval?.high) ? ` · 95% ${m.speedupInterval.low.toFixed(2)}–${m.speedupInterval.high.toFixed(2)}×` : ''}`),
   ];
   const rows = summaryRows(report).map((r) => [td(escapeHtml(r.label)), td(escapeHtml(r.fp32), 'num'), td(escapeHtml(r.int8), 'num'), td(escapeHtml(r.change), 'num')]);
-  return section('summary', 'FP32 vs INT8', `<div class="cards">${cards.join('')}</div>${latencyFigure(m.latency)}<h3>All numbers</h3>${table(['', 'FP32', 'INT8', 'change'], rows, 'numbers')}`);
+  const q = quantizedLabel(report);
+  return section('summary', `FP32 vs ${q}`, `<div class="cards">${cards.filter(Boolean).join('')}</div>${latencyFigure(m.latency)}<h3>All numbers</h3>${table(['', 'FP32', q, 'change'], rows, 'numbers')}`);
 }
 
 function calibration(report: Report, extras: HtmlExtras | undefined): string {

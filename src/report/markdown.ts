@@ -2,7 +2,7 @@ import type { Report } from './build-report.ts';
 import { floatLayersOf } from './float-layers.ts';
 import { classRowsOf, confusionOf, isLayer } from './review-data.ts';
 import type { SensitivityLayer } from './html-extras.ts';
-import { summaryRows } from './summary.ts';
+import { quantizedLabel, summaryRows } from './summary.ts';
 import { formatWithInterval } from '../stats/noise.ts';
 import { builtinMetricCatalog } from '../engine/builtin-metrics.ts';
 import { roleValuesOf, stepWithRole, valueWithRole } from '../engine/metrics.ts';
@@ -24,7 +24,8 @@ export function renderMarkdown(report: Report): string {
   if (report.run.error) out.push('## Error', '', '```', report.run.error, '```', '');
   const rows = summaryRows(report);
   if (rows.length) {
-    out.push('## FP32 vs INT8', '', '| | FP32 | INT8 | change |', '|---|---|---|---|');
+    const q = quantizedLabel(report);
+    out.push(`## FP32 vs ${q}`, '', `| | FP32 | ${q} | change |`, '|---|---|---|---|');
     for (const r of rows) out.push(`| ${md(r.label)} | ${md(r.fp32)} | ${md(r.int8)} | ${md(r.change)} |`);
     out.push('');
   }

@@ -94,6 +94,16 @@ export function summaryRows(report: Report, catalog: MetricCatalog = builtinMetr
   return rows;
 }
 
+/**
+ * What the quantized model's column is called: the bench's `candidate` (read from the graph: INT4 for
+ * 4-bit weight-only forms), INT8 otherwise and in reports from before it was recorded.
+ */
+export function quantizedLabel(report: Report, catalog: MetricCatalog = builtinMetricCatalog): string {
+  const scored = stepWithRole(report.steps, catalog, 'agreement', { finished: true });
+  const label = scored?.step.metrics.candidate;
+  return typeof label === 'string' && label ? label : 'INT8';
+}
+
 export function formatTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
