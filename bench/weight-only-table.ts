@@ -6,7 +6,7 @@
 // each text run whole, batch 1, empty cache; the definition of models/gpt-debian/reference.json).
 //
 //   npm run bench:weight-only                                       models/gpt-debian, data/gpt-debian
-//   npm run bench:weight-only -- --model DIR --calibration F --evaluation F [--zero-points] [--embeddings] [--clip]
+//   npm run bench:weight-only -- --model DIR --calibration F --evaluation F [--zero-points] [--embeddings] [--clip] [--act-order]
 //       [--blocks 32,64,128] [--methods rtn,gptq] [--form matmulnbits|qdq] [--samples N] [--random]
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +70,7 @@ export interface TableOptions {
   methods: ('rtn' | 'gptq')[];
   symmetric: boolean;
   clip: boolean;
+  actOrder: boolean;
   embeddings: boolean;
   form: 'matmulnbits' | 'qdq';
   samples: number;
@@ -104,8 +105,9 @@ export async function weightOnlyTable(o: TableOptions): Promise<{ fp32: Row; row
     o.onRow?.(fp32);
     const configs: { label: string; options: Record<string, unknown> }[] = [];
     const common = { symmetric: o.symmetric, clip: o.clip, embeddings: o.embeddings, form: o.form, samples: o.samples };
-    if (o.int8) for (const method of o.methods) configs.push({ label: `INT8 per channel, ${method}`, options: { ...common, bits: 8, blockSize: 'channel', method } });
-    for (const block of o.blocks) for (const method of o.methods) configs.push({ label: `INT4 block ${block}, ${method}`, options: { ...common, bits: 4, blockSize: block, method } });
+    const extra = (method: string) => (method === 'gptq' ? { actOrder: o.actOrder } : {});
+    if (o.int8) for (const method of o.methods) configs.push({ label: `INT8 per channel, ${method}`, options: { ...common, ...extra(method), bits: 8, blockSize: 'channel', method } });
+    for (const block of o.blocks) for (const method of o.methods) configs.push({ label: `INT4 block ${block}, ${method}`, options: { ...common, ...extra(method), bits: 4, blockSize: block, method } });
     const rows: Row[] = [];
     for (const c of configs) {
       const start = performance.now();
@@ -140,6 +142,7 @@ async function main() {
       'zero-points': { type: 'boolean', default: false },
       embeddings: { type: 'boolean', default: false },
       clip: { type: 'boolean', default: false },
+      'act-order': { type: 'boolean', default: false },
       form: { type: 'string', default: 'matmulnbits' },
       samples: { type: 'string', default: '128' },
       'no-int8': { type: 'boolean', default: false },
@@ -157,13 +160,14 @@ async function main() {
     symmetric: !values['zero-points'],
     embeddings: values.embeddings!,
     clip: values.clip!,
+    actOrder: values['act-order']!,
     form: values.form as 'matmulnbits' | 'qdq',
     samples: Number(values.samples),
     int8: !values['no-int8'],
     random: values.random!,
     onRow: (r) => console.log(formatRow(r)),
   });
-  console.log(`\nperplexity over ${t.tokens} predicted tokens of ${t.texts} evaluation texts; ${values['zero-points'] ? 'zero points' : 'symmetric'}${values.clip ? ', clipping search' : ''}, ${values.embeddings ? 'embeddings quantized too' : 'embeddings float'}, form ${values.form}`);
+  console.log(`\nperplexity over ${t.tokens} predicted tokens of ${t.texts} evaluation texts; ${values['zero-points'] ? 'zero points' : 'symmetric'}${values.clip ? ', clipping search' : ''}${values['act-order'] ? ', act-order' : ''}, ${values.embeddings ? 'embeddings quantized too' : 'embeddings float'}, form ${values.form}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

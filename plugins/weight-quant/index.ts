@@ -34,6 +34,7 @@ export interface WeightQuantOptions {
   data: string;
   samples: number;
   dampening: number;
+  actOrder: boolean;
   accuracyLevel: 0 | 1 | 2 | 3 | 4;
   exclude: { nodes: string[] };
   embeddings: boolean;
@@ -82,6 +83,12 @@ const weightQuant: Plugin<WeightQuantOptions> = {
       data: { type: 'string', default: 'calibration', description: 'data set under `data:` that gptq calibrates on' },
       samples: { type: 'integer', minimum: 0, default: 128, description: 'gptq: use the first N texts (0 = all)', examples: [256] },
       dampening: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.01, description: "gptq: λ added to the Hessian's diagonal, as a fraction of its mean (GPTQ's percdamp)" },
+      actOrder: {
+        type: 'boolean',
+        default: false,
+        description:
+          "gptq: quantize each weight's input rows in decreasing order of input energy (the Hessian's diagonal; GPTQ's act-order), with every block's scales fixed beforehand from the original rows, so the stored layout is unchanged",
+      },
       accuracyLevel: {
         enum: [0, 1, 2, 3, 4],
         default: 0,
@@ -181,7 +188,7 @@ const weightQuant: Plugin<WeightQuantOptions> = {
       const w = tensorToFloat32(t.weight);
       const h = hessianOf?.get(t.input);
       if (h) {
-        const g = quantizeGptq(w, t.K, t.N, h, spec, { dampening: options.dampening });
+        const g = quantizeGptq(w, t.K, t.N, h, spec, { dampening: options.dampening, actOrder: options.actOrder });
         quantized.set(name, g);
         // Both errors under the dampened Hessian GPTQ minimizes, over 64 of the output columns (each
         // costs K² per column: a diagnostic should not cost what GPTQ itself does).

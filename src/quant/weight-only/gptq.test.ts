@@ -89,20 +89,21 @@ describe('GPTQ', () => {
   const heldOut = activations(256, K, mix, latent);
   const w = Float32Array.from({ length: K * N }, () => 0.1 * gauss());
   const h = gram(calib, 384, K);
-  const specs: [string, BlockSpec][] = [
-    ['int4 block 32 symmetric', { bits: 4, blockSize: 32, symmetric: true }],
-    ['uint4 block 64 zero points', { bits: 4, blockSize: 64, symmetric: false }],
-    ['int8 per channel', { bits: 8, blockSize: 1 << 30, symmetric: true }],
+  const specs: [string, BlockSpec, boolean][] = [
+    ['int4 block 32 symmetric', { bits: 4, blockSize: 32, symmetric: true }, false],
+    ['uint4 block 64 zero points', { bits: 4, blockSize: 64, symmetric: false }, false],
+    ['int8 per channel', { bits: 8, blockSize: 1 << 30, symmetric: true }, false],
+    ['int4 block 32 symmetric, act-order + clip', { bits: 4, blockSize: 32, symmetric: true, clip: true }, true],
   ];
-  it.each(specs)('%s: lower layer output error on held-out activations than round-to-nearest', async (_label, spec) => {
+  it.each(specs)('%s: lower layer output error on held-out activations than round-to-nearest', async (_label, spec, actOrder) => {
     const rtn = await outputError(quantizeRtn(w, K, N, spec), w, heldOut, 256);
-    const gptq = await outputError(quantizeGptq(w, K, N, h, spec), w, heldOut, 256);
+    const gptq = await outputError(quantizeGptq(w, K, N, h, spec, { dampening: 0.01, actOrder }), w, heldOut, 256);
     console.log(`${_label}: relative output error RTN ${rtn.toExponential(3)}, GPTQ ${gptq.toExponential(3)} (${(gptq / rtn).toFixed(3)}×)`);
     expect(gptq).toBeLessThan(0.7 * rtn);
   });
 
-  it('the loss GPTQ accumulates is ‖X(W − Ŵ)‖² under the dampened Hessian (the step reports it)', () => {
-    const g = quantizeGptq(w, K, N, h, { bits: 4, blockSize: 32, symmetric: false });
+  it.each([false, true])('the loss GPTQ accumulates is ‖X(W − Ŵ)‖² under the dampened Hessian (act-order %s)', (actOrder) => {
+    const g = quantizeGptq(w, K, N, h, { bits: 4, blockSize: 32, symmetric: false }, { dampening: 0.01, actOrder });
     expect(g.lambda).toBeGreaterThan(0);
     const direct = quantizationLoss(w, g, h, g.lambda);
     expect(Math.abs(g.loss - direct) / direct).toBeLessThan(1e-9);

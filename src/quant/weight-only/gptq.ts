@@ -16,6 +16,13 @@ import { chooseBlockParams, emptyQuantized, quantizeValue, type BlockSpec, type 
 export interface GptqOptions {
   /** λ / mean(diag H) (the paper's 1%). */
   dampening: number;
+  /**
+   * Quantize the input rows in decreasing order of H_kk (the reference implementation's act-order /
+   * desc_act), so the inputs with the most energy are rounded first and have the most rows left to
+   * absorb their errors. Block scales are then fixed beforehand from the original rows ("static
+   * groups"), so blocks stay contiguous along K and the stored layout is unchanged (no g_idx).
+   */
+  actOrder?: boolean;
 }
 
 /** Lower Cholesky factor of a symmetric positive definite K × K matrix (row-major), or undefined when it is not. */
@@ -84,16 +91,45 @@ export interface GptqResult extends QuantizedWeight {
 export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian: Float64Array, spec: BlockSpec, opts: GptqOptions = { dampening: 0.01 }): GptqResult {
   if (weight.length !== K * N) throw new Error(`weight has ${weight.length} values, expected ${K}×${N}`);
   if (hessian.length !== K * K) throw new Error(`hessian has ${hessian.length} values, expected ${K}×${K}`);
-  const w = Float64Array.from(weight);
-  const h = Float64Array.from(hessian);
-  let meanDiag = 0;
+  const w0 = Float64Array.from(weight);
+  const h0 = Float64Array.from(hessian);
   for (let k = 0; k < K; k++) {
-    if (h[k * K + k]! <= 0) {
+    if (h0[k * K + k]! <= 0) {
       // A dead input: its weights cannot matter on this data; zero them, and make H invertible.
-      h[k * K + k] = 1;
-      w.fill(0, k * N, (k + 1) * N);
+      h0[k * K + k] = 1;
+      w0.fill(0, k * N, (k + 1) * N);
     }
-    meanDiag += h[k * K + k]! / K;
+  }
+  const q = emptyQuantized(K, N, spec);
+  const levels = 2 ** spec.bits - 1;
+  const block = new Float64Array(Math.min(K, q.blockSize));
+  const importance = new Float64Array(Math.min(K, q.blockSize));
+  /** Scales of original block b for every column, from rows `rowOf(r)` of `rows` (with clip: weighted by H_rr). */
+  const setBlockScales = (b: number, rows: Float64Array, rowOf: (k: number) => number) => {
+    const k0 = b * q.blockSize;
+    const k1 = Math.min(K, k0 + q.blockSize);
+    for (let k = k0; k < k1; k++) importance[k - k0] = h0[k * K + k]!;
+    for (let n = 0; n < N; n++) {
+      for (let k = k0; k < k1; k++) block[k - k0] = rows[rowOf(k) * N + n]!;
+      const p = chooseBlockParams(block, k1 - k0, spec, importance);
+      q.scales[n * q.blocks + b] = p.scale;
+      q.zeroPoints[n * q.blocks + b] = p.zero;
+    }
+  };
+  // The order rows are quantized in: K's own, or by decreasing H_kk (ties: lower index first).
+  const order = Array.from({ length: K }, (_, k) => k);
+  if (opts.actOrder) {
+    order.sort((a, b) => h0[b * K + b]! - h0[a * K + a]! || a - b);
+    for (let b = 0; b < q.blocks; b++) setBlockScales(b, w0, (k) => k);
+  }
+  // W and H permuted into that order.
+  const w = new Float64Array(K * N);
+  const h = new Float64Array(K * K);
+  let meanDiag = 0;
+  for (let i = 0; i < K; i++) {
+    w.set(w0.subarray(order[i]! * N, (order[i]! + 1) * N), i * N);
+    for (let j = 0; j < K; j++) h[i * K + j] = h0[order[i]! * K + order[j]!]!;
+    meanDiag += h[i * K + i]! / K;
   }
   let u: Float64Array | undefined;
   let lambda = 0;
@@ -104,43 +140,32 @@ export function quantizeGptq(weight: Float32Array, K: number, N: number, hessian
     u = upperInverseFactor(hd, K);
     if (damp > 1e6) throw new Error('GPTQ: the Hessian stays singular whatever the dampening');
   }
-  const q = emptyQuantized(K, N, spec);
-  const levels = 2 ** spec.bits - 1;
   const err = new Float64Array(N);
-  const scale = new Float64Array(N);
-  const zero = new Float64Array(N);
   let loss = 0;
-  const block = new Float64Array(Math.min(K, q.blockSize));
-  const importance = new Float64Array(Math.min(K, q.blockSize));
-  for (let k = 0; k < K; k++) {
+  // Position of each original row in `order` (for the scales chosen from the rows as they are now).
+  const position = new Int32Array(K);
+  order.forEach((k, i) => (position[k] = i));
+  for (let i = 0; i < K; i++) {
+    const k = order[i]!;
     const b = Math.floor(k / q.blockSize);
-    if (k % q.blockSize === 0) {
-      // The block's scales from its rows as they are now (earlier rows' errors already folded in).
-      // With clip, the range search weighs each row by its input's energy H_rr.
-      const k1 = Math.min(K, k + q.blockSize);
-      for (let r = k; r < k1; r++) importance[r - k] = h[r * K + r]!;
-      for (let n = 0; n < N; n++) {
-        for (let r = k; r < k1; r++) block[r - k] = w[r * N + n]!;
-        const p = chooseBlockParams(block, k1 - k, spec, importance);
-        scale[n] = p.scale;
-        zero[n] = p.zero;
-        q.scales[n * q.blocks + b] = p.scale;
-        q.zeroPoints[n * q.blocks + b] = p.zero;
-      }
-    }
-    const d = u![k * K + k]!;
-    const row = k * N;
+    // In K's own order, a block's scales are chosen when it is reached, from its rows as earlier
+    // rows' compensation left them.
+    if (!opts.actOrder && k % q.blockSize === 0) setBlockScales(b, w, (r) => position[r]!);
+    const d = u![i * K + i]!;
+    const row = i * N;
     for (let n = 0; n < N; n++) {
       const v = w[row + n]!;
-      const code = quantizeValue(v, scale[n]!, zero[n]!, levels);
+      const scale = q.scales[n * q.blocks + b]!;
+      const zero = q.zeroPoints[n * q.blocks + b]!;
+      const code = quantizeValue(v, scale, zero, levels);
       q.codes[n * K + k] = code;
-      const e = (v - Math.fround((code - zero[n]!) * scale[n]!)) / d;
+      const e = (v - Math.fround((code - zero) * scale)) / d;
       err[n] = e;
       loss += e * e;
     }
     // Spread the error over the rows not yet quantized.
-    for (let j = k + 1; j < K; j++) {
-      const c = u![k * K + j]!;
+    for (let j = i + 1; j < K; j++) {
+      const c = u![i * K + j]!;
       if (c === 0) continue;
       const rj = j * N;
       for (let n = 0; n < N; n++) w[rj + n] = w[rj + n]! - c * err[n]!;
