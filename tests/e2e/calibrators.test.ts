@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, type MethodResult, type PreparedModel } from '../../bench/calibrator-table.ts';
+import { markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, withExtendedEvaluation, type MethodResult, type PreparedModel } from '../../bench/calibrator-table.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import { qrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
@@ -44,13 +44,22 @@ const KNOWN_SHORTFALLS: Record<string, { agreement: number; why: string }> = {
     agreement: 0.9867,
     why: '4 of 300 flipped (98.99%, 6 of 595): the 99.99th percentile keeps nearly the whole range of those tensors, and its cut is bounded by the consumer-output error',
   },
-  'zoo/distilbert/best': {
+  // The zoo's own 128 texts (asserted on the first 128 of the extended set below): one text is 0.78%,
+  // so 99.5% there means no flip at all. On 1130 held-out texts the target is met (asserted).
+  'zoo/distilbert@128/best': {
     agreement: 0.9922,
-    why: "1 of 128 flipped by every method and by the dynamic form: evaluation text 101's FP32 top-1 margin is 0.005, a tie at INT8's noise level",
+    why: "1 of 128 flipped by every method and by the dynamic form: evaluation text 101's FP32 top-1 margin is 0.005, a tie at INT8's noise level; 128 texts cannot show 99.5% short of zero flips",
   },
 };
 
-const models = trainedModels(work);
+/**
+ * Zoo text models scored on the extended evaluation set (their 128 texts + data/langid/eval.jsonl's
+ * held-out texts, 1130 in all; bench/calibrator-table.ts ZOO_HELD_OUT), the first 128 apart too. Only
+ * the one whose 128 texts cannot measure the target, to keep this file short; the bench runs all.
+ */
+const EXTENDED = new Set(['zoo/distilbert']);
+
+const models = trainedModels(work).map((m) => (EXTENDED.has(m.name) ? withExtendedEvaluation(m) : m));
 
 /** Each model prepared once (export, placement, FP32 logits), shared by the tests that use it. */
 const prepared = new Map<string, Promise<PreparedModel>>();
@@ -73,19 +82,24 @@ describe('every calibration method on every trained model, nothing in float (iss
     console.log(`\n${markdownTable(rows)}`);
 
     expect(rows.map((r) => [r.method, r.skipped ?? 'ran'])).toEqual(METHODS.map((m) => [m, 'ran']));
-    const missing = shortfalls(rows);
-    const known = Object.entries(KNOWN_SHORTFALLS).filter(([k]) => k.startsWith(`${name}/`));
-    for (const [key, k] of known) {
-      const method = key.split('/').pop()!;
-      const r = method === 'best' ? rows.reduce((b, x) => (x.agreement > b.agreement ? x : b)) : rows.find((x) => x.method === method)!;
-      console.log(`known shortfall ${key}: agreement ${r.agreement.toFixed(4)} (gap to the target: ${((method === 'best' ? 0.995 : 0.99) - r.agreement).toFixed(4)}; ${k.why})`);
-      expect(r.agreement, `${key}: known shortfall, measured ${k.agreement} (${k.why}); update KNOWN_SHORTFALLS and docs/quantization.md when it changes`).toBeCloseTo(k.agreement, 3);
+    if (EXTENDED.has(name)) expect(rows.map((r) => [r.samples, r.prefix?.samples])).toEqual(METHODS.map(() => [1130, 128]));
+    // The whole evaluation set, and (extended sets) its first texts, each against the known shortfalls.
+    const sets: [string, MethodResult[]][] = [[name, rows], ...(rows[0]?.prefix ? [[`${name}@${rows[0].prefix.samples}`, rows.map((r) => r.prefix!)] as [string, MethodResult[]]] : [])];
+    for (const [set, rs] of sets) {
+      const missing = shortfalls(rs);
+      const known = Object.entries(KNOWN_SHORTFALLS).filter(([k]) => k.startsWith(`${set}/`));
+      for (const [key, k] of known) {
+        const method = key.split('/').pop()!;
+        const r = method === 'best' ? rs.reduce((b, x) => (x.agreement > b.agreement ? x : b)) : rs.find((x) => x.method === method)!;
+        console.log(`known shortfall ${key}: agreement ${r.agreement.toFixed(4)} (gap to the target: ${((method === 'best' ? 0.995 : 0.99) - r.agreement).toFixed(4)}; ${k.why})`);
+        expect(r.agreement, `${key}: known shortfall, measured ${k.agreement} (${k.why}); update KNOWN_SHORTFALLS and docs/quantization.md when it changes`).toBeCloseTo(k.agreement, 3);
+      }
+      const unexpected = missing.filter((line) => !known.some(([key]) => {
+        const method = key.split('/').pop()!;
+        return method === 'best' ? line.includes(': best method ') : line.startsWith(`${name} ${method}:`);
+      }));
+      expect(unexpected, `${set}: below the issue's thresholds`).toEqual([]);
     }
-    const unexpected = missing.filter((line) => !known.some(([key]) => {
-      const method = key.split('/').pop()!;
-      return method === 'best' ? line.includes(': best method ') : line.startsWith(`${name} ${method}:`);
-    }));
-    expect(unexpected, `${name}: below the issue's thresholds`).toEqual([]);
   }, 900_000);
 
   // A broken calibrator is caught: every activation scale 16× too small (clipping at 1/16 of the
