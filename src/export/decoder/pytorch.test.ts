@@ -3,8 +3,8 @@
 // tests/fixtures/decoders/ (scripts/make-gpt-model/decoder_fixtures.py) and the shipped
 // models/gpt-debian (float16 safetensors widened to float32; scripts/make-gpt-model/train_gpt.py).
 // For each: the prefill logits, then every greedy decode step fed its cache back, alone and as a
-// left-padded batch of 2: max |Δ logit| ≤ 1e-3 of the step's logit scale (max |logit|) and < 1e-4
-// absolute, and the same argmax as PyTorch at every step.
+// left-padded batch of 2: max |Δ logit| ≤ 1e-3 of the step's logit scale (max |logit|), as the
+// issue asks, and < 2e-5 of it, what float32 against float32 allows; the same argmax at every step.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,9 +142,10 @@ describe('native decoder export against PyTorch', () => {
         expect(m.steps).toBe(5);
         expect(m.argmaxMismatches).toEqual([]);
         expect(m.maxRelative).toBeLessThanOrEqual(1e-3);
-        // float32 against float32: measured 5e-6 to 9e-6 (x86-64, onnxruntime 1.30); 1e-4 leaves room
-        // for other kernels' summation order and still catches a RoPE base or an epsilon off by 1%.
-        expect(m.maxAbs).toBeLessThan(1e-4);
+        // float32 against float32: measured ≤ 4.4e-6 of the scale (x86-64, onnxruntime 1.30); 2e-5
+        // leaves room for other kernels' summation order and still catches an attention scale off by
+        // 1% (6e-5 on gpt-debian, which the 1e-3 bound lets through), a RoPE base or an epsilon.
+        expect(m.maxRelative).toBeLessThan(2e-5);
       }
     } finally {
       await session.release();
@@ -162,9 +163,10 @@ describe('native decoder export against PyTorch', () => {
         report(`gpt-debian ${label}`, m);
         expect(m.argmaxMismatches).toEqual([]);
         expect(m.maxRelative).toBeLessThanOrEqual(1e-3);
-        // float32 against float32: measured 5e-6 to 9e-6 (x86-64, onnxruntime 1.30); 1e-4 leaves room
-        // for other kernels' summation order and still catches a RoPE base or an epsilon off by 1%.
-        expect(m.maxAbs).toBeLessThan(1e-4);
+        // float32 against float32: measured ≤ 4.4e-6 of the scale (x86-64, onnxruntime 1.30); 2e-5
+        // leaves room for other kernels' summation order and still catches an attention scale off by
+        // 1% (6e-5 on gpt-debian, which the 1e-3 bound lets through), a RoPE base or an epsilon.
+        expect(m.maxRelative).toBeLessThan(2e-5);
       }
     } finally {
       await session.release();
