@@ -57,6 +57,8 @@ describe('parseDecoderConfig', () => {
     expect(() => parse({ model_type: 'llama', partial_rotary_factor: 0.5 })).toThrow('"partial_rotary_factor" is 0.5');
     expect(() => parse({ model_type: 'llama', rope_parameters: { rope_type: 'default', partial_rotary_factor: 0.25 } })).toThrow('"rope_parameters.partial_rotary_factor" is 0.25');
     expect(() => parse({ model_type: 'llama', hidden_size: 30, num_attention_heads: 4 })).toThrow('"head_dim" is 7.5');
+    expect(parse({ model_type: 'qwen2', layer_types: ['full_attention', 'full_attention'] }).slidingWindow).toBeUndefined();
+    expect(() => parse({ model_type: 'qwen2', layer_types: ['full_attention', 'sliding_attention'] })).toThrow('"layer_types" is ["full_attention","sliding_attention"]');
     try {
       parse({ model_type: 'gpt2', n_layer: '4' });
       expect.unreachable();

@@ -198,6 +198,15 @@ function parseLlama(raw: Raw, file: string, modelType: string, architectures: st
   if (modelType === 'qwen2' && flag(raw, file, 'use_sliding_window', false)) {
     throw decoderConfigErrors.unsupported(file, 'use_sliding_window', true, "Qwen2's per-layer sliding-window attention (max_window_layers) is not implemented (only false)");
   }
+  // transformers 5's per-layer attention kinds (Qwen2 writes them): one kind for every layer only.
+  const layerTypes = raw.layer_types;
+  if (layerTypes !== undefined && layerTypes !== null) {
+    const kinds = Array.isArray(layerTypes) ? [...new Set(layerTypes)] : [layerTypes];
+    const expected = modelType === 'mistral' && raw.sliding_window !== null ? 'sliding_attention' : 'full_attention';
+    if (kinds.length !== 1 || (kinds[0] !== expected && kinds[0] !== 'full_attention')) {
+      throw decoderConfigErrors.unsupported(file, 'layer_types', layerTypes, `every layer must be ${expected} (per-layer sliding windows are not implemented)`);
+    }
+  }
   let slidingWindow: number | undefined;
   if (modelType === 'mistral' && raw.sliding_window !== null) slidingWindow = positive(raw, file, 'sliding_window', 4096);
   const attentionBias = modelType === 'llama' ? flag(raw, file, 'attention_bias', false) : false;
