@@ -96,8 +96,9 @@ const hfLoad: Plugin<HfLoadOptions> = {
     const task = detectTask({ explicit: options.task, modelDir: dir, architectures: Array.isArray(config.architectures) ? config.architectures.map(String) : [] });
     if (task) await writeFile(join(hfDir, TASK_FILE), `${JSON.stringify(task)}\n`);
     const readTaskData = taskDataReader(task?.task);
-    // sentence_bert_config.json: sentence-transformers' token limit, which the Triton tokenizer keeps too.
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'preprocessor_config.json', 'sentence_bert_config.json']) {
+    // sentence_bert_config.json: sentence-transformers' token limit, which the Triton tokenizer keeps too;
+    // generation_config.json: a decoder's eos and max_new_tokens, which the Triton generation model keeps.
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'preprocessor_config.json', 'sentence_bert_config.json', 'generation_config.json']) {
       if (existsSync(join(dir, f))) await copyFile(join(dir, f), join(hfDir, f));
     }
 
