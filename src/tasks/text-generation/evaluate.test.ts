@@ -9,6 +9,7 @@ import { parseDecoderConfig } from '../../export/decoder/decoder-config.ts';
 import { exportDecoder } from '../../export/decoder/export-decoder.ts';
 import { AllRandomWeights } from '../../export/decoder/testing.ts';
 import type { WeightInit, WeightSource } from '../../export/weight-source.ts';
+import { QrunError } from '../../errors.ts';
 import { encodeModel } from '../../onnx/model-io.ts';
 import { createSession } from '../../runtime/session.ts';
 import type { TaskEvaluation } from '../task.ts';
@@ -68,6 +69,17 @@ describe('evaluateTextGeneration', () => {
   afterAll(async () => {
     await fp32?.release();
     await other?.release();
+  });
+
+  it('refuses data not read for generation, and texts too short for a prompt (GENERATION_DATA, with the fix)', async () => {
+    const classification = { ...evaluation(fp32, fp32), dataset: { name: 'evaluation', maxLength: 64, padId: 0, labels: [], samples: [{ ids: [1, 2], label: 0 }] } };
+    const notText = await evaluateTextGeneration(classification).catch((e: unknown) => e);
+    expect((notText as QrunError).diagnostics[0]).toMatchObject({ code: 'GENERATION_DATA' });
+    expect((notText as QrunError).diagnostics[0]!.hint).toContain('task: text-generation');
+    const short = await evaluateTextGeneration({ ...evaluation(fp32, fp32), generation: { promptTokens: 40 } }).catch((e: unknown) => e);
+    expect(short).toBeInstanceOf(QrunError);
+    expect((short as QrunError).diagnostics[0]!.message).toBe('data set "evaluation": no text has more than 40 tokens (the longest has 35), so none gives a prompt');
+    expect((short as QrunError).diagnostics[0]!.hint).toContain('promptTokens');
   });
 
   it('a model against itself: full agreement, no perplexity change, identical logits', async () => {
