@@ -174,10 +174,11 @@ interface Job {
   count: number;
   window: number;
   std: number;
+  /** Where the worker writes its samples (shared memory, reused from tensor to tensor). */
+  out: SharedArrayBuffer;
 }
 interface Done {
   id: number;
-  out: Float32Array;
   starts: Int32Array;
 }
 
@@ -187,14 +188,29 @@ const mulberryNext = ${mulberryNext.toString()};
 const zigguratRun = ${zigguratRun.toString()};
 const { kn, wn, fn, r } = workerData;
 parentPort.on('message', (job) => {
-  const out = new Float32Array(job.count);
+  const out = new Float32Array(job.out, 0, job.count);
   const starts = new Int32Array(job.window).fill(-1);
   zigguratRun(job.a, out, 0, job.count, job.std, kn, wn, fn, r, starts, mulberryNext);
-  parentPort.postMessage({ id: job.id, out, starts }, [out.buffer, starts.buffer]);
+  parentPort.postMessage({ id: job.id, starts }, [starts.buffer]);
 });
 `;
 
 let worker: { post(job: Omit<Job, 'id'>): Promise<Done> } | undefined;
+
+/**
+ * The worker's output, kept for the next tensor: a fresh buffer per tensor was 220 MB of new pages
+ * (page faults, and garbage collections set off by external memory) for BERT-base. A call made while
+ * another is using it gets a buffer of its own.
+ */
+let scratch: SharedArrayBuffer | undefined;
+let scratchBusy = false;
+
+function takeScratch(bytes: number): { buffer: SharedArrayBuffer; release: () => void } {
+  if (scratchBusy) return { buffer: new SharedArrayBuffer(bytes), release: () => undefined };
+  if (!scratch || scratch.byteLength < bytes) scratch = new SharedArrayBuffer(bytes);
+  scratchBusy = true;
+  return { buffer: scratch, release: () => (scratchBusy = false) };
+}
 
 function normalWorker() {
   if (worker) return worker;
@@ -259,18 +275,25 @@ export async function seededNormalParallel(
   // deviations each side and 1024 more), and makes as many samples more than the second half.
   const window = opts.window ?? 2 * (Math.ceil(8 * Math.sqrt(0.08 * half)) + 1024);
   const from = half + Math.max(0, Math.round(EXTRA_DRAWS * half) - (window >> 1));
-  let job: Promise<Done> | undefined;
+  const made = count - half + window;
+  const shared = takeScratch(made * 4);
   try {
-    job = normalWorker().post({ a: stateBefore(s, from), count: count - half + window, window, std });
-  } catch {
-    job = undefined;
+    let job: Promise<Done> | undefined;
+    try {
+      job = normalWorker().post({ a: stateBefore(s, from), count: made, window, std, out: shared.buffer });
+    } catch {
+      job = undefined;
+    }
+    const out = new Float32Array(count);
+    const used = zigguratRun(s, out, 0, half, std, ZIG.kn, ZIG.wn, ZIG.fn, ZIG.r, NO_STARTS, mulberryNext);
+    const done = await job?.catch(() => undefined);
+    const k = done && used >= from && used - from < window ? done.starts[used - from]! : -1;
+    opts.onSplit?.(k >= 0 ? 'two threads' : 'worker unused');
+    if (done && k >= 0) out.set(new Float32Array(shared.buffer, k * 4, count - half), half);
+    else zigguratRun(stateBefore(s, used), out, half, count, std, ZIG.kn, ZIG.wn, ZIG.fn, ZIG.r, NO_STARTS, mulberryNext);
+    return out;
+  } finally {
+    // Released only once the worker is done with it (or failed: then it is never touched again).
+    shared.release();
   }
-  const out = new Float32Array(count);
-  const used = zigguratRun(s, out, 0, half, std, ZIG.kn, ZIG.wn, ZIG.fn, ZIG.r, NO_STARTS, mulberryNext);
-  const done = await job?.catch(() => undefined);
-  const k = done && used >= from && used - from < window ? done.starts[used - from]! : -1;
-  opts.onSplit?.(k >= 0 ? 'two threads' : 'worker unused');
-  if (done && k >= 0) out.set(done.out.subarray(k, k + count - half), half);
-  else zigguratRun(stateBefore(s, used), out, half, count, std, ZIG.kn, ZIG.wn, ZIG.fn, ZIG.r, NO_STARTS, mulberryNext);
-  return out;
 }
