@@ -91,12 +91,14 @@ const ms = (x: number) => (!isNum(x) ? 'n/a' : x < 1 ? `${(x * 1000).toFixed(0)}
 /** p50/p90/p99 at every shape and INT8/FP32 with its 95% interval (the summary table has p50/p90). */
 function latencyMarkdown(report: Report): string[] {
   // The latency table by the role its plugin declares (the bench's, built in), not by plugin name.
-  const rows = valueWithRole(report.steps, builtinMetricCatalog, 'latency') as { batch: number; sequence: number; fp32: { p50: number; p90: number; p99: number }; int8: { p50: number; p90: number; p99: number }; ratio: number; ratioInterval?: { low: number; high: number } }[] | undefined;
+  const rows = valueWithRole(report.steps, builtinMetricCatalog, 'latency') as { batch: number; sequence: number; label?: string; fp32: { p50: number; p90: number; p99: number }; int8: { p50: number; p90: number; p99: number }; ratio: number; ratioInterval?: { low: number; high: number } }[] | undefined;
   if (!Array.isArray(rows) || rows.length === 0 || !rows.every((l) => isNum(l?.fp32?.p99) && isNum(l.int8?.p99) && isNum(l.ratio))) return [];
-  const out = ['## Latency', '', '| shape | FP32 p50 / p90 / p99 | INT8 p50 / p90 / p99 | INT8/FP32 [95% interval] |', '|---|---|---|---|'];
+  const q = quantizedLabel(report);
+  const out = ['## Latency', '', `| shape | FP32 p50 / p90 / p99 | ${q} p50 / p90 / p99 | ${q}/FP32 [95% interval] |`, '|---|---|---|---|'];
   const spread = (s: { p50: number; p90: number; p99: number }) => `${ms(s.p50)} / ${ms(s.p90)} / ${ms(s.p99)}`;
-  for (const l of rows) out.push(`| ${l.batch}×${l.sequence} | ${spread(l.fp32)} | ${spread(l.int8)} | ${formatWithInterval({ value: l.ratio, interval: l.ratioInterval }, 2, ' (one block: no noise estimate)')} |`);
-  out.push('', 'INT8/FP32 below 1 is faster; an interval that contains 1 is no measurable change.', '');
+  // A row a task timed itself (text generation: a whole decode run) is named by its label.
+  for (const l of rows) out.push(`| ${l.label ?? `${l.batch}×${l.sequence}`} | ${spread(l.fp32)} | ${spread(l.int8)} | ${formatWithInterval({ value: l.ratio, interval: l.ratioInterval }, 2, ' (one block: no noise estimate)')} |`);
+  out.push('', `${q}/FP32 below 1 is faster; an interval that contains 1 is no measurable change.`, '');
   return out;
 }
 
