@@ -27,7 +27,8 @@ export interface WeightQuantOptions {
   bits: 4 | 8;
   /** Rows of K per scale; absent: 32 for 4 bits, one per output channel for 8 bits. */
   blockSize?: 16 | 32 | 64 | 128 | 256 | 'channel';
-  symmetric: boolean;
+  /** Absent: zero points in the matmulnbits form, symmetric in the qdq form. */
+  symmetric?: boolean;
   clip: boolean;
   form: WeightForm;
   method: 'rtn' | 'gptq';
@@ -43,9 +44,12 @@ export interface WeightQuantOptions {
 /** One scale per output channel: a block longer than any K. */
 const CHANNEL = 2 ** 30;
 
-export function blockSpecOf(options: Pick<WeightQuantOptions, 'bits' | 'blockSize' | 'symmetric' | 'clip'>): BlockSpec {
+export function blockSpecOf(options: Pick<WeightQuantOptions, 'bits' | 'blockSize' | 'symmetric' | 'clip' | 'form'>): BlockSpec {
   const size = options.blockSize ?? (options.bits === 4 ? 32 : 'channel');
-  return { bits: options.bits, blockSize: size === 'channel' ? CHANNEL : size, symmetric: options.symmetric, clip: options.clip };
+  // Zero points fit a block's range with all 2^bits levels (measured on gpt-debian, INT4/32 GPTQ:
+  // +3.0% perplexity against +4.2% symmetric); TensorRT's INT4 weights need zero point 0.
+  const symmetric = options.symmetric ?? options.form === 'qdq';
+  return { bits: options.bits, blockSize: size === 'channel' ? CHANNEL : size, symmetric, clip: options.clip };
 }
 
 const weightQuant: Plugin<WeightQuantOptions> = {
@@ -62,7 +66,12 @@ const weightQuant: Plugin<WeightQuantOptions> = {
         description: 'rows of K (input features) that share a scale; `channel`: one scale per output channel over all of K. Default: 32 for 4 bits, `channel` for 8 bits',
         examples: [64],
       },
-      symmetric: { type: 'boolean', default: true, description: 'symmetric codes (zero point 2^(bits-1), none stored); false: a zero point per block, for weights whose range is not centred on 0' },
+      symmetric: {
+        type: 'boolean',
+        description:
+          'true: symmetric codes (zero point 2^(bits-1), none stored); false: a zero point per block, so the block\'s [min, max] uses every level. Default: false in the matmulnbits form, true in the qdq form (TensorRT\'s INT4 weights take no zero point)',
+        examples: [false],
+      },
       clip: {
         type: 'boolean',
         default: false,
@@ -222,6 +231,7 @@ const weightQuant: Plugin<WeightQuantOptions> = {
       metrics: {
         form: options.form,
         method: options.method,
+        symmetric: spec.symmetric,
         bits: options.bits,
         blockSize: spec.blockSize === CHANNEL ? 0 : spec.blockSize,
         quantizedMatMuls: summary.quantizedMatMuls,

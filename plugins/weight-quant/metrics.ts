@@ -6,6 +6,7 @@ export const weightQuantMetrics: MetricsDeclaration = {
   form: { type: 'text', description: "The graph form written: 'matmulnbits' (com.microsoft.MatMulNBits) or 'qdq' (block-wise DequantizeLinear feeding the float MatMul)." },
   method: { type: 'text', description: "How the codes were chosen: 'rtn' (round to nearest) or 'gptq' (calibrated error compensation)." },
   bits: { unit: 'count', better: 'none', description: 'Bits per weight code.' },
+  symmetric: { type: 'flag', description: 'Whether the codes are symmetric (no zero points stored).' },
   blockSize: { unit: 'count', better: 'none', description: 'Rows of K sharing a scale (0: one scale per output channel).' },
   quantizedMatMuls: { unit: 'count', better: 'none', description: 'MatMuls whose constant weight was quantized.' },
   quantizedEmbeddings: { unit: 'count', better: 'none', description: 'Embedding tables (Gathers) quantized (embeddings: true).' },
