@@ -125,6 +125,20 @@ describe('compareReports: a latency change is called only outside the noise', ()
     expect(compareReports(report({ latency: [measured(baseline)] }), report({ latency: [measured(slower)] })).metrics.find((x) => x.name.startsWith('INT8/FP32'))).toMatchObject({ change: '2.00×', verdict: 'REGRESSION', regression: true });
   });
 
+  it('rows a task timed itself are matched by their label (text generation: time to first token and tokens/s of the same batch × length)', () => {
+    const steady = [0.6, 0.6, 0.6, 0.6, 0.6];
+    const rows = (decode: number) => [
+      { ...measured(steady, { batch: 1, sequence: 16 }), label: 'time to first token 1×16' },
+      { ...measured(steady.map((r) => r * decode), { batch: 1, sequence: 16 }), label: 'tokens/s 1×16', tokens: 15 },
+    ];
+    const c = compareReports(report({ latency: rows(1) }), report({ latency: rows(2) }));
+    const names = c.metrics.filter((m) => m.name.startsWith('INT8/FP32')).map((m) => [m.name, m.verdict]);
+    expect(names).toEqual([
+      ['INT8/FP32 latency time to first token 1×16', 'within noise'],
+      ['INT8/FP32 latency tokens/s 1×16', 'REGRESSION'],
+    ]);
+  });
+
   it('outside the noise but within the tolerance is not a regression, and says so; faster is faster', () => {
     const steady = [0.6, 0.6, 0.6, 0.6, 0.6];
     const c = compareReports(report({ latency: [measured(steady)] }), report({ latency: [measured(steady.map((r) => r * 1.1))] }));
