@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, withExtendedEvaluation, type MethodResult, type PreparedModel } from '../../bench/calibrator-table.ts';
+import { expectedFlips, markdownTable, METHODS, prepareModel, REPO, runMethod, shortfalls, trainedModels, withExtendedEvaluation, type MethodResult, type PreparedModel } from '../../bench/calibrator-table.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import { qrun, tempDir } from '../helpers/cli.ts';
 import { latestReport, step } from '../helpers/report.ts';
@@ -112,6 +112,17 @@ describe('every calibration method on every trained model, nothing in float (iss
     expect(rows[0]!.agreement).toBeLessThan(0.99);
     expect(shortfalls(rows)).toHaveLength(2); // the method, and the best of one method
   }, 900_000);
+});
+
+describe("the table's expected flips", () => {
+  // Σ Φ(−m/σ): m the FP32 top-2 gap, σ the RMS change of that gap. Here the gaps move by ±0.1 (σ 0.1):
+  // margins 0.1, 0 and 1 flip with probability Φ(−1) = 0.158655, Φ(0) = 0.5 and Φ(−10) ≈ 0.
+  it('is the normal tail of each margin over the RMS change of the top-2 gap', () => {
+    const ref = [Float32Array.of(0.1, 0, -1), Float32Array.of(0, 0, -2), Float32Array.of(1, 0, 0)];
+    const cand = [Float32Array.of(0.2, 0, -1), Float32Array.of(-0.1, 0, -2), Float32Array.of(1.1, 0, 0)];
+    expect(expectedFlips(ref, cand)).toBeCloseTo(0.158655 + 0.5, 5);
+    expect(expectedFlips(ref, ref)).toBe(0);
+  });
 });
 
 describe('models/bert6-hard as qrun builds it', () => {
