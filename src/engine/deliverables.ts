@@ -35,7 +35,7 @@ import type { Report } from '../report/build-report.ts';
 import { digestModelFile, externalDataLocations } from '../runtime/model-file.ts';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { isDiskFull } from '../util/disk-full.ts';
-import { digestPath } from '../util/hash.ts';
+import { copyRemembering, digestPath } from '../util/hash.ts';
 import { MANIFEST_FILE, MODEL_KINDS, REPORT_FILES, selectDeliverables, type DeliverableRef, type DeliverablesSection } from './deliverables-select.ts';
 import type { StepRecord } from './executor.ts';
 import type { ResolvedStep } from './plan.ts';
@@ -171,7 +171,8 @@ async function placeFile(from: string, to: string, mode: OutMode): Promise<boole
       if (!['EXDEV', 'EPERM', 'ENOTSUP', 'EMLINK'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
     }
   }
-  await copyFile(from, to, constants.COPYFILE_FICLONE);
+  // A model qrun just wrote is not read back to check the copy: its digest is known (src/util/hash.ts).
+  await copyRemembering(from, to, () => copyFile(from, to, constants.COPYFILE_FICLONE));
   // On disk before the folder is renamed into place: after a crash the new folder is whole or absent.
   const fh = await open(to, 'r');
   try {

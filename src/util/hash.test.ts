@@ -1,12 +1,12 @@
 // digestPath follows symbolic links: a Hugging Face snapshot, a DVC or a git-annex checkout is made of
 // links, and two such checkouts with different content must never digest the same.
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { QrunError } from '../errors.ts';
 import { useTempDir } from '../../tests/helpers/temp.ts';
-import { digestPath, knownDigest, rememberDigest, sha256File } from './hash.ts';
+import { copyRemembering, digestPath, knownDigest, rememberDigest, sha256File } from './hash.ts';
 
 const root = useTempDir();
 let n = 0;
@@ -113,6 +113,22 @@ describe('digests remembered by the writer', () => {
     utimesSync(file, atime, mtime);
     expect(await knownDigest(file)).toBeUndefined();
     expect(await sha256File(file)).toBe(real);
+  });
+
+  it('a copy of a file whose digest is remembered is remembered too, unless the source changed during the copy', async () => {
+    const dir = fresh();
+    const from = join(dir, 'model.onnx');
+    writeFileSync(from, 'final model');
+    await rememberDigest(from, 'known');
+    await copyRemembering(from, join(dir, 'copy.onnx'), async () => copyFileSync(from, join(dir, 'copy.onnx')));
+    expect(await knownDigest(join(dir, 'copy.onnx'))).toBe('known');
+    // Changed while being copied: the copy is read when digested.
+    await copyRemembering(from, join(dir, 'copy2.onnx'), async () => {
+      copyFileSync(from, join(dir, 'copy2.onnx'));
+      writeFileSync(from, 'edited model');
+    });
+    expect(await knownDigest(join(dir, 'copy2.onnx'))).toBeUndefined();
+    expect(await sha256File(join(dir, 'copy2.onnx'))).toBe(createHash('sha256').update('final model').digest('hex'));
   });
 
   it('sha256File reads files larger than its two 4 MiB buffers in order', async () => {

@@ -46,6 +46,20 @@ export async function rememberDigest(file: string, sha256: string): Promise<void
   writtenDigests.set(fileId(st), { sha256, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs });
 }
 
+/**
+ * Runs `copy` (which copies `from` to `to`) and, when `from`'s remembered digest held before and
+ * still holds after it (the source did not change meanwhile), remembers it for `to`: a copy of
+ * bytes whose digest is known is not read back to be digested (deliverables copy the final model).
+ */
+export async function copyRemembering(from: string, to: string, copy: () => Promise<void>): Promise<void> {
+  const before = await stat(from, { bigint: true });
+  const known = rememberedDigest(before);
+  await copy();
+  if (!known) return;
+  const after = await stat(from, { bigint: true });
+  if (fileId(after) === fileId(before) && rememberedDigest(after) === known) await rememberDigest(to, known);
+}
+
 /** The digest remembered for `file` (rememberDigest), while the file is as it was then; else undefined. */
 export async function knownDigest(file: string): Promise<string | undefined> {
   return rememberedDigest(await stat(file, { bigint: true }));
