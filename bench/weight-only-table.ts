@@ -6,7 +6,7 @@
 // each text run whole, batch 1, empty cache; the definition of models/gpt-debian/reference.json).
 //
 //   npm run bench:weight-only                                       models/gpt-debian, data/gpt-debian
-//   npm run bench:weight-only -- --model DIR --calibration F --evaluation F [--zero-points] [--embeddings] [--clip] [--act-order]
+//   npm run bench:weight-only -- --model DIR --calibration F --evaluation F [--symmetric] [--embeddings] [--no-clip] [--act-order]
 //       [--blocks 32,64,128] [--methods rtn,gptq] [--form matmulnbits|qdq] [--samples N] [--random]
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +68,8 @@ export interface TableOptions {
   evaluation: string;
   blocks: number[];
   methods: ('rtn' | 'gptq')[];
-  symmetric: boolean;
+  /** Absent: the plugin's default for the form. */
+  symmetric?: boolean;
   clip: boolean;
   actOrder: boolean;
   embeddings: boolean;
@@ -139,9 +140,9 @@ async function main() {
       evaluation: { type: 'string', default: join(REPO, 'data/gpt-debian/eval.jsonl') },
       blocks: { type: 'string', default: '32,64,128' },
       methods: { type: 'string', default: 'rtn,gptq' },
-      'zero-points': { type: 'boolean', default: false },
+      symmetric: { type: 'boolean', default: false },
       embeddings: { type: 'boolean', default: false },
-      clip: { type: 'boolean', default: false },
+      'no-clip': { type: 'boolean', default: false },
       'act-order': { type: 'boolean', default: false },
       form: { type: 'string', default: 'matmulnbits' },
       samples: { type: 'string', default: '128' },
@@ -157,9 +158,9 @@ async function main() {
     evaluation: values.evaluation!,
     blocks: values.blocks!.split(',').map(Number),
     methods: values.methods!.split(',') as ('rtn' | 'gptq')[],
-    symmetric: !values['zero-points'],
+    symmetric: values.symmetric ? true : undefined,
     embeddings: values.embeddings!,
-    clip: values.clip!,
+    clip: !values['no-clip'],
     actOrder: values['act-order']!,
     form: values.form as 'matmulnbits' | 'qdq',
     samples: Number(values.samples),
@@ -167,7 +168,7 @@ async function main() {
     random: values.random!,
     onRow: (r) => console.log(formatRow(r)),
   });
-  console.log(`\nperplexity over ${t.tokens} predicted tokens of ${t.texts} evaluation texts; ${values['zero-points'] ? 'zero points' : 'symmetric'}${values.clip ? ', clipping search' : ''}${values['act-order'] ? ', act-order' : ''}, ${values.embeddings ? 'embeddings quantized too' : 'embeddings float'}, form ${values.form}`);
+  console.log(`\nperplexity over ${t.tokens} predicted tokens of ${t.texts} evaluation texts; ${values.symmetric ? 'symmetric' : values.form === 'qdq' ? 'symmetric (the qdq default)' : 'zero points'}${values['no-clip'] ? ', full ranges (no clipping search)' : ', clipping search'}${values['act-order'] ? ', act-order' : ''}, ${values.embeddings ? 'embeddings quantized too' : 'embeddings float'}, form ${values.form}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
