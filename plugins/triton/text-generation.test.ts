@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer, type LoadedTokenizer } from '../../src/data/tokenizer.ts';
 import { encodeWhole } from '../../src/tasks/text-generation/data.ts';
 import { decoderIo, generate } from '../../src/tasks/text-generation/generate.ts';
+import { REPO } from '../../tests/helpers/cli.ts';
 import { artifact, stepContext } from '../../tests/helpers/step-context.ts';
 import { startLoopbackTriton, type LoopbackTriton } from '../../tests/helpers/triton-server.ts';
 import plugin from './index.ts';
@@ -87,6 +88,18 @@ describe('the text-generation repository', () => {
         // The library's decode skips special tokens by default.
         expect(py[k]![1], t).toBe(tokenizer.library.tokenizer.decode(encodeWhole(tokenizer, t), { skip_special_tokens: true }));
       });
+    });
+
+    it('the stand-in tokenizers module gives qrun\'s ids on the shipped gpt-debian tokenizer (the evaluation texts)', async () => {
+      // tests/gpt-debian.test.ts checks qrun's ids against the real library's (data/gpt-debian/token-ids.json).
+      const model = join(REPO, 'models/gpt-debian');
+      const texts = readFileSync(join(REPO, 'data/gpt-debian/eval.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 40).map((l) => (JSON.parse(l) as { text: string }).text);
+      const script = join(root, 'ids-gpt.py');
+      writeFileSync(script, 'import json, sys, tokenizers\nt = tokenizers.Tokenizer.from_file(sys.argv[1])\nprint(json.dumps([t.encode(x).ids for x in json.load(open(sys.argv[2]))]))\n');
+      writeFileSync(join(root, 'texts.json'), JSON.stringify(texts));
+      const py = JSON.parse(await runPython(script, [join(model, 'tokenizer.json'), join(root, 'texts.json')], {})) as number[][];
+      const gpt = await loadTokenizer(join(model, 'tokenizer.json'));
+      expect(py).toEqual(texts.map((t) => encodeWhole(gpt, t)));
     });
 
     it('generates what qrun\'s TypeScript loop generates for the same prompts (one left-padded batch)', async () => {

@@ -4,13 +4,17 @@
 // PyTorch perplexity of those texts (models/gpt-debian/reference.json), agreement of greedy
 // continuations, time to first token and tokens/s printed for FP32, INT8 and INT4 — and served: the
 // INT4 variant's Triton repository, run by the loopback protocol server, generates for prompts sent
-// as text what qrun's decode loop generates on the repository's own decoder model. Fewer texts,
+// as text what qrun's decode loop generates on the repository's own decoder model, and so does
+// python/text_generation.py run under the stand-in Python backend against the served decoder. Fewer texts,
 // prompts, tokens and timing runs than the shipped recipe (CI has 2 cores); no timing thresholds.
+import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import ort from 'onnxruntime-node';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseModelConfigText } from '../../plugins/triton/model-config-schema.ts';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import type { Report } from '../../src/report/build-report.ts';
 import { encodeWhole } from '../../src/tasks/text-generation/data.ts';
@@ -20,13 +24,16 @@ import { step } from '../helpers/report.ts';
 import { startLoopbackTriton, type LoopbackTriton } from '../helpers/triton-server.ts';
 
 const MODEL = join(REPO, 'models/gpt-debian');
+const hasPython = spawnSync('python3', ['-c', 'import numpy, regex'], { stdio: 'ignore' }).status === 0;
 const TEXTS = 16;
 
-/** The shipped recipe with absolute paths; bench on 16 texts, 4 prompts of 8 new tokens and a short timing pass. */
+/** The shipped recipe with absolute paths; GPTQ on 32 texts, bench on 16, 4 prompts of 8 new tokens and a short timing pass. */
 function recipe(dir: string): string {
   const r = parse(readFileSync(join(REPO, 'recipes/gpt-int4.yaml'), 'utf8')) as Record<string, unknown> & { steps: { id: string; with?: Record<string, unknown> }[]; data: Record<string, string> };
   r.model = MODEL;
   r.data = Object.fromEntries(Object.entries(r.data).map(([k, v]) => [k, join(REPO, 'recipes', v)]));
+  const quantize = r.steps.find((s) => s.id === 'quantize')!;
+  quantize.with = { ...quantize.with, samples: 32 };
   const bench = r.steps.find((s) => s.id === 'bench')!;
   bench.with = { ...bench.with, samples: TEXTS, warmup: 1, iterations: 4, blocks: 2, generation: { promptTokens: 16, newTokens: 8, prompts: 4, batchSizes: [1, 4], timedTokens: 8 } };
   const file = join(dir, 'recipe.yaml');
@@ -62,12 +69,14 @@ describe('recipes/gpt-int4.yaml', () => {
   let result: Awaited<ReturnType<typeof qrun>>;
   let reports: Record<string, Report>;
   let server: LoopbackTriton | undefined;
+  let served: { repository: string; params: string; prompts: string[] } | undefined;
 
   beforeAll(async () => {
     dir = tempDir('qrun-gpt-');
     result = await qrun([recipe(dir), '--cache', join(dir, 'cache')]);
     reports = variantReports(join(dir, 'cache'));
-  });
+    // Two variants, each with GPTQ and a bench: about a minute of CPU, more beside another test file.
+  }, 360_000);
   afterAll(async () => {
     await server?.close();
   });
@@ -86,7 +95,7 @@ describe('recipes/gpt-int4.yaml', () => {
     expect(tables).toHaveLength(2);
     for (const [k, label] of [[0, 'INT8'], [1, 'INT4']] as const) {
       expect(tables[k]).toMatch(new RegExp(`FP32\\s+${label}\\n`));
-      for (const b of [1, 4]) expect(tables[k]).toMatch(new RegExp(`tokens/s ${b}×8\\s+\\d+\\.\\d tok/s\\s+\\d+\\.\\d tok/s\\s+\\d\\.\\d\\d× \\[\\d\\.\\d\\d–\\d\\.\\d\\d\\]`));
+      for (const b of [1, 4]) expect(tables[k]).toMatch(new RegExp(`tokens/s ${b}×8\\s+\\d+\\.\\d tok/s\\s+\\d+\\.\\d tok/s\\s+\\d+\\.\\d\\d× \\[\\d+\\.\\d\\d–\\d+\\.\\d\\d\\]`));
       expect(tables[k]).toMatch(/time to first token 1×16 p50\/p90/);
       expect(tables[k]).toMatch(/perplexity\s+\d+\.\d{3}\s+\d+\.\d{3}\s+[+−]\d\.\d\d%/);
     }
@@ -138,5 +147,34 @@ describe('recipes/gpt-int4.yaml', () => {
     const expected = g.tokens.map((ids) => tokenizer.library.tokenizer.decode(ids.at(-1) === 0 ? ids.slice(0, -1) : ids, { skip_special_tokens: true }));
     expect(body.outputs![0]!.data).toEqual(expected);
     expect(expected.some((t) => t.trim().length > 0)).toBe(true);
+    served = { repository, params, prompts };
+  });
+
+  // skip-reason: python3 without numpy or regex here (the stand-in Python backend and tokenizers need them).
+  it.skipIf(!hasPython)('python/text_generation.py on the INT4 repository generates the same texts', async () => {
+    // As Triton's Python backend would run it (plugins/triton/testing/: stand-ins for
+    // triton_python_backend_utils, whose BLS calls reach the loopback server's INT4 decoder, and for
+    // `tokenizers`, checked against qrun's ids in plugins/triton/text-generation.test.ts).
+    expect(served, 'the previous test served the repository').toBeDefined();
+    const { repository, params, prompts } = served!;
+    // 6 new tokens (each BLS call carries the cache as JSON over HTTP here), and qrun's loop for as many.
+    const parsed = parseModelConfigText(params) as { parameters: Record<string, { string_value: string }> };
+    parsed.parameters.max_new_tokens!.string_value = '6';
+    const config = join(dir, 'generate-config.json');
+    const requests = join(dir, 'requests.json');
+    writeFileSync(config, JSON.stringify(parsed));
+    writeFileSync(requests, JSON.stringify([{ TEXT: { shape: [3, 1], data: prompts } }]));
+    const tokenizer = await loadTokenizer(join(MODEL, 'tokenizer.json'), join(MODEL, 'tokenizer_config.json'));
+    const session = await ort.InferenceSession.create(join(repository, 'model', '1', 'model.onnx'));
+    const g = await generate(session, decoderIo(session, 'served'), prompts.map((p) => encodeWhole(tokenizer, p)), { newTokens: 6, padId: tokenizer.padId, eosId: 0 });
+    await session.release();
+    const expected = g.tokens.map((ids) => tokenizer.library.tokenizer.decode(ids.at(-1) === 0 ? ids.slice(0, -1) : ids, { skip_special_tokens: true }));
+    const testing = join(REPO, 'plugins/triton/testing');
+    const { stdout } = await promisify(execFile)('python3', [join(testing, 'run_tokenizer_model.py'), join(repository, 'model_generate'), config, requests], {
+      env: { ...process.env, PYTHONPATH: [join(testing, 'fake_pb_utils'), join(testing, 'fake_bpe_tokenizers')].join(delimiter), QRUN_TEST_TRITON_URL: server!.url },
+      maxBuffer: 64 << 20,
+    });
+    const run = JSON.parse(stdout) as { responses: { outputs: { GENERATED_TEXT: { data: string[] } } }[] };
+    expect(run.responses[0]!.outputs.GENERATED_TEXT.data).toEqual(expected);
   });
 });

@@ -96,6 +96,10 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         here = os.path.join(args["model_repository"], args["model_version"])
         self.tokenizer = Tokenizer.from_file(os.path.join(here, "tokenizer.json"))
+        # Whole prompts, unpadded: the decoder left-pads them itself (a tokenizer.json saved with
+        # padding or truncation settings would otherwise pad on the right or cut them).
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
         self.onnx_model = params["onnx_model"]
         self.max_new_tokens = int(params["max_new_tokens"])
         self.decoder = GreedyDecoder(

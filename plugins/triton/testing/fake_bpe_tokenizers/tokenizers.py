@@ -106,6 +106,12 @@ class Tokenizer:
             rest = rest[at + len(s):]
         return Encoding(ids)
 
+    def no_padding(self):
+        CALLS.append(("no_padding",))
+
+    def no_truncation(self):
+        CALLS.append(("no_truncation",))
+
     def encode_batch(self, texts):
         CALLS.append(("encode_batch", len(texts)))
         return [self.encode(t) for t in texts]
