@@ -1,6 +1,6 @@
 // The native decoder export against PyTorch (transformers 5.17, float32, eager attention, CPU): the
 // tiny seeded GPT-2, Llama (GQA, untied head) and Qwen2 (q/k/v biases, tied head) of
-// tests/fixtures/decoders/ (scripts/make-gpt-model/decoder_fixtures.py) and the shipped
+// tests/fixtures/decoders/, with the options variants below, and the shipped
 // models/gpt-debian (float16 safetensors widened to float32; scripts/make-gpt-model/train_gpt.py).
 // For each: the prefill logits, then every greedy decode step fed its cache back, alone and as a
 // left-padded batch of 2: max |Δ logit| ≤ 1e-3 of the step's logit scale (max |logit|), as the
@@ -128,7 +128,10 @@ function report(name: string, m: Measured): void {
   console.log(`${name}: ${m.steps} calls, max |Δ logit| ${m.maxAbs.toExponential(2)}, max |Δ|/scale ${m.maxRelative.toExponential(2)}, argmax mismatches ${m.argmaxMismatches.length}`);
 }
 
-const FIXTURE_NAMES = ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny'];
+// scripts/make-gpt-model/decoder_fixtures.py (G1), then scripts/device/jobs/g2-decoders/make_fixtures.py:
+// untied GPT-2 with exact gelu and no score scaling, Llama with every bias and head_dim 16 ≠ 48 / 4,
+// llama3 and linear RoPE, Mistral's sliding window 4 over an 11-token prompt.
+const FIXTURE_NAMES = ['gpt2-tiny', 'llama-tiny', 'qwen2-tiny', 'gpt2-untied-tiny', 'llama-bias-tiny', 'llama-rope3-tiny', 'llama-linear-tiny', 'mistral-window-tiny'];
 
 describe('native decoder export against PyTorch', () => {
   it.each(FIXTURE_NAMES)('%s: prefill + 4 greedy decode steps, alone and left-padded in a batch of 2, within 1e-3 of the logit scale, same argmax', async (name) => {
