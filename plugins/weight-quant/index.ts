@@ -115,7 +115,15 @@ const weightQuant: Plugin<WeightQuantOptions> = {
         default: {},
         description: 'MatMuls (and Gathers, with embeddings) to keep in float, by node name (regular expressions; `qrun inspect MODEL` lists the names)',
         examples: [{ nodes: ['lm_head'] }],
-        properties: { nodes: { type: 'array', items: { type: 'string' }, default: [] } },
+        properties: {
+          nodes: {
+            type: 'array',
+            items: { type: 'string' },
+            default: [],
+            description: 'regular expressions searched in node names (`lm_head` matches /lm_head/MatMul); a pattern that matches no MatMul (or Gather, with embeddings) is an error naming the closest names',
+            examples: [['lm_head']],
+          },
+        },
       },
     },
   },

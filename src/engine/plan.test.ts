@@ -299,7 +299,7 @@ describe('planRecipe: gates against the declared metrics (issue 12 §2)', () => 
     const e = only(p.errors, 'RECIPE_GATE');
     expect(e.message).toBe('gate "bench.agreemnt": bench has no metric "agreemnt"');
     expect(e.hint).toBe(
-      'did you mean "bench.agreement"? bench\'s numbers: agreement, fp32Accuracy, int8Accuracy, accuracyDrop, maxAbsError, meanCosine, minCosine, embedding.…, questionAnswering.…, tokenClassification.…, sizeRatio, sizes.…, latency.<row>.…, speedup, speedupInterval.…',
+      'did you mean "bench.agreement"? bench\'s numbers: agreement, fp32Accuracy, int8Accuracy, accuracyDrop, maxAbsError, meanCosine, minCosine, embedding.…, questionAnswering.…, tokenClassification.…, textGeneration.…, sizeRatio, sizes.…, latency.<row>.…, speedup, speedupInterval.…',
     );
     expect(e.location).toEqual({ file: FILE, line: 17, col: 3 });
   });
