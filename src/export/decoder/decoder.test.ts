@@ -86,6 +86,19 @@ describe.each(Object.keys(TINY))('native %s decoder with a KV cache through onnx
     expect(maxAbsDiff(logitsAt(full, 0, 10), logitsAt(full, 0, 11))).toBeGreaterThan(1e-2);
   });
 
+  it('a chunk of several tokens after a cache (past 5, then 4 tokens, then 3) = the full prefill', async () => {
+    const ids = tokens(12, cfg.vocabSize, 8);
+    const full = await step(session, cfg, [ids], [ones(12)], [range(0, 12)], emptyCache(cfg, 1));
+    let worst = 0;
+    let cache = emptyCache(cfg, 1);
+    for (const [from, to] of [[0, 5], [5, 9], [9, 12]] as const) {
+      const part = await step(session, cfg, [ids.slice(from, to)], [ones(to)], [range(from, to - from)], cache);
+      for (let t = from; t < to; t++) worst = Math.max(worst, maxAbsDiff(logitsAt(part, 0, t - from), logitsAt(full, 0, t)));
+      cache = part.cache;
+    }
+    expect(worst).toBeLessThanOrEqual(1e-4);
+  });
+
   it('a left-padded batch gives each row the logits of that row alone, in the prefill and 3 decode steps', async () => {
     const rows = [tokens(9, cfg.vocabSize, 2), tokens(4, cfg.vocabSize, 3), tokens(7, cfg.vocabSize, 4)];
     const next = [tokens(3, cfg.vocabSize, 5), tokens(3, cfg.vocabSize, 6), tokens(3, cfg.vocabSize, 7)];
