@@ -1,6 +1,6 @@
 // The issue's target on the shipped decoder (models/gpt-debian, data/gpt-debian): INT4 weights at
-// least 3× smaller, and with GPTQ a perplexity on held-out text within 5% of FP32's — and lower than
-// round-to-nearest's at the same bits and blocks. hf.load → onnx.export → weights.quantize as a
+// least 3× smaller, and with GPTQ a perplexity on held-out text within 5% of FP32's — and a rise at
+// most 0.8× round-to-nearest's at the same bits and blocks. hf.load → onnx.export → weights.quantize as a
 // recipe runs them; perplexity through onnxruntime-node on the first evaluation texts (each run
 // whole, the definition of models/gpt-debian/reference.json).
 import { join } from 'node:path';
@@ -54,12 +54,14 @@ beforeAll(async () => {
 describe('weights.quantize on the shipped gpt-debian', () => {
   it('INT4 block 32 with GPTQ: ≥ 3× smaller, perplexity within 5% of FP32 and below RTN', async () => {
     const base = await pplOf(fp32);
-    const options = { bits: 4, blockSize: 32, embeddings: true, samples: 64 } as const;
+    const options = { bits: 4, blockSize: 32, embeddings: true, samples: 32 } as const;
     const rtn = await quantize({ ...options, method: 'rtn' }, 'rtn');
     const gptq = await quantize({ ...options, method: 'gptq' }, 'gptq');
     console.log(`gpt-debian, ${EVAL_TEXTS} eval texts: FP32 ${base.toFixed(3)}, INT4/32 RTN ${rtn.ppl.toFixed(3)} (${((rtn.ppl / base - 1) * 100).toFixed(2)}%), GPTQ ${gptq.ppl.toFixed(3)} (${((gptq.ppl / base - 1) * 100).toFixed(2)}%), ${gptq.metrics.sizeRatio!.toFixed(2)}× smaller`);
     expect(gptq.metrics.sizeRatio).toBeGreaterThanOrEqual(3);
     expect(gptq.ppl).toBeLessThanOrEqual(1.05 * base);
-    expect(gptq.ppl).toBeLessThan(rtn.ppl);
+    // GPTQ's error compensation, not only its Hessian-weighted range search, must show: without the
+    // compensation the rise was 0.88× RTN's here (19.278), with it 0.71×.
+    expect(gptq.ppl - base).toBeLessThan(0.8 * (rtn.ppl - base));
   }, 300_000);
 });
