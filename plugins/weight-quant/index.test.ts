@@ -111,6 +111,22 @@ describe('weights.quantize on a GPT-2', () => {
     expect(logitError(await logitsOf(gptq.path), reference)).toBeLessThan(0.8 * logitError(await logitsOf(rtn.path), reference));
   });
 
+  it('exclude keeps named MatMuls float; bad input fails with a code and a hint', async () => {
+    const kept = await quantize({ bits: 4, exclude: { nodes: ['lm_head'] } }, 'exclude');
+    expect(kept.metrics).toMatchObject({ quantizedMatMuls: 8, excluded: ['/lm_head/MatMul'] });
+    expect(decodeModel(readFileSync(kept.path)).graph.node.find((n) => n.name === '/lm_head/MatMul')?.opType).toBe('MatMul');
+    await expect(quantize({ exclude: { nodes: ['lm_haed'] } }, 'typo')).rejects.toMatchObject({ diagnostics: [{ code: 'EXCLUDE_NO_MATCH' }] });
+    // GPTQ needs the tokenized calibration texts.
+    const ctx = stepContext(root, 'no-data');
+    await expect(weightQuant.run(withDefaults(weightQuant, { method: 'gptq' }), { model: artifact('onnx-model', fp32Path) }, {}, ctx)).rejects.toMatchObject({ diagnostics: [{ code: 'USAGE', hint: expect.stringContaining('hf.load') }] });
+    // Block-wise DequantizeLinear needs opset 21: an opset-17 model is refused, naming the fix.
+    const old = decodeModel(readFileSync(fp32Path));
+    old.opsetImport = [{ domain: '', version: 17 }];
+    const oldPath = join(root, 'opset17.onnx');
+    writeFileSync(oldPath, encodeModel(old));
+    await expect(quantize({ form: 'qdq' }, 'opset17', oldPath)).rejects.toMatchObject({ diagnostics: [{ code: 'USAGE', hint: expect.stringContaining('opset 21') }] });
+  });
+
   it('INT8 per channel: far closer than INT4; same options, same bytes', async () => {
     const a = await quantize({ bits: 8, method: 'gptq' }, 'int8-a');
     const b = await quantize({ bits: 8, method: 'gptq' }, 'int8-b');
