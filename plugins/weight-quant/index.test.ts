@@ -14,6 +14,7 @@ import { encodeModel } from '../../src/onnx/model-io.ts';
 import { createSession } from '../../src/runtime/session.ts';
 import { decoderInputs, prefillFeeds } from '../../src/quant/weight-only/decoder-feeds.ts';
 import { decodeModel } from '../../src/onnx/model-io.ts';
+import { inspectModel } from '../../src/onnx/inspect-model.ts';
 import weightQuant, { type WeightQuantOptions } from './index.ts';
 
 const root = useTempDir();
@@ -73,6 +74,11 @@ describe('weights.quantize on a GPT-2', () => {
     console.log(`held-out logit error: RTN ${eRtn.toExponential(3)}, GPTQ ${eGptq.toExponential(3)} (QDQ form ${eQdq.toExponential(3)}); sizes ×${(rtn.metrics.sizeRatio as number).toFixed(2)}; metrics ${JSON.stringify(gptq.metrics)}`);
     expect(rtn.metrics).toMatchObject({ method: 'rtn', form: 'matmulnbits', symmetric: false, bits: 4, blockSize: 32, quantizedMatMuls: 9, calibrationTokens: 0 });
     expect(gptqQdq.metrics).toMatchObject({ form: 'qdq', symmetric: false });
+    // qrun inspect reads both forms as weight-only.
+    const nbits = inspectModel(decodeModel(readFileSync(gptq.path))).quantizable.find((n) => n.name === '/lm_head/MatMul_Q4');
+    expect(nbits).toMatchObject({ opType: 'MatMulNBits', precision: 'weights-only', weights: 'int4, blocks of 32' });
+    const qdq = inspectModel(decodeModel(readFileSync(gptqQdq.path))).quantizable.find((n) => n.name === '/lm_head/MatMul');
+    expect(qdq).toMatchObject({ precision: 'weights-only', weights: `blocks of 32 (${4 * VOCAB} scales)` });
     expect(gptq.metrics).toMatchObject({ method: 'gptq', quantizedMatMuls: 9, calibrationTokens: 24 * 32 });
     expect(eGptq).toBeLessThan(0.8 * eRtn);
     expect(gptq.metrics.outputError as number).toBeLessThan(gptq.metrics.rtnOutputError as number);

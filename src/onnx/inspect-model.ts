@@ -7,7 +7,7 @@
 // an integer op (MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv, com.microsoft's
 // MatMulIntegerToFloat / DynamicQuantizeMatMul / MatMulNBits). An activation's range is what its
 // QuantizeLinear can represent: [(qmin − zero_point)·scale, (qmax − zero_point)·scale].
-import { indexGraph } from './graph.ts';
+import { indexGraph, attrInt } from './graph.ts';
 import { tensorDims, tensorToFloat32, tensorToInts } from './tensor.ts';
 import { DATA_TYPE_NAMES, DataType, toNumber, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './types.ts';
 
@@ -110,6 +110,11 @@ export function inspectModel(model: ModelProto): ModelInspection {
     const integer = INTEGER_OPS.has(n.opType);
     if (!QUANTIZABLE_OPS.has(n.opType) && !integer) continue;
     const entry: QuantizableNode = { name: n.name || n.output[0] || '', opType: n.opType, domain: n.domain ?? '', precision: integer ? 'int8' : 'float', activations: [] };
+    if (n.opType === 'MatMulNBits') {
+      // Weight-only (weights.quantize): float activations times N-bit weights in blocks along K.
+      entry.precision = 'weights-only';
+      entry.weights = `int${attrInt(n, 'bits', 4)}, blocks of ${attrInt(n, 'block_size', 0)}`;
+    }
     if (!integer) {
       // Gemm/MatMul/Conv: inputs 0 and 1 carry the data (Gemm's and Conv's third is the bias).
       const dataInputs = n.input.slice(0, 2).filter(Boolean);
@@ -123,7 +128,8 @@ export function inspectModel(model: ModelProto): ModelInspection {
           weightDequantized = true;
           const scale = index.initializers.get(producer.input[1]!);
           const channels = scale ? tensorDims(scale).reduce((a, b) => a * b, 1) : 1;
-          entry.weights = channels > 1 ? `per-channel (${channels})` : 'per-tensor';
+          const block = attrInt(producer, 'block_size', 0);
+          entry.weights = block > 0 ? `blocks of ${block} (${channels} scales)` : channels > 1 ? `per-channel (${channels})` : 'per-tensor';
         } else {
           const range = activationRange(producer);
           if (range) entry.activations.push(range);
