@@ -92,10 +92,15 @@ describe('locks that expire', () => {
     const env = { QRUN_LOCK_STALE: '3' };
     const a = startQrun([file, '--cache', cache], { env });
     await waitFor(started(trace, a.pid), 'A to be inside its step', { child: a });
+    // B waits on the live holder first, then A stops: stopped before B looked, a loaded machine (B's
+    // start taking longer than the stale period) has B find the lock already stale and take it over
+    // without waiting, and the wait line this test checks is never printed.
+    const b: Started = startQrun([file, '--cache', cache, '--plain'], { env });
+    let out = '';
+    b.stdout?.on('data', (d: Buffer) => (out += String(d)));
+    await waitFor(() => /waiting for \S+\.lock held by pid/.test(out), 'B to wait for the lock', { child: b });
     process.kill(a.pid!, 'SIGSTOP');
-    let b: Started | undefined;
     try {
-      b = startQrun([file, '--cache', cache, '--plain'], { env });
       await waitFor(started(trace, b.pid), 'B to take the lock over and start the step', { child: b });
     } finally {
       process.kill(a.pid!, 'SIGCONT');
