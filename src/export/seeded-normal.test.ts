@@ -2,7 +2,7 @@
 // the same bytes whichever thread made them, and the same as before the sampler was split in two.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { seededNormal, seededNormalParallel } from './seeded-normal.ts';
+import { normalWorkerHeld, seededNormal, seededNormalParallel } from './seeded-normal.ts';
 
 const digest = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
 
@@ -31,6 +31,19 @@ describe('seeded normal samples', () => {
     expect(seen).toEqual(['two threads', 'two threads', 'two threads', 'worker unused', 'worker unused']);
     expect(digest(await seededNormalParallel(2, 'small', 1000, 1, { onSplit }))).toBe(digest(seededNormal(2, 'small', 1000, 1)));
     expect(seen.at(-1)).toBe('one thread');
+  });
+
+  it('after a second without tensors the worker is let go, and the next call starts another (same bytes)', async () => {
+    const seen: string[] = [];
+    const a = await seededNormalParallel(4, 'before', 2 ** 20, 0.02, { onSplit: (h) => seen.push(h) });
+    expect(normalWorkerHeld()).toBe(true);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(normalWorkerHeld()).toBe(false);
+    const b = await seededNormalParallel(4, 'after', 2 ** 20, 0.02, { onSplit: (h) => seen.push(h) });
+    expect(normalWorkerHeld()).toBe(true);
+    expect(seen).toEqual(['two threads', 'two threads']);
+    expect(digest(a)).toBe(digest(seededNormal(4, 'before', 2 ** 20, 0.02)));
+    expect(digest(b)).toBe(digest(seededNormal(4, 'after', 2 ** 20, 0.02)));
   });
 
   it('made by calls that overlap (the worker’s shared buffer taken by one) are each the one-thread bytes', async () => {

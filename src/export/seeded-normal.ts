@@ -195,7 +195,28 @@ parentPort.on('message', (job) => {
 });
 `;
 
-let worker: { post(job: Omit<Job, 'id'>): Promise<Done> } | undefined;
+let worker: { post(job: Omit<Job, 'id'>): Promise<Done>; close(): void } | undefined;
+
+/**
+ * The worker and its buffer are let go once no tensor has come for a while: the export is over, and
+ * the 47 MB buffer and the worker's heap would otherwise stay through calibration, where the
+ * pipeline's memory peaks. The next call starts a new one (~50 ms).
+ */
+const IDLE_MS = 1000;
+/** Whether the worker (and its buffer) are held now. */
+export const normalWorkerHeld = (): boolean => worker !== undefined || scratch !== undefined;
+let idleTimer: NodeJS.Timeout | undefined;
+let inFlight = 0;
+function releaseWhenIdle(): void {
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    if (inFlight > 0) return;
+    scratch = undefined;
+    worker?.close();
+    worker = undefined;
+  }, IDLE_MS);
+  idleTimer.unref();
+}
 
 /**
  * The worker's output, kept for the next tensor: a fresh buffer per tensor was 220 MB of new pages
@@ -240,6 +261,7 @@ function normalWorker() {
   w.on('exit', (code) => fail(new Error(`the random-weights worker exited (${code})`)));
   w.unref();
   worker = {
+    close: () => void w.terminate(),
     post(job) {
       if (failed) return Promise.reject(failed);
       const id = next++;
@@ -279,6 +301,7 @@ export async function seededNormalParallel(
   const from = half + Math.max(0, Math.round(EXTRA_DRAWS * half) - (window >> 1));
   const made = count - half + window;
   const shared = takeScratch(made * 4);
+  inFlight++;
   try {
     let job: Promise<Done> | undefined;
     try {
@@ -297,5 +320,7 @@ export async function seededNormalParallel(
   } finally {
     // Released only once the worker is done with it (or failed: then it is never touched again).
     shared.release();
+    inFlight--;
+    releaseWhenIdle();
   }
 }
