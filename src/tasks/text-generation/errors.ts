@@ -25,6 +25,13 @@ export const textGenerationErrors = {
       `data set "${name}" was not read as text for generation (hf.load recorded another task)`,
       'give the recipe `task: text-generation`, or use a checkpoint whose config.json names a *ForCausalLM / *LMHeadModel architecture',
     ),
+  /** A prompt and its continuation need more positions than the model has. */
+  beyondPositions: (name: string, option: string, promptTokens: number, tokens: number, limit: number) =>
+    make(
+      'GENERATION_SETTINGS',
+      `bench's generation.promptTokens (${promptTokens}) + generation.${option} (${tokens}) − 1 = ${promptTokens + tokens - 1} positions, more than the model's ${limit} (config.json n_positions / max_position_embeddings, the limit hf.load cut data set "${name}" to)`,
+      `lower generation.promptTokens or generation.${option} so that promptTokens + ${option} − 1 <= ${limit}`,
+    ),
   /** No evaluation text is long enough for a prompt. */
   promptsTooShort: (name: string, promptTokens: number, longest: number) =>
     make(

@@ -76,10 +76,22 @@ describe('evaluateTextGeneration', () => {
     const notText = await evaluateTextGeneration(classification).catch((e: unknown) => e);
     expect((notText as QrunError).diagnostics[0]).toMatchObject({ code: 'GENERATION_DATA' });
     expect((notText as QrunError).diagnostics[0]!.hint).toContain('task: text-generation');
-    const short = await evaluateTextGeneration({ ...evaluation(fp32, fp32), generation: { promptTokens: 40 } }).catch((e: unknown) => e);
+    const short = await evaluateTextGeneration({ ...evaluation(fp32, fp32), generation: { promptTokens: 40, newTokens: 4, timedTokens: 4 } }).catch((e: unknown) => e);
     expect(short).toBeInstanceOf(QrunError);
     expect((short as QrunError).diagnostics[0]!.message).toBe('data set "evaluation": no text has more than 40 tokens (the longest has 35), so none gives a prompt');
     expect((short as QrunError).diagnostics[0]!.hint).toContain('promptTokens');
+  });
+
+  it("refuses a prompt + continuation longer than the model's positions (GENERATION_SETTINGS) before any pass", async () => {
+    // 8 + 57 − 1 = 64 positions fit n_positions 64; one more token would index past GPT-2's position table.
+    for (const [option, tokens] of [['newTokens', 58], ['timedTokens', 58]] as const) {
+      const e = await evaluateTextGeneration({ ...evaluation(fp32, fp32), generation: { promptTokens: 8, [option]: tokens } }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(QrunError);
+      expect((e as QrunError).diagnostics[0]).toMatchObject({ code: 'GENERATION_SETTINGS' });
+      expect((e as QrunError).diagnostics[0]!.message).toContain(`generation.${option} (58) − 1 = 65 positions, more than the model's 64`);
+    }
+    const fits = await evaluateTextGeneration({ ...evaluation(fp32, fp32), timing: { warmup: 0, iterations: 1, blocks: 1 }, generation: { promptTokens: 8, newTokens: 57, prompts: 1, batchSizes: [1], timedTokens: 57 } });
+    expect((fits.metrics as { newTokens: number }).newTokens).toBe(57);
   });
 
   it('a model against itself: full agreement, no perplexity change, identical logits', async () => {

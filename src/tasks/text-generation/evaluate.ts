@@ -81,6 +81,12 @@ export async function evaluateTextGeneration(run: TaskEvaluation): Promise<TaskS
   const fp32 = { session: run.fp32, io: decoderIo(run.fp32, 'the FP32 model') };
   const int8 = { session: run.int8, io: decoderIo(run.int8, 'the quantized model') };
   const texts = dataset.samples.slice(0, run.fp32Batches.samples).map((s) => s.ids);
+  // A generation of N tokens feeds the prompt and N − 1 of them: past the model's positions GPT-2's
+  // position table has no row (onnxruntime's Gather fails mid-bench) and RoPE runs outside what the
+  // model was trained on. Checked before any pass, with the options to change.
+  for (const option of ['newTokens', 'timedTokens'] as const) {
+    if (settings.promptTokens + settings[option] - 1 > dataset.maxLength) throw textGenerationErrors.beyondPositions(name, option, settings.promptTokens, settings[option], dataset.maxLength);
+  }
 
   // Perplexity and logit closeness, one full pass per text and model.
   const ppl = await perplexityPair(fp32, int8, texts, (done, total) => run.progress(`perplexity: text ${done}/${total}`, done, total), run.signal);
