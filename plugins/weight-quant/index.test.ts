@@ -133,6 +133,21 @@ describe('weights.quantize on a GPT-2', () => {
     await expect(quantize({ form: 'qdq' }, 'opset17', oldPath)).rejects.toMatchObject({ diagnostics: [{ code: 'USAGE', hint: expect.stringContaining('opset 21') }] });
   });
 
+  it('SIGTERM during GPTQ stops the step at the next weight: the abort comes from a signal handler (a later macrotask), as in the CLI', async () => {
+    const ctx = stepContext(root, 'gptq-abort');
+    const controller = new AbortController();
+    let gptqWeights = 0;
+    const emit = ctx.emit;
+    // The CLI's SIGTERM handler runs on the event loop: GPTQ's loop must give it a turn between weights.
+    ctx.emit = (e) => {
+      emit(e);
+      if (e.type === 'progress' && e.message?.startsWith('gptq: ') && ++gptqWeights === 1) setImmediate(() => controller.abort(new Error('interrupted by SIGTERM')));
+    };
+    const run = weightQuant.run(withDefaults(weightQuant, { bits: 4, method: 'gptq' }), { model: artifact('onnx-model', fp32Path), datasets: artifact('dataset', datasetsDir) }, {}, { ...ctx, signal: controller.signal });
+    await expect(run).rejects.toThrow(/interrupted/);
+    expect(gptqWeights).toBeLessThan(9);
+  });
+
   it('INT8 per channel: far closer than INT4; same options, same bytes', async () => {
     const a = await quantize({ bits: 8, method: 'gptq' }, 'int8-a');
     const b = await quantize({ bits: 8, method: 'gptq' }, 'int8-b');

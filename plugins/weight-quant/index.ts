@@ -206,6 +206,10 @@ const weightQuant: Plugin<WeightQuantOptions> = {
     const errorsRtn: number[] = [];
     let done = 0;
     for (const [name, t] of weights) {
+      // GPTQ's loop is synchronous JavaScript (seconds per weight on a large model): without a turn
+      // of the event loop between weights the CLI's SIGINT/SIGTERM handler never runs, the abort is
+      // never seen and the whole step finishes before the run stops.
+      await new Promise((resolve) => setImmediate(resolve));
       if (ctx.signal.aborted) throw new Error('interrupted');
       const w = tensorToFloat32(t.weight);
       const h = hessianOf?.get(t.input);
