@@ -42,6 +42,21 @@ describe('tokenizeGenerationData', () => {
     expect(`${d.location?.file}:${d.location?.line}`).toBe(`${file}:2`);
   });
 
+  it('an id past config.json vocab_size (a tokenizer from another model) is GENERATION_DATA at the text\'s file:line', async () => {
+    const tokenizer = await loadTokenizer(join(dir, 'tokenizer.json'));
+    const file = join(dir, 'vocab.jsonl');
+    writeFileSync(file, `${JSON.stringify({ text: 'the' })}\n${JSON.stringify({ text: 'the file' })}\n`);
+    const [the, fileId] = [tokenizer.library.tokenizer.encode('the').ids[0]!, tokenizer.library.tokenizer.encode('the file').ids.at(-1)!];
+    const vocab = Math.max(the, fileId);
+    expect(vocab).toBe(fileId); // 'the' fits, ' file' does not
+    const error = await tokenizeGenerationData(file, tokenizer, 'evaluation', { dir, config: { vocab_size: vocab } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QrunError);
+    const d = (error as QrunError).diagnostics[0]!;
+    expect([d.code, `${d.location?.file}:${d.location?.line}`]).toEqual(['GENERATION_DATA', `${file}:2`]);
+    expect(d.message).toContain(`id ${fileId}, but ${join(dir, 'config.json')} has vocab_size ${vocab}`);
+    expect((await tokenizeGenerationData(file, tokenizer, 'evaluation', { dir, config: { vocab_size: vocab + 1 } })).samples).toHaveLength(2);
+  });
+
   it('reads the position limit and eos of GPT-2 and Llama configs', () => {
     expect(positionLimit({ n_positions: 1024 })).toBe(1024);
     expect(positionLimit({ max_position_embeddings: 4096 })).toBe(4096);

@@ -4,10 +4,12 @@
 // kept up to the model's position limit (config.json n_positions / max_position_embeddings). The
 // ids are what bench needs: a prompt is a text's first `promptTokens` ids, and perplexity is taken
 // over the stored ids (src/tasks/text-generation/perplexity.ts). Nothing here loads onnxruntime.
+import { join } from 'node:path';
 import { readTextDataset } from '../../data/text-dataset.ts';
 import type { LoadedTokenizer } from '../../data/tokenizer.ts';
 import type { TokenizedDataset } from '../../data/tokenized-dataset.ts';
 import type { TaskModel } from '../task.ts';
+import { textGenerationErrors } from './errors.ts';
 
 export type GenerationSample = TokenizedDataset['samples'][number] & { text: string };
 export type GenerationDataset = Omit<TokenizedDataset, 'samples'> & {
@@ -48,6 +50,16 @@ export async function tokenizeGenerationData(file: string, tokenizer: LoadedToke
   // is masked, so any id of the vocabulary gives the same tokens.
   const eosId = eosTokenId(model?.config);
   const padId = tokenizer.padId;
+  const samples = texts.map((t) => ({ ids: encodeWhole(tokenizer, t.text).slice(0, limit), label: null, line: t.line, text: t.text }));
+  // An id past config.json's vocab_size (a tokenizer from another model) would fail later, inside
+  // onnxruntime's embedding Gather in GPTQ's or bench's pass, naming no text: say which line here.
+  const vocab = model?.config.vocab_size;
+  if (typeof vocab === 'number' && vocab > 0) {
+    for (const s of samples) {
+      const id = s.ids.find((x) => x >= vocab);
+      if (id !== undefined) throw textGenerationErrors.idBeyondVocab(file, s.line, id, vocab, join(model!.dir, 'config.json'));
+    }
+  }
   return {
     task: 'text-generation',
     name,
@@ -55,6 +67,6 @@ export async function tokenizeGenerationData(file: string, tokenizer: LoadedToke
     padId,
     eosId,
     labels: [],
-    samples: texts.map((t) => ({ ids: encodeWhole(tokenizer, t.text).slice(0, limit), label: null, line: t.line, text: t.text })),
+    samples,
   };
 }

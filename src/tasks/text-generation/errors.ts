@@ -32,6 +32,19 @@ export const textGenerationErrors = {
       `bench's generation.promptTokens (${promptTokens}) + generation.${option} (${tokens}) − 1 = ${promptTokens + tokens - 1} positions, more than the model's ${limit} (config.json n_positions / max_position_embeddings, the limit hf.load cut data set "${name}" to)`,
       `lower generation.promptTokens or generation.${option} so that promptTokens + ${option} − 1 <= ${limit}`,
     ),
+  /** The tokenizer gives an id the model's embedding table has no row for. */
+  idBeyondVocab: (file: string, line: number, id: number, vocab: number, config: string) =>
+    new QrunError(
+      [
+        {
+          code: 'GENERATION_DATA',
+          message: `the tokenizer encodes this text with id ${id}, but ${config} has vocab_size ${vocab} (ids 0–${vocab - 1}): the tokenizer and the model do not match`,
+          hint: 'give the model folder the tokenizer.json it was trained with (or fix config.json\'s vocab_size)',
+          location: { file, line, col: 1 },
+        },
+      ],
+      EXIT.stepFailed,
+    ),
   /** No evaluation text is long enough for a prompt. */
   promptsTooShort: (name: string, promptTokens: number, longest: number) =>
     make(
