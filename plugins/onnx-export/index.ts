@@ -7,13 +7,12 @@
 // earlier `onnx-model` (src/engine/plan.ts).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { errors, QrunError } from '../../src/errors.ts';
 import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { onnxExportMetrics } from './metrics.ts';
-import { CheckpointWeights, exportEncoder, OPSET, parseEncoderConfig, RandomWeights } from '../../src/export/index.ts';
-import { writeModelFile } from '../../src/runtime/model-file.ts';
-import { Checkpoint } from '../../src/safetensors/index.ts';
+import { exportEncoder, OPSET, parseEncoderConfig } from '../../src/export/index.ts';
+import { buildAndWrite } from './build.ts';
 import { onnxExportOptionsSchema, type OnnxExportOptions } from './options.ts';
 import { requireTask } from '../../src/tasks/task.ts';
 // The heads alone, not registry.ts (bench's evaluations load onnxruntime: the CPU kernel family would key the export).
@@ -64,20 +63,10 @@ const onnxExport: Plugin<OnnxExportOptions> = {
       ? { task: 'base' as const, from: 'recipe', detail: 'task: base' }
       : requireTask({ explicit: options.task, modelDir: dir, architectures: cfg.architectures }, dir ?? configFile);
     if (task.task === 'text-generation') throw decoderConfigErrors.unsupported(configFile, 'model_type', cfg.modelType, `text-generation needs a decoder (${SUPPORTED_DECODER_TYPES.join(', ')})`);
+    const exportTask = task.task;
     const head = task.task === 'base' ? undefined : await taskExportHead(task.task)?.({ cfg, modelDir: dir });
 
-    const checkpoint = options.weights === 'checkpoint' ? await Checkpoint.open(dir!) : undefined;
-    let result;
-    try {
-      const weights = checkpoint ? new CheckpointWeights(checkpoint) : new RandomWeights(options.seed, cfg.initializerRange);
-      ctx.emit({ type: 'progress', message: `building ${cfg.modelType} (${cfg.layers} layers, hidden ${cfg.hiddenSize}) from ${weights.description}` });
-      result = await exportEncoder(cfg, weights, task.task, head?.build);
-    } finally {
-      await checkpoint?.close();
-    }
-    // One protobuf, or model.onnx + model.onnx.data (ONNX external data) above protobuf's 2 GiB.
-    const written = await writeModelFile(result.model, join(ctx.outDir, 'model.onnx'));
-    const graph = result.model.graph;
+    const { result, metrics } = await buildAndWrite(options, dir, cfg, ctx, `${cfg.modelType} (${cfg.layers} layers, hidden ${cfg.hiddenSize})`, (weights) => exportEncoder(cfg, weights, exportTask, head?.build), OPSET);
     return {
       metrics: {
         modelType: cfg.modelType,
@@ -85,17 +74,7 @@ const onnxExport: Plugin<OnnxExportOptions> = {
         task: result.task,
         taskFrom: `${task.from} (${task.detail})`,
         head: head?.description ?? null,
-        weights: options.weights === 'random' ? `random (seed ${options.seed})` : 'checkpoint',
-        layers: cfg.layers,
-        hidden: cfg.hiddenSize,
-        heads: cfg.heads,
-        parameters: result.parameters,
-        opset: OPSET,
-        nodes: graph.node.length,
-        inputs: graph.input.map((i) => i.name),
-        outputs: graph.output.map((o) => o.name),
-        bytes: written.bytes + written.dataBytes,
-        externalData: written.dataFile ? basename(written.dataFile) : null,
+        ...metrics,
       },
     };
   },
