@@ -122,9 +122,9 @@ def save_tokenizer(tok, mdir):
             f.write(t + "\n")
 
 
-def pad_batch(id_lists, device):
+def pad_batch(id_lists, device, pad_id=0):
     L = max(len(x) for x in id_lists)
-    ids = np.zeros((len(id_lists), L), dtype=np.int64)
+    ids = np.full((len(id_lists), L), pad_id, dtype=np.int64)
     am = np.zeros((len(id_lists), L), dtype=np.int64)
     for i, x in enumerate(id_lists):
         ids[i, :len(x)] = x
@@ -140,14 +140,16 @@ def layernorms(bert):
     return out
 
 
-def outlier_stats(bert, probe, device, autocast=True):
+def outlier_stats(bert, probe, device, autocast=True, pad_id=0):
     """Per LayerNorm output: max |activation| per channel over the probe's real tokens; the
-    largest channel against the median channel is the outlier magnitude."""
+    largest channel against the median channel is the outlier magnitude. `bert`: a BertModel or
+    a RobertaModel (the same LayerNorm layout); pad_id: the id padding is written with (RoBERTa's
+    position ids skip it)."""
     with torch.no_grad():
-        return _outlier_stats(bert, probe, device, autocast)
+        return _outlier_stats(bert, probe, device, autocast, pad_id)
 
 
-def _outlier_stats(bert, probe, device, autocast):
+def _outlier_stats(bert, probe, device, autocast, pad_id=0):
     was = bert.training
     bert.eval()
     acc = {}
@@ -166,7 +168,7 @@ def _outlier_stats(bert, probe, device, autocast):
         hooks.append(ln.register_forward_hook(hook(name)))
     try:
         for i in range(0, len(probe), 32):
-            ids, am = pad_batch(probe[i:i + 32], device)
+            ids, am = pad_batch(probe[i:i + 32], device, pad_id)
             mask_holder["m"] = am.bool()
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast and device.type == "cuda"):
                 bert(input_ids=ids, attention_mask=am, token_type_ids=torch.zeros_like(ids))
@@ -197,30 +199,24 @@ def log_outliers(tag, rows):
             r["gamma_at_top"], r["gamma_median"]))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--dry-run", action="store_true", help="data preparation only (no torch work)")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    mdir = os.path.join(args.out, "model")
-    os.makedirs(mdir, exist_ok=True)
-
-    # ---------------- corpus ----------------
-    with lzma.open(args.corpus, "rt", encoding="utf-8") as f:
+def load_corpus(path):
+    """The corpus written by extract_corpus.py: its documents and the sorted label names."""
+    with lzma.open(path, "rt", encoding="utf-8") as f:
         docs = [json.loads(l) for l in f if l.strip()]
-    labels = sorted(set(d["l"] for d in docs))
-    label2id = {l: i for i, l in enumerate(labels)}
+    return docs, sorted(set(d["l"] for d in docs))
+
+
+def select_texts(docs, labels, seed, n_eval_per_label=N_EVAL_PER_LABEL, n_calib=N_CALIB, ft_cap=FT_CAP_PER_LABEL):
+    """Labelled paragraphs: evaluation texts from held-out packages (round-robin over the packages of
+    each label, n_eval_per_label each, then shuffled), calibration texts from training packages but
+    kept out of fine-tuning, and the fine-tuning set (at most ft_cap per label). Seeds the global
+    random and numpy generators as the shipped run did; returns the Random it used (main samples the
+    outlier probe from it next). heldout.py repeats this order of random calls for seed SEED."""
     train_docs = [d for d in docs if d["s"] == "train"]
     eval_docs = [d for d in docs if d["s"] == "eval"]
-    log("corpus: %d documents, %d train / %d eval; labels %s" % (len(docs), len(train_docs), len(eval_docs), labels))
-
-    # labelled paragraphs; calibration texts come from training packages but are kept out of
-    # fine-tuning; eval texts come from held-out packages, round-robin over packages per label
-    random.seed(SEED)
-    np.random.seed(SEED)
-    rng = random.Random(SEED)
+    random.seed(seed)
+    np.random.seed(seed)
+    rng = random.Random(seed)
     tr_by_label = collections.defaultdict(list)
     for d in train_docs:
         for p in d["p"]:
@@ -234,22 +230,44 @@ def main():
         pk = ev_by_label_pkg[lab]
         queues = {g: rng.sample(v, len(v)) for g, v in sorted(pk.items())}
         picked = []
-        while len(picked) < N_EVAL_PER_LABEL and any(queues.values()):
+        while len(picked) < n_eval_per_label and any(queues.values()):
             for g in sorted(queues):
-                if queues[g] and len(picked) < N_EVAL_PER_LABEL:
+                if queues[g] and len(picked) < n_eval_per_label:
                     picked.append(queues[g].pop())
         evalset.extend(picked)
     rng.shuffle(evalset)
     calib, ft_train = [], []
-    per_cal = [N_CALIB // len(labels) + (1 if i < N_CALIB % len(labels) else 0) for i in range(len(labels))]
+    per_cal = [n_calib // len(labels) + (1 if i < n_calib % len(labels) else 0) for i in range(len(labels))]
     for i, lab in enumerate(labels):
         pool = rng.sample(tr_by_label[lab], len(tr_by_label[lab]))
         calib.extend(pool[:per_cal[i]])
-        ft_train.extend(pool[per_cal[i]:per_cal[i] + FT_CAP_PER_LABEL])
+        ft_train.extend(pool[per_cal[i]:per_cal[i] + ft_cap])
     rng.shuffle(calib)
     rng.shuffle(ft_train)
     ev_all = [r for lab in labels for g in sorted(ev_by_label_pkg[lab]) for r in ev_by_label_pkg[lab][g]]
     assert not (set(r["group"] for r in evalset) & set(r["group"] for r in ft_train)), "package leak"
+    assert not (set(r["group"] for r in evalset) & set(r["group"] for r in calib)), "package leak"
+    return {"train_docs": train_docs, "eval_docs": eval_docs, "evalset": evalset, "calib": calib,
+            "ft_train": ft_train, "ev_all": ev_all, "rng": rng}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dry-run", action="store_true", help="data preparation only (no torch work)")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    mdir = os.path.join(args.out, "model")
+    os.makedirs(mdir, exist_ok=True)
+
+    # ---------------- corpus ----------------
+    docs, labels = load_corpus(args.corpus)
+    label2id = {l: i for i, l in enumerate(labels)}
+    sel = select_texts(docs, labels, SEED)
+    train_docs, evalset, calib, ft_train, ev_all, rng = (
+        sel[k] for k in ("train_docs", "evalset", "calib", "ft_train", "ev_all", "rng"))
+    log("corpus: %d documents, %d train / %d eval; labels %s" % (len(docs), len(train_docs), len(sel["eval_docs"]), labels))
     write_jsonl(os.path.join(args.out, "eval.jsonl"), evalset)
     write_jsonl(os.path.join(args.out, "calib.jsonl"), calib)
     log("eval %d %s; calib %d; fine-tune train %d %s; all eval-split paragraphs %d" % (
