@@ -14,6 +14,7 @@
 //   npm run bench:calibrators -- --models bert6-hard,vit --methods minmax,entropy
 //   npm run bench:calibrators -- --models zoo --exporter dynamo      the zoo's dynamo graphs
 //   npm run bench:calibrators -- --eval small                       each model on its own evaluation file only
+//   npm run bench:calibrators -- --calibrate '{"shift": false}'     more calibrate options for every method
 //
 // Extended evaluation sets (each scored whole and, as a second row, on the model's own evaluation
 // texts, which come first): the zoo's text models on 1130 held-out texts (ZOO_HELD_OUT), bert6-hard
@@ -151,7 +152,7 @@ function context(root: string, stepId: string): StepContext {
   return { stepId, outDir, recipeDir: root, tmpDir, signal: new AbortController().signal, emit: () => undefined, artifactOf: () => undefined };
 }
 
-function artifact(kind: ArtifactKind, path: string): Artifact {
+export function artifact(kind: ArtifactKind, path: string): Artifact {
   return { kind, path, sha256: 'bench', size: statSync(path).size };
 }
 
@@ -164,7 +165,7 @@ function withDefaults<O>(plugin: Plugin<O>, options: Record<string, unknown>): O
   return copy as O;
 }
 
-async function step<O>(plugin: Plugin<O>, root: string, options: Record<string, unknown>, inputs: Record<string, Artifact>, sources: Record<string, string>) {
+export async function step<O>(plugin: Plugin<O>, root: string, options: Record<string, unknown>, inputs: Record<string, Artifact>, sources: Record<string, string>) {
   const ctx = context(root, plugin.name);
   const result = await plugin.run(withDefaults(plugin, options), inputs, sources, ctx);
   return { outDir: ctx.outDir, metrics: (result?.metrics ?? {}) as Record<string, any> };
@@ -356,6 +357,8 @@ async function main() {
   const methods = arg('methods')?.split(',') ?? METHODS;
   const anchors = !process.argv.includes('--no-anchors');
   const small = arg('eval') === 'small';
+  // More calibrate options for every method, as JSON: --calibrate '{"shift": false}'.
+  const extraOptions = JSON.parse(arg('calibrate') ?? '{}') as Record<string, unknown>;
   const models = trainedModels(work, exporter === 'dynamo' ? 'model-dynamo.onnx' : 'model.onnx').map((m) => (small ? m : withExtendedEvaluation(m))).filter((m) => !wanted || wanted.some((w) => m.name === w || m.name === `zoo/${w}` || (w === 'zoo' && m.name.startsWith('zoo/'))));
   const rows: MethodResult[] = [];
   const t0 = performance.now();
@@ -363,7 +366,7 @@ async function main() {
     for (const spec of models) {
       const p = await prepareModel(spec, work, Number(arg('samples') ?? 0));
       for (const method of methods) {
-        const r = await runMethod(p, method);
+        const r = await runMethod(p, method, extraOptions);
         rows.push(r);
         process.stderr.write(`${r.model} ${r.method}: ${r.skipped ? `skipped (${r.skipped})` : `agreement ${pct(r.agreement)} (${r.flipped} flipped of ${r.samples}), accuracy ${pct(r.accuracy)}${r.prefix ? `; first ${r.prefix.samples}: ${pct(r.prefix.agreement)}` : ''}`}\n`);
       }

@@ -28,6 +28,11 @@ import { shareConcatScales } from '../../src/quant/cnn-placement.ts';
 import { readModelGraph, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
+import { applyShifts, centredRange, ChannelRange, describeShift, planShifts, subtractCentres, type ShiftConsumer } from '../../src/quant/shift.ts';
+import { dequantizeWeight } from '../../src/quant/qdq-groups.ts';
+import { attr, attrInt } from '../../src/onnx/graph.ts';
+import { tensorDims, tensorToFloat32 } from '../../src/onnx/tensor.ts';
+import { readTensorData } from '../../src/runtime/model-file.ts';
 import { fractionBeyond } from './saturation.ts';
 
 export type { CalibrationMethod };
@@ -42,6 +47,8 @@ export interface CalibrateOptions {
   samples: number;
   batchSize: number;
   bins: number;
+  /** Centre int8 activations per channel, the offset folded into the consumer's bias (src/quant/shift.ts). */
+  shift: boolean;
 }
 
 /**
@@ -68,11 +75,55 @@ async function openCalibrationSession(
 
 export { findActivationSlots };
 
+/**
+ * A shifted tensor's readers' weights, K rows of N, as the FP32 model holds them (read one at a time
+ * from its file): c·W with the float W makes the INT8 model's weight error (X − c)·ΔW instead of X·ΔW,
+ * and a reader that falls back to float is exact. The dequantized int8 weight where the FP32 model
+ * has no constant to match.
+ */
+function floatWeightReader(qdq: ModelProto, fp32: ModelProto) {
+  const byOutput = new Map(fp32.graph.node.map((n) => [n.output[0]!, n]));
+  const constants = new Map(fp32.graph.initializer.map((t) => [t.name ?? '', t]));
+  for (const n of fp32.graph.node) if (n.opType === 'Constant' && attr(n, 'value')?.t) constants.set(n.output[0]!, attr(n, 'value')!.t!);
+  const qdqInits = new Map(qdq.graph.initializer.map((t) => [t.name ?? '', t]));
+  const qdqProducers = new Map(qdq.graph.node.map((n) => [n.output[0]!, n]));
+  return async (consumer: ShiftConsumer): Promise<Float32Array> => {
+    const node = consumer.node;
+    const twin = byOutput.get(node.output[0]!);
+    const floatTensor = twin?.opType === node.opType ? constants.get(twin.input[1]!) : undefined;
+    let w: Float32Array;
+    let dims: number[];
+    if (floatTensor) {
+      await readTensorData(fp32, (x) => x === floatTensor);
+      w = tensorToFloat32(floatTensor);
+      dims = tensorDims(floatTensor);
+      if (fp32.graph.initializer.includes(floatTensor)) delete (floatTensor as { rawData?: Uint8Array }).rawData;
+    } else {
+      const direct = qdqInits.get(node.input[1]!);
+      const dq = qdqProducers.get(node.input[1]!);
+      const parts = direct ? [direct] : [dq!.input[0], dq!.input[1], dq!.input[2]].filter(Boolean).map((n) => qdqInits.get(n!)!);
+      await readTensorData(qdq, (x) => parts.includes(x));
+      const t = direct ?? dequantizeWeight(dq!, qdqInits, 'w');
+      w = tensorToFloat32(t);
+      dims = tensorDims(t);
+    }
+    if (node.opType === 'Gemm' && attrInt(node, 'transB', 0) === 1) {
+      // B is [N, K]: rows of K → K rows of N.
+      const [n, k] = dims as [number, number];
+      const out = new Float32Array(k * n);
+      for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) out[c * n + r] = w[r * k + c]!;
+      return out;
+    }
+    return w;
+  };
+}
+
 const calibrate: Plugin<CalibrateOptions> = {
   name: 'calibrate',
   // 1.2: Softmax/Sigmoid/Tanh outputs take their known range (src/quant/known-ranges.ts); calibration.json's rangeFrom.
   // 1.3: method auto; histogram methods bounded by the consumer's output error; Relu/Clip bounds; uint8 grids with 255 steps.
-  version: '1.3.0',
+  // 1.4: shift: int8 activations centred per channel, the offset folded into the readers' biases; probabilities at 1/254.
+  version: '1.4.0',
   description: 'Compute activation scales from the calibration set with onnxruntime',
   optionsSchema: {
     type: 'object',
@@ -91,6 +142,13 @@ const calibrate: Plugin<CalibrateOptions> = {
       samples: { type: 'integer', minimum: 0, default: 0, description: 'use the first N samples; 0 = all (128–512 is typical)', examples: [256] },
       batchSize: { type: 'integer', minimum: 1, maximum: 1024, default: 16, description: 'samples per onnxruntime batch (memory grows with it)' },
       bins: { type: 'integer', minimum: 128, maximum: 1048576, default: 8192, description: 'histogram bins of |x| (percentile, entropy, mse, auto): more bins, finer thresholds', examples: [2048] },
+      shift: {
+        type: 'boolean',
+        default: true,
+        description:
+          "Centre each int8 activation that a MatMul/Gemm reads against a weight on 0, per channel (the midpoint of each channel's calibrated range), and fold the offset into that node's bias: X·W + b = (X − c)·W + (b + c·W), exact in float, so symmetric int8 spends its levels on the channels' spread instead of their offsets (GELU outputs, LayerNorm outlier channels). Attention probabilities are centred at 0.5 (scale 1/254 instead of 1/127), P·V corrected by a ReduceSum of the dequantized V. Adds one Sub per tensor, which TensorRT fuses into the producing kernel; false keeps the plain Q/DQ form",
+        examples: [false],
+      },
     },
   },
   inputs: {
@@ -155,9 +213,14 @@ const calibrate: Plugin<CalibrateOptions> = {
     // Tensors whose range the producing op fixes (exact: no histogram, no threshold to choose) or bounds.
     const known = knownRanges(await floatGraph, fetches);
     const exact = (k: number) => known[k]?.kind === 'exact';
+    // Which tensors are centred before they are quantized, per channel (their ranges come from a
+    // second look at the data: the centres first) or by their known range's midpoint.
+    const plans = options.shift ? planShifts(qdq, slots, known) : slots.map(() => undefined);
+    const channelRanges = plans.map((p) => (p?.channels ? new ChannelRange(p.channels) : undefined));
+    const perChannel = (k: number) => channelRanges[k] !== undefined;
     const weights = await weighing;
-    const runAll = (pass: string, visit: (slot: number, data: Float32Array, dims: readonly number[]) => void) =>
-      forEachActivation(session, batches, fetches, (k, t) => visit(k, t.data as Float32Array, t.dims), {
+    const runAll = (pass: string, visit: (slot: number, data: Float32Array, dims: readonly number[]) => void, only = fetches) =>
+      forEachActivation(session, batches, only, (k, t) => visit(k, t.data as Float32Array, t.dims), {
         signal: ctx.signal,
         onBatch: (done, total) => {
           meter.sample();
@@ -168,14 +231,47 @@ const calibrate: Plugin<CalibrateOptions> = {
     // One pass: min/max and, for the histogram methods, |x| histograms whose range grows with the
     // data (TensorRT's way), instead of a min/max pass and then a histogram pass.
     const ranges = slots.map(() => new MinMaxCollector());
-    const plain = slots.map((_, k) => (histogramMethod && !exact(k) ? new GrowingAbsHistogram(options.bins) : undefined));
-    const weighted = slots.map((_, k) => (plain[k] && weights[k] ? new GrowingAbsHistogram(options.bins) : undefined));
-    await runAll(histogramMethod ? `min/max + histogram (${options.method})` : 'min/max', (k, d, dims) => {
+    const newHistograms = (k: number) => {
+      plain[k] = histogramMethod && !exact(k) ? new GrowingAbsHistogram(options.bins) : undefined;
+      weighted[k] = plain[k] && weights[k] ? new GrowingAbsHistogram(options.bins) : undefined;
+    };
+    const plain: (GrowingAbsHistogram | undefined)[] = [];
+    const weighted: (GrowingAbsHistogram | undefined)[] = [];
+    // Per-channel shifted tensors get their histograms in the second pass, of the centred values.
+    slots.forEach((_, k) => (perChannel(k) ? (plain[k] = weighted[k] = undefined) : newHistograms(k)));
+    const collect = (k: number, d: Float32Array, dims: readonly number[]) => {
       const absMax = ranges[k]!.add(d);
       plain[k]?.add(d, absMax);
       // A batch whose channel count is not the weights' counts every value alike (weight 1 = the mean).
       weighted[k]?.add(d, absMax, channelLayout(weights[k]!, dims) ?? { weights: new Float64Array([1]), inner: d.length || 1 });
+    };
+    await runAll(histogramMethod ? `min/max + histogram (${options.method})` : 'min/max', (k, d, dims) => {
+      if (channelRanges[k] && !channelRanges[k].add(d, dims)) {
+        // A batch whose last axis is not the weight's rows: no per-channel centre; quantized as it is.
+        channelRanges[k] = undefined;
+        plans[k] = undefined;
+      }
+      collect(k, d, dims);
     });
+    const centres: (Float32Array | number | undefined)[] = plans.map((p, k) => (p?.constant !== undefined ? p.constant : channelRanges[k]?.centres()));
+    const second = slots.map((_, k) => k).filter((k) => perChannel(k) && histogramMethod);
+    if (second.length) {
+      // The histogram methods need the centred values' histograms: a second pass over the data for
+      // the per-channel shifted tensors only (minmax takes the centred range from the channels').
+      const scratch = new Float32Array(1 << 16);
+      let buffer = scratch;
+      second.forEach((k) => ((ranges[k] = new MinMaxCollector()), newHistograms(k)));
+      await runAll(`centred histograms (${second.length} tensors)`, (k, d, dims) => {
+        if (buffer.length < d.length) buffer = new Float32Array(d.length);
+        collect(second[k]!, subtractCentres(d, centres[second[k]!]!, buffer), dims);
+      }, second.map((k) => fetches[k]!));
+    } else {
+      for (const [k, r] of channelRanges.entries()) {
+        if (!r) continue;
+        const c = centredRange(r, centres[k] as Float32Array);
+        ranges[k] = Object.assign(new MinMaxCollector(), { min: c.min, max: c.max, count: ranges[k]!.count });
+      }
+    }
     await session.release();
     const peakRssDeltaMiB = meter.stop();
 
@@ -185,18 +281,26 @@ const calibrate: Plugin<CalibrateOptions> = {
       const rule = known[k];
       // A known exact range replaces the observed one whatever the method: int8 gets
       // T = max(|min|, |max|) (1/127 for [0, 1]), uint8 the exact [min, max] (1/255, zero point 0).
-      if (rule?.kind === 'exact') return { min: rule.min, max: rule.max, threshold: Math.max(Math.abs(rule.min), Math.abs(rule.max)), rangeFrom: rule.rule, extra: { saturated: 0 } as Record<string, unknown> };
+      // A shifted one takes the range less its centre ([0, 1] → [−0.5, 0.5]: 1/254).
+      if (rule?.kind === 'exact') {
+        const c = plans[k]?.constant ?? 0;
+        const extra: Record<string, unknown> = { saturated: 0, ...(plans[k] ? describeShift(plans[k], c) : {}) };
+        return { min: rule.min - c, max: rule.max - c, threshold: Math.max(Math.abs(rule.min - c), Math.abs(rule.max - c)), rangeFrom: rule.rule, extra };
+      }
       // Bounds cap the observed range (values cannot lie beyond them; this guards the range against
-      // a graph that does not say what it does, and names the bound in calibration.json).
-      const min = Math.max(r.min, rule?.min ?? -Infinity);
-      const max = Math.min(r.max, rule?.max ?? Infinity);
+      // a graph that does not say what it does, and names the bound in calibration.json). A centred
+      // tensor's bounds moved with each channel: its own range is all there is.
+      const bounded = rule && !perChannel(k);
+      const min = Math.max(r.min, bounded ? rule.min : -Infinity);
+      const max = Math.min(r.max, bounded ? rule.max : Infinity);
       const ref = Math.max(Math.abs(min), Math.abs(max), 0);
       const grid: Grid = s.zeroPointType === DataType.INT8 ? INT8_GRID : { type: 'uint8', min, max };
       const h = plain[k]?.toHistogram();
       const hists: TensorHistograms | undefined = h ? { plain: h, weighted: weighted[k]?.toHistogram() ?? h } : undefined;
       const c = chooseThreshold(options.method, hists, Number.isFinite(ref) ? ref : r.absMax, grid, { percentile: options.percentile });
       const extra: Record<string, unknown> = { saturated: h ? fractionBeyond(h, c.threshold) : 0 };
-      if (rule) extra.bound = rule.rule;
+      if (bounded) extra.bound = rule.rule;
+      if (plans[k] && centres[k] !== undefined) Object.assign(extra, describeShift(plans[k], centres[k]));
       if (weights[k]) extra.consumers = weights[k]!.consumers;
       if (c.raisedFrom !== undefined) extra.raisedFrom = c.raisedFrom;
       if (c.divergence !== undefined) extra.divergence = c.divergence;
@@ -206,6 +310,12 @@ const calibrate: Plugin<CalibrateOptions> = {
       return { min, max, threshold: c.threshold, rangeFrom, extra, method: c.method };
     });
     const params = applyActivationScales(qdq, slots, chosen);
+    // The centres go into the graph: a Sub before each shifted tensor's QuantizeLinear nodes, c·W into
+    // its readers' biases, a ReduceSum correction after a shifted P·V.
+    const shifted = await applyShifts(qdq, slots, plans, centres, floatWeightReader(qdq, await floatGraph), async (t) => {
+      await readTensorData(qdq, (x) => x === t);
+      return tensorToFloat32(t);
+    });
     // A Concat's input pairs take its output's scale, so TensorRT keeps it in int8 (src/quant/cnn-placement.ts).
     const concats = shareConcatScales(qdq);
     if (concats.length) ctx.emit({ type: 'log', level: 'info', message: `${concats.length} Concat(s): inputs share the output's scale` });
@@ -228,6 +338,7 @@ const calibrate: Plugin<CalibrateOptions> = {
         method: options.method === 'percentile' ? `percentile ${options.percentile}` : options.method === 'auto' ? `auto (percentile candidate ${options.percentile})` : options.method,
         ...(options.method === 'auto' ? { autoChoices } : {}),
         ...(histogramMethod ? { raisedByConsumerError: raised } : {}),
+        shiftedTensors: shifted.tensors,
         data: sources.tensors ? `tensors: ${sources.tensors.split('/').pop()}` : options.data,
         samples: data.samples,
         batches: batches.length,

@@ -37,15 +37,18 @@ interface TensorStats {
 }
 
 describe('calibrate: Softmax outputs keep their known range [0, 1]', () => {
+  // With the shift (the default) int8 probabilities are centred: [−0.5, 0.5] at 1/254 (src/quant/shift.ts).
   it.each([
-    ['entropy', 'int8', 1 / 127],
-    ['percentile', 'int8', 1 / 127],
-    ['entropy', 'uint8', 1 / 255],
-    ['percentile', 'uint8', 1 / 255],
-  ] as const)('%s, %s activations: every attention probability tensor gets scale %f, zero point 0', async (method, activations, scale) => {
-    const ctx = stepContext(root, `calibrate-${method}-${activations}`);
+    ['entropy', 'int8', true, 0.5, 0.5 / 127],
+    ['percentile', 'int8', true, 0.5, 0.5 / 127],
+    ['entropy', 'int8', false, 1, 1 / 127],
+    ['percentile', 'int8', false, 1, 1 / 127],
+    ['entropy', 'uint8', true, 1, 1 / 255],
+    ['percentile', 'uint8', true, 1, 1 / 255],
+  ] as const)('%s, %s activations, shift %s: every attention probability tensor gets threshold %f, scale %f, zero point 0', async (method, activations, shift, threshold, scale) => {
+    const ctx = stepContext(root, `calibrate-${method}-${activations}-${shift}`);
     await calibrate.run(
-      withDefaults(calibrate, { method }),
+      withDefaults(calibrate, { method, shift }),
       { model: artifact('qdq-model', qdqPaths[activations]!), float: artifact('onnx-model', BERT_ONNX), datasets: artifact('dataset', datasets) },
       {},
       ctx,
@@ -54,7 +57,7 @@ describe('calibrate: Softmax outputs keep their known range [0, 1]', () => {
     const softmax = stats.tensors.filter((t) => /Softmax_output/.test(t.tensor));
     expect(softmax.length).toBeGreaterThan(0);
     for (const t of softmax) {
-      expect({ tensor: t.tensor, threshold: t.threshold, scale: t.scale, zeroPoint: t.zeroPoint }).toEqual({ tensor: t.tensor, threshold: 1, scale: Math.fround(scale), zeroPoint: 0 });
+      expect({ tensor: t.tensor, threshold: t.threshold, scale: t.scale, zeroPoint: t.zeroPoint }).toEqual({ tensor: t.tensor, threshold, scale: Math.fround(scale), zeroPoint: 0 });
       expect(t.rangeFrom).toBe('softmax [0, 1]');
     }
     // The pooler's Tanh output (the classifier's input) takes [−1, 1]: threshold 1 for int8.
@@ -113,7 +116,8 @@ describe('calibrate: a Relu6-like Clip(0, 6) feeding a MatMul', () => {
     ['mse', 'uint8'],
   ] as const)('%s, %s: the range is [0, 6] (the bound, which the data reach), not cut below', async (method, activations) => {
     const ctx = stepContext(root, `calibrate-relu6-${method}-${activations}`);
-    await calibrate.run(withDefaults(calibrate, { method, tensors: data, percentile: 99 }), { model: artifact('qdq-model', qdq[activations]), float: artifact('onnx-model', fp32) }, { tensors: data }, ctx);
+    // shift: false — a centred tensor's bounds move with each channel's centre; this is the unshifted bound.
+    await calibrate.run(withDefaults(calibrate, { method, tensors: data, percentile: 99, shift: false }), { model: artifact('qdq-model', qdq[activations]), float: artifact('onnx-model', fp32) }, { tensors: data }, ctx);
     const stats = JSON.parse(readFileSync(join(ctx.outDir, 'calibration.json'), 'utf8')) as { tensors: (TensorStats & { bound?: string; raisedFrom?: number })[] };
     const t = stats.tensors[0]!;
     expect(t.bound).toBe('clip [0, 6]');

@@ -7,6 +7,7 @@
 import { indexGraph, uniqueName, usedNames } from '../onnx/graph.ts';
 import { decodeModel, encodeModel } from '../onnx/model-io.ts';
 import { makeFloatTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
+import { isShiftCorrection } from './shift.ts';
 import { toNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
 
 export interface QuantizedInput {
@@ -30,7 +31,8 @@ export function findQuantizedNodes(model: ModelProto): QuantizedNode[] {
   const index = indexGraph(model.graph);
   const out: QuantizedNode[] = [];
   for (const n of model.graph.node) {
-    if (n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear') continue;
+    // A shifted P·V's correction reads the MatMul's dequantized V: it follows its MatMul, not a layer of its own.
+    if (n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear' || isShiftCorrection(n)) continue;
     const inputs: QuantizedInput[] = [];
     n.input.forEach((t, i) => {
       const dq = t ? index.producers.get(t) : undefined;
@@ -63,7 +65,7 @@ export function floatSource(fp32: ModelProto | undefined): FloatSource {
   return { constants, nodesByOutput };
 }
 
-function dequantizeWeight(dq: NodeProto, inits: Map<string, TensorProto>, name: string): TensorProto {
+export function dequantizeWeight(dq: NodeProto, inits: Map<string, TensorProto>, name: string): TensorProto {
   const q = inits.get(dq.input[0]!)!;
   const dims = tensorDims(q);
   const values = tensorToFloat32(q);
@@ -92,11 +94,13 @@ export function keepOnlyQuantized(qdq: ModelProto, keep: Set<string>, fp32?: Mod
   const used = usedNames(g);
   const added = new Map<string, string>(); // float source tensor → its name in this model
   const nodes = new Map(g.node.map((n) => [nameOf(n), n]));
+  const bypassed = new Map<string, string>(); // a bypassed activation's DequantizeLinear output → its float tensor
   for (const qn of findQuantizedNodes(m)) {
     if (keep.has(qn.name)) continue;
     const node = nodes.get(qn.name)!;
     for (const inp of qn.inputs) {
       if (inp.kind === 'activation') {
+        bypassed.set(node.input[inp.index]!, inp.quantize!.input[0]!);
         node.input[inp.index] = inp.quantize!.input[0]!;
         continue;
       }
@@ -114,6 +118,8 @@ export function keepOnlyQuantized(qdq: ModelProto, keep: Set<string>, fp32?: Mod
       node.input[inp.index] = name;
     }
   }
+  // A float P·V keeps its shift exact: its correction sums the same float V (src/quant/shift.ts).
+  for (const n of g.node) if (isShiftCorrection(n) && bypassed.has(n.input[0]!)) n.input[0] = bypassed.get(n.input[0]!)!;
   removeDeadQdq(m);
   return m;
 }
