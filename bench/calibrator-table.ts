@@ -15,6 +15,8 @@
 //   npm run bench:calibrators -- --models zoo --exporter dynamo      the zoo's dynamo graphs
 //   npm run bench:calibrators -- --eval small                       each model on its own evaluation file only
 //   npm run bench:calibrators -- --calibrate '{"shift": false}'     more calibrate options for every method
+//   npm run bench:calibrators -- --model-dir /work/validation/roberta6-hard [--onnx model.onnx]
+//       [--calibration F] [--evaluation F]     a model directory outside the repo (externalModel)
 //
 // Extended evaluation sets (each scored whole and, as a second row, on the model's own evaluation
 // texts, which come first): the zoo's text models on 1130 held-out texts (ZOO_HELD_OUT), bert6-hard
@@ -299,6 +301,16 @@ export function withExtendedEvaluation(spec: ModelSpec): ModelSpec {
   return { ...spec, evaluation: spec.extended.evaluation, prefix: spec.extended.prefix };
 }
 
+/**
+ * A text classifier outside the repo (the validation models kept out of git, scripts/make-hard-bert/
+ * README-roberta.md): its ONNX file read through hf.load's `onnx:` option as the zoo's are (default
+ * model.onnx, the TorchScript export), its data files by default DIR/data/calib.jsonl and DIR/data/eval.jsonl.
+ */
+export function externalModel(dir: string, files: { onnx?: string; calibration?: string; evaluation?: string } = {}): ModelSpec {
+  const name = dir.replace(/\/+$/, '').split('/').pop() || dir;
+  return { name, dir, onnx: files.onnx ?? 'model.onnx', calibration: files.calibration ?? join(dir, 'data/calib.jsonl'), evaluation: files.evaluation ?? join(dir, 'data/eval.jsonl'), tensors: false };
+}
+
 /** bert6-hard's 2800 held-out texts: train.py's selection continued (scripts/make-hard-bert/heldout.py). */
 function hardHeldOut(file: string): void {
   const r = spawnSync('python3', [join(REPO, 'scripts/make-hard-bert/heldout.py'), '--out', file], { encoding: 'utf8' });
@@ -359,7 +371,10 @@ async function main() {
   const small = arg('eval') === 'small';
   // More calibrate options for every method, as JSON: --calibrate '{"shift": false}'.
   const extraOptions = JSON.parse(arg('calibrate') ?? '{}') as Record<string, unknown>;
-  const models = trainedModels(work, exporter === 'dynamo' ? 'model-dynamo.onnx' : 'model.onnx').map((m) => (small ? m : withExtendedEvaluation(m))).filter((m) => !wanted || wanted.some((w) => m.name === w || m.name === `zoo/${w}` || (w === 'zoo' && m.name.startsWith('zoo/'))));
+  const external = arg('model-dir');
+  const models = external
+    ? [externalModel(external, { onnx: arg('onnx'), calibration: arg('calibration'), evaluation: arg('evaluation') })]
+    : trainedModels(work, exporter === 'dynamo' ? 'model-dynamo.onnx' : 'model.onnx').map((m) => (small ? m : withExtendedEvaluation(m))).filter((m) => !wanted || wanted.some((w) => m.name === w || m.name === `zoo/${w}` || (w === 'zoo' && m.name.startsWith('zoo/'))));
   const rows: MethodResult[] = [];
   const t0 = performance.now();
   try {
@@ -381,7 +396,7 @@ async function main() {
     rmSync(work, { recursive: true, force: true });
   }
   const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
-  console.log(`calibrators × trained models: qrun default placement (qdq.insert defaults), nothing left in float; zoo exporter ${exporter}; ${small ? 'each model on its own evaluation texts' : `extended evaluation sets (zoo text models + ${ZOO_HELD_OUT.slice(REPO.length)}, bert6-hard + scripts/make-hard-bert/heldout.py), the model's own texts as a second row`}`);
+  console.log(`calibrators × trained models: qrun default placement (qdq.insert defaults), nothing left in float; ${external ? `${models[0]!.dir}/${models[0]!.onnx} on ${models[0]!.evaluation}` : `zoo exporter ${exporter}`}; ${external ? `calibrate options ${JSON.stringify(extraOptions)}` : small ? 'each model on its own evaluation texts' : `extended evaluation sets (zoo text models + ${ZOO_HELD_OUT.slice(REPO.length)}, bert6-hard + scripts/make-hard-bert/heldout.py), the model's own texts as a second row`}`);
   console.log(`${new Date().toISOString().slice(0, 10)}, ${cpu}, ${cpus().length} cores, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
   console.log(markdownTable(rows));
 }
