@@ -76,6 +76,13 @@ async function openCalibrationSession(
 export { findActivationSlots };
 
 /**
+ * A per-channel centre is applied where the centred range is at most this share of the tensor's own
+ * (at least 1.9 dB less rounding noise on it): GELU outputs (about 0.5), attention contexts and
+ * LayerNorm outputs with offset outlier channels pass; a tensor already centred on 0 keeps its form.
+ */
+const SHIFT_MIN_GAIN = 0.8;
+
+/**
  * A shifted tensor's readers' weights, K rows of N, as the FP32 model holds them (read one at a time
  * from its file): c·W with the float W makes the INT8 model's weight error (X − c)·ΔW instead of X·ΔW,
  * and a reader that falls back to float is exact. The dequantized int8 weight where the FP32 model
@@ -253,24 +260,32 @@ const calibrate: Plugin<CalibrateOptions> = {
       }
       collect(k, d, dims);
     });
+    // A centre is kept where it narrows the tensor's range to SHIFT_MIN_GAIN of its own or less (its
+    // rounding step shrinks as much): elsewhere the Sub would cost a kernel for nothing.
     const centres: (Float32Array | number | undefined)[] = plans.map((p, k) => (p?.constant !== undefined ? p.constant : channelRanges[k]?.centres()));
-    const second = slots.map((_, k) => k).filter((k) => perChannel(k) && histogramMethod);
-    if (second.length) {
-      // The histogram methods need the centred values' histograms: a second pass over the data for
-      // the per-channel shifted tensors only (minmax takes the centred range from the channels').
-      const scratch = new Float32Array(1 << 16);
-      let buffer = scratch;
-      second.forEach((k) => ((ranges[k] = new MinMaxCollector()), newHistograms(k)));
-      await runAll(`centred histograms (${second.length} tensors)`, (k, d, dims) => {
+    const centred = channelRanges.map((r, k) => (r ? centredRange(r, centres[k] as Float32Array) : undefined));
+    const candidates = slots.map((_, k) => k).filter((k) => perChannel(k));
+    for (const k of candidates) {
+      const c = centred[k]!;
+      if (Math.max(Math.abs(c.min), Math.abs(c.max)) <= SHIFT_MIN_GAIN * ranges[k]!.absMax) continue;
+      plans[k] = undefined;
+      channelRanges[k] = undefined;
+      centres[k] = undefined;
+    }
+    if (histogramMethod && candidates.length) {
+      // The histogram methods need the centred values' histograms (and the tensors left as they are,
+      // their own): a second pass over the data for those tensors only. minmax takes the centred range
+      // from the channels' ranges.
+      let buffer = new Float32Array(1 << 16);
+      candidates.forEach((k) => ((ranges[k] = new MinMaxCollector()), newHistograms(k)));
+      await runAll(`centred histograms (${candidates.length} tensors)`, (i, d, dims) => {
+        const k = candidates[i]!;
+        if (centres[k] === undefined) return collect(k, d, dims);
         if (buffer.length < d.length) buffer = new Float32Array(d.length);
-        collect(second[k]!, subtractCentres(d, centres[second[k]!]!, buffer), dims);
-      }, second.map((k) => fetches[k]!));
+        collect(k, subtractCentres(d, centres[k], buffer), dims);
+      }, candidates.map((k) => fetches[k]!));
     } else {
-      for (const [k, r] of channelRanges.entries()) {
-        if (!r) continue;
-        const c = centredRange(r, centres[k] as Float32Array);
-        ranges[k] = Object.assign(new MinMaxCollector(), { min: c.min, max: c.max, count: ranges[k]!.count });
-      }
+      for (const k of candidates) if (centres[k] !== undefined) ranges[k] = Object.assign(new MinMaxCollector(), { min: centred[k]!.min, max: centred[k]!.max, count: ranges[k]!.count });
     }
     await session.release();
     const peakRssDeltaMiB = meter.stop();

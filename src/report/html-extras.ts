@@ -20,6 +20,8 @@ export interface CalibrationTensor {
   rangeFrom?: string;
   /** The method's own threshold, where the consumer-error bound raised it (calibrate ≥ 1.3). */
   raisedFrom?: number;
+  /** The centre subtracted before quantizing (calibrate ≥ 1.4, option shift): a number (Softmax: 0.5) or "per channel (N)"; min/max/threshold are then the centred tensor's. */
+  shift?: number | string;
 }
 
 /** One entry of sensitivity.json's `layers`: the model with only this node quantized, against FP32. */

@@ -314,6 +314,19 @@ describe('renderHtml: calibration says what the cut means', () => {
     expect(cal.match(/range cut /g)).toHaveLength(1); // only the entropy tensor's note
     expect(cal).toContain('range cut 50.0% · 0.1% saturated');
   });
+  it('a centred tensor (calibrate option shift) says so, in its note and its tooltip', () => {
+    const tensors = [
+      { tensor: 'probs', min: -0.5, max: 0.5, threshold: 0.5, rangeFrom: 'softmax [0, 1]', saturated: 0, shift: 0.5 },
+      { tensor: 'gelu', min: -3, max: 3, threshold: 3, rangeFrom: 'minmax', saturated: 0, shift: 'per channel (1536)' },
+      { tensor: 'h', min: -4, max: 8, threshold: 8, rangeFrom: 'minmax', saturated: 0 },
+    ];
+    const cal = sectionOf(renderHtml(makeReport(), { calibration: { tensors } }), 'calibration')!;
+    expect(cal).toContain('known range: softmax [0, 1] · centred');
+    expect(cal).toContain('centred · range cut 0.0%');
+    expect(cal).toContain('centred before quantizing (per channel (1536))');
+    expect(cal).toContain('centred before quantizing (minus 0.5)');
+    expect(cal.match(/centred · /g)).toHaveLength(1);
+  });
   it('method auto: each tensor names the candidate it got; a cut the consumer-error bound raised says so', () => {
     const tensors = [
       { tensor: 'h', min: -4, max: 8, threshold: 4, rangeFrom: 'auto: mse', saturated: 0.001 },

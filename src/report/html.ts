@@ -175,14 +175,14 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
     width: 960,
     rows: tensors.map((t, i) => ({
       label: labels[i]!,
-      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}${t.rangeFrom ? `, from ${t.rangeFrom}` : ''}${isNum(t.raisedFrom) ? ` (the method chose ${exact(t.raisedFrom)}; raised to the threshold of least error in the consuming layer's output: cutting further only adds to it)` : ''}`,
+      title: `${t.tensor}: min ${exact(t.min)}, max ${exact(t.max)}, threshold ${exact(t.threshold)}${isNum(t.saturated) ? `, ${saturatedText(t.saturated)} of calibration values beyond it` : ''}${t.rangeFrom ? `, from ${t.rangeFrom}` : ''}${isNum(t.raisedFrom) ? ` (the method chose ${exact(t.raisedFrom)}; raised to the threshold of least error in the consuming layer's output: cutting further only adds to it)` : ''}${t.shift !== undefined ? `; centred before quantizing (${typeof t.shift === 'number' ? `minus ${exact(t.shift)}` : t.shift}): min, max and threshold are the centred values'` : ''}`,
       value: absMax(t),
       marker: Math.abs(t.threshold),
       // A range the op guarantees (Softmax's [0, 1]) is not a cut the method chose: say which it is.
       // method auto: which candidate the tensor got; a raised cut: that the consumer-error bound raised it.
       note: isKnownRangeRule(t.rangeFrom)
-        ? `known range: ${t.rangeFrom}`
-        : `${typeof t.rangeFrom === 'string' && t.rangeFrom.startsWith('auto: ') ? `${t.rangeFrom} · ` : ''}range cut ${(clippedOf(t) * 100).toFixed(1)}%${saturation(t)}${isNum(t.raisedFrom) ? ' · raised' : ''}`,
+        ? `known range: ${t.rangeFrom}${t.shift !== undefined ? ' · centred' : ''}`
+        : `${t.shift !== undefined ? 'centred · ' : ''}${typeof t.rangeFrom === 'string' && t.rangeFrom.startsWith('auto: ') ? `${t.rangeFrom} · ` : ''}range cut ${(clippedOf(t) * 100).toFixed(1)}%${saturation(t)}${isNum(t.raisedFrom) ? ' · raised' : ''}`,
     })),
     valueName: 'largest |value| seen',
     markerName: 'threshold (kept range)',
@@ -203,6 +203,7 @@ function calibration(report: Report, extras: HtmlExtras | undefined): string {
       '"Range cut" is the share of that largest |value| beyond the threshold; "saturated" is the share of calibration values beyond it, which quantize to the largest INT8 code. ' +
       'A percentile threshold cuts the range of a few outliers (a large range cut, a tiny share saturated) for finer steps for all other values. ' +
       'Outputs of Softmax, Sigmoid and Tanh keep the range the operator guarantees ("known range"), whatever the method. ' +
+      '"Centred" tensors had a centre subtracted before quantizing (calibrate option shift: each channel\'s midpoint, folded back into the next layer\'s bias; Softmax outputs minus 0.5), so their range is the centred values\' and their int8 step is finer. ' +
       'With method auto each tensor names the candidate it got ("auto: mse"): the one whose range gives the consuming layer\'s output the least error. ' +
       '"Raised" marks a cut the method chose below the threshold of least error in that output, where cutting further only adds error: it is raised to that threshold.</p>',
   );
