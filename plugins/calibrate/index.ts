@@ -15,7 +15,7 @@ import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { calibrateMetrics } from './metrics.ts';
 import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
-import type { ModelProto } from '../../src/onnx/types.ts';
+import type { ModelProto, NodeProto } from '../../src/onnx/types.ts';
 import { forEachActivation, modelWithOutputs } from '../../src/quant/activation-runner.ts';
 import { chooseThreshold, type CalibrationMethod, type CandidateMethod, type TensorHistograms } from '../../src/quant/auto-calibrator.ts';
 import { channelLayout, consumerWeights } from '../../src/quant/consumer-weights.ts';
@@ -28,7 +28,7 @@ import { shareConcatScales } from '../../src/quant/cnn-placement.ts';
 import { readModelGraph, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
-import { applyShifts, centredRange, ChannelRange, describeShift, planShifts, subtractCentres, type ShiftConsumer } from '../../src/quant/shift.ts';
+import { applyShifts, centredRange, ChannelRange, chooseTransform, describeShift, inverseScales, planShifts, subtractCentres, type ShiftConsumer } from '../../src/quant/shift.ts';
 import { dequantizeWeight } from '../../src/quant/qdq-groups.ts';
 import { attr, attrInt } from '../../src/onnx/graph.ts';
 import { tensorDims, tensorToFloat32 } from '../../src/onnx/tensor.ts';
@@ -76,11 +76,21 @@ async function openCalibrationSession(
 export { findActivationSlots };
 
 /**
- * A per-channel centre is applied where the centred range is at most this share of the tensor's own
- * (at least 1.9 dB less rounding noise on it): GELU outputs (about 0.5), attention contexts and
- * LayerNorm outputs with offset outlier channels pass; a tensor already centred on 0 keeps its form.
+ * A per-channel transform is applied where it brings the readers' expected output error to this
+ * share squared of the untouched tensor's or less (at least 1.9 dB): GELU outputs, attention contexts
+ * and LayerNorm outputs with offset outlier channels pass; a tensor already centred on 0 with even
+ * channels keeps its form.
  */
 const SHIFT_MIN_GAIN = 0.8;
+
+/** Whether a reader's int8 weight has one scale per column (else one for the tensor). */
+async function perColumnWeight(qdq: ModelProto, node: NodeProto): Promise<boolean> {
+  const dq = qdq.graph.node.find((n) => n.output[0] === node.input[1]);
+  const scale = dq?.opType === 'DequantizeLinear' ? qdq.graph.initializer.find((t) => t.name === dq.input[1]) : undefined;
+  if (!scale) return false;
+  await readTensorData(qdq, (x) => x === scale);
+  return tensorToFloat32(scale).length > 1;
+}
 
 /**
  * A shifted tensor's readers' weights, K rows of N, as the FP32 model holds them (read one at a time
@@ -101,10 +111,11 @@ function floatWeightReader(qdq: ModelProto, fp32: ModelProto) {
     let w: Float32Array;
     let dims: number[];
     if (floatTensor) {
+      // Read from its file once, and kept: the transform's choice and the graph edit both read it.
+      // The shifted readers' float weights are in memory until calibrate ends (about the model's size).
       await readTensorData(fp32, (x) => x === floatTensor);
       w = tensorToFloat32(floatTensor);
       dims = tensorDims(floatTensor);
-      if (fp32.graph.initializer.includes(floatTensor)) delete (floatTensor as { rawData?: Uint8Array }).rawData;
     } else {
       const direct = qdqInits.get(node.input[1]!);
       const dq = qdqProducers.get(node.input[1]!);
@@ -260,18 +271,38 @@ const calibrate: Plugin<CalibrateOptions> = {
       }
       collect(k, d, dims);
     });
-    // A centre is kept where it narrows the tensor's range to SHIFT_MIN_GAIN of its own or less (its
-    // rounding step shrinks as much): elsewhere the Sub would cost a kernel for nothing.
+    // Per channel: the centre, and scales where they lower the readers' expected output error
+    // (src/quant/shift.ts chooseTransform). The transform is kept where that error falls to
+    // SHIFT_MIN_GAIN² of the untouched tensor's or less: elsewhere its Sub would cost a kernel for little.
     const centres: (Float32Array | number | undefined)[] = plans.map((p, k) => (p?.constant !== undefined ? p.constant : channelRanges[k]?.centres()));
-    const centred = channelRanges.map((r, k) => (r ? centredRange(r, centres[k] as Float32Array) : undefined));
+    const inverses: (Float32Array | undefined)[] = slots.map(() => undefined);
+    const readWeight = floatWeightReader(qdq, await floatGraph);
     const candidates = slots.map((_, k) => k).filter((k) => perChannel(k));
     for (const k of candidates) {
-      const c = centred[k]!;
-      if (Math.max(Math.abs(c.min), Math.abs(c.max)) <= SHIFT_MIN_GAIN * ranges[k]!.absMax) continue;
+      const plan = plans[k]!;
+      const readers = [];
+      for (const consumer of plan.consumers) readers.push({ w: await readWeight(consumer), n: consumer.n!, perColumn: await perColumnWeight(qdq, consumer.node) });
+      const choice = chooseTransform(channelRanges[k]!, centres[k] as Float32Array, readers);
+      if (choice.error <= SHIFT_MIN_GAIN ** 2 * choice.plainError) {
+        if (choice.scales) {
+          plan.scales = choice.scales;
+          plan.alpha = choice.alpha;
+          inverses[k] = inverseScales(choice.scales);
+          // The readers' rows are multiplied by s: their error weights by s².
+          const cw = weights[k];
+          if (cw && cw.weights.length === choice.scales.length) {
+            const scaled = cw.weights.map((v, j) => v * choice.scales![j]! ** 2);
+            const mean = scaled.reduce((a, b) => a + b, 0) / scaled.length;
+            weights[k] = { ...cw, weights: scaled.map((v) => v / mean) };
+          }
+        }
+        continue;
+      }
       plans[k] = undefined;
       channelRanges[k] = undefined;
       centres[k] = undefined;
     }
+    const centred = channelRanges.map((r, k) => (r ? centredRange(r, centres[k] as Float32Array, inverses[k]) : undefined));
     if (histogramMethod && candidates.length) {
       // The histogram methods need the centred values' histograms (and the tensors left as they are,
       // their own): a second pass over the data for those tensors only. minmax takes the centred range
@@ -282,7 +313,7 @@ const calibrate: Plugin<CalibrateOptions> = {
         const k = candidates[i]!;
         if (centres[k] === undefined) return collect(k, d, dims);
         if (buffer.length < d.length) buffer = new Float32Array(d.length);
-        collect(k, subtractCentres(d, centres[k], buffer), dims);
+        collect(k, subtractCentres(d, centres[k], buffer, inverses[k]), dims);
       }, candidates.map((k) => fetches[k]!));
     } else {
       for (const k of candidates) if (centres[k] !== undefined) ranges[k] = Object.assign(new MinMaxCollector(), { min: centred[k]!.min, max: centred[k]!.max, count: ranges[k]!.count });
@@ -327,10 +358,18 @@ const calibrate: Plugin<CalibrateOptions> = {
     const params = applyActivationScales(qdq, slots, chosen);
     // The centres go into the graph: a Sub before each shifted tensor's QuantizeLinear nodes, c·W into
     // its readers' biases, a ReduceSum correction after a shifted P·V.
-    const shifted = await applyShifts(qdq, slots, plans, centres, floatWeightReader(qdq, await floatGraph), async (t) => {
-      await readTensorData(qdq, (x) => x === t);
-      return tensorToFloat32(t);
-    });
+    const shifted = await applyShifts(
+      qdq,
+      slots,
+      plans,
+      centres,
+      readWeight,
+      async (t) => {
+        await readTensorData(qdq, (x) => x === t);
+        return tensorToFloat32(t);
+      },
+      channelRanges.map((r) => r?.means()),
+    );
     // A Concat's input pairs take its output's scale, so TensorRT keeps it in int8 (src/quant/cnn-placement.ts).
     const concats = shareConcatScales(qdq);
     if (concats.length) ctx.emit({ type: 'log', level: 'info', message: `${concats.length} Concat(s): inputs share the output's scale` });
@@ -354,6 +393,7 @@ const calibrate: Plugin<CalibrateOptions> = {
         ...(options.method === 'auto' ? { autoChoices } : {}),
         ...(histogramMethod ? { raisedByConsumerError: raised } : {}),
         shiftedTensors: shifted.tensors,
+        scaledTensors: shifted.scaled,
         data: sources.tensors ? `tensors: ${sources.tensors.split('/').pop()}` : options.data,
         samples: data.samples,
         batches: batches.length,

@@ -11,6 +11,7 @@ export const calibrateMetrics: MetricsDeclaration = {
   batches: { unit: 'count', better: 'none', optional: true, description: 'Batches those samples ran in.' },
   tensors: { unit: 'count', better: 'none', description: 'Activation tensors given a scale.' },
   shiftedTensors: { unit: 'count', better: 'none', optional: true, description: 'Tensors centred before quantization (option shift): per channel, the offset folded into the readers’ biases, or Softmax outputs at 0.5; calibration.json’s `shift` says which.' },
+  scaledTensors: { unit: 'count', better: 'none', optional: true, description: 'Of the shifted tensors, those also scaled per channel (SmoothQuant-style, the readers’ weight rows multiplied back), where that lowers the readers’ expected output error.' },
   meanClippedRange: { unit: 'ratio', better: 'lower', optional: true, description: 'Mean share of each tensor’s observed |max| beyond its threshold (values there saturate).' },
   peakRssDeltaMiB: { unit: 'MiB', better: 'lower', optional: true, description: 'Growth of the process’s resident memory during calibration.' },
 };

@@ -121,6 +121,8 @@ describe('calibrate shift: int8 activations centred, offsets folded into float',
     // h (read by q, k, v, the FFN and, through the mean, the Gemm: per channel), the probabilities (0.5),
     // ctx is read by nothing quantized, act (per channel), pooled (per channel).
     expect(metrics.shiftedTensors).toBe(4);
+    // The Relu output's channels differ in spread: it is scaled too (its reader's weight rows times s).
+    expect(metrics.scaledTensors).toBeGreaterThanOrEqual(1);
     expect(m.graph.node.filter((n) => n.opType === 'Sub')).toHaveLength(4);
     expect(m.graph.node.filter((n) => n.opType === 'ReduceSum')).toHaveLength(1);
     // The correction is not a layer of its own: sensitivity lists the same nodes with and without shift.

@@ -7,7 +7,7 @@
 import { indexGraph, uniqueName, usedNames } from '../onnx/graph.ts';
 import { decodeModel, encodeModel } from '../onnx/model-io.ts';
 import { makeFloatTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
-import { isShiftCorrection } from './shift.ts';
+import { isShiftCorrection, isShiftScale, isShiftSub } from './shift.ts';
 import { toNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
 
 export interface QuantizedInput {
@@ -95,13 +95,17 @@ export function keepOnlyQuantized(qdq: ModelProto, keep: Set<string>, fp32?: Mod
   const added = new Map<string, string>(); // float source tensor → its name in this model
   const nodes = new Map(g.node.map((n) => [nameOf(n), n]));
   const bypassed = new Map<string, string>(); // a bypassed activation's DequantizeLinear output → its float tensor
+  const producers = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
   for (const qn of findQuantizedNodes(m)) {
     if (keep.has(qn.name)) continue;
     const node = nodes.get(qn.name)!;
     for (const inp of qn.inputs) {
       if (inp.kind === 'activation') {
-        bypassed.set(node.input[inp.index]!, inp.quantize!.input[0]!);
-        node.input[inp.index] = inp.quantize!.input[0]!;
+        // A tensor scaled per channel for its int8 form is read before the scaling: the float weight is unscaled.
+        const before = producers.get(inp.quantize!.input[0]!);
+        const float = isShiftScale(before) ? before!.input[0]! : inp.quantize!.input[0]!;
+        bypassed.set(node.input[inp.index]!, float);
+        node.input[inp.index] = float;
         continue;
       }
       // The FP32 model's weight for this input, if the same node exists there with a constant input.
@@ -117,11 +121,55 @@ export function keepOnlyQuantized(qdq: ModelProto, keep: Set<string>, fp32?: Mod
       }
       node.input[inp.index] = name;
     }
+    // A reader of a shifted tensor computes (X − c)·W + b' in float now: b' becomes b + c·W exactly.
+    const shift = producers.get(node.input[0] ?? '');
+    if (isShiftSub(shift) && qn.inputs.some((i) => i.kind === 'weight')) unshiftBias(m, node, shift!, source, inits, used);
   }
   // A float P·V keeps its shift exact: its correction sums the same float V (src/quant/shift.ts).
   for (const n of g.node) if (isShiftCorrection(n) && bypassed.has(n.input[0]!)) n.input[0] = bypassed.get(n.input[0]!)!;
   removeDeadQdq(m);
   return m;
+}
+
+/**
+ * The bias of a shifted reader that fell back to float: b + c·W with the FP32 model's b and W (c the
+ * shift Sub's centres), in place of the int8 form's c·W_q + μ·(W − W_q) (src/quant/shift.ts).
+ */
+function unshiftBias(m: ModelProto, node: NodeProto, sub: NodeProto, source: FloatSource, inits: Map<string, TensorProto>, used: Set<string>): void {
+  const g = m.graph;
+  const c = tensorToFloat32(inits.get(sub.input[1]!)!);
+  const twin = source.nodesByOutput.get(node.output[0]!);
+  const wt = twin?.opType === node.opType ? source.constants.get(twin.input[1]!) : undefined;
+  if (!wt) return;
+  const w = tensorToFloat32(wt);
+  const dims = tensorDims(wt);
+  const transB = node.opType === 'Gemm' && (node.attribute.find((a) => a.name === 'transB')?.i ?? 0) !== 0;
+  const [k, n] = transB ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
+  const cw = new Float64Array(n);
+  for (let j = 0; j < k; j++) {
+    const cj = c.length > 1 ? c[j]! : c[0]!;
+    for (let col = 0; col < n; col++) cw[col]! += cj * w[transB ? col * k + j : j * n + col]!;
+  }
+  // Where the bias is: a Gemm's C, or the Add that reads the node's output (the one the shift wrote).
+  let holder: NodeProto | undefined;
+  let slot = -1;
+  if (node.opType === 'Gemm' && node.input[2] && inits.has(node.input[2])) [holder, slot] = [node, 2];
+  else {
+    const add = g.node.find((x) => x.opType === 'Add' && x.input.includes(node.output[0]!));
+    const other = add ? (add.input[0] === node.output[0] ? 1 : 0) : -1;
+    if (add && inits.has(add.input[other]!)) [holder, slot] = [add, other];
+  }
+  if (!holder) return;
+  const current = inits.get(holder.input[slot]!)!;
+  // The FP32 bias: the twin of the Add (same output name) or of the Gemm; none where the shift added the Add.
+  const floatHolder = source.nodesByOutput.get(holder.output[0]!);
+  const floatBias = floatHolder && floatHolder.opType === holder.opType ? floatHolder.input.map((i) => source.constants.get(i)).find((t) => t && t !== wt) : undefined;
+  const b = floatBias ? tensorToFloat32(floatBias) : undefined;
+  const out = Float32Array.from(tensorToFloat32(current), (_, i) => (b ? b[b.length === 1 ? 0 : i]! : 0) + cw[i % n]!);
+  const name = uniqueName(used, `${holder.input[slot]}_float`);
+  g.initializer.push(makeFloatTensor(name, tensorDims(current), out));
+  inits.set(name, g.initializer.at(-1)!);
+  holder.input[slot] = name;
 }
 
 /** Drops Q/DQ nodes whose outputs nothing reads, then initializers nothing reads. */

@@ -24,12 +24,22 @@
 // on the tensor that carries most of a transformer's int8 noise. Masked keys (P = 0) map to −127
 // exactly and cancel with their share of the sum.
 //
+// A centred tensor whose channels still differ widely in spread (GELU outputs: a few channels reach
+// 10, most stay under 1) can also be scaled per channel, as SmoothQuant and Outlier Suppression+ do:
+//   (X − c)·W = ((X − c)·diag(1/s))·(diag(s)·W)
+// so the Sub is followed by a Mul by 1/s and the reader's weight rows are multiplied by s (and
+// requantized). s_j = a_j^α / w_j^(1−α) (a_j the centred channel's half range, w_j its weight rows'
+// max |w|); α is chosen among 0.25, 0.5, 0.75 — or no scaling — by the expected squared error of the
+// readers' outputs (activation rounding through the weights plus weight rounding through the
+// activations' second moments, `chooseTransform`), so a tensor is only scaled where that error falls.
+//
 // Only int8 (zero point type INT8) activations are shifted: uint8 has its zero point. A tensor is
 // shifted when every reader of its Q/DQ pairs is a MatMul/Gemm that takes it as the left operand
 // against a constant 2-D weight, or, for a known exact range (Softmax [0, 1]), a MatMul against an
 // activation. Convolutions are not shifted: zero padding of X − c is not X − c of zero padding.
 import { attr, attrInt, indexGraph, uniqueName, usedNames, type GraphIndex } from '../onnx/graph.ts';
-import { makeFloatTensor, makeInt64Tensor, tensorDims } from '../onnx/tensor.ts';
+import { makeFloatTensor, makeInt64Tensor, makeInt8Tensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
+import { quantizeWeightsPerChannel, quantizeWeightsPerTensor } from './scale-math.ts';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
 import type { ActivationSlot } from './activation-scales.ts';
 import type { KnownRange } from './known-ranges.ts';
@@ -52,6 +62,10 @@ export interface ShiftPlan {
   /** One centre for the whole tensor, from the op's known exact range (Softmax [0, 1] → 0.5). */
   constant?: number;
   consumers: ShiftConsumer[];
+  /** Per-channel scales s (the tensor is multiplied by 1/s, the readers' weight rows by s); set by chooseTransform. */
+  scales?: Float32Array;
+  /** The α the scales came from. */
+  alpha?: number;
 }
 
 /** How a shifted tensor is recorded in calibration.json: "channels (384)" or the constant. */
@@ -59,7 +73,7 @@ export function describeShift(plan: ShiftPlan, centres: Float32Array | number): 
   if (typeof centres === 'number') return { shift: centres };
   let maxAbs = 0;
   for (const c of centres) maxAbs = Math.max(maxAbs, Math.abs(c));
-  return { shift: `per channel (${plan.channels})`, shiftMaxAbs: maxAbs };
+  return { shift: `per channel (${plan.channels})`, shiftMaxAbs: maxAbs, ...(plan.scales ? { scaledAlpha: plan.alpha } : {}) };
 }
 
 const nameOf = (n: NodeProto) => n.name || n.output[0]!;
@@ -177,6 +191,17 @@ function offsetProduct(centres: Float32Array | number, w: Float32Array, k: numbe
   return out;
 }
 
+/** c·W_q + μ·(W − W_q) per output column: the bias that makes (X − c)·W_q exact at X's mean. */
+function correctedOffset(c: Float32Array, mean: Float32Array, w: Float32Array, wq: Float32Array, k: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let j = 0; j < k; j++) {
+    const cj = c[j]!;
+    const mj = mean[j]!;
+    for (let col = 0, i = j * n; col < n; col++, i++) out[col]! += cj * wq[i]! + mj * (w[i]! - wq[i]!);
+  }
+  return out;
+}
+
 export interface ShiftResult {
   tensors: number;
   /** Biases (Add initializers, Gemm C) that took c·W. */
@@ -185,13 +210,104 @@ export interface ShiftResult {
   adds: number;
   /** ReduceSum corrections of P·V. */
   corrections: number;
+  /** Tensors also scaled per channel (their readers' weights requantized). */
+  scaled: number;
+}
+
+/** The Mul by 1/s after a scaled tensor's Sub: fallback reads the tensor before it (its float weight is unscaled). */
+export const SCALE_SUFFIX = '/shift_scale';
+
+export function isShiftScale(node: NodeProto | undefined): boolean {
+  return node?.opType === 'Mul' && named(node, SCALE_SUFFIX);
+}
+
+/**
+ * A scaled tensor's reader gets W' = diag(s)·W, quantized as its int8 weight was (per column, or per
+ * tensor), in a DequantizeLinear of its own (the old one may be shared: ALBERT).
+ */
+async function requantizeScaled(qdq: ModelProto, index: GraphIndex, used: Set<string>, consumer: ShiftConsumer, w: Float32Array, inverse: Float32Array, readTensor: TensorReader): Promise<Float32Array> {
+  const node = consumer.node;
+  const dq = index.producers.get(node.input[1]!);
+  if (dq?.opType !== 'DequantizeLinear') throw new Error(`shift: ${nameOf(node)}'s weight is not a DequantizeLinear of an int8 initializer`);
+  const old = index.initializers.get(dq.input[0]!)!;
+  const dims = tensorDims(old);
+  const oldScale = index.initializers.get(dq.input[1]!)!;
+  const perChannel = tensorDims(oldScale).length > 0 && (await readTensor(oldScale)).length > 1;
+  const k = consumer.k!;
+  const n = consumer.n!;
+  // W' in the stored layout: [K, N], or [N, K] for a Gemm with transB.
+  const transposed = dims[0] !== k || dims[1] !== n;
+  const values = new Float32Array(k * n);
+  for (let j = 0; j < k; j++) {
+    const inv = inverse[j]!;
+    for (let c = 0; c < n; c++) values[transposed ? c * k + j : j * n + c] = w[j * n + c]! / inv;
+  }
+  const label = dq.input[0]!;
+  const qName = uniqueName(used, `${label}_shift_scaled`);
+  const sName = uniqueName(used, `${label}_shift_scaled_scale`);
+  const zName = uniqueName(used, `${label}_shift_scaled_zero_point`);
+  const out = uniqueName(used, `${label}_shift_scaled_dequantized`);
+  const axis = transposed ? 0 : 1;
+  if (perChannel) {
+    const r = quantizeWeightsPerChannel(values, dims, axis);
+    qdq.graph.initializer.push(makeInt8Tensor(qName, dims, r.q), makeFloatTensor(sName, [r.scales.length], r.scales), makeInt8Tensor(zName, [r.scales.length], new Int8Array(r.scales.length)));
+  } else {
+    const r = quantizeWeightsPerTensor(values);
+    qdq.graph.initializer.push(makeInt8Tensor(qName, dims, r.q), makeFloatTensor(sName, [], Float32Array.of(r.scale)), makeInt8Tensor(zName, [], new Int8Array(1)));
+  }
+  const attribute = perChannel ? [{ name: 'axis', type: 2, i: axis }] : [];
+  const stored = qdq.graph.initializer.slice(-3);
+  const effective = dequantizedRows(tensorToFloat32(stored[0]!), tensorToFloat32(stored[1]!), k, n, transposed);
+  for (let j = 0; j < k; j++) for (let c = 0; c < n; c++) effective[j * n + c] = effective[j * n + c]! * inverse[j]!;
+  const fresh: NodeProto = { name: uniqueName(used, `${label}/shift_scaled_dequantize`), opType: 'DequantizeLinear', input: [qName, sName, zName], output: [out], attribute };
+  // Right before the reader, which comes after everything the new DequantizeLinear reads (initializers only).
+  qdq.graph.node.splice(qdq.graph.node.indexOf(node), 0, fresh);
+  node.input[1] = out;
+  return effective;
+}
+
+/** int8 values times their scale (one per column of the stored layout's output axis, or one), as K rows of N. */
+function dequantizedRows(q: Float32Array, scales: Float32Array, k: number, n: number, transposed: boolean): Float32Array {
+  const out = new Float32Array(k * n);
+  for (let j = 0; j < k; j++) {
+    for (let c = 0; c < n; c++) {
+      const v = q[transposed ? c * k + j : j * n + c]!;
+      out[j * n + c] = v * (scales.length > 1 ? scales[c]! : scales[0]!);
+    }
+  }
+  return out;
+}
+
+/** The weight a reader computes with, dequantized from its int8 initializer, as K rows of N. */
+async function effectiveWeight(index: GraphIndex, consumer: ShiftConsumer, readTensor: TensorReader): Promise<Float32Array | undefined> {
+  const dq = index.producers.get(consumer.node.input[1]!);
+  if (dq?.opType !== 'DequantizeLinear') return undefined;
+  const q = index.initializers.get(dq.input[0]!);
+  const scale = index.initializers.get(dq.input[1]!);
+  const zp = dq.input[2] ? index.initializers.get(dq.input[2]) : undefined;
+  if (!q || !scale || (zp && (await readTensor(zp)).some((v) => v !== 0))) return undefined;
+  const dims = tensorDims(q);
+  return dequantizedRows(await readTensor(q), await readTensor(scale), consumer.k!, consumer.n!, dims[0] !== consumer.k || dims[1] !== consumer.n);
 }
 
 /** A ReduceSum that corrects a shifted P·V: named after its MatMul, so fallback can find and rewire it. */
 export const CORRECTION_SUFFIX = '/shift_correction';
 
+/** Whether a node name ends with a suffix, allowing the `_N` uniqueName may have added. */
+function named(node: NodeProto, suffix: string): boolean {
+  const name = (node.name ?? '').replace(/_\d+$/, '');
+  return name.endsWith(suffix);
+}
+
 export function isShiftCorrection(node: NodeProto): boolean {
-  return node.opType === 'ReduceSum' && (node.name ?? '').endsWith(CORRECTION_SUFFIX);
+  return node.opType === 'ReduceSum' && named(node, CORRECTION_SUFFIX);
+}
+
+/** The Sub(X, c) of a shifted tensor. */
+export const SUB_SUFFIX = '/shift';
+
+export function isShiftSub(node: NodeProto | undefined): boolean {
+  return node?.opType === 'Sub' && named(node, SUB_SUFFIX);
 }
 
 /**
@@ -207,13 +323,14 @@ export async function applyShifts(
   centres: (Float32Array | number | undefined)[],
   readWeight: WeightReader,
   readTensor: TensorReader,
+  means: (Float32Array | undefined)[] = [],
 ): Promise<ShiftResult> {
   const g = qdq.graph;
   const index = indexGraph(g);
   const used = usedNames(g);
   const before = new Map<NodeProto, NodeProto[]>();
   const after = new Map<NodeProto, NodeProto[]>();
-  const result: ShiftResult = { tensors: 0, biases: 0, adds: 0, corrections: 0 };
+  const result: ShiftResult = { tensors: 0, biases: 0, adds: 0, corrections: 0, scaled: 0 };
   const push = (map: Map<NodeProto, NodeProto[]>, at: NodeProto, n: NodeProto) => (map.get(at) ?? map.set(at, []).get(at)!).push(n);
   const rewireReaders = (from: string, to: string, except: NodeProto) => {
     for (const r of index.consumers.get(from) ?? []) if (r !== except) r.input = r.input.map((t) => (t === from ? to : t));
@@ -226,8 +343,18 @@ export async function applyShifts(
     const quantizers = (index.consumers.get(x) ?? []).filter((n) => n.opType === 'QuantizeLinear');
     const cName = uniqueName(used, `${x}_shift`);
     g.initializer.push(makeFloatTensor(cName, typeof c === 'number' ? [] : [c.length], typeof c === 'number' ? Float32Array.of(c) : c));
-    const shifted = uniqueName(used, `${x}_shifted`);
-    push(before, quantizers[0]!, { name: uniqueName(used, `${x}/shift`), opType: 'Sub', input: [x, cName], output: [shifted], attribute: [] });
+    let shifted = uniqueName(used, `${x}_shifted`);
+    push(before, quantizers[0]!, { name: uniqueName(used, `${x}${SUB_SUFFIX}`), opType: 'Sub', input: [x, cName], output: [shifted], attribute: [] });
+    const inverse = plan.scales ? inverseScales(plan.scales) : undefined;
+    if (inverse) {
+      // (X − c) · (1/s): the readers' weight rows take s below.
+      const sName = uniqueName(used, `${x}_shift_inverse_scale`);
+      g.initializer.push(makeFloatTensor(sName, [inverse.length], inverse));
+      const scaled = uniqueName(used, `${x}_shifted_scaled`);
+      push(before, quantizers[0]!, { name: uniqueName(used, `${x}${SCALE_SUFFIX}`), opType: 'Mul', input: [shifted, sName], output: [scaled], attribute: [] });
+      shifted = scaled;
+      result.scaled++;
+    }
     for (const q of quantizers) q.input[0] = shifted;
     result.tensors++;
     for (const consumer of plan.consumers) {
@@ -249,7 +376,14 @@ export async function applyShifts(
         continue;
       }
       const w = await readWeight(consumer);
-      const delta = offsetProduct(c, w, consumer.k!, consumer.n!);
+      // The reader computes (X − c)·W_q (W_q the int8 weight, unscaled): b + c·W_q gives X·W_q, and
+      // μ·(W − W_q) adds back the weight rounding's mean effect on the output (analytic bias
+      // correction, Nagel et al. 2019): its error is (X − μ)·ΔW, not (X − c)·ΔW, which would carry the
+      // centre's whole offset into every token where X sits far from c (GELU's bulk near 0, c at half
+      // its tail). Without channel means (a known range's centre), c·W keeps it at (X − c)·ΔW.
+      const effective = inverse ? await requantizeScaled(qdq, index, used, consumer, w, inverse, readTensor) : await effectiveWeight(index, consumer, readTensor);
+      const mean = means[s];
+      const delta = mean && effective ? correctedOffset(c as Float32Array, mean, w, effective, consumer.k!, consumer.n!) : offsetProduct(c, w, consumer.k!, consumer.n!);
       const bias = biasOf(index, node);
       // The bias takes c·W where it holds one value per output column ([N], [1, N], a Gemm's [M, N]).
       const biasTensor = bias ? index.initializers.get(bias.tensor)! : undefined;
@@ -282,17 +416,35 @@ export async function applyShifts(
     }
   }
   g.node = g.node.flatMap((n) => [...(before.get(n) ?? []), n, ...(after.get(n) ?? [])]);
+  // The int8 weights the scaled readers no longer read, with their DequantizeLinear nodes.
+  if (result.scaled) dropUnread(qdq);
   return result;
+}
+
+/** Removes DequantizeLinear nodes nothing reads, then initializers nothing reads. */
+function dropUnread(qdq: ModelProto): void {
+  const g = qdq.graph;
+  const outputs = new Set(g.output.map((o) => o.name));
+  const read = new Set(g.node.flatMap((n) => n.input));
+  g.node = g.node.filter((n) => n.opType !== 'DequantizeLinear' || n.output.some((o) => read.has(o) || outputs.has(o)));
+  const still = new Set([...g.node.flatMap((n) => n.input), ...outputs, ...g.input.map((i) => i.name)]);
+  g.initializer = g.initializer.filter((t) => still.has(t.name ?? ''));
 }
 
 /** Per-channel (last axis) min and max over every batch: the centres of a per-channel shift. */
 export class ChannelRange {
   readonly min: Float64Array;
   readonly max: Float64Array;
+  /** Σx and Σx² per channel (NaN skipped) over `rows` rows: the second moments chooseTransform weighs weight errors with. */
+  readonly sum: Float64Array;
+  readonly sumSq: Float64Array;
+  rows = 0;
 
   constructor(readonly channels: number) {
     this.min = new Float64Array(channels).fill(Infinity);
     this.max = new Float64Array(channels).fill(-Infinity);
+    this.sum = new Float64Array(channels);
+    this.sumSq = new Float64Array(channels);
   }
 
   /** Adds a batch whose last axis is the channels; false (nothing added) when it is not. */
@@ -301,15 +453,24 @@ export class ChannelRange {
     if (dims[dims.length - 1] !== c) return false;
     const lo = this.min;
     const hi = this.max;
+    const sum = this.sum;
+    const sq = this.sumSq;
     for (let i = 0; i < values.length; i += c) {
       for (let j = 0; j < c; j++) {
         const v = values[i + j]!;
         // NaN compares false both ways: skipped.
         if (v < lo[j]!) lo[j] = v;
         if (v > hi[j]!) hi[j] = v;
+        if (v === v) (sum[j]! += v), (sq[j]! += v * v);
       }
     }
+    this.rows += values.length / c;
     return true;
+  }
+
+  /** Each channel's mean (0 for a channel never seen). */
+  means(): Float32Array {
+    return Float32Array.from(this.sum, (v) => (this.rows > 0 ? v / this.rows : 0));
   }
 
   /** Each channel's midpoint, as float32 (what the graph's Sub subtracts); 0 for a channel never seen. */
@@ -321,8 +482,11 @@ export class ChannelRange {
   }
 }
 
-/** X − c into `into` (float32, as the graph's Sub computes it), c per channel of the last axis or one value. */
-export function subtractCentres(values: Float32Array, centres: Float32Array | number, into: Float32Array): Float32Array {
+/**
+ * X − c into `into` (float32, as the graph's Sub computes it), c per channel of the last axis or one
+ * value; then times 1/s per channel where the plan scales (as the graph's Mul: `inverse` is float32 1/s).
+ */
+export function subtractCentres(values: Float32Array, centres: Float32Array | number, into: Float32Array, inverse?: Float32Array): Float32Array {
   const out = into.length >= values.length ? into.subarray(0, values.length) : new Float32Array(values.length);
   if (typeof centres === 'number') {
     for (let i = 0; i < values.length; i++) out[i] = values[i]! - centres;
@@ -330,17 +494,130 @@ export function subtractCentres(values: Float32Array, centres: Float32Array | nu
   }
   const c = centres.length;
   for (let i = 0; i < values.length; i += c) for (let j = 0; j < c; j++) out[i + j] = values[i + j]! - centres[j]!;
+  if (inverse) for (let i = 0; i < values.length; i += c) for (let j = 0; j < c; j++) out[i + j] = out[i + j]! * inverse[j]!;
   return out;
 }
 
-/** The centred tensor's [min, max] from per-channel ranges (minmax needs no second pass). */
-export function centredRange(range: ChannelRange, centres: Float32Array): { min: number; max: number } {
+/** float32 1/s: what the graph's Mul multiplies by (and W' = W / (1/s) keeps the product exact). */
+export function inverseScales(scales: Float32Array): Float32Array {
+  return Float32Array.from(scales, (v) => 1 / v);
+}
+
+/** A reader's float weight as K rows of N, and whether its int8 form has one scale per column. */
+export interface ReaderWeight {
+  w: Float32Array;
+  n: number;
+  perColumn: boolean;
+}
+
+export interface TransformChoice {
+  /** Per-channel scales, or undefined: centring alone. */
+  scales?: Float32Array;
+  alpha?: number;
+  /** Expected squared error of the readers' outputs with the choice, and with the tensor as it is (no centre, no scale). */
+  error: number;
+  plainError: number;
+}
+
+const ALPHAS = [0.25, 0.5, 0.75];
+
+/**
+ * The transform of a per-channel tensor whose readers' outputs expect the least squared error: no
+ * scaling, or SmoothQuant-style scales for one of ALPHAS, all centred — and, for comparison, the
+ * tensor untouched. The error of one reader Y = X'·W' with X' = (X − c)/s, W' = diag(s)·W:
+ *   activation rounding  (T/127)²/12 · Σ_j s_j²·‖W_j‖²,   T = max_j a_j/s_j (the minmax threshold),
+ *   weight rounding      Σ_n (Δw_n)²/12 · Σ_j E[(X_j − c_j)²]/s_j²,   Δw_n = max_j |s_j·W_jn| / 127
+ * (per column; one Δw for all columns with per-tensor weights), summed over the readers. Rounding
+ * errors are taken as uniform and independent, as the consumer-weighted histograms take them.
+ */
+export function chooseTransform(range: ChannelRange, centres: Float32Array, readers: ReaderWeight[]): TransformChoice {
+  const k = range.channels;
+  const n = Math.max(1, range.rows);
+  const half = new Float64Array(k);
+  const plainHalf = new Float64Array(k);
+  const m2 = new Float64Array(k);
+  const plainM2 = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    const lo = range.min[j]!;
+    const hi = range.max[j]!;
+    const seen = Number.isFinite(lo) && Number.isFinite(hi);
+    half[j] = seen ? Math.max(Math.abs(lo - centres[j]!), Math.abs(hi - centres[j]!)) : 0;
+    plainHalf[j] = seen ? Math.max(Math.abs(lo), Math.abs(hi)) : 0;
+    const mean = range.sum[j]! / n;
+    plainM2[j] = range.sumSq[j]! / n;
+    // Centred, the readers' biases take the weight rounding's mean effect back (applyShifts): what is
+    // left weighs the weight errors with each channel's variance.
+    m2[j] = Math.max(0, plainM2[j]! - mean * mean);
+  }
+  // Per reader: Σ_n W_jn² per row j, and the rows' largest |w|.
+  const rowEnergy = new Float64Array(k);
+  const rowMax = new Float64Array(k);
+  for (const r of readers) {
+    for (let j = 0; j < k; j++) {
+      let e = 0;
+      let m = 0;
+      for (let c = 0, i = j * r.n; c < r.n; c++, i++) {
+        const v = r.w[i]!;
+        e += v * v;
+        m = Math.max(m, Math.abs(v));
+      }
+      rowEnergy[j]! += e;
+      rowMax[j] = Math.max(rowMax[j]!, m);
+    }
+  }
+  const errorOf = (a: Float64Array, second: Float64Array, s: Float64Array | undefined): number => {
+    let t = 0;
+    let act = 0;
+    let xw = 0;
+    for (let j = 0; j < k; j++) {
+      const sj = s ? s[j]! : 1;
+      t = Math.max(t, a[j]! / sj);
+      act += sj * sj * rowEnergy[j]!;
+      xw += second[j]! / (sj * sj);
+    }
+    let weight = 0;
+    for (const r of readers) {
+      const colMax = new Float64Array(r.perColumn ? r.n : 1);
+      for (let j = 0; j < k; j++) {
+        const sj = s ? s[j]! : 1;
+        for (let c = 0, i = j * r.n; c < r.n; c++, i++) {
+          const v = Math.abs(sj * r.w[i]!);
+          const at = r.perColumn ? c : 0;
+          if (v > colMax[at]!) colMax[at] = v;
+        }
+      }
+      let steps = 0;
+      for (const m of colMax) steps += (m / 127) ** 2;
+      weight += (r.perColumn ? steps : steps * r.n) / 12;
+    }
+    return ((t / 127) ** 2 / 12) * act + weight * xw;
+  };
+  const plainError = errorOf(plainHalf, plainM2, undefined);
+  let best: TransformChoice = { error: errorOf(half, m2, undefined), plainError };
+  const aMax = half.reduce((m, v) => Math.max(m, v), 0);
+  const wMax = rowMax.reduce((m, v) => Math.max(m, v), 0);
+  if (!(aMax > 0) || !(wMax > 0)) return best;
+  for (const alpha of ALPHAS) {
+    // Channels that never moved, or meet all-zero weight rows, get the typical scale of the others' bounds.
+    const s = new Float64Array(k);
+    for (let j = 0; j < k; j++) s[j] = Math.max(half[j]!, 1e-3 * aMax) ** alpha / Math.max(rowMax[j]!, 1e-3 * wMax) ** (1 - alpha);
+    const f32 = Float32Array.from(s);
+    const exact = Float64Array.from(inverseScales(f32), (v) => 1 / v);
+    const error = errorOf(half, m2, exact);
+    if (error < best.error) best = { scales: f32, alpha, error, plainError };
+  }
+  return best;
+}
+
+/** The centred (and scaled) tensor's [min, max] from per-channel ranges (minmax needs no second pass). */
+export function centredRange(range: ChannelRange, centres: Float32Array, inverse?: Float32Array): { min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
   for (let j = 0; j < range.channels; j++) {
     if (!Number.isFinite(range.min[j]!) || !Number.isFinite(range.max[j]!)) continue;
-    min = Math.min(min, Math.fround(range.min[j]! - centres[j]!));
-    max = Math.max(max, Math.fround(range.max[j]! - centres[j]!));
+    const f = inverse ? inverse[j]! : 1;
+    min = Math.min(min, Math.fround(Math.fround(range.min[j]! - centres[j]!) * f));
+    max = Math.max(max, Math.fround(Math.fround(range.max[j]! - centres[j]!) * f));
   }
   return { min, max };
 }

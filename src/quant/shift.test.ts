@@ -1,0 +1,88 @@
+// The shift's bias fold on one MatMul + bias, through onnxruntime: a GELU-like tensor whose bulk sits
+// near 0 with a tail to 8 is centred at its channels' midpoints (about 4). With the fold c·W (float
+// W) the int8 weight's rounding error reaches every token as (X − c)·ΔW, about −4·ΔW where X ≈ 0;
+// with c·W_q + μ·(W − W_q) (the channel means given) it is (X − μ)·ΔW, centred on the data. The mean
+// output error over the tokens must shrink with the means, and chooseTransform must see it.
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { model, node, runBytes, valueInfo } from '../../tests/helpers/onnx-build.ts';
+import { seededRandom } from '../../tests/helpers/temp.ts';
+import { encodeModel } from '../onnx/model-io.ts';
+import { makeFloatTensor, tensorToFloat32 } from '../onnx/tensor.ts';
+import { DataType } from '../onnx/types.ts';
+import { applyActivationScales, findActivationSlots } from './activation-scales.ts';
+import { placeQdqForTensorRT } from './place-qdq.ts';
+import { applyShifts, centredRange, ChannelRange, chooseTransform, planShifts } from './shift.ts';
+
+const K = 32;
+const N = 16;
+const T = 400;
+const rand = seededRandom(3);
+const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+
+function build() {
+  const w = Float32Array.from({ length: K * N }, () => gauss() * 0.2);
+  const b = Float32Array.from({ length: N }, () => gauss() * 0.1);
+  const fp32 = model({
+    nodes: [node('MatMul', ['x', 'W'], ['mm'], 'fc/MatMul'), node('Add', ['mm', 'b'], ['y'], 'fc/Add')],
+    inputs: [valueInfo('x', DataType.FLOAT, ['tokens', K])],
+    outputs: [valueInfo('y', DataType.FLOAT, ['tokens', N])],
+    initializers: [makeFloatTensor('W', [K, N], w), makeFloatTensor('b', [N], b)],
+  });
+  // 95% of the values in [−0.17, 0.1], the rest up to 8: GELU's shape.
+  const x = Float32Array.from({ length: T * K }, () => (rand() < 0.95 ? -0.17 + 0.27 * rand() : 8 * rand()));
+  return { fp32, w, x };
+}
+
+async function meanAbsBias(withMeans: boolean): Promise<{ bias: number; rms: number }> {
+  const { fp32, w, x } = build();
+  const qdq = structuredClone(fp32);
+  placeQdqForTensorRT(qdq, { ops: ['MatMul'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
+  const slots = findActivationSlots(qdq);
+  const plans = planShifts(qdq, slots, [undefined]);
+  expect(plans[0]?.channels).toBe(K);
+  const range = new ChannelRange(K);
+  range.add(x, [T, K]);
+  const centres = range.centres();
+  const c = centredRange(range, centres);
+  applyActivationScales(qdq, slots, [{ min: c.min, max: c.max, threshold: Math.max(-c.min, c.max) }]);
+  const inits = new Map(qdq.graph.initializer.map((t) => [t.name ?? '', t]));
+  await applyShifts(qdq, slots, plans, [centres], async () => w, async (t) => tensorToFloat32(inits.get(t.name ?? '') ?? t), withMeans ? [range.means()] : []);
+  const feeds = { x: new ort.Tensor('float32', x, [T, K]) };
+  const ref = (await runBytes(encodeModel(fp32), feeds)).y!.data as Float32Array;
+  const got = (await runBytes(encodeModel(qdq), feeds)).y!.data as Float32Array;
+  // Per output column, the error's mean over the tokens (what a bias can fix), then averaged over columns.
+  let bias = 0;
+  let sq = 0;
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let t = 0; t < T; t++) {
+      const e = got[t * N + n]! - ref[t * N + n]!;
+      m += e;
+      sq += e * e;
+    }
+    bias += Math.abs(m / T);
+  }
+  return { bias: bias / N, rms: Math.sqrt(sq / (T * N)) };
+}
+
+describe('shift: the readers’ bias fold', () => {
+  it('with the channel means the int8 weight error is centred on the data: its mean over the tokens shrinks', async () => {
+    const plain = await meanAbsBias(false);
+    const corrected = await meanAbsBias(true);
+    expect(corrected.bias).toBeLessThan(0.5 * plain.bias);
+    expect(corrected.rms).toBeLessThan(plain.rms);
+  });
+
+  it('chooseTransform: centring a GELU-like tensor lowers the readers’ expected error; a centred Gaussian is left as it is', () => {
+    const { w, x } = build();
+    const skewed = new ChannelRange(K);
+    skewed.add(x, [T, K]);
+    const a = chooseTransform(skewed, skewed.centres(), [{ w, n: N, perColumn: true }]);
+    expect(a.error).toBeLessThan(0.5 * a.plainError);
+    const symmetric = new ChannelRange(K);
+    symmetric.add(Float32Array.from({ length: T * K }, () => gauss()), [T, K]);
+    const b = chooseTransform(symmetric, symmetric.centres(), [{ w, n: N, perColumn: true }]);
+    expect(b.error).toBeGreaterThan(0.64 * b.plainError);
+  });
+});
