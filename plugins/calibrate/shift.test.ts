@@ -2,7 +2,7 @@
 // attention block whose "LayerNorm output" h has an outlier channel sitting at −6 ± 0.3 (BERT's
 // outlier dimensions) and whose other channels are centred on 0 with spread 1:
 //   q, k, v = h·W + b;  P = Softmax(q·kᵀ/4 + mask);  ctx = P·v;  f = Relu(h·W1 + b1)·W2 (no bias);
-//   y = ctx + f;  z = Gemm(mean(h), Wg, transB = 1, no C) (a graph output).
+//   y = ctx + f;  z = Gemm(mean(h), Wg, transB = 1, no C) (a graph output, Wg square).
 // Shifting must be exact in float (every node fallen back to float gives FP32's outputs: the offsets
 // folded into the biases, the added Add, the Gemm's new C and the P·V correction all cancel), must
 // centre the probabilities at 0.5 (scale 1/254), and must cut the INT8 error.
@@ -58,7 +58,7 @@ beforeAll(async () => {
       node('Gemm', ['pooled', 'Wg'], ['z'], 'head/Gemm', [intAttr('transB', 1)]),
     ],
     inputs: [valueInfo('x', DataType.FLOAT, ['batch', S, C]), valueInfo('mask', DataType.FLOAT, ['batch', 1, S])],
-    outputs: [valueInfo('y', DataType.FLOAT, ['batch', S, C]), valueInfo('z', DataType.FLOAT, ['batch', 4])],
+    outputs: [valueInfo('y', DataType.FLOAT, ['batch', S, C]), valueInfo('z', DataType.FLOAT, ['batch', C])],
     initializers: [
       makeFloatTensor('gain', [C], Float32Array.from({ length: C }, (_, j) => (j === OUTLIER ? 0.3 : 1))),
       makeFloatTensor('beta', [C], Float32Array.from({ length: C }, (_, j) => (j === OUTLIER ? -6 : 0.1 * gauss()))),
@@ -67,7 +67,8 @@ beforeAll(async () => {
       weight('W1', [C, 2 * C]),
       weight('b1', [2 * C], 0.1),
       weight('W2', [2 * C, C]),
-      weight('Wg', [4, C]),
+      // Square, so only transB (not the dims) says the stored weight is [N, K].
+      weight('Wg', [C, C]),
     ],
   });
   fp32 = join(root, 'block.onnx');

@@ -235,8 +235,8 @@ async function requantizeScaled(qdq: ModelProto, index: GraphIndex, used: Set<st
   const perChannel = tensorDims(oldScale).length > 0 && (await readTensor(oldScale)).length > 1;
   const k = consumer.k!;
   const n = consumer.n!;
-  // W' in the stored layout: [K, N], or [N, K] for a Gemm with transB.
-  const transposed = dims[0] !== k || dims[1] !== n;
+  // W' in the stored layout: [K, N], or [N, K] for a Gemm with transB (a square weight says nothing by its dims).
+  const transposed = storedTransposed(node);
   const values = new Float32Array(k * n);
   for (let j = 0; j < k; j++) {
     const inv = inverse[j]!;
@@ -287,7 +287,13 @@ async function effectiveWeight(index: GraphIndex, consumer: ShiftConsumer, readT
   const zp = dq.input[2] ? index.initializers.get(dq.input[2]) : undefined;
   if (!q || !scale || (zp && (await readTensor(zp)).some((v) => v !== 0))) return undefined;
   const dims = tensorDims(q);
-  return dequantizedRows(await readTensor(q), await readTensor(scale), consumer.k!, consumer.n!, dims[0] !== consumer.k || dims[1] !== consumer.n);
+  if (dims.length !== 2) return undefined;
+  return dequantizedRows(await readTensor(q), await readTensor(scale), consumer.k!, consumer.n!, storedTransposed(consumer.node));
+}
+
+/** Whether a reader stores its weight as [N, K] (a Gemm with transB). */
+function storedTransposed(node: NodeProto): boolean {
+  return node.opType === 'Gemm' && attrInt(node, 'transB', 0) === 1;
 }
 
 /** A ReduceSum that corrects a shifted P·V: named after its MatMul, so fallback can find and rewire it. */
