@@ -283,7 +283,7 @@ const calibrate: Plugin<CalibrateOptions> = {
       const readers = [];
       for (const consumer of plan.consumers) readers.push({ w: await readWeight(consumer), n: consumer.n!, perColumn: await perColumnWeight(qdq, consumer.node) });
       const choice = chooseTransform(channelRanges[k]!, centres[k] as Float32Array, readers);
-      if (choice.error <= SHIFT_MIN_GAIN ** 2 * choice.plainError) {
+      if (choice.error <= SHIFT_MIN_GAIN ** 2 * choice.plainError && channelRanges[k]!.holdsOut()) {
         if (choice.scales) {
           plan.scales = choice.scales;
           plan.alpha = choice.alpha;

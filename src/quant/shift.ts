@@ -445,12 +445,16 @@ export class ChannelRange {
   readonly sum: Float64Array;
   readonly sumSq: Float64Array;
   rows = 0;
+  /** The same min/max over the even-numbered and the odd-numbered samples apart: does a centre from one half hold on the other (`holdsOut`)? */
+  readonly halves: { min: Float64Array; max: Float64Array }[];
+  private samples = 0;
 
   constructor(readonly channels: number) {
     this.min = new Float64Array(channels).fill(Infinity);
     this.max = new Float64Array(channels).fill(-Infinity);
     this.sum = new Float64Array(channels);
     this.sumSq = new Float64Array(channels);
+    this.halves = [0, 1].map(() => ({ min: new Float64Array(channels).fill(Infinity), max: new Float64Array(channels).fill(-Infinity) }));
   }
 
   /** Adds a batch whose last axis is the channels; false (nothing added) when it is not. */
@@ -461,17 +465,43 @@ export class ChannelRange {
     const hi = this.max;
     const sum = this.sum;
     const sq = this.sumSq;
-    for (let i = 0; i < values.length; i += c) {
-      for (let j = 0; j < c; j++) {
-        const v = values[i + j]!;
-        // NaN compares false both ways: skipped.
-        if (v < lo[j]!) lo[j] = v;
-        if (v > hi[j]!) hi[j] = v;
-        if (v === v) (sum[j]! += v), (sq[j]! += v * v);
+    const batch = Math.max(1, dims.length > 1 ? dims[0]! : 1);
+    const perSample = values.length / batch;
+    for (let b = 0; b < batch; b++) {
+      const half = this.halves[(this.samples + b) % 2]!;
+      for (let i = b * perSample, end = i + perSample; i < end; i += c) {
+        for (let j = 0; j < c; j++) {
+          const v = values[i + j]!;
+          // NaN compares false both ways: skipped.
+          if (v < half.min[j]!) half.min[j] = v;
+          if (v > half.max[j]!) half.max[j] = v;
+          if (v === v) (sum[j]! += v), (sq[j]! += v * v);
+        }
       }
     }
+    for (const h of this.halves) {
+      for (let j = 0; j < c; j++) {
+        if (h.min[j]! < lo[j]!) lo[j] = h.min[j]!;
+        if (h.max[j]! > hi[j]!) hi[j] = h.max[j]!;
+      }
+    }
+    this.samples += batch;
     this.rows += values.length / c;
     return true;
+  }
+
+  /**
+   * Whether per-channel centres generalize beyond the samples they came from: centres and range taken
+   * from one half of the samples, how far the other half's values fall outside them (the largest
+   * overshoot, as a share of the range), against the same for the tensor's own symmetric range. A
+   * centre fixes each channel's interval to its calibrated spread, where the plain range left most
+   * channels room to spare; with few samples (a handful of images) the unseen extremes then clip.
+   * Holds when the centred overshoot is within HOLDOUT_TOLERANCE of the plain one, both ways round.
+   */
+  holdsOut(): boolean {
+    const [a, b] = this.halves as [{ min: Float64Array; max: Float64Array }, { min: Float64Array; max: Float64Array }];
+    if (this.samples < 2) return false;
+    return overshoot(a, b, true) <= overshoot(a, b, false) + HOLDOUT_TOLERANCE && overshoot(b, a, true) <= overshoot(b, a, false) + HOLDOUT_TOLERANCE;
   }
 
   /** Each channel's mean (0 for a channel never seen). */
@@ -487,6 +517,27 @@ export class ChannelRange {
     });
   }
 }
+
+/** How far `test`'s values fall outside the range `fit` gives (centred per channel, or plain symmetric), as a share of that range. */
+function overshoot(fit: { min: Float64Array; max: Float64Array }, test: { min: Float64Array; max: Float64Array }, centred: boolean): number {
+  const k = fit.min.length;
+  let t = 0;
+  for (let j = 0; j < k; j++) {
+    if (!Number.isFinite(fit.min[j]!) || !Number.isFinite(fit.max[j]!)) continue;
+    t = Math.max(t, centred ? (fit.max[j]! - fit.min[j]!) / 2 : Math.max(Math.abs(fit.min[j]!), Math.abs(fit.max[j]!)));
+  }
+  if (!(t > 0)) return 0;
+  let worst = 0;
+  for (let j = 0; j < k; j++) {
+    if (!Number.isFinite(fit.min[j]!) || !Number.isFinite(test.min[j]!)) continue;
+    const c = centred ? (fit.min[j]! + fit.max[j]!) / 2 : 0;
+    worst = Math.max(worst, test.max[j]! - (c + t), c - t - test.min[j]!);
+  }
+  return Math.max(0, worst) / t;
+}
+
+/** How much more a centred range may be overshot by held-out samples than the plain one (share of the range). */
+const HOLDOUT_TOLERANCE = 0.1;
 
 /**
  * X − c into `into` (float32, as the graph's Sub computes it), c per channel of the last axis or one
