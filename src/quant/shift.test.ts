@@ -85,4 +85,19 @@ describe('shift: the readers’ bias fold', () => {
     const b = chooseTransform(symmetric, symmetric.centres(), [{ w, n: N, perColumn: true }]);
     expect(b.error).toBeGreaterThan(0.64 * b.plainError);
   });
+
+  it('holdsOut: a centre from half the samples must cover the other half; a channel whose level moves between samples fails', () => {
+    // 2 channels: channel 0 centred on 0 (spread 1), channel 1 near 3 ± 0.1 in every sample: stable.
+    const stable = new ChannelRange(2);
+    for (let s = 0; s < 64; s++) stable.add(Float32Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? gauss() : 3 + 0.1 * gauss())), [1, 8, 2]);
+    expect(stable.holdsOut()).toBe(true);
+    // Channel 1's level depends on the sample (3 in some, 0 in others; a handful of images): a centre
+    // fixed at one half's level leaves the other's values far outside.
+    const moving = new ChannelRange(2);
+    for (let s = 0; s < 8; s++) {
+      const level = rand() < 0.5 ? 3 : 0;
+      moving.add(Float32Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 0.1 * gauss() : level + 0.1 * gauss())), [1, 8, 2]);
+    }
+    expect(moving.holdsOut()).toBe(false);
+  });
 });

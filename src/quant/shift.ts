@@ -468,7 +468,9 @@ export class ChannelRange {
     const batch = Math.max(1, dims.length > 1 ? dims[0]! : 1);
     const perSample = values.length / batch;
     for (let b = 0; b < batch; b++) {
-      const half = this.halves[(this.samples + b) % 2]!;
+      // The half a sample goes to follows from its values, not its place in the data: the same
+      // samples give the same halves however they are ordered and batched.
+      const half = this.halves[sampleHalf(values[b * perSample]!)]!;
       for (let i = b * perSample, end = i + perSample; i < end; i += c) {
         for (let j = 0; j < c; j++) {
           const v = values[i + j]!;
@@ -536,8 +538,17 @@ function overshoot(fit: { min: Float64Array; max: Float64Array }, test: { min: F
   return Math.max(0, worst) / t;
 }
 
+const bits = new Uint32Array(1);
+const bitsView = new Float32Array(bits.buffer);
+
+/** 0 or 1 from a float's bits (a multiplicative hash's top bit). */
+function sampleHalf(v: number): number {
+  bitsView[0] = v;
+  return Math.imul(bits[0]!, 0x9e3779b1) >>> 31;
+}
+
 /** How much more a centred range may be overshot by held-out samples than the plain one (share of the range). */
-const HOLDOUT_TOLERANCE = 0.1;
+const HOLDOUT_TOLERANCE = 0.5;
 
 /**
  * X − c into `into` (float32, as the graph's Sub computes it), c per channel of the last axis or one
