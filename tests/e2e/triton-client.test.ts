@@ -108,9 +108,13 @@ describe('examples/triton-client.ts against the bert-int8 recipe\'s Triton repos
     const out = JSON.parse(await client(['--url', server.url, '--model', 'model_ensemble', '--labels', join(repository, 'model_ensemble', 'labels.txt'), '--json', '--', ...TEXTS])) as Prediction[];
     expect(out.map((p) => p.text)).toEqual(TEXTS);
     expect(out.map((p) => p.label)).toEqual(expected.map((e) => e.label));
-    // Batched and padded on the server, one by one here: the attention mask hides the padding.
+    // Batched and padded on the server, one by one here: the attention mask hides the padding, up to
+    // int8 rounding. Since calibrate 1.4's shift the probabilities are stored as P − ½ and a masked key
+    // (P = 0) adds −½·V to P·V and +½·V to the ReduceSum correction, which cancel only to float
+    // rounding: now and then a downstream int8 value rounds one step the other way (up to ~0.015 in a
+    // logit here). The labels above stay exact; the logits are compared at that noise's scale.
     expect(out.map((p) => p.logits.length)).toEqual(expected.map(() => 9));
-    out.forEach((p, i) => p.logits.forEach((v, j) => expect(v).toBeCloseTo(expected[i]!.logits[j]!, 3)));
+    out.forEach((p, i) => p.logits.forEach((v, j) => expect(v).toBeCloseTo(expected[i]!.logits[j]!, 1)));
   });
 
   it('sends token ids to the model itself, and prints labels and logits for a person', async () => {
