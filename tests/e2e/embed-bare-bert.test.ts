@@ -129,7 +129,10 @@ describe('a bare BERT checkpoint as a sentence-embedding model', () => {
         const ids = truncateSingle(tokenizer.encode(text), MAX_SEQ);
         const t = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), [1, ids.length]);
         const direct = (await session.run({ input_ids: t(ids), attention_mask: t(ids.map(() => 1)), token_type_ids: t(ids.map(() => 0)) })).sentence_embedding!.data as Float32Array;
-        direct.forEach((v, d) => expect(out.data[i * 128 + d]).toBeCloseTo(v, 4));
+        // Within 5e-4, not 5e-5: the server pads its batch, and since calibrate 1.4's shift
+        // (probabilities stored as P − ½) a masked key cancels in P·V only to float rounding, so an
+        // int8 value now and then rounds a step the other way (6.7e-5 seen).
+        direct.forEach((v, d) => expect(out.data[i * 128 + d]).toBeCloseTo(v, 3));
       }
       await session.release();
     } finally {
