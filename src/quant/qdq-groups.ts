@@ -150,10 +150,13 @@ function unshiftBias(m: ModelProto, node: NodeProto, sub: NodeProto, source: Flo
     const cj = c.length > 1 ? c[j]! : c[0]!;
     for (let col = 0; col < n; col++) cw[col]! += cj * w[transB ? col * k + j : j * n + col]!;
   }
-  // Where the bias is: a Gemm's C, or the Add that reads the node's output (the one the shift wrote).
+  // Where the bias is: a Gemm's C (unless β is 0), or the Add that reads the node's output (the one
+  // the shift wrote). Gemm computes α·A·B + β·C: C takes α/β·c·W, an Add after it α·c·W (as src/quant/shift.ts wrote them).
   let holder: NodeProto | undefined;
   let slot = -1;
-  if (node.opType === 'Gemm' && node.input[2] && inits.has(node.input[2])) [holder, slot] = [node, 2];
+  const gemmAttr = (name: string) => (node.opType === 'Gemm' ? (node.attribute.find((a) => a.name === name)?.f ?? 1) : 1);
+  let factor = gemmAttr('alpha');
+  if (node.opType === 'Gemm' && node.input[2] && inits.has(node.input[2]) && gemmAttr('beta') !== 0) [holder, slot, factor] = [node, 2, factor / gemmAttr('beta')];
   else {
     const add = g.node.find((x) => x.opType === 'Add' && x.input.includes(node.output[0]!));
     const other = add ? (add.input[0] === node.output[0] ? 1 : 0) : -1;
@@ -165,7 +168,7 @@ function unshiftBias(m: ModelProto, node: NodeProto, sub: NodeProto, source: Flo
   const floatHolder = source.nodesByOutput.get(holder.output[0]!);
   const floatBias = floatHolder && floatHolder.opType === holder.opType ? floatHolder.input.map((i) => source.constants.get(i)).find((t) => t && t !== wt) : undefined;
   const b = floatBias ? tensorToFloat32(floatBias) : undefined;
-  const out = Float32Array.from(tensorToFloat32(current), (_, i) => (b ? b[b.length === 1 ? 0 : i]! : 0) + cw[i % n]!);
+  const out = Float32Array.from(tensorToFloat32(current), (_, i) => (b ? b[b.length === 1 ? 0 : i]! : 0) + factor * cw[i % n]!);
   const name = uniqueName(used, `${holder.input[slot]}_float`);
   g.initializer.push(makeFloatTensor(name, tensorDims(current), out));
   inits.set(name, g.initializer.at(-1)!);

@@ -5,13 +5,14 @@
 // output error over the tokens must shrink with the means, and chooseTransform must see it.
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { model, node, runBytes, valueInfo } from '../../tests/helpers/onnx-build.ts';
+import { intAttr, model, node, runBytes, valueInfo } from '../../tests/helpers/onnx-build.ts';
 import { seededRandom } from '../../tests/helpers/temp.ts';
 import { encodeModel } from '../onnx/model-io.ts';
 import { makeFloatTensor, tensorToFloat32 } from '../onnx/tensor.ts';
 import { DataType } from '../onnx/types.ts';
 import { applyActivationScales, findActivationSlots } from './activation-scales.ts';
 import { placeQdqForTensorRT } from './place-qdq.ts';
+import { keepOnlyQuantized } from './qdq-groups.ts';
 import { applyShifts, centredRange, ChannelRange, chooseTransform, planShifts } from './shift.ts';
 
 const K = 32;
@@ -99,5 +100,61 @@ describe('shift: the readers’ bias fold', () => {
       moving.add(Float32Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? 0.1 * gauss() : level + 0.1 * gauss())), [1, 8, 2]);
     }
     expect(moving.holdsOut()).toBe(false);
+  });
+});
+
+describe('shift: Gemm readers with α and β', () => {
+  // Gemm computes α·A·B + β·C: a shifted A needs α/β·c·B in C (α·c·B where the shift writes C, or adds
+  // an Add after a Gemm whose β is 0), in the INT8 graph and in the float bias a fallen-back reader
+  // gets (src/quant/qdq-groups.ts). Three Gemms read x (offset channels, transB): with C, α 0.5 β 2;
+  // without C, α 0.5; with C but β 0 (its C ignored), α 0.5.
+  it('the INT8 graph honours α and β, and every node fallen back to float gives the FP32 outputs', async () => {
+    const k = 8;
+    const n = 4;
+    const rows = 64;
+    const f = (name: string, value: number) => ({ name, type: 1, f: value });
+    const w = (name: string) => makeFloatTensor(name, [n, k], Float32Array.from({ length: n * k }, () => gauss() * 0.3));
+    const weights = [w('W1'), w('W2'), w('W3')];
+    const fp32 = model({
+      nodes: [
+        node('Gemm', ['x', 'W1', 'C1'], ['y1'], 'g1/Gemm', [intAttr('transB', 1), f('alpha', 0.5), f('beta', 2)]),
+        node('Gemm', ['x', 'W2'], ['y2'], 'g2/Gemm', [intAttr('transB', 1), f('alpha', 0.5)]),
+        node('Gemm', ['x', 'W3', 'C3'], ['g3'], 'g3/Gemm', [intAttr('transB', 1), f('alpha', 0.5), f('beta', 0)]),
+        node('Identity', ['g3'], ['y3'], 'g3/Identity'),
+      ],
+      inputs: [valueInfo('x', DataType.FLOAT, ['rows', k])],
+      outputs: ['y1', 'y2', 'y3'].map((y) => valueInfo(y, DataType.FLOAT, ['rows', n])),
+      initializers: [...weights, makeFloatTensor('C1', [n], Float32Array.from({ length: n }, () => gauss())), makeFloatTensor('C3', [n], Float32Array.from({ length: n }, () => gauss()))],
+    });
+    // Channels offset by 3·j: centring matters.
+    const x = Float32Array.from({ length: rows * k }, (_, i) => 3 * (i % k) + gauss());
+    const qdq = structuredClone(fp32);
+    placeQdqForTensorRT(qdq, { ops: ['Gemm'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
+    const slots = findActivationSlots(qdq);
+    const plans = planShifts(qdq, slots, slots.map(() => undefined));
+    expect(plans.every((p) => p?.channels === k)).toBe(true);
+    const range = new ChannelRange(k);
+    range.add(x, [rows, k]);
+    const centres = range.centres();
+    const c = centredRange(range, centres);
+    applyActivationScales(qdq, slots, slots.map(() => ({ min: c.min, max: c.max, threshold: Math.max(-c.min, c.max) })));
+    const inits = new Map(qdq.graph.initializer.map((t) => [t.name ?? '', t]));
+    // K rows of N: each reader's [N, K] weight transposed.
+    const readWeight = async (consumer: { node: { input: string[] } }) => {
+      const stored = tensorToFloat32(weights[Number(consumer.node.input[1]!.match(/W(\d)/)![1]) - 1]!);
+      return Float32Array.from({ length: k * n }, (_, i) => stored[(i % n) * k + Math.floor(i / n)]!);
+    };
+    await applyShifts(qdq, slots, plans, slots.map(() => centres), readWeight, async (t) => tensorToFloat32(inits.get(t.name ?? '') ?? t), slots.map(() => range.means()));
+    const feeds = { x: new ort.Tensor('float32', x, [rows, k]) };
+    const ref = await runBytes(encodeModel(fp32), feeds);
+    const int8 = await runBytes(encodeModel(qdq), feeds);
+    const float = await runBytes(encodeModel(keepOnlyQuantized(qdq, new Set(), fp32)), feeds);
+    for (const y of ['y1', 'y2', 'y3']) {
+      const r = ref[y]!.data as Float32Array;
+      const err = (got: Float32Array) => got.reduce((m, v, i) => Math.max(m, Math.abs(v - r[i]!)), 0);
+      const scale = r.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(err(int8[y]!.data as Float32Array), `${y} int8`).toBeLessThan(0.02 * scale);
+      expect(err(float[y]!.data as Float32Array), `${y} float`).toBeLessThan(1e-5 * scale);
+    }
   });
 });

@@ -411,9 +411,10 @@ export async function applyShifts(
         result.biases++;
         continue;
       }
-      // No bias to take it: Y + c·W after the node, its readers rewired.
+      // No bias to take it: Y + c·W after the node (α·c·W after a Gemm), its readers rewired.
       const name = uniqueName(used, `${label}_shift_bias`);
-      g.initializer.push(makeFloatTensor(name, [consumer.n!], Float32Array.from(delta)));
+      const alpha = node.opType === 'Gemm' ? (attr(node, 'alpha')?.f ?? 1) : 1;
+      g.initializer.push(makeFloatTensor(name, [consumer.n!], Float32Array.from(delta, (v) => alpha * v)));
       const y = uniqueName(used, `${node.output[0]}_unshifted`);
       const add: NodeProto = { name: uniqueName(used, `${label}/shift_add`), opType: 'Add', input: [node.output[0]!, name], output: [y], attribute: [] };
       rewireReaders(node.output[0]!, y, add);
