@@ -83,13 +83,17 @@ export { findActivationSlots };
  */
 const SHIFT_MIN_GAIN = 0.8;
 
-/** Whether a reader's int8 weight has one scale per column (else one for the tensor). */
-async function perColumnWeight(qdq: ModelProto, node: NodeProto): Promise<boolean> {
+/** A reader's weight form: one scale per column (else one for the tensor); symmetric int8 (zero points 0). */
+async function weightForm(qdq: ModelProto, node: NodeProto): Promise<{ perColumn: boolean; symmetric: boolean }> {
   const dq = qdq.graph.node.find((n) => n.output[0] === node.input[1]);
-  const scale = dq?.opType === 'DequantizeLinear' ? qdq.graph.initializer.find((t) => t.name === dq.input[1]) : undefined;
-  if (!scale) return false;
-  await readTensorData(qdq, (x) => x === scale);
-  return tensorToFloat32(scale).length > 1;
+  const find = (name: string | undefined) => (name ? qdq.graph.initializer.find((t) => t.name === name) : undefined);
+  const scale = dq?.opType === 'DequantizeLinear' ? find(dq.input[1]) : undefined;
+  const q = dq ? find(dq.input[0]) : undefined;
+  const zp = dq ? find(dq.input[2]) : undefined;
+  if (!scale || !q) return { perColumn: false, symmetric: false };
+  await readTensorData(qdq, (x) => x === scale || x === zp);
+  const symmetric = q.dataType === DataType.INT8 && (!zp || tensorToFloat32(zp).every((v) => v === 0));
+  return { perColumn: tensorToFloat32(scale).length > 1, symmetric };
 }
 
 /**
@@ -281,8 +285,14 @@ const calibrate: Plugin<CalibrateOptions> = {
     for (const k of candidates) {
       const plan = plans[k]!;
       const readers = [];
-      for (const consumer of plan.consumers) readers.push({ w: await readWeight(consumer), n: consumer.n!, perColumn: await perColumnWeight(qdq, consumer.node) });
-      const choice = chooseTransform(channelRanges[k]!, centres[k] as Float32Array, readers);
+      let symmetric = true;
+      for (const consumer of plan.consumers) {
+        const form = await weightForm(qdq, consumer.node);
+        symmetric &&= form.symmetric;
+        readers.push({ w: await readWeight(consumer), n: consumer.n!, perColumn: form.perColumn });
+      }
+      // Scaling requantizes the readers' weights as symmetric int8: only where that is their form.
+      const choice = chooseTransform(channelRanges[k]!, centres[k] as Float32Array, readers, symmetric);
       if (choice.error <= SHIFT_MIN_GAIN ** 2 * choice.plainError && channelRanges[k]!.holdsOut()) {
         if (choice.scales) {
           plan.scales = choice.scales;

@@ -157,4 +157,15 @@ describe('shift: Gemm readers with α and β', () => {
       expect(err(float[y]!.data as Float32Array), `${y} float`).toBeLessThan(1e-5 * scale);
     }
   });
+
+  it('planShifts leaves a tensor that is not float32 alone (its Q scale is float16): the centres are float32', () => {
+    const { fp32 } = build();
+    const qdq = structuredClone(fp32);
+    placeQdqForTensorRT(qdq, { ops: ['MatMul'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
+    const slots = findActivationSlots(qdq);
+    expect(planShifts(qdq, slots, [undefined])[0]?.channels).toBe(K);
+    const scale = qdq.graph.initializer.find((t) => t.name === slots[0]!.params[0]!.scale)!;
+    scale.dataType = DataType.FLOAT16;
+    expect(planShifts(qdq, slots, [undefined])[0]).toBeUndefined();
+  });
 });

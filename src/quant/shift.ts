@@ -102,6 +102,8 @@ export function planShifts(qdq: ModelProto, slots: ActivationSlot[], known: (Kno
   const index = indexGraph(qdq.graph);
   return slots.map((slot, k) => {
     if (slot.zeroPointType !== DataType.INT8) return undefined;
+    // A float32 tensor only (its Q scale's type says so): the centres and corrections are float32.
+    if (slot.params.some((p) => index.initializers.get(p.scale)?.dataType !== DataType.FLOAT)) return undefined;
     const rule = known[k];
     let constant: number | undefined;
     if (rule?.kind === 'exact') {
@@ -599,7 +601,7 @@ const ALPHAS = [0.25, 0.5, 0.75];
  * (per column; one Δw for all columns with per-tensor weights), summed over the readers. Rounding
  * errors are taken as uniform and independent, as the consumer-weighted histograms take them.
  */
-export function chooseTransform(range: ChannelRange, centres: Float32Array, readers: ReaderWeight[]): TransformChoice {
+export function chooseTransform(range: ChannelRange, centres: Float32Array, readers: ReaderWeight[], allowScaling = true): TransformChoice {
   const k = range.channels;
   const n = Math.max(1, range.rows);
   const half = new Float64Array(k);
@@ -665,7 +667,7 @@ export function chooseTransform(range: ChannelRange, centres: Float32Array, read
   let best: TransformChoice = { error: errorOf(half, m2, undefined), plainError };
   const aMax = half.reduce((m, v) => Math.max(m, v), 0);
   const wMax = rowMax.reduce((m, v) => Math.max(m, v), 0);
-  if (!(aMax > 0) || !(wMax > 0)) return best;
+  if (!(aMax > 0) || !(wMax > 0) || !allowScaling) return best;
   for (const alpha of ALPHAS) {
     // Channels that never moved, or meet all-zero weight rows, get the typical scale of the others' bounds.
     const s = new Float64Array(k);
