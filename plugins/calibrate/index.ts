@@ -292,7 +292,9 @@ const calibrate: Plugin<CalibrateOptions> = {
         readers.push({ w: await readWeight(consumer), n: consumer.n!, perColumn: form.perColumn });
       }
       // Scaling requantizes the readers' weights as symmetric int8: only where that is their form.
-      const choice = chooseTransform(channelRanges[k]!, centres[k] as Float32Array, readers, symmetric);
+      let choice = chooseTransform(channelRanges[k]!, centres[k] as Float32Array, readers, symmetric);
+      // Scales that the held-out half would overrun fall back to the centres alone.
+      if (choice.scales && !channelRanges[k]!.holdsOut(inverseScales(choice.scales))) choice = { ...choice, scales: undefined, alpha: undefined, error: choice.centredError };
       if (choice.error <= SHIFT_MIN_GAIN ** 2 * choice.plainError && channelRanges[k]!.holdsOut()) {
         if (choice.scales) {
           plan.scales = choice.scales;

@@ -168,4 +168,16 @@ describe('shift: Gemm readers with α and β', () => {
     scale.dataType = DataType.FLOAT16;
     expect(planShifts(qdq, slots, [undefined])[0]).toBeUndefined();
   });
+
+  it('holdsOut with scales: an overshoot counts in the scaled units, so a channel the scales widen must hold out widened', () => {
+    const r = new ChannelRange(2);
+    for (let i = 0; i < 4; i++) r.add(Float32Array.of(i, 0), [1, 1, 2]);
+    // Half A: channel 0 in [−3, 3], channel 1 in [−0.1, 0.1]; half B: channel 1 reaches ±0.2.
+    const [a, b] = r.halves as [{ min: Float64Array; max: Float64Array }, { min: Float64Array; max: Float64Array }];
+    a.min.set([-3, -0.1]), a.max.set([3, 0.1]), b.min.set([-3, -0.2]), b.max.set([3, 0.2]);
+    // Centred alone, channel 1's 0.1 beyond is 3% of the range: it holds.
+    expect(r.holdsOut()).toBe(true);
+    // Scaled so that channel 1 spans the range too (×30), the same 0.1 is 100% of it: it does not.
+    expect(r.holdsOut(Float32Array.of(1, 30))).toBe(false);
+  });
 });

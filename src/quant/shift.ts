@@ -502,11 +502,13 @@ export class ChannelRange {
    * centre fixes each channel's interval to its calibrated spread, where the plain range left most
    * channels room to spare; with few samples (a handful of images) the unseen extremes then clip.
    * Holds when the centred overshoot is within HOLDOUT_TOLERANCE of the plain one, both ways round.
+   * With per-channel scales (`inverse` = 1/s) overshoots count in the scaled units: a channel the
+   * scales widened has its unseen extremes widened as much.
    */
-  holdsOut(): boolean {
+  holdsOut(inverse?: Float32Array): boolean {
     const [a, b] = this.halves as [{ min: Float64Array; max: Float64Array }, { min: Float64Array; max: Float64Array }];
     if (this.samples < 2) return false;
-    return overshoot(a, b, true) <= overshoot(a, b, false) + HOLDOUT_TOLERANCE && overshoot(b, a, true) <= overshoot(b, a, false) + HOLDOUT_TOLERANCE;
+    return overshoot(a, b, true, inverse) <= overshoot(a, b, false) + HOLDOUT_TOLERANCE && overshoot(b, a, true, inverse) <= overshoot(b, a, false) + HOLDOUT_TOLERANCE;
   }
 
   /** Each channel's mean (0 for a channel never seen). */
@@ -524,19 +526,21 @@ export class ChannelRange {
 }
 
 /** How far `test`'s values fall outside the range `fit` gives (centred per channel, or plain symmetric), as a share of that range. */
-function overshoot(fit: { min: Float64Array; max: Float64Array }, test: { min: Float64Array; max: Float64Array }, centred: boolean): number {
+function overshoot(fit: { min: Float64Array; max: Float64Array }, test: { min: Float64Array; max: Float64Array }, centred: boolean, inverse?: Float32Array): number {
   const k = fit.min.length;
+  const f = (j: number) => (inverse ? inverse[j]! : 1);
   let t = 0;
   for (let j = 0; j < k; j++) {
     if (!Number.isFinite(fit.min[j]!) || !Number.isFinite(fit.max[j]!)) continue;
-    t = Math.max(t, centred ? (fit.max[j]! - fit.min[j]!) / 2 : Math.max(Math.abs(fit.min[j]!), Math.abs(fit.max[j]!)));
+    t = Math.max(t, centred ? ((fit.max[j]! - fit.min[j]!) / 2) * f(j) : Math.max(Math.abs(fit.min[j]!), Math.abs(fit.max[j]!)));
   }
   if (!(t > 0)) return 0;
   let worst = 0;
   for (let j = 0; j < k; j++) {
     if (!Number.isFinite(fit.min[j]!) || !Number.isFinite(test.min[j]!)) continue;
     const c = centred ? (fit.min[j]! + fit.max[j]!) / 2 : 0;
-    worst = Math.max(worst, test.max[j]! - (c + t), c - t - test.min[j]!);
+    const scale = centred ? f(j) : 1;
+    worst = Math.max(worst, (test.max[j]! - c) * scale - t, (c - test.min[j]!) * scale - t);
   }
   return Math.max(0, worst) / t;
 }
@@ -588,6 +592,8 @@ export interface TransformChoice {
   /** Expected squared error of the readers' outputs with the choice, and with the tensor as it is (no centre, no scale). */
   error: number;
   plainError: number;
+  /** The error with centring alone (no scales). */
+  centredError: number;
 }
 
 const ALPHAS = [0.25, 0.5, 0.75];
@@ -664,7 +670,8 @@ export function chooseTransform(range: ChannelRange, centres: Float32Array, read
     return ((t / 127) ** 2 / 12) * act + weight * xw;
   };
   const plainError = errorOf(plainHalf, plainM2, undefined);
-  let best: TransformChoice = { error: errorOf(half, m2, undefined), plainError };
+  const centredError = errorOf(half, m2, undefined);
+  let best: TransformChoice = { error: centredError, plainError, centredError };
   const aMax = half.reduce((m, v) => Math.max(m, v), 0);
   const wMax = rowMax.reduce((m, v) => Math.max(m, v), 0);
   if (!(aMax > 0) || !(wMax > 0) || !allowScaling) return best;
@@ -675,7 +682,7 @@ export function chooseTransform(range: ChannelRange, centres: Float32Array, read
     const f32 = Float32Array.from(s);
     const exact = Float64Array.from(inverseScales(f32), (v) => 1 / v);
     const error = errorOf(half, m2, exact);
-    if (error < best.error) best = { scales: f32, alpha, error, plainError };
+    if (error < best.error) best = { scales: f32, alpha, error, plainError, centredError };
   }
   return best;
 }
