@@ -15,7 +15,7 @@ import type { Plugin, SourceRef } from '../../src/engine/plugin.ts';
 import { calibrateMetrics } from './metrics.ts';
 import type ort from 'onnxruntime-node';
 import { loadSampleBatches, tensorSourceFor, type SampleBatches, type SampleSpec } from '../../src/data/model-batches.ts';
-import type { ModelProto, NodeProto } from '../../src/onnx/types.ts';
+import type { ModelProto, NodeProto, TensorProto } from '../../src/onnx/types.ts';
 import { forEachActivation, modelWithOutputs } from '../../src/quant/activation-runner.ts';
 import { chooseThreshold, type CalibrationMethod, type CandidateMethod, type TensorHistograms } from '../../src/quant/auto-calibrator.ts';
 import { channelLayout, consumerWeights } from '../../src/quant/consumer-weights.ts';
@@ -28,9 +28,9 @@ import { shareConcatScales } from '../../src/quant/cnn-placement.ts';
 import { readModelGraph, sessionModel, writeModelFile } from '../../src/runtime/model-file.ts';
 import { createSession, ORT_VERSION } from '../../src/runtime/session.ts';
 import { PeakRssMeter } from './peak-rss.ts';
-import { applyShifts, centredRange, ChannelRange, chooseTransform, describeShift, inverseScales, planShifts, subtractCentres, type ShiftConsumer } from '../../src/quant/shift.ts';
+import { applyShifts, centredRange, ChannelRange, chooseTransform, describeShift, inverseScales, planShifts, storedTransposed, subtractCentres, weightRows, type ShiftConsumer } from '../../src/quant/shift.ts';
 import { dequantizeWeight } from '../../src/quant/qdq-groups.ts';
-import { attr, attrInt } from '../../src/onnx/graph.ts';
+import { attr } from '../../src/onnx/graph.ts';
 import { tensorDims, tensorToFloat32 } from '../../src/onnx/tensor.ts';
 import { readTensorData } from '../../src/runtime/model-file.ts';
 import { fractionBeyond } from './saturation.ts';
@@ -108,34 +108,36 @@ function floatWeightReader(qdq: ModelProto, fp32: ModelProto) {
   for (const n of fp32.graph.node) if (n.opType === 'Constant' && attr(n, 'value')?.t) constants.set(n.output[0]!, attr(n, 'value')!.t!);
   const qdqInits = new Map(qdq.graph.initializer.map((t) => [t.name ?? '', t]));
   const qdqProducers = new Map(qdq.graph.node.map((n) => [n.output[0]!, n]));
-  return async (consumer: ShiftConsumer): Promise<Float32Array> => {
+  // Each reader's rows are decoded once: the transform's choice and the graph edit both read them.
+  // The shifted readers' float weights are in memory until calibrate ends (about the model's size);
+  // a weight read from its file keeps no second copy of its bytes.
+  const decoded = new Map<NodeProto, Float32Array>();
+  const values = new Map<TensorProto, Float32Array>();
+  const read = async (consumer: ShiftConsumer): Promise<Float32Array> => {
     const node = consumer.node;
     const twin = byOutput.get(node.output[0]!);
     const floatTensor = twin?.opType === node.opType ? constants.get(twin.input[1]!) : undefined;
-    let w: Float32Array;
-    let dims: number[];
     if (floatTensor) {
-      // Read from its file once, and kept: the transform's choice and the graph edit both read it.
-      // The shifted readers' float weights are in memory until calibrate ends (about the model's size).
-      await readTensorData(fp32, (x) => x === floatTensor);
-      w = tensorToFloat32(floatTensor);
-      dims = tensorDims(floatTensor);
-    } else {
-      const direct = qdqInits.get(node.input[1]!);
-      const dq = qdqProducers.get(node.input[1]!);
-      const parts = direct ? [direct] : [dq!.input[0], dq!.input[1], dq!.input[2]].filter(Boolean).map((n) => qdqInits.get(n!)!);
-      await readTensorData(qdq, (x) => parts.includes(x));
-      const t = direct ?? dequantizeWeight(dq!, qdqInits, 'w');
-      w = tensorToFloat32(t);
-      dims = tensorDims(t);
+      // A weight several readers share (ALBERT's layers) is decoded once too: its bytes are gone after.
+      let w = values.get(floatTensor);
+      if (!w) {
+        const inMemory = (floatTensor.rawData?.byteLength ?? 0) > 0;
+        await readTensorData(fp32, (x) => x === floatTensor);
+        values.set(floatTensor, (w = tensorToFloat32(floatTensor)));
+        if (!inMemory) delete (floatTensor as { rawData?: Uint8Array }).rawData;
+      }
+      return weightRows(w, tensorDims(floatTensor), storedTransposed(node));
     }
-    if (node.opType === 'Gemm' && attrInt(node, 'transB', 0) === 1) {
-      // B is [N, K]: rows of K → K rows of N.
-      const [n, k] = dims as [number, number];
-      const out = new Float32Array(k * n);
-      for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) out[c * n + r] = w[r * k + c]!;
-      return out;
-    }
+    const direct = qdqInits.get(node.input[1]!);
+    const dq = qdqProducers.get(node.input[1]!);
+    const parts = direct ? [direct] : [dq!.input[0], dq!.input[1], dq!.input[2]].filter(Boolean).map((n) => qdqInits.get(n!)!);
+    await readTensorData(qdq, (x) => parts.includes(x));
+    const t = direct ?? dequantizeWeight(dq!, qdqInits, 'w');
+    return weightRows(tensorToFloat32(t), tensorDims(t), storedTransposed(node));
+  };
+  return async (consumer: ShiftConsumer): Promise<Float32Array> => {
+    let w = decoded.get(consumer.node);
+    if (!w) decoded.set(consumer.node, (w = await read(consumer)));
     return w;
   };
 }

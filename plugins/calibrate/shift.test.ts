@@ -181,4 +181,52 @@ describe('ChannelRange and subtractCentres', () => {
   });
 });
 
+describe('calibrate shift: a weight two shifted tensors share (ALBERT), large enough to stay in its file', () => {
+  // W is 160×128 float32 (80 KiB): readModelGraph leaves it in the file, so its bytes are read once
+  // and dropped; the second reader must get the decoded values, not a tensor with no data.
+  it('both readers are shifted, and with every node in float the model gives FP32 outputs', async () => {
+    const K = 160;
+    const M = 128;
+    const T = 4;
+    const m = model({
+      nodes: [
+        node('Mul', ['x', 'gain2'], ['xg'], 'gain'),
+        node('Add', ['xg', 'beta2'], ['h1'], 'beta'),
+        node('Add', ['xg', 'beta3'], ['h2'], 'beta3'),
+        // Graph outputs behind a bias Add: a bias-less reader whose output is a graph output is not shifted.
+        node('MatMul', ['h1', 'Ws'], ['a_mm'], 'a/MatMul'),
+        node('Add', ['a_mm', 'bs'], ['y1'], 'a/Add'),
+        node('MatMul', ['h2', 'Ws'], ['b_mm'], 'b/MatMul'),
+        node('Add', ['b_mm', 'bs'], ['y2'], 'b/Add'),
+      ],
+      inputs: [valueInfo('x', DataType.FLOAT, ['batch', T, K])],
+      outputs: [valueInfo('y1', DataType.FLOAT, ['batch', T, M]), valueInfo('y2', DataType.FLOAT, ['batch', T, M])],
+      initializers: [
+        // h1: every channel at −5 ± 1, h2 at +4 ± 1 (centring narrows their ranges four- to six-fold).
+        makeFloatTensor('gain2', [K], new Float32Array(K).fill(0.3)),
+        makeFloatTensor('beta2', [K], new Float32Array(K).fill(-5)),
+        makeFloatTensor('beta3', [K], new Float32Array(K).fill(4)),
+        weight('Ws', [K, M], 0.1),
+        weight('bs', [M], 0.1),
+      ],
+    });
+    const file = join(root, 'shared.onnx');
+    writeFileSync(file, encodeModel(m));
+    const q = structuredClone(m);
+    placeQdqForTensorRT(q, { ops: ['MatMul'], excludeOps: [], excludeNodes: [], activations: 'int8', weights: 'per-channel', attentionMatMuls: true });
+    const qFile = join(root, 'shared-qdq.onnx');
+    writeFileSync(qFile, encodeModel(q));
+    const xs = Array.from({ length: 32 }, () => Float32Array.from({ length: T * K }, () => gauss()));
+    const tensors = join(root, 'shared.tensors.jsonl');
+    writeFileSync(tensors, xs.map((x) => JSON.stringify({ x: Array.from({ length: T }, (_, t) => Array.from(x.subarray(t * K, (t + 1) * K))) })).join('\n') + '\n');
+    const ctx = stepContext(root, 'calibrate-shared');
+    const r = (await calibrate.run(withDefaults(calibrate, { method: 'minmax', tensors }), { model: artifact('qdq-model', qFile), float: artifact('onnx-model', file) }, { tensors }, ctx)) as { metrics: Record<string, unknown> };
+    expect(r.metrics.shiftedTensors).toBe(2);
+    const qdqOut = await readModelWithData(join(ctx.outDir, 'model.onnx'));
+    const feeds = { x: new ort.Tensor('float32', Float32Array.from(xs.flatMap((x) => Array.from(x))), [32, T, K]) };
+    const ref = await runBytes(encodeModel(m), feeds);
+    const float = await runBytes(encodeModel(keepOnlyQuantized(qdqOut, new Set(), await readModelWithData(file))), feeds);
+    for (const y of ['y1', 'y2']) expect(maxAbsDiff(ref[y]!.data as Float32Array, float[y]!.data as Float32Array)).toBeLessThan(1e-4);
+  });
+});
 

@@ -7,7 +7,7 @@
 import { indexGraph, uniqueName, usedNames } from '../onnx/graph.ts';
 import { decodeModel, encodeModel } from '../onnx/model-io.ts';
 import { makeFloatTensor, tensorDims, tensorToFloat32 } from '../onnx/tensor.ts';
-import { isShiftCorrection, isShiftScale, isShiftSub } from './shift.ts';
+import { isShiftCorrection, isShiftScale, isShiftSub, offsetProduct, storedTransposed, weightRows } from './shift.ts';
 import { toNumber, type ModelProto, type NodeProto, type TensorProto } from '../onnx/types.ts';
 
 export interface QuantizedInput {
@@ -141,15 +141,10 @@ function unshiftBias(m: ModelProto, node: NodeProto, sub: NodeProto, source: Flo
   const twin = source.nodesByOutput.get(node.output[0]!);
   const wt = twin?.opType === node.opType ? source.constants.get(twin.input[1]!) : undefined;
   if (!wt) return;
-  const w = tensorToFloat32(wt);
   const dims = tensorDims(wt);
-  const transB = node.opType === 'Gemm' && (node.attribute.find((a) => a.name === 'transB')?.i ?? 0) !== 0;
+  const transB = storedTransposed(node);
   const [k, n] = transB ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
-  const cw = new Float64Array(n);
-  for (let j = 0; j < k; j++) {
-    const cj = c.length > 1 ? c[j]! : c[0]!;
-    for (let col = 0; col < n; col++) cw[col]! += cj * w[transB ? col * k + j : j * n + col]!;
-  }
+  const cw = offsetProduct(c.length > 1 ? c : c[0]!, weightRows(tensorToFloat32(wt), dims, transB), k, n);
   // Where the bias is: a Gemm's C (unless β is 0), or the Add that reads the node's output (the one
   // the shift wrote). Gemm computes α·A·B + β·C: C takes α/β·c·W, an Add after it α·c·W (as src/quant/shift.ts wrote them).
   let holder: NodeProto | undefined;

@@ -182,8 +182,17 @@ export type WeightReader = (consumer: ShiftConsumer) => Promise<Float32Array>;
 /** The values of an initializer of the QDQ model (read from its file when the graph was read without them). */
 export type TensorReader = (tensor: TensorProto) => Promise<Float32Array>;
 
-/** c·W: Σ_j c_j W[j, n] for each output column n. */
-function offsetProduct(centres: Float32Array | number, w: Float32Array, k: number, n: number): Float64Array {
+/** A 2-D weight as K rows of N: as stored ([K, N]), or transposed from a Gemm's transB layout [N, K]. */
+export function weightRows(w: Float32Array, dims: readonly number[], transposed: boolean): Float32Array {
+  if (!transposed) return w;
+  const [n, k] = dims as [number, number];
+  const out = new Float32Array(k * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) out[c * n + r] = w[r * k + c]!;
+  return out;
+}
+
+/** c·W: Σ_j c_j W[j, n] for each output column n (W as K rows of N). */
+export function offsetProduct(centres: Float32Array | number, w: Float32Array, k: number, n: number): Float64Array {
   const out = new Float64Array(n);
   for (let j = 0; j < k; j++) {
     const c = typeof centres === 'number' ? centres : centres[j]!;
@@ -294,7 +303,7 @@ async function effectiveWeight(index: GraphIndex, consumer: ShiftConsumer, readT
 }
 
 /** Whether a reader stores its weight as [N, K] (a Gemm with transB). */
-function storedTransposed(node: NodeProto): boolean {
+export function storedTransposed(node: NodeProto): boolean {
   return node.opType === 'Gemm' && attrInt(node, 'transB', 0) === 1;
 }
 
@@ -376,7 +385,7 @@ export async function applyShifts(
         const axes = uniqueName(used, `${label}_shift_axes`);
         g.initializer.push(makeInt64Tensor(axes, [1], [-2]));
         const reduce: NodeProto = { name: uniqueName(used, `${label}${CORRECTION_SUFFIX}`), opType: 'ReduceSum', input: [node.input[1]!, axes], output: [sum], attribute: [{ name: 'keepdims', type: 2, i: 1 }] };
-        const scale: NodeProto = { name: uniqueName(used, `${label}/shift_scale`), opType: 'Mul', input: [sum, cName], output: [corr], attribute: [] };
+        const scale: NodeProto = { name: uniqueName(used, `${label}/shift_term`), opType: 'Mul', input: [sum, cName], output: [corr], attribute: [] };
         const add: NodeProto = { name: uniqueName(used, `${label}/shift_add`), opType: 'Add', input: [node.output[0]!, corr], output: [y], attribute: [] };
         rewireReaders(node.output[0]!, y, add);
         for (const n of [reduce, scale, add]) push(after, node, n);
